@@ -1,0 +1,57 @@
+# transfer-nb: `make run` (set up + execute the tutorials), `make test` (set up + all tests).
+# Everything lives in .venv; a fresh clone with only Python 3.11 is enough.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.transfer-nb-installed
+# torch/torchvision pinned: on this machine pip takes both from local disk (DESIGN.md).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+export TRANSFER_NB_CACHE ?= $(CURDIR)/.cache/transfer_nb
+export MPLBACKEND ?= Agg
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup run run-full test test-unit test-notebooks test-browser bench lab clean
+
+setup: $(STAMP)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VPY)
+	$(VPY) -m pip install -q $(TORCH_PINS)
+	$(VPY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# Main job: execute every notebook headless (fast mode unless TRANSFER_NB_FAST=0),
+# write executed notebooks + HTML under build/, print one line per notebook.
+run: $(STAMP)
+	TRANSFER_NB_FAST=$${TRANSFER_NB_FAST:-1} $(VENV)/bin/transfer-nb run --out build
+
+run-full: $(STAMP)
+	TRANSFER_NB_FAST=0 $(VENV)/bin/transfer-nb run --out build/full
+
+# Whole suite: unit + property + widget + notebooks (nbval, fast mode) + browser.
+test: $(STAMP)
+	bash scripts/install_browser.sh
+	TRANSFER_NB_FAST=1 $(VPY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --timeout=900
+
+test-unit: $(STAMP)
+	$(VPY) -m pytest tests -m "not browser" -p no:cacheprovider
+
+test-notebooks: $(STAMP)
+	TRANSFER_NB_FAST=1 $(VPY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+test-browser: $(STAMP)
+	bash scripts/install_browser.sh
+	$(VPY) -m pytest tests/browser -p no:cacheprovider
+
+bench: $(STAMP)
+	$(VPY) benchmarks/bench_transrate.py
+	$(VPY) benchmarks/bench_extraction.py
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
+
+clean:
+	rm -rf build .cache .pytest_cache

@@ -1,0 +1,62 @@
+"""transfer-nb: transferability estimation, taught and reproduced.
+
+The public API (see DESIGN.md)::
+
+    import transfer_nb as tnb
+    tnb.coding_rate(Z, eps=1e-4)
+    tnb.transrate(Z, y, eps=1e-4)
+    tnb.extract_features(model, data, layers=None, pool="avg")
+    tnb.load_dataset(name, split="train", n=None, image_size=None, seed=0)
+    tnb.load_model(name, pretrained=True)
+    tnb.estimators.linear_mse / logme / leep / nce / hscore / pge
+
+Attributes are imported lazily so that ``import transfer_nb`` stays cheap and the
+numerical core works without touching torch.  This package never imports ipywidgets.
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "coding_rate": "transfer_nb.coding_rate",
+    "transrate": "transfer_nb.coding_rate",
+    "transrate_per_layer": "transfer_nb.coding_rate",
+    "coding_rate_terms": "transfer_nb.coding_rate",
+    "extract_features": "transfer_nb.features",
+    "list_layers": "transfer_nb.features",
+    "default_layers": "transfer_nb.features",
+    "load_dataset": "transfer_nb.data",
+    "list_datasets": "transfer_nb.data",
+    "load_model": "transfer_nb.models",
+    "list_models": "transfer_nb.models",
+}
+_SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments",
+               "transfer", "head2toe", "adversarial", "preprocessing", "cli"}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = getattr(module, name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"transfer_nb.{name}")
+        globals()[name] = module
+        return module
+    raise AttributeError(f"module 'transfer_nb' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext transfer_nb``: register the transfer-nb magics."""
+    from transfer_nb.magics import register_magics
+    register_magics(ipython)
