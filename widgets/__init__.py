@@ -1,0 +1,21 @@
+"""Jupyter widgets for transfer-nb, built on core ipywidgets 8 and matplotlib.
+
+Each widget is an ``ipywidgets.VBox`` that wires controls to functions of
+:mod:`transfer_nb` (no computation of its own) and exposes what it computed as plain
+attributes, so that code and tests can read the state without a browser:
+
+* :class:`FeatureExplorer` -- dataset + model + layers -> ``.features``, ``.labels``;
+* :class:`CodingRateExplorer` -- ``.terms`` and ``.transrate`` on toy or real data;
+* :class:`LayerSelector` -- ``.scores`` per layer, ``.correlation``, ``.value``;
+* :class:`TransferabilityStepper` -- the three above as a guided sequence.
+
+Errors are shown inside the widget (an ``HTML`` with CSS class ``tnb-error``) and
+never leave it unusable.
+"""
+from .coding_rate_explorer import CodingRateExplorer
+from .feature_explorer import FeatureExplorer
+from .layer_selector import LayerSelector
+from .stepper import TransferabilityStepper
+
+__all__ = ["FeatureExplorer", "CodingRateExplorer", "LayerSelector",
+           "TransferabilityStepper"]

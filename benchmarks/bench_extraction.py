@@ -1,0 +1,178 @@
+"""Benchmark: all-block feature extraction vs a bare forward pass, and its memory.
+
+Run::
+
+    .venv/bin/python benchmarks/bench_extraction.py            # defaults below
+    .venv/bin/python benchmarks/bench_extraction.py --sizes 256 1024 --image-size 64
+
+Speed
+    :func:`transfer_nb.extract_features` with every default layer of EfficientNet-Lite0
+    (7 blocks + penultimate, pooled in the hooks) against the same model's bare forward
+    pass over the same batches under ``torch.inference_mode()``.  Printed as a ratio
+    (target <= 1.15).  Timings are interleaved and the median of the repeats is kept,
+    so that a noisy neighbour hurts both sides alike.
+
+Memory
+    Each (size, method) runs in a fresh subprocess so that peaks do not mix:
+    ``VmHWM`` (peak resident set, from ``/proc/self/status``) is read after a warm-up
+    batch and again after the run; the growth is the memory the run needed.  The
+    numpy outputs are tracked by ``tracemalloc`` (numpy reports its allocations to it).
+    A *naive* reference keeps every block's full feature map and pools at the end --
+    what one writes without hooks that pool -- to show the growth that streaming avoids.
+    Streaming is flat in ``n`` when its peak growth minus the outputs' bytes stays the
+    same from one size to the next.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from transfer_nb.features import default_layers, extract_features, pool_features  # noqa: E402
+
+
+def load_lite0() -> tuple[torch.nn.Module, str]:
+    """EfficientNet-Lite0 from the library's zoo if it is there, else timm's architecture."""
+    try:
+        import transfer_nb
+        return transfer_nb.load_model("efficientnet_lite0"), "transfer_nb.load_model"
+    except Exception:  # zoo not ready or weights missing: the architecture is what counts
+        import timm
+        torch.manual_seed(0)
+        model = timm.create_model("efficientnet_lite0", pretrained=False)
+        return model.eval(), "timm (pretrained=False)"
+
+
+def make_data(n: int, size: int) -> torch.Tensor:
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+
+
+def bare_forward(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> None:
+    with torch.inference_mode():
+        for start in range(0, len(x), batch_size):
+            model(x[start:start + batch_size])
+
+
+def naive_extract(model: torch.nn.Module, x: torch.Tensor, layers: list[str],
+                  batch_size: int) -> dict[str, np.ndarray]:
+    """Reference without pooling in the hook: keep full maps, concatenate, then pool."""
+    modules = dict(model.named_modules())
+    maps: dict[str, list[torch.Tensor]] = {name: [] for name in layers if name in modules}
+    handles = [modules[name].register_forward_hook(
+        lambda m, a, out, name=name: maps[name].append(out)) for name in maps]
+    try:
+        bare_forward(model, x, batch_size)
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: pool_features(torch.cat(chunks), "avg").numpy()
+            for name, chunks in maps.items()}
+
+
+def vm_hwm_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
+
+
+def memory_child(n: int, size: int, batch_size: int, method: str) -> dict:
+    """Run one method once in this (fresh) process and report its peak memory growth."""
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, _ = load_lite0()
+    x = make_data(n, size)
+    layers = default_layers(model)
+    bare_forward(model, x[:batch_size], batch_size)  # warm-up: allocator pools, kernels
+    base = vm_hwm_kib()
+    tracemalloc.start()
+    if method == "stream":
+        out = extract_features(model, x, layers=layers, batch_size=batch_size,
+                               progress=False)
+    elif method == "naive":
+        out = naive_extract(model, x, layers, batch_size)
+    else:
+        out = {}
+        bare_forward(model, x, batch_size)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"n": n, "method": method, "rss_peak_growth_mib": (vm_hwm_kib() - base) / 1024,
+            "tracemalloc_peak_mib": traced_peak / 2**20,
+            "output_mib": sum(a.nbytes for a in out.values()) / 2**20}
+
+
+def time_methods(model, x, batch_size, repeats):
+    layers = default_layers(model)
+    extract_features(model, x[:batch_size], layers=layers, progress=False)  # warm-up
+    bare_forward(model, x[:batch_size], batch_size)
+    bare, ext, full = [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        bare_forward(model, x, batch_size)
+        bare.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        extract_features(model, x, layers=layers, batch_size=batch_size, progress=False)
+        ext.append(time.perf_counter() - t)
+        # without skipping what follows the last requested layer (the classifier here)
+        t = time.perf_counter()
+        extract_features(model, x, layers=layers, batch_size=batch_size, progress=False,
+                         stop_early=False)
+        full.append(time.perf_counter() - t)
+    return (statistics.median(bare), statistics.median(ext), statistics.median(full),
+            layers)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--time-n", type=int, default=256, help="images for the timing")
+    parser.add_argument("--child", nargs=2, metavar=("N", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(memory_child(int(args.child[0]), args.image_size, args.batch_size,
+                                      args.child[1])))
+        return
+
+    model, source = load_lite0()
+    x = make_data(args.time_n, args.image_size)
+    print(f"EfficientNet-Lite0 from {source}; {torch.get_num_threads()} threads; "
+          f"images {args.image_size}x{args.image_size}, batch {args.batch_size}")
+    bare, ext, full, layers = time_methods(model, x, args.batch_size, args.repeats)
+    print(f"layers ({len(layers)}): {', '.join(layers)}")
+    print(f"\nspeed, n={args.time_n}, median of {args.repeats}:")
+    print(f"  bare forward      {bare:7.3f} s  ({args.time_n / bare:6.1f} img/s)")
+    print(f"  extract_features  {ext:7.3f} s  ({args.time_n / ext:6.1f} img/s)")
+    print(f"  extract_features, stop_early=False  {full:7.3f} s")
+    print(f"  ratio extract / bare = {ext / bare:.3f}   (target <= 1.15)")
+    print(f"  ratio extract (stop_early=False) / bare = {full / bare:.3f}")
+
+    print("\nmemory (each run in a fresh subprocess; MiB):")
+    print(f"  {'n':>6} {'method':>7} {'RSS peak growth':>16} {'outputs':>8} "
+          f"{'growth - outputs':>17} {'tracemalloc peak':>17}")
+    for n in args.sizes:
+        for method in ("bare", "stream", "naive"):
+            cmd = [sys.executable, __file__, "--child", str(n), method,
+                   "--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
+            res = json.loads(subprocess.run(cmd, check=True, capture_output=True,
+                                            text=True).stdout.strip().splitlines()[-1])
+            print(f"  {n:>6} {method:>7} {res['rss_peak_growth_mib']:16.1f} "
+                  f"{res['output_mib']:8.2f} "
+                  f"{res['rss_peak_growth_mib'] - res['output_mib']:17.1f} "
+                  f"{res['tracemalloc_peak_mib']:17.2f}")
+
+
+if __name__ == "__main__":
+    main()

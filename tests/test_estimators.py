@@ -1,0 +1,438 @@
+"""Estimators against reference implementations written here from the papers' formulas."""
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.stats import multivariate_normal
+
+from transfer_nb import estimators as E
+from transfer_nb.estimators.hscore import ledoit_wolf_shrinkage
+from transfer_nb.estimators.logme import logme_evidence
+
+FAST = settings(max_examples=10, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
+
+
+def data(n, d, K, seed=0, signal=1.0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % K
+    rng.shuffle(y)
+    Z = rng.normal(size=(n, d)) + signal * rng.normal(size=(K, d))[y]
+    return Z, y
+
+
+# --------------------------------------------------------------------------- #
+# reference implementations (from the papers' formulas; d x d matrices, loops)
+# --------------------------------------------------------------------------- #
+def ref_logme_column(F, y, drop_null_space=False, tol=1e-12, max_iter=100_000):
+    """MacKay fixed point with explicit d x d matrices (You et al. 2021, Alg. 1).
+
+    ``drop_null_space=True`` reproduces the public implementation's bug for
+    n < d: only the r = min(n, d) non-trivial eigenvalues enter log det A.
+    """
+    n, d = F.shape
+    FtF, Fty = F.T @ F, F.T @ y
+    sigma = np.clip(np.linalg.eigvalsh(FtF), 0, None)
+    alpha, beta = 1.0, 1.0
+    for _ in range(max_iter):
+        A = alpha * np.eye(d) + beta * FtF
+        m = beta * np.linalg.solve(A, Fty)
+        gamma = np.sum(beta * sigma / (alpha + beta * sigma))
+        a_new = gamma / (m @ m)
+        b_new = (n - gamma) / np.sum((y - F @ m) ** 2)
+        done = abs(a_new - alpha) <= tol * alpha and abs(b_new - beta) <= tol * beta
+        alpha, beta = a_new, b_new
+        if done:
+            break
+    A = alpha * np.eye(d) + beta * FtF
+    m = beta * np.linalg.solve(A, Fty)
+    if drop_null_space:
+        top = np.sort(sigma)[::-1][: min(n, d)]
+        logdet = np.sum(np.log(alpha + beta * top))
+    else:
+        logdet = np.linalg.slogdet(A)[1]
+    ev = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - n / 2 * np.log(2 * np.pi)
+          - beta / 2 * np.sum((y - F @ m) ** 2) - alpha / 2 * m @ m - logdet / 2)
+    return ev / n, alpha, beta
+
+
+def ref_logme(F, y, **kw):
+    return np.mean([ref_logme_column(F, (y == c).astype(float), **kw)[0]
+                    for c in np.unique(y)])
+
+
+def ref_leep(P, y):
+    n, nz = P.shape
+    labels = sorted(set(y.tolist()))
+    joint = {(a, z): sum(P[i, z] for i in range(n) if y[i] == a) / n
+             for a in labels for z in range(nz)}
+    pz = [sum(joint[(a, z)] for a in labels) for z in range(nz)]
+    total = 0.0
+    for i in range(n):
+        total += np.log(sum(joint[(y[i], z)] / pz[z] * P[i, z]
+                            for z in range(nz) if pz[z] > 0))
+    return total / n
+
+
+def ref_nce(z, y):
+    n = len(y)
+    joint = Counter(zip(y.tolist(), z.tolist()))
+    pz = Counter(z.tolist())
+    return sum(c / n * np.log((c / n) / (pz[zz] / n)) for (yy, zz), c in joint.items())
+
+
+def class_mean_features(F, y):
+    G = np.empty_like(F)
+    for c in np.unique(y):
+        G[y == c] = F[y == c].mean(0)
+    return G
+
+
+def ref_hscore(F, y, rcond=1e-10):
+    covf = np.cov(F, rowvar=False, bias=True)
+    covg = np.cov(class_mean_features(F, y), rowvar=False, bias=True)
+    return np.trace(np.linalg.pinv(covf, rcond=rcond, hermitian=True) @ covg)
+
+
+def ref_hscore_lw(F, y):
+    from sklearn.covariance import LedoitWolf
+    covf = LedoitWolf().fit(F).covariance_
+    covg = np.cov(class_mean_features(F, y), rowvar=False, bias=True)
+    return np.trace(np.linalg.solve(covf, covg))
+
+
+def ref_linear_mse(F, Y, lam, scale=True):
+    Y = Y.reshape(len(Y), -1).astype(float)
+    if scale:
+        lo, hi = Y.min(0), Y.max(0)
+        Y = (Y - lo) / np.where(hi > lo, hi - lo, 1)
+    n, d = F.shape
+    Xa = np.c_[F, np.ones(n)]
+    if lam == 0:
+        W = np.linalg.lstsq(Xa, Y, rcond=None)[0]
+    else:
+        D = np.diag(np.r_[np.ones(d), 0.0])
+        W = np.linalg.solve(Xa.T @ Xa + n * lam * D, Xa.T @ Y)
+    return -(np.sum((Y - Xa @ W) ** 2) / n + lam * np.sum(W[:d] ** 2))
+
+
+# --------------------------------------------------------------------------- #
+# LogME
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n,d,K", [(80, 10, 3), (40, 5, 2), (20, 60, 3), (15, 15, 3)])
+def test_logme_matches_reference(n, d, K):
+    F, y = data(n, d, K, seed=n * d)
+    assert E.logme(F, y, tol=1e-12) == pytest.approx(ref_logme(F, y), rel=1e-6)
+
+
+def test_logme_n_smaller_than_d_pads_the_spectrum():
+    """The public implementation's bug: for n < d, d - n zero eigenvalues are dropped."""
+    F, y = data(12, 50, 3, seed=1)
+    ours = E.logme(F, y, tol=1e-12)
+    right = ref_logme(F, y)
+    buggy = ref_logme(F, y, drop_null_space=True)
+    assert ours == pytest.approx(right, rel=1e-6)
+    assert abs(ours - buggy) > 1e-2
+    # for n > d both agree: the padding only matters below d samples
+    F2, y2 = data(60, 5, 3, seed=2)
+    assert ref_logme(F2, y2) == pytest.approx(ref_logme(F2, y2, drop_null_space=True))
+
+
+@pytest.mark.parametrize("n,d", [(30, 4), (10, 25)])
+def test_logme_evidence_is_the_gaussian_marginal_and_a_maximum(n, d):
+    """Evidence = log N(y; 0, I/beta + F F^T/alpha), maximal at the fixed point."""
+    rng = np.random.default_rng(n + d)
+    F = rng.normal(size=(n, d))
+    yv = (F @ rng.normal(size=d) + 0.5 * rng.normal(size=n) > 0).astype(float)
+    ev, a, b = logme_evidence(F, yv, tol=1e-12, return_params=True)
+
+    def logp(alpha, beta):
+        cov = np.eye(n) / beta + F @ F.T / alpha
+        return multivariate_normal(mean=np.zeros(n), cov=cov).logpdf(yv) / n
+    assert ev[0] == pytest.approx(logp(a[0], b[0]), rel=1e-8)
+    for fa, fb in [(1.05, 1), (0.95, 1), (1, 1.05), (1, 0.95)]:
+        assert logp(a[0] * fa, b[0] * fb) < ev[0] + 1e-12
+
+
+# --------------------------------------------------------------------------- #
+# LEEP and NCE
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n,nz,K", [(50, 7, 3), (30, 2, 2), (40, 12, 5)])
+def test_leep_matches_reference(n, nz, K):
+    rng = np.random.default_rng(n + nz)
+    P = rng.dirichlet(np.ones(nz) * 0.5, n)
+    y = np.arange(n) % K
+    assert E.leep(P, y) == pytest.approx(ref_leep(P, y), rel=1e-10)
+
+
+def test_leep_edge_cases():
+    y = np.array([0, 0, 1, 1])
+    # a source class nobody predicts (column of zeros) is ignored
+    P = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]], float)
+    assert E.leep(P, y) == pytest.approx(0.0, abs=1e-12)  # perfect: log 1
+    assert E.leep(P, y) == pytest.approx(ref_leep(P, y), abs=1e-12)
+    # uninformative source: LEEP = -H(Y)
+    U = np.full((4, 3), 1 / 3)
+    assert E.leep(U, y) == pytest.approx(np.log(0.5))
+    # float32 softmax outputs are accepted
+    assert E.leep(P.astype(np.float32), y) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_nce_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    n = 60
+    y = np.arange(n) % 4
+    z = rng.integers(0, 6, n)
+    assert E.nce(z, y) == pytest.approx(ref_nce(z, y), rel=1e-12)
+
+
+def test_nce_edge_cases():
+    y = np.array(["a", "a", "b", "b", "c", "c"])
+    assert E.nce(np.array([5, 5, 9, 9, 1, 1]), y) == pytest.approx(0.0)
+    assert E.nce(np.zeros(6), y) == pytest.approx(-np.log(3))  # one source class
+
+
+# --------------------------------------------------------------------------- #
+# H-score
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n,d,K", [(100, 8, 3), (60, 20, 4), (50, 3, 2)])
+def test_hscore_matches_reference(n, d, K):
+    F, y = data(n, d, K, seed=n + d)
+    assert E.hscore(F, y) == pytest.approx(ref_hscore(F, y), rel=1e-8)
+    assert E.hscore(F, y, shrinkage=True) == pytest.approx(ref_hscore_lw(F, y), rel=1e-8)
+
+
+@pytest.mark.parametrize("n,d", [(30, 5), (10, 40), (200, 30)])
+def test_ledoit_wolf_shrinkage_matches_sklearn(n, d):
+    from sklearn.covariance import ledoit_wolf_shrinkage as sk
+    X = np.random.default_rng(n).normal(size=(n, d)) * np.linspace(0.1, 3, d)
+    X = X - X.mean(0)
+    delta, mu = ledoit_wolf_shrinkage(X)
+    assert delta == pytest.approx(sk(X, assume_centered=True), rel=1e-10)
+    assert mu == pytest.approx(np.trace(X.T @ X / n) / d)
+
+
+def test_hscore_n_below_d_is_degenerate_and_shrinkage_is_not():
+    """For n <= d the plain H-score is K - 1 whatever the features (teaching point)."""
+    F, y = data(20, 50, 4, seed=3)
+    noise = np.random.default_rng(4).normal(size=(20, 50))
+    assert E.hscore(F, y) == pytest.approx(3.0, rel=1e-8)
+    assert E.hscore(noise, y) == pytest.approx(3.0, rel=1e-8)
+    assert E.hscore(F, y, shrinkage=True) == pytest.approx(ref_hscore_lw(F, y), rel=1e-8)
+    assert E.hscore(F, y, shrinkage=True) > E.hscore(noise, y, shrinkage=True)
+
+
+# --------------------------------------------------------------------------- #
+# Linear MSE
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("n,d,m", [(50, 5, 1), (40, 10, 3), (15, 30, 2)])
+@pytest.mark.parametrize("lam", [0.0, 1e-3, 1.0])
+@pytest.mark.parametrize("scale", [True, False])
+def test_linear_mse_matches_reference(n, d, m, lam, scale):
+    rng = np.random.default_rng(n + d + m)
+    F = rng.normal(size=(n, d))
+    Y = F[:, :2] @ rng.normal(size=(2, m)) + 0.3 * rng.normal(size=(n, m)) + 5
+    got = E.linear_mse(F, Y, alpha=lam, scale_targets=scale)
+    assert got == pytest.approx(ref_linear_mse(F, Y, lam, scale), rel=1e-7, abs=1e-10)
+
+
+def test_linear_mse_matches_sklearn_ridge():
+    from sklearn.linear_model import Ridge
+    rng = np.random.default_rng(5)
+    F = rng.normal(size=(60, 6))
+    y = F @ rng.normal(size=6) + rng.normal(size=60)
+    lam = 0.5
+    yy = (y - y.min()) / (y.max() - y.min())
+    r = Ridge(alpha=60 * lam).fit(F, yy)
+    obj = np.mean((yy - r.predict(F)) ** 2) + lam * np.sum(r.coef_ ** 2)
+    assert E.linear_mse(F, y, alpha=lam) == pytest.approx(-obj, rel=1e-8)
+    assert E.linear_mse(F, y) == pytest.approx(E.linear_mse(F, y, alpha=1.0))
+
+
+def test_linear_mse_cv():
+    rng = np.random.default_rng(6)
+    F = rng.normal(size=(120, 5))
+    clean = F @ rng.normal(size=5)
+    score, lam = E.linear_mse(F, clean, alpha="cv", return_alpha=True)
+    assert lam in E.linear_mse.__defaults__[-4] or lam <= 1e-3
+    assert lam <= 1e-3                                    # exact linear target: tiny lambda
+    assert score == pytest.approx(E.linear_mse(F, clean, alpha=lam))
+    _, lam_noise = E.linear_mse(F, rng.normal(size=120), alpha="cv", return_alpha=True)
+    assert lam_noise >= 1e-1                               # pure noise: strong shrinkage
+    _, lam_grid = E.linear_mse(F, clean, alpha="cv", cv_grid=[2.0], return_alpha=True)
+    assert lam_grid == 2.0
+
+
+# --------------------------------------------------------------------------- #
+# properties
+# --------------------------------------------------------------------------- #
+@st.composite
+def problems(draw):
+    n = draw(st.integers(10, 40))
+    d = draw(st.integers(1, 12))
+    K = draw(st.integers(2, 4))
+    return data(n, d, K, seed=draw(st.integers(0, 10_000)), signal=draw(st.floats(0, 2)))
+
+
+SCORES = {
+    "logme": E.logme,
+    "hscore": E.hscore,
+    "hscore_lw": lambda Z, y: E.hscore(Z, y, shrinkage=True),
+    "linear_mse": lambda Z, y: E.linear_mse(Z, y.astype(float)),
+}
+
+
+@FAST
+@given(problems(), st.integers(0, 2 ** 31 - 1))
+def test_sample_order_invariance(prob, seed):
+    Z, y = prob
+    p = np.random.default_rng(seed).permutation(len(y))
+    for name, f in SCORES.items():
+        assert f(Z[p], y[p]) == pytest.approx(f(Z, y), rel=1e-6, abs=1e-9), name
+    P = np.random.default_rng(seed).dirichlet(np.ones(5), len(y))
+    assert E.leep(P[p], y[p]) == pytest.approx(E.leep(P, y), rel=1e-10)
+    z = np.random.default_rng(seed).integers(0, 3, len(y))
+    assert E.nce(z[p], y[p]) == pytest.approx(E.nce(z, y), rel=1e-10, abs=1e-12)
+
+
+@FAST
+@given(problems(), st.integers(0, 2 ** 31 - 1))
+def test_label_renaming_invariance(prob, seed):
+    Z, y = prob
+    rng = np.random.default_rng(seed)
+    names = np.array([f"class-{v}" for v in rng.permutation(50)[: y.max() + 1]])
+    for name in ("logme", "hscore", "hscore_lw"):
+        f = SCORES[name]
+        assert f(Z, names[y]) == pytest.approx(f(Z, y), rel=1e-8, abs=1e-10), name
+    P = rng.dirichlet(np.ones(4), len(y))
+    perm = rng.permutation(4)   # renaming source classes = permuting columns
+    assert E.leep(P[:, perm], names[y]) == pytest.approx(E.leep(P, y), rel=1e-10)
+    z = rng.integers(0, 3, len(y))
+    assert E.nce(np.array(["s0", "s1", "s2"])[z], names[y]) == pytest.approx(
+        E.nce(z, y), rel=1e-10, abs=1e-12)
+
+
+@FAST
+@given(problems(), st.integers(0, 2 ** 31 - 1))
+def test_orthogonal_rotation_invariance(prob, seed):
+    Z, y = prob
+    d = Z.shape[1]
+    Q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
+    for name, f in SCORES.items():
+        assert f(Z @ Q, y) == pytest.approx(f(Z, y), rel=1e-6, abs=1e-8), name
+
+
+def test_informative_features_rank_above_noise():
+    rng = np.random.default_rng(7)
+    n, d, K = 150, 16, 3
+    y = np.arange(n) % K
+    informative = 2.5 * rng.normal(size=(K, d))[y] + rng.normal(size=(n, d))
+    noise = rng.normal(size=(n, d)) * informative.std()
+    for name in ("logme", "hscore", "hscore_lw"):
+        assert SCORES[name](informative, y) > SCORES[name](noise, y), name
+    target = informative[:, :3] @ np.array([1.0, -2.0, 0.5])
+    assert E.linear_mse(informative, target) > E.linear_mse(noise, target)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_low_precision_promoted(dtype):
+    Z, y = data(40, 4, 2, seed=8)
+    Zl = Z.astype(dtype)
+    Z64 = Zl.astype(np.float64)
+    assert E.logme(Zl, y) == pytest.approx(E.logme(Z64, y), rel=1e-12)
+    assert E.hscore(Zl, y) == pytest.approx(E.hscore(Z64, y), rel=1e-12)
+    assert E.linear_mse(Zl, y * 1.0) == pytest.approx(E.linear_mse(Z64, y * 1.0), rel=1e-12)
+
+
+def test_torch_input():
+    torch = pytest.importorskip("torch")
+    Z, y = data(40, 4, 2, seed=9)
+    t = torch.tensor(Z, dtype=torch.float32)
+    Z32 = t.numpy().astype(np.float64)
+    assert E.logme(t, torch.tensor(y)) == pytest.approx(E.logme(Z32, y), rel=1e-12)
+    assert E.hscore(t, torch.tensor(y)) == pytest.approx(E.hscore(Z32, y), rel=1e-12)
+    P = torch.softmax(torch.randn(40, 5), 1)
+    assert E.leep(P, torch.tensor(y)) == pytest.approx(
+        E.leep(P.numpy().astype(np.float64), y), rel=1e-6)
+
+
+def test_reexports():
+    import transfer_nb as tnb
+    from transfer_nb.coding_rate import transrate
+    assert E.transrate is transrate
+    assert tnb.estimators.transrate is transrate
+
+
+# --------------------------------------------------------------------------- #
+# bad input
+# --------------------------------------------------------------------------- #
+Z0, Y0 = data(20, 4, 2, seed=10)
+P0 = np.full((20, 3), 1 / 3)
+NANZ = np.where(np.eye(20, 4) > 0, np.nan, Z0)
+
+
+@pytest.mark.parametrize("fn", [E.logme, E.hscore,
+                                lambda Z, y: E.hscore(Z, y, shrinkage=True)])
+@pytest.mark.parametrize("Z,y,match", [
+    (Z0[:, 0], Y0, "2-D array.*got 1-D"),
+    (np.zeros((0, 4)), np.zeros(0), "empty"),
+    (NANZ, Y0, "NaN or Inf"),
+    (Z0, Y0[:5], "5 labels but the features has 20 rows"),
+    (Z0, np.ones(20), "at least 2 classes"),
+    (Z0, np.r_[np.zeros(19), 1], "fewer than 2 samples"),
+    (Z0, np.eye(2)[Y0], "1-D array of labels"),
+])
+def test_bad_input_classification(fn, Z, y, match):
+    with pytest.raises(ValueError, match=match):
+        fn(Z, y)
+
+
+@pytest.mark.parametrize("P,y,match", [
+    (P0[:, 0], Y0, "2-D array"),
+    (P0 * 2, Y0, "outside \\[0, 1\\].*softmax"),
+    (P0 * 0.5, Y0, "must sum to 1"),
+    (P0 - 0.4, Y0, "outside \\[0, 1\\]"),
+    (np.where(np.eye(20, 3) > 0, np.nan, P0), Y0, "NaN or Inf"),
+    (P0, Y0[:-2], "18 labels but source_probs has 20 rows"),
+    (P0, np.zeros(20), "at least 2 classes"),
+    (P0, np.r_[np.zeros(19), 1], "fewer than 2 samples"),
+])
+def test_bad_input_leep(P, y, match):
+    with pytest.raises(ValueError, match=match):
+        E.leep(P, y)
+
+
+@pytest.mark.parametrize("z,y,match", [
+    (np.zeros(20), Y0[:-1], "19 labels but source_labels has 20 rows"),
+    (np.zeros(0), np.zeros(0), "source_labels is empty"),
+    (np.zeros(20), np.zeros(20), "at least 2 classes"),
+    (np.zeros(20), np.r_[np.zeros(19), 1], "fewer than 2 samples"),
+    (np.zeros((20, 2)), Y0, "source_labels must be a 1-D array"),
+    (np.r_[np.nan, np.zeros(19)], Y0, "NaN or Inf"),
+])
+def test_bad_input_nce(z, y, match):
+    with pytest.raises(ValueError, match=match):
+        E.nce(z, y)
+
+
+@pytest.mark.parametrize("kw,Z,Y,match", [
+    ({}, Z0[:, 0], Y0, "2-D array.*got 1-D"),
+    ({}, Z0, Y0[:-1], "Z has 20 rows but Y has 19"),
+    ({}, Z0, np.full(20, np.nan), "Y contains .*NaN or Inf"),
+    ({}, np.zeros((0, 3)), np.zeros(0), "empty"),
+    ({"alpha": -1.0}, Z0, Y0, "alpha must be a finite number >= 0"),
+    ({"alpha": "auto"}, Z0, Y0, "alpha must be a number >= 0, or 'cv'"),
+    ({"alpha": "cv", "cv_grid": [-1.0]}, Z0, Y0, "cv_grid must hold finite values >= 0"),
+    ({"alpha": None}, Z0, Y0, "alpha must be a number"),
+])
+def test_bad_input_linear_mse(kw, Z, Y, match):
+    with pytest.raises(ValueError, match=match):
+        E.linear_mse(Z, Y, **kw)
+
+
+def test_constant_features_hscore():
+    with pytest.raises(ValueError, match="constant across samples"):
+        E.hscore(np.ones((20, 3)), Y0)

@@ -1,0 +1,163 @@
+"""Ground truth: linear probe and fine-tuning (tiny synthetic data, CPU, seconds)."""
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from torch.utils.data import TensorDataset, DataLoader
+
+from transfer_nb.transfer import (fine_tune, layers_after, linear_probe, reinit_after_layer,
+                                  replace_head)
+
+
+def _blobs(n=200, d=10, k=3, sep=5.0, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(k, d)) * sep
+    y = rng.integers(0, k, size=n)
+    return centers[y] + rng.normal(size=(n, d)), y
+
+
+# ------------------------------------------------------------------ linear probe
+def test_linear_probe_separable_high_accuracy():
+    Z, y = _blobs(300)
+    acc = linear_probe(Z[:200], y[:200], Z[200:], y[200:])
+    assert acc > 0.95
+
+
+def test_linear_probe_noise_is_chance():
+    rng = np.random.default_rng(1)
+    Z = rng.normal(size=(600, 5))
+    y = rng.integers(0, 4, size=600)
+    acc = linear_probe(Z[:400], y[:400], Z[400:], y[400:])
+    assert abs(acc - 0.25) < 0.12
+
+
+def test_linear_probe_string_labels_torch_input_deterministic():
+    Z, y = _blobs(150, k=2)
+    names = np.array(["cat", "dog"])[y]
+    Zt = torch.tensor(Z, dtype=torch.float32)
+    a = linear_probe(Zt[:100], names[:100], Zt[100:], names[100:], seed=3)
+    b = linear_probe(Z[:100], names[:100], Z[100:], names[100:], seed=3)
+    assert a == pytest.approx(b, abs=1e-9)
+    assert a > 0.9
+
+
+@pytest.mark.parametrize("bad", [
+    dict(Z_train=np.zeros((10,)), msg="2-D"),
+    dict(Z_test=np.zeros((5, 3)), msg="features"),
+    dict(y_train=np.zeros(9), msg="labels"),
+    dict(y_train=np.zeros(10), msg="at least 2 classes"),
+    dict(Z_train=np.full((10, 4), np.nan), msg="NaN"),
+    dict(C=-1.0, msg="C must be"),
+])
+def test_linear_probe_validation(bad):
+    kw = dict(Z_train=np.random.rand(10, 4), y_train=np.arange(10) % 2,
+              Z_test=np.random.rand(5, 4), y_test=np.arange(5) % 2)
+    msg = bad.pop("msg")
+    kw.update(bad)
+    with pytest.raises(ValueError, match=msg):
+        linear_probe(**kw)
+
+
+# ----------------------------------------------------------------- fine-tuning
+class TinyNet(nn.Module):
+    def __init__(self, n_out=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, n_out)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.conv2(x))
+        return self.fc(self.pool(x).flatten(1))
+
+
+def _image_task(n=96, seed=0):
+    """Class 0: bright red images, class 1: bright blue images (+ noise)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.rand(n, 3, 8, 8, generator=g) * 0.3
+    x[y == 0, 0] += 0.7
+    x[y == 1, 2] += 0.7
+    return TensorDataset(x, y)
+
+
+def test_fine_tune_learns_easy_task_and_is_deterministic():
+    torch.manual_seed(0)
+    model = TinyNet()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train, test = _image_task(96, 0), _image_task(64, 1)
+    r1 = fine_tune(model, train, test, epochs=4, lr=0.05, batch_size=16, seed=0, progress=False)
+    r2 = fine_tune(model, DataLoader(train, batch_size=7), test, epochs=4, lr=0.05,
+                   batch_size=16, seed=0, progress=False)
+    assert r1["accuracy"] > 0.8  # chance is 0.5
+    assert r1["accuracy"] == r2["accuracy"]
+    assert r1["train_loss"] == pytest.approx(r2["train_loss"])
+    assert len(r1["train_loss"]) == 4 and r1["num_classes"] == 2 and r1["head"] == "fc"
+    # the caller's model is untouched
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+
+
+def test_fine_tune_timm_reset_classifier():
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=5)
+    train, test = _image_task(8, 0), _image_task(8, 1)
+    train = TensorDataset(torch.nn.functional.interpolate(train.tensors[0], size=32), train.tensors[1])
+    test = TensorDataset(torch.nn.functional.interpolate(test.tensors[0], size=32), test.tensors[1])
+    r = fine_tune(model, train, test, epochs=1, lr=0.01, batch_size=8, progress=False)
+    assert r["head"] == "classifier" and r["num_classes"] == 2
+    assert 0.0 <= r["accuracy"] <= 1.0
+
+
+def test_reinit_after_changes_only_later_layers():
+    torch.manual_seed(0)
+    model = TinyNet()
+    assert layers_after(model, "bn1") == ["conv2", "fc"]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(123)
+    names = reinit_after_layer(model, "bn1")
+    assert names == ["conv2", "fc"]
+    after = model.state_dict()
+    for k in ["conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias"]:
+        assert torch.equal(before[k], after[k]), k
+    for k in ["conv2.weight", "fc.weight"]:
+        assert not torch.equal(before[k], after[k]), k
+
+
+def test_fine_tune_reinit_after_reports_layers():
+    model = TinyNet()
+    r = fine_tune(model, _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+                  reinit_after="conv1", progress=False)
+    assert r["reinitialized"] == ["bn1", "conv2"]  # the head is new anyway
+
+
+def test_replace_head_last_linear():
+    model = TinyNet(n_out=10)
+    name = replace_head(model, 4)
+    assert name == "fc" and model.fc.out_features == 4
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(epochs=0), "epochs"),
+    (dict(lr=-1.0), "lr"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(reinit_after="nope"), "no module named"),
+    (dict(optimizer="rmsprop"), "optimizer"),
+    (dict(head="conv1"), "expected nn.Linear"),
+])
+def test_fine_tune_validation(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        fine_tune(TinyNet(), _image_task(8), _image_task(8), progress=False, **kw)
+
+
+def test_fine_tune_rejects_bad_inputs():
+    with pytest.raises(ValueError, match="nn.Module"):
+        fine_tune("resnet", _image_task(8), _image_task(8), progress=False)
+    one_class = TensorDataset(torch.rand(4, 3, 8, 8), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        fine_tune(TinyNet(), one_class, _image_task(8), progress=False)
+    with pytest.raises(ValueError, match="Dataset"):
+        fine_tune(TinyNet(), 42, _image_task(8), progress=False)

@@ -1,0 +1,351 @@
+"""Widget-state tests without a browser: build each widget, set control values, check
+the computed state against the library functions it is supposed to call.
+
+Most tests use a tiny convolutional net and random images passed as objects (the
+widgets accept ``{name: module}`` / ``{name: dataset}``) so they run in milliseconds;
+a few use the real EfficientNet-Lite0 on the embedded digits at 32 px.
+"""
+import re
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+import transfer_nb as tnb
+from transfer_nb.toy import make_gaussian_classes, stratified_split
+from widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
+                     TransferabilityStepper)
+from widgets._common import ERROR_CLASS
+
+
+# ----------------------------------------------------------------------------- helpers
+def _tiny_net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 6, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3)).eval()
+
+
+class _FailingNet(nn.Module):
+    """Runs the first forward pass, then raises: an extraction that fails mid-way."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = _tiny_net()
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls >= 2:
+            raise RuntimeError("simulated failure in the middle of the data")
+        return self.body(x)
+
+
+def _image_set(n=48, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % k
+    # class-dependent brightness so that the features carry the labels
+    x = torch.rand(n, 3, 12, 12, generator=g) * 0.5 + y.view(-1, 1, 1, 1) * 0.25
+    return TensorDataset(x, y)
+
+
+def _error_html(widget):
+    """The visible error labels (CSS class tnb-error) inside a widget's error area."""
+    return [c for c in widget.errors.children if ERROR_CLASS in c._dom_classes]
+
+
+def _shown_transrate(widget):
+    match = re.search(r"TransRate = (-?[0-9.]+)", widget.transrate_label.value)
+    assert match, widget.transrate_label.value
+    return float(match.group(1))
+
+
+def _has_png(output):
+    return any("image/png" in o.get("data", {}) for o in output.outputs)
+
+
+# ------------------------------------------------------------------ CodingRateExplorer
+def test_coding_rate_explorer_matches_library():
+    w = CodingRateExplorer()
+    w.n_classes.value = 3
+    w.separation.value = 3.0
+    w.spread.value = 0.7
+    w.dim.value = 5
+    w.n.value = 150
+    Z, y = make_gaussian_classes(n=150, k=3, dim=5, separation=3.0, spread=0.7, seed=w.seed)
+    np.testing.assert_array_equal(w.Z, Z)
+    expected = tnb.transrate(Z, y, eps=w.eps.value)
+    assert w.transrate == pytest.approx(expected, rel=1e-12)
+    assert _shown_transrate(w) == pytest.approx(expected, abs=6e-4)
+    assert "tnb-transrate" in w.transrate_label._dom_classes
+    terms = tnb.coding_rate_terms(Z, y, eps=w.eps.value)
+    assert w.terms["R"] == pytest.approx(terms["R"])
+    assert w.terms["R_given_y"] == pytest.approx(terms["R_given_y"])
+    assert set(w.terms["per_class"]) == {0, 1, 2}
+    # the table lists every term, the plot is a PNG
+    for text in ("R(Z)", "R(Z|Y)", "R(Z<sub>2</sub>)", "TransRate"):
+        assert text in w.table.value
+    assert _has_png(w.plot)
+    assert not _error_html(w)
+
+
+def test_coding_rate_sliders_do_not_update_continuously():
+    w = CodingRateExplorer()
+    for s in (w.separation, w.spread, w.dim, w.n, w.eps):
+        assert s.continuous_update is False
+
+
+def test_larger_separation_gives_larger_transrate():
+    w = CodingRateExplorer(k=3)
+    values = []
+    for sep in (0.5, 2.0, 4.0, 8.0):
+        w.separation.value = sep
+        values.append(w.transrate)
+    assert values == sorted(values) and values[-1] > values[0] + 0.1
+
+
+def test_eps_and_variant_follow_library():
+    w = CodingRateExplorer()
+    w.eps.value = 1e-2
+    assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y, eps=1e-2))
+    w.variant.value = "official"
+    assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y, eps=1e-2, variant="official"))
+    assert _shown_transrate(w) == pytest.approx(w.transrate, abs=6e-4)
+
+
+def test_coding_rate_on_real_features_with_layer_dropdown():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 20)
+    feats = {"a": rng.normal(size=(60, 8)) + y[:, None], "b": rng.normal(size=(60, 4))}
+    w = CodingRateExplorer(features=feats, labels=y)
+    assert w.source.value == "features" and w.layer.value == "b"
+    assert w.transrate == pytest.approx(tnb.transrate(feats["b"], y))
+    w.layer.value = "a"
+    assert w.transrate == pytest.approx(tnb.transrate(feats["a"], y))
+    assert _shown_transrate(w) == pytest.approx(w.transrate, abs=6e-4)
+    w.source.value = "toy"  # back to the toy data, still working
+    assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y))
+
+
+def test_coding_rate_error_is_shown_and_widget_stays_usable():
+    y = np.repeat([0, 1], 3)
+    w = CodingRateExplorer(features={"a": np.ones((10, 3))}, labels=y)  # 6 labels, 10 rows
+    assert len(_error_html(w)) == 1
+    assert "label" in w.errors.message
+    assert np.isnan(w.transrate) and w.terms == {}
+    w.source.value = "toy"
+    assert not _error_html(w)
+    assert np.isfinite(w.transrate)
+
+
+# -------------------------------------------------------------------- FeatureExplorer
+def test_feature_explorer_extracts_and_plots():
+    data = _image_set()
+    w = FeatureExplorer(datasets={"blobs": data}, models={"tiny": _tiny_net()}, n_chunks=4,
+                        batch_size=8)
+    assert w.model_dropdown.value == "tiny"
+    assert list(w.layers.value) == tnb.default_layers(w.model)
+    w.select_layers(["2", "penultimate"])
+    assert w.extract() is True
+    assert list(w.features) == ["2", "penultimate"]
+    assert w.features["2"].shape == (48, 6) and w.features["penultimate"].shape == (48, 6)
+    np.testing.assert_array_equal(w.labels, data.tensors[1].numpy())
+    assert w.dataset is data
+    expected = tnb.extract_features(_tiny_net(), data, layers=["2", "penultimate"],
+                                    progress=False)
+    np.testing.assert_allclose(w.features["2"], expected["2"], rtol=1e-5, atol=1e-6)
+    assert w.progress.value == w.progress.max == 48
+    assert "feature dim" in w.summary.value
+    assert w.view_layer.value == "penultimate" and _has_png(w.plot)
+    w.view_layer.value = "2"
+    assert _has_png(w.plot)
+
+
+def test_feature_explorer_button_click_and_callback():
+    seen = []
+    w = FeatureExplorer(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    w.on_extract(lambda explorer: seen.append(explorer.features))
+    w.extract_button.click()
+    assert len(seen) == 1 and seen[0] is w.features
+
+
+def test_feature_explorer_empty_layer_list_is_an_error():
+    w = FeatureExplorer(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    w.layers.value = ()
+    assert w.extract() is False
+    assert len(_error_html(w)) == 1 and "layer" in w.errors.message
+    assert w.features is None
+    w.layers.value = ("penultimate",)  # controls still work afterwards
+    assert w.extract() is True and not _error_html(w)
+
+
+def test_feature_explorer_failure_midway_keeps_previous_result():
+    data = _image_set()
+    w = FeatureExplorer(datasets={"blobs": data},
+                        models={"tiny": _tiny_net(), "broken": _FailingNet()},
+                        n_chunks=4, batch_size=16)  # 4 chunks of 12 rows, one batch each
+    assert w.extract()
+    before = w.features
+    w.model_dropdown.value = "broken"
+    assert w.extract() is False
+    assert len(_error_html(w)) == 1
+    assert "simulated failure" in w.errors.message
+    assert 0 < w.progress.value < w.progress.max  # it failed in the middle
+    assert w.progress.bar_style == "danger"
+    assert w.features is before  # state unchanged
+    assert not w.extract_button.disabled
+    w.model_dropdown.value = "tiny"
+    assert w.extract() and not _error_html(w) and w.features is not before
+
+
+def test_feature_explorer_unknown_names_show_errors():
+    w = FeatureExplorer(datasets=["no_such_dataset"], models=["no_such_model"])
+    assert len(_error_html(w)) == 1 and "no_such_model" in w.errors.message
+    assert w.extract() is False and _error_html(w)
+    w2 = FeatureExplorer(datasets=["no_such_dataset"], models={"tiny": _tiny_net()})
+    assert w2.extract() is False
+    assert "no_such_dataset" in w2.errors.message
+
+
+def test_feature_explorer_default_lists_come_from_library():
+    w = FeatureExplorer(models={"tiny": _tiny_net()})
+    assert "digits" in w.dataset_dropdown.options
+    from transfer_nb.data import dataset_info
+    assert all(dataset_info(name)["offline"] for name in w.dataset_dropdown.options)
+
+
+@pytest.fixture(scope="module")
+def lite0_digits():
+    """EfficientNet-Lite0 features of 60 digits at 32 px, two layers, via the widget."""
+    w = FeatureExplorer(datasets=["digits"], models=["efficientnet_lite0"], n=60,
+                        image_size=32)
+    layers = list(w.layers.options)
+    w.select_layers([layers[2], layers[-1]])
+    ok = w.extract()
+    assert ok, w.errors.message
+    return w
+
+
+def test_feature_explorer_real_model(lite0_digits):
+    w = lite0_digits
+    assert len(w.labels) == 60 and len(np.unique(w.labels)) == 10
+    layers = list(w.features)
+    assert len(layers) == 2 and w.features[layers[-1]].shape == (60, 1280)
+    assert w.dataset.name == "digits"
+    assert _has_png(w.plot)
+
+
+# ---------------------------------------------------------------------- LayerSelector
+def _layer_features(seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), 30)
+    feats = {"low": rng.normal(size=(90, 6)) + 0.2 * y[:, None],
+             "mid": rng.normal(size=(90, 6)) + 1.0 * y[:, None],
+             "high": rng.normal(size=(90, 6)) + 3.0 * y[:, None]}
+    return feats, y
+
+
+def test_layer_selector_transrate_and_probe():
+    from transfer_nb.transfer import linear_probe
+
+    feats, y = _layer_features()
+    w = LayerSelector(features=feats, labels=y)
+    train, test = stratified_split(y, test_size=w.test_size, seed=w.seed)
+    expected = tnb.transrate_per_layer({k: v[train] for k, v in feats.items()}, y[train])
+    np.testing.assert_allclose(w.transrates.values, expected.values)
+    assert list(w.transrates.index) == ["low", "mid", "high"]
+    assert w.value == w.chosen_layer == expected.idxmax() == "high"
+    assert w.accuracies is None and w.correlation is None
+    assert _has_png(w.plot)
+
+    w.probe_button.click()
+    assert not _error_html(w)
+    acc = w.accuracies
+    assert acc["high"] == pytest.approx(
+        linear_probe(feats["high"][train], y[train], feats["high"][test], y[test]))
+    assert acc["high"] > acc["low"]
+    assert set(w.correlation) == {"pearson", "kendall", "n"}
+    from scipy import stats
+    assert w.correlation["kendall"] == pytest.approx(
+        stats.kendalltau(w.transrates.values, acc.values)[0])
+    assert w.correlation["pearson"] == pytest.approx(
+        stats.pearsonr(w.transrates.values, acc.values)[0])
+    assert "Kendall" in w.info.value and "probe acc." in w.table.value
+
+    w.layer.value = "mid"  # the user overrides the choice
+    assert w.value == w.chosen_layer == "mid"
+    w.eps.value = 1e-2  # re-scored, the user's choice and the probes are kept
+    assert w.value == "mid" and w.accuracies is not None
+    assert w.transrates["high"] == pytest.approx(
+        tnb.transrate(feats["high"][train], y[train], eps=1e-2))
+
+
+def test_layer_selector_errors():
+    w = LayerSelector()
+    assert w.scores is None and w.probe_button.disabled
+    assert w.measure() is False and _error_html(w)
+    feats, y = _layer_features()
+    assert w.set_features(feats, y[:10]) is False
+    assert "rows" in w.errors.message and w.scores is None
+    assert w.set_features(feats, y) is True and not _error_html(w)
+    assert w.value == "high"
+    w2 = LayerSelector(features={}, labels=y)
+    assert _error_html(w2)
+
+
+def test_layer_selector_from_model(lite0_digits):
+    # the model object the explorer loaded (loading it again by name costs seconds)
+    w = LayerSelector(model=lite0_digits.model, dataset="digits", n=60, image_size=32,
+                      layers=["blocks.1", "penultimate"])
+    assert not _error_html(w), w.errors.message
+    assert list(w.scores.index) == ["blocks.1", "penultimate"]
+    assert w.value == w.scores["transrate"].idxmax()
+    assert w.measure()
+    assert ((w.accuracies >= 0) & (w.accuracies <= 1)).all()
+
+
+def test_layer_selector_unknown_model_is_an_error():
+    w = LayerSelector(model="no_such_model", dataset="digits", n=30, image_size=32)
+    assert _error_html(w) and "no_such_model" in w.errors.message
+
+
+# ------------------------------------------------------------------------------ stepper
+def test_stepper_refuses_steps_before_their_prerequisite():
+    s = TransferabilityStepper(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    assert s.step == 1 and s.body.children == (s.explorer,)
+    assert s.go_to(3) is False
+    assert s.step == 1 and "step 1" in s.message
+    assert "tnb-error" in s.message_html._dom_classes
+    assert s.next() is False and s.step == 1  # step 2 also needs step 1
+    assert s.selector.scores is None and s.coding.source.value == "toy"
+
+    assert s.explorer.extract()
+    assert s.go_to(3) is False and "step 2" in s.message  # step 2 not run yet
+    assert s.next() is True and s.step == 2 and s.message is None
+    assert s.coding.source.value == "features"
+    assert s.coding.transrate == pytest.approx(
+        tnb.transrate(s.explorer.features["penultimate"], s.explorer.labels))
+    assert s.next() is True and s.step == 3
+    assert s.body.children == (s.selector,)
+    assert list(s.selector.scores.index) == list(s.explorer.features)
+    assert s.step_done == {1: True, 2: True, 3: True}
+
+    # a new extraction in step 1 makes step 2 due again
+    assert s.back() and s.back() and s.step == 1
+    assert s.explorer.extract()
+    assert s.go_to(3) is False and s.step == 1
+    assert s.go_to(2) and s.go_to(3)
+    assert s.selector.features["penultimate"] is s.explorer.features["penultimate"]
+
+
+def test_stepper_buttons():
+    s = TransferabilityStepper(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    s.next_button.click()
+    assert s.step == 1 and s.message
+    s.explorer.extract_button.click()
+    s.next_button.click()
+    assert s.step == 2
+    s.back_button.click()
+    assert s.step == 1 and s.message is None

@@ -1,0 +1,216 @@
+"""Input validation shared by the coding rate and every estimator.
+
+Every public function in :mod:`transfer_nb.coding_rate` and
+:mod:`transfer_nb.estimators` validates its inputs at the boundary with the
+helpers below, so that the same mistake gives the same message everywhere:
+
+* features: numpy or torch (any float dtype, also bfloat16), promoted to a
+  C-contiguous ``float64`` array of shape ``(n, d)``; 1-D input, empty input and
+  NaN/Inf are rejected;
+* labels: any hashable values of one kind (ints with gaps, strings, ...),
+  encoded to ``0..K-1`` with :func:`numpy.unique`; length must match ``n``;
+  fewer than two classes or a class with a single sample are rejected;
+* ``eps`` and other positive scalars must be finite and > 0.
+
+This module imports neither torch nor ipywidgets: torch tensors are recognised
+by duck typing (``.detach()``/``.cpu()``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Real
+
+import numpy as np
+
+__all__ = [
+    "to_numpy",
+    "as_features",
+    "as_targets",
+    "encode_labels",
+    "check_positive",
+    "check_same_length",
+    "Labels",
+]
+
+
+def _is_torch(x) -> bool:
+    return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def to_numpy(x, name: str = "input") -> np.ndarray:
+    """Convert a numpy array, torch tensor, list or scalar to a numpy array.
+
+    Torch tensors are detached and moved to the CPU; ``bfloat16`` (which numpy
+    cannot represent) is converted to ``float32`` first.  No copy is made for
+    numpy input.
+    """
+    if x is None:
+        raise ValueError(f"{name} is None; expected an array or a torch tensor.")
+    if _is_torch(x):
+        t = x.detach().cpu()
+        if str(t.dtype) in ("torch.bfloat16", "torch.float8_e4m3fn", "torch.float8_e5m2"):
+            t = t.float()
+        if t.is_complex():
+            raise ValueError(f"{name} is a complex tensor; expected real numbers.")
+        return t.numpy()
+    return np.asarray(x)
+
+
+def as_features(Z, name: str = "Z", min_rows: int = 1, allow_1d: bool = False) -> np.ndarray:
+    """Validate a feature matrix and return it as C-contiguous ``float64``.
+
+    Parameters
+    ----------
+    Z : array-like or torch.Tensor of shape (n, d)
+        Features, one row per example.  Any real dtype is accepted; float16,
+        float32, bfloat16 and integers are promoted to float64.
+    name : str
+        Name used in error messages.
+    min_rows : int
+        Smallest acceptable number of rows.
+    allow_1d : bool
+        If True a 1-D input of length n is returned as shape (n, 1)
+        (used for regression targets).
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, d), dtype float64
+
+    Raises
+    ------
+    ValueError
+        If the input is not 2-D, is empty, is not numeric, or holds NaN/Inf.
+    """
+    a = to_numpy(Z, name)
+    if a.dtype == object or a.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} has dtype {a.dtype}; expected a real numeric array "
+            "(float16/32/64 or integers), e.g. features from a network.")
+    if a.ndim == 1 and allow_1d:
+        a = a[:, None]
+    if a.ndim != 2:
+        hint = (" Reshape a single feature with Z.reshape(-1, 1)."
+                if a.ndim == 1 else " Flatten or pool the features first.")
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); "
+            f"got {a.ndim}-D with shape {a.shape}.{hint}")
+    n, d = a.shape
+    if n == 0 or d == 0:
+        raise ValueError(
+            f"{name} is empty (shape {a.shape}); expected at least one sample and "
+            "one feature.")
+    if n < min_rows:
+        raise ValueError(f"{name} has {n} rows; expected at least {min_rows}.")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or Inf value(s); expected finite numbers. "
+            "Check the feature extraction (e.g. float16 overflow) or drop those rows.")
+    return a
+
+
+def as_targets(Y, name: str = "Y") -> np.ndarray:
+    """Validate regression targets: 1-D (n,) or 2-D (n, m), finite; float64 (n, m)."""
+    return as_features(Y, name=name, allow_1d=True)
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Encoded labels: ``codes`` in ``0..K-1``, ``classes[k]`` the original value."""
+
+    codes: np.ndarray
+    classes: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.classes.shape[0])
+
+
+def encode_labels(y, n: int | None = None, name: str = "y", min_classes: int = 2,
+                  min_per_class: int = 2, n_name: str = "the features") -> Labels:
+    """Validate labels of any values and encode them as ``0..K-1``.
+
+    Parameters
+    ----------
+    y : array-like or torch.Tensor of shape (n,) or (n, 1)
+        Labels: integers (gaps allowed), strings, bools, ...
+    n : int, optional
+        Number of samples the labels must match (rows of the features).
+    name : str
+        Name used in error messages.
+    min_classes : int
+        Smallest acceptable number of distinct classes (2 for estimators).
+    min_per_class : int
+        Smallest acceptable number of samples per class (2 by default: a class
+        with a single sample has no spread and makes class statistics
+        meaningless).
+    n_name : str
+        What ``n`` counts, for the error message ("the features" by default).
+
+    Returns
+    -------
+    Labels
+        ``codes`` (int64, shape (n,)), ``classes`` (sorted unique original
+        values) and ``counts`` (samples per class).
+
+    Raises
+    ------
+    ValueError
+        On a length mismatch, empty labels, NaN labels, too few classes or a
+        class with too few samples.
+    """
+    a = to_numpy(y, name)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of labels of shape (n_samples,); got shape "
+            f"{a.shape}. Pass class indices, not one-hot vectors (use y.argmax(1)).")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is empty; expected one label per sample.")
+    if n is not None and a.shape[0] != n:
+        raise ValueError(
+            f"{name} has {a.shape[0]} labels but {n_name} has {n} rows; expected "
+            "one label per row.")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or Inf; expected one valid label per sample.")
+    if a.dtype.kind == "c":
+        raise ValueError(f"{name} is complex; expected integer or string labels.")
+    try:
+        classes, codes, counts = np.unique(a, return_inverse=True, return_counts=True)
+    except TypeError as exc:  # mixed types in an object array
+        raise ValueError(
+            f"{name} mixes label types that cannot be compared ({exc}); expected "
+            "labels of one kind (all ints or all strings).") from None
+    codes = codes.reshape(-1).astype(np.int64)
+    if classes.shape[0] < min_classes:
+        raise ValueError(
+            f"{name} has {classes.shape[0]} distinct class(es) ({list(classes[:5])}); "
+            f"expected at least {min_classes} classes.")
+    if min_per_class > 1 and counts.min() < min_per_class:
+        small = [classes[i] for i in np.flatnonzero(counts < min_per_class)[:5]]
+        raise ValueError(
+            f"{name}: class(es) {small} have fewer than {min_per_class} samples "
+            f"(smallest class has {int(counts.min())}); expected at least "
+            f"{min_per_class} samples per class. Drop or merge those classes.")
+    return Labels(codes=codes, classes=classes, counts=counts.astype(np.int64))
+
+
+def check_positive(value, name: str = "eps") -> float:
+    """Return ``value`` as a float after checking it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
+        raise ValueError(f"{name} must be a positive number; got {value!r}.")
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
+    return v
+
+
+def check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
+    """Raise a ValueError unless ``a`` and ``b`` have the same number of rows."""
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"{name_a} has {a.shape[0]} rows but {name_b} has {b.shape[0]}; expected "
+            "one row per sample in both.")

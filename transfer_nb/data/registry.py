@@ -1,0 +1,320 @@
+"""``load_dataset``, ``list_datasets`` and ``dataset_info``: the data sets by name."""
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from transfer_nb.data import embedded, online, synthetic
+from transfer_nb.data.base import (ConcatSource, ImageDataset, as_size, grouped_split,
+                                   stratified_split, stratified_subsample)
+from transfer_nb.preprocessing import get_normalization
+
+__all__ = ["load_dataset", "list_datasets", "dataset_info", "DATASETS"]
+
+# Bump when the generated/decoded content of any data set changes, so that caches keyed
+# on ``ImageDataset.spec`` stop matching stale entries.
+DATA_VERSION = 1
+_EMBEDDED_SPLITS = ("train", "test", "all")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    offline: bool
+    description: str
+    num_classes: int
+    native_size: tuple[int, int]
+    options: dict = field(default_factory=dict)        # accepted options -> default
+    official_splits: tuple[str, ...] | None = None     # None: stratified split of one pool
+
+
+_TEST_FRACTION = {"test_fraction": 0.25}
+_ONLINE = {"root": None, "download": None}
+
+DATASETS: dict[str, _Entry] = {e.name: e for e in [
+    _Entry("digits", True, "scikit-learn handwritten digits: 1797 grey 8x8 images, 10 classes "
+           "(0-9); stratified 75/25 train/test split.", 10, (8, 8), dict(_TEST_FRACTION)),
+    _Entry("textures", True, "random patches of scikit-image's shipped photos (brick, grass, "
+           "gravel, moon surface, ihc tissue): 200 per class, 96 photo pixels each, grey "
+           "32x32; train and test come from different strips of each photo (no shared "
+           "pixels). Options classes=, n_per_class=, region=.", len(embedded.DEFAULT_TEXTURES),
+           (32, 32), {"classes": embedded.DEFAULT_TEXTURES, "n_per_class": 200, "region": 96,
+                      "gen_seed": 0, **_TEST_FRACTION}),
+    _Entry("lfw_faces", True, "scikit-image's lfw_subset: 100 faces and 100 non-faces, grey "
+           "25x25, classes ['non-face', 'face'].", 2, (25, 25), dict(_TEST_FRACTION)),
+    _Entry("glyphs", True, "characters rendered from matplotlib's fonts with random rotation/"
+           "scale/shift; chars= (default digits) and fonts= (default DejaVu Sans/Serif/Mono) "
+           "let source and target domains differ; 200 per class, grey 32x32.", 10, (32, 32),
+           {"chars": "digits", "fonts": synthetic.DEFAULT_FONTS, "n_per_class": 200,
+            "jitter": 1.0, "invert": False, "gen_seed": 0, **_TEST_FRACTION}),
+    _Entry("shapes", True, "8 procedurally drawn shapes (circle, triangle, square, pentagon, "
+           "hexagon, star, cross, heart), 300 per class, RGB 32x32; shift=0..1 (or color=, "
+           "texture=, noise=, fill=) moves to a harder domain.", len(synthetic.SHAPE_CLASSES),
+           (32, 32), {"classes": synthetic.SHAPE_CLASSES, "n_per_class": 300, "shift": 0.0,
+                      "color": None, "texture": None, "noise": None, "fill": None,
+                      "gen_seed": 0, **_TEST_FRACTION}),
+    _Entry("cifar10", False, "CIFAR-10 via torchvision: 50000/10000 RGB 32x32, 10 classes.",
+           10, (32, 32), dict(_ONLINE), online.ONLINE_SPLITS["cifar10"]),
+    _Entry("cifar100", False, "CIFAR-100 via torchvision: 50000/10000 RGB 32x32, 100 fine "
+           "classes (label_type='coarse': 20 superclasses).", 100, (32, 32),
+           {"label_type": "fine", **_ONLINE}, online.ONLINE_SPLITS["cifar100"]),
+    _Entry("svhn", False, "SVHN via torchvision: 73257/26032 (+531131 extra) RGB 32x32 house "
+           "numbers, 10 classes.", 10, (32, 32), dict(_ONLINE), online.ONLINE_SPLITS["svhn"]),
+    _Entry("flowers102", False, "Oxford Flowers102 via torchvision: 1020/1020/6149 RGB photos, "
+           "102 classes; resized (shorter side) and centre-cropped, 224 px by default.", 102,
+           (224, 224), dict(_ONLINE), online.ONLINE_SPLITS["flowers102"]),
+    _Entry("dtd", False, "Describable Textures (DTD) via torchvision: 1880/1880/1880 RGB photos "
+           "per partition, 47 classes; resized and centre-cropped, 224 px by default.", 47,
+           (224, 224), {"partition": 1, **_ONLINE}, online.ONLINE_SPLITS["dtd"]),
+]}
+
+
+def list_datasets(offline: bool | None = None) -> list[str]:
+    """Names accepted by :func:`load_dataset`.
+
+    Parameters
+    ----------
+    offline : bool, optional
+        ``True``: only the embedded sets that work without a network; ``False``: only
+        the torchvision ones; ``None`` (default): all.
+    """
+    return [k for k, e in DATASETS.items() if offline is None or e.offline == bool(offline)]
+
+
+def _offline_names() -> list[str]:
+    return list_datasets(offline=True)
+
+
+def _entry(name) -> _Entry:
+    if not isinstance(name, str) or name.lower() not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {list(DATASETS)}")
+    return DATASETS[name.lower()]
+
+
+def _jsonable(value):
+    if isinstance(value, (tuple, list)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def dataset_info(name: str) -> dict:
+    """Facts about a data set without loading it.
+
+    Returns
+    -------
+    dict
+        ``name``, ``offline`` (works without network), ``description``, ``splits``,
+        ``num_classes`` (with default options), ``native_size`` ``(h, w)``, ``options``
+        (accepted options and their defaults); online sets add ``data_dir`` and
+        ``downloaded`` (whether the train split's files are present).
+    """
+    e = _entry(name)
+    info = {"name": e.name, "offline": e.offline, "description": e.description,
+            "splits": list(e.official_splits or ("train", "test")) + ["all"],
+            "num_classes": e.num_classes, "native_size": list(e.native_size),
+            "options": _jsonable(dict(e.options))}
+    if not e.offline:
+        info["data_dir"] = str(online.data_root())
+        info["downloaded"] = online.is_downloaded(e.name, e.official_splits[0])
+    return info
+
+
+# ---------------------------------------------------------------------------------------
+# option validation
+# ---------------------------------------------------------------------------------------
+def _fraction(name: str, value, low_open=False, high_open=False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    bad = (v < 0 or v > 1 or math.isnan(v) or (low_open and v == 0) or (high_open and v == 1))
+    if bad:
+        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
+    return v
+
+
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _name_subset(name: str, value, allowed) -> tuple[str, ...]:
+    values = (value,) if isinstance(value, str) else tuple(value)
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise ValueError(f"unknown {name} {unknown}; expected some of {list(allowed)}")
+    values = tuple(dict.fromkeys(values))
+    if len(values) < 2:
+        raise ValueError(f"{name} must name at least 2 distinct classes, got {list(values)}")
+    return values
+
+
+def _resolve_options(e: _Entry, options: dict) -> dict:
+    unknown = sorted(set(options) - set(e.options))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for dataset {e.name!r}; it accepts "
+                         f"{sorted(e.options) or 'no options'}")
+    opts = {**e.options, **options}
+    if "test_fraction" in opts:
+        opts["test_fraction"] = _fraction("test_fraction", opts["test_fraction"], True, True)
+    if "gen_seed" in opts:
+        opts["gen_seed"] = _positive_int("gen_seed", opts["gen_seed"], 0)
+    if "n_per_class" in opts:
+        opts["n_per_class"] = _positive_int("n_per_class", opts["n_per_class"], 2)
+    if e.name == "textures":
+        opts["classes"] = _name_subset("texture classes", opts["classes"], embedded.TEXTURE_PHOTOS)
+        opts["region"] = _positive_int("region", opts["region"], 4)
+    elif e.name == "glyphs":
+        opts["chars"] = synthetic.resolve_chars(opts["chars"])
+        opts["fonts"] = synthetic.resolve_fonts(opts["fonts"])
+        j = opts["jitter"]
+        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 2:
+            raise ValueError(f"jitter must be a number in [0, 2] (1 = default strength), got {j!r}")
+        opts["jitter"] = float(j)
+        opts["invert"] = bool(opts["invert"])
+    elif e.name == "shapes":
+        opts["classes"] = _name_subset("shape classes", opts["classes"], synthetic.SHAPE_CLASSES)
+        opts["shift"] = _fraction("shift", opts["shift"])
+        for k in ("color", "texture", "noise", "fill"):
+            if opts[k] is not None:
+                opts[k] = _fraction(k, opts[k])
+    elif e.name == "cifar100":
+        if opts["label_type"] not in ("fine", "coarse"):
+            raise ValueError(f"label_type must be 'fine' or 'coarse', got {opts['label_type']!r}")
+    elif e.name == "dtd":
+        p = opts["partition"]
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 1 <= p <= 10:
+            raise ValueError(f"partition must be an integer in 1..10, got {p!r}")
+        opts["partition"] = int(p)
+    if not e.offline:
+        opts["root"] = str(online.data_root(opts["root"]).resolve())
+    return opts
+
+
+# ---------------------------------------------------------------------------------------
+# sources (cached: building an embedded pool costs 10-500 ms, reuse is free)
+# ---------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=16)
+def _embedded_source(name: str, frozen: str):
+    opts = json.loads(frozen)
+    if name == "digits":
+        return embedded.digits_source()
+    if name == "lfw_faces":
+        return embedded.lfw_faces_source()
+    if name == "textures":
+        return embedded.textures_source(tuple(opts["classes"]), opts["n_per_class"],
+                                        opts["region"], 4, opts["gen_seed"])
+    if name == "glyphs":
+        return synthetic.GlyphSource(opts["chars"], tuple(opts["fonts"]), opts["n_per_class"],
+                                     opts["jitter"], opts["invert"], opts["gen_seed"])
+    if name == "shapes":
+        return synthetic.ShapeSource(tuple(opts["classes"]), opts["n_per_class"], opts["shift"],
+                                     opts["color"], opts["texture"], opts["noise"], opts["fill"],
+                                     opts["gen_seed"])
+    raise ValueError(f"not an embedded data set: {name!r}")  # pragma: no cover
+
+
+def load_dataset(name: str, split: str = "train", n: int | None = None, image_size=None,
+                 seed: int = 0, normalize: str | None = None, **options) -> ImageDataset:
+    """Load a labelled image data set as an in-memory :class:`ImageDataset`.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_datasets`: embedded offline ``digits``, ``textures``,
+        ``lfw_faces``, ``glyphs``, ``shapes``; online ``cifar10``, ``cifar100``,
+        ``svhn``, ``flowers102``, ``dtd``.
+    split : str
+        ``"train"``, ``"test"`` or ``"all"``; online sets use their official splits
+        (``"val"`` for flowers102/dtd, ``"extra"`` for svhn).  Embedded sets have no
+        official split: a stratified split (``test_fraction=0.25``) fixed by ``seed``.
+    n : int, optional
+        Keep ``n`` images of the split, stratified by class, chosen by ``seed``.
+    image_size : int or (int, int), optional
+        Output size (an int means square).  Default: the native size (8 for digits,
+        25 for lfw_faces, 32 for the others, 224 for flowers102/dtd).  Arrays are
+        resized with antialiasing; glyphs and shapes are rendered at this size.
+    seed : int
+        Chooses the split, the subsample and the order of the images.  Generated
+        content is fixed by the ``gen_seed`` option instead, so that train and test of
+        one seed come from one pool.
+    normalize : {None, "none", "lite", "imagenet"}
+        Applied to the ``[0, 1]`` images (see ``transfer_nb.preprocessing``).
+    **options
+        Data-set specific (see ``dataset_info(name)["options"]``), e.g.
+        ``glyphs(chars="uppercase", fonts=["STIXGeneral"])``, ``shapes(shift=0.7)``,
+        ``cifar100(label_type="coarse")``, ``dtd(partition=2)``; online sets accept
+        ``root=`` (default ``$TRANSFER_NB_DATA`` or ``~/.cache/transfer_nb/data``) and
+        ``download=`` (default ``$TRANSFER_NB_DOWNLOAD``).
+
+    Returns
+    -------
+    ImageDataset
+        ``ds[i] -> (float32 tensor (3, H, W), int)``, with ``.classes``, ``.targets``,
+        ``.name`` and ``.spec`` (every input that defines the content, JSON-safe).
+
+    Raises
+    ------
+    ValueError
+        Unknown name, split or option, ``n`` larger than the split, ``image_size <= 0``.
+    DatasetNotAvailableError
+        (a ``RuntimeError``) an online set is not on disk and downloading is off or fails.
+    """
+    e = _entry(name)
+    splits = (e.official_splits or ("train", "test")) + ("all",)
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r} for dataset {e.name!r}; expected one of "
+                         f"{list(splits)}")
+    if n is not None:
+        n = _positive_int("n", n)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = int(seed)
+    size = as_size(image_size) or e.native_size
+    get_normalization(normalize)
+    download = options.get("download")
+    opts = _resolve_options(e, options)
+
+    if e.official_splits is None:
+        source = _embedded_source(e.name, json.dumps(_jsonable(opts), sort_keys=True))
+        if split == "all":
+            indices = np.arange(len(source.targets))
+        else:
+            if getattr(source, "groups", None) is not None:  # textures: whole strips
+                train, test = grouped_split(source.targets, source.groups,
+                                            opts["test_fraction"], seed)
+            else:
+                train, test = stratified_split(source.targets, opts["test_fraction"], seed)
+            indices = train if split == "train" else test
+    else:
+        parts = e.official_splits if split == "all" else (split,)
+        sources = [online.online_source(e.name, s, opts, download, _offline_names())
+                   for s in parts]
+        source = sources[0] if len(sources) == 1 else ConcatSource(sources)
+        indices = np.arange(len(source.targets))
+
+    if n is not None:
+        if n > len(indices):
+            raise ValueError(f"n={n} requested but split {split!r} of dataset {e.name!r} has "
+                             f"only {len(indices)} images")
+        indices = indices[stratified_subsample(source.targets[indices], n, seed)]
+    # a seeded shuffle: any prefix of the set is then a fair mix of classes
+    indices = indices[np.random.default_rng([seed, 0x0D3]).permutation(len(indices))]
+
+    images = source.images(indices, size)
+    targets = source.targets[indices]
+    spec_opts = {k: v for k, v in opts.items() if k != "download"}
+    spec = {"name": e.name, "split": split, "n": n, "seed": seed, "image_size": list(size),
+            "normalize": "none" if normalize is None else str(normalize),
+            "options": _jsonable(spec_opts), "version": DATA_VERSION}
+    return ImageDataset(images, targets, source.classes, name=e.name, spec=spec,
+                        normalize=normalize)
+

@@ -1,0 +1,29 @@
+"""Transferability estimators: one plain function per method, one file each.
+
+========================  ==================================================
+``transrate(Z, y)``       TransRate, Huang et al. ICML 2022 (coding rate)
+``logme(Z, y)``           LogME, You et al. ICML 2021 (evidence maximisation)
+``leep(probs, y)``        LEEP, Nguyen et al. ICML 2020
+``nce(source_labels, y)`` NCE, Tran et al. ICCV 2019
+``hscore(Z, y)``          H-score, Bao et al. ICIP 2019 (+ Ledoit-Wolf shrinkage)
+``linear_mse(Z, Y)``      Linear MSE, Nguyen et al. UAI 2023 (regression)
+``pge(model, ...)``       Principal Gradient Expectation, arXiv 2211.16299
+========================  ==================================================
+
+All share the input validation of :mod:`transfer_nb._validation`: numpy or torch
+input of any float dtype (promoted to float64), labels of any values, and a
+``ValueError`` that says what was wrong and what was expected.  Higher is more
+transferable for every score except :func:`pge` and :func:`pge_distance`, which
+are distances (lower is more transferable).  Torch is imported only by ``pge``.
+"""
+from transfer_nb.estimators.hscore import hscore
+from transfer_nb.estimators.leep import leep
+from transfer_nb.estimators.linear_mse import linear_mse
+from transfer_nb.estimators.logme import logme
+from transfer_nb.estimators.nce import nce
+from transfer_nb.estimators.pge import pge, pge_distance
+from transfer_nb.estimators.transrate import (coding_rate_terms, transrate,
+                                              transrate_official, transrate_per_layer)
+
+__all__ = ["transrate", "transrate_official", "transrate_per_layer", "coding_rate_terms",
+           "logme", "leep", "nce", "hscore", "linear_mse", "pge", "pge_distance"]

@@ -1,0 +1,110 @@
+r"""H-score (Bao et al., ICIP 2019) and its shrinkage variant.
+
+.. math::
+
+    H(f) = \mathrm{tr}\left(\mathrm{cov}(f)^{-1}\, \mathrm{cov}(\mathbb E[f \mid y])\right)
+
+``cov(f)`` is the covariance of the features and ``cov(E[f|y])`` the covariance
+of the features after each one is replaced by its class mean.  Both use the same
+``1/n`` normalisation (the score is a ratio, so ``1/(n-1)`` in both would give
+the same value).  Higher = more transferable.
+
+The pseudo-inverse of ``cov(f)`` is unstable for large ``d`` (and for ``n <= d``
+the plain score depends on the labels only: every class mean lies in the span
+of the samples).  ``shrinkage=True`` replaces ``cov(f)`` by the Ledoit-Wolf
+estimate :math:`(1-\delta) S + \delta \mu I` (:math:`\mu = \mathrm{tr} S / d`,
+:math:`\delta` from Ledoit & Wolf 2004, the formula scikit-learn uses), as in
+Ibrahim et al., "Newer is not always better" (ICLR 2023).
+
+Computation: one thin SVD of the centred features ``X = U S V^T``; with
+:math:`q_k` the mean of the rows of ``U`` in class ``k``,
+:math:`H = \sum_k n_k \sum_i q_{k,i}^2` over the kept singular values (plain)
+or :math:`\sum_k \frac{n_k}{n}\sum_i s_i^2 q_{k,i}^2 / ((1-\delta)s_i^2/n + \delta\mu)`
+(shrinkage): no ``d x d`` matrix is formed or inverted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from transfer_nb._validation import as_features, encode_labels
+
+__all__ = ["hscore", "ledoit_wolf_shrinkage"]
+
+
+def ledoit_wolf_shrinkage(X: np.ndarray, s: np.ndarray | None = None) -> tuple[float, float]:
+    """Ledoit-Wolf shrinkage intensity and target scale for centred data.
+
+    Parameters
+    ----------
+    X : numpy.ndarray of shape (n, d)
+        Centred data (float64).
+    s : numpy.ndarray, optional
+        Singular values of ``X`` if already known.
+
+    Returns
+    -------
+    (delta, mu) : tuple of float
+        The shrunk covariance is ``(1 - delta) X^T X / n + delta * mu * I``.
+    """
+    n, d = X.shape
+    if s is None:
+        s = np.linalg.svd(X, compute_uv=False)
+    s2 = s * s
+    mu = float(s2.sum() / n / d)                  # tr(S) / d
+    frob2 = float(np.sum(s2 * s2)) / n ** 2        # ||S||_F^2
+    row4 = float(np.sum(np.einsum("ij,ij->i", X, X) ** 2))  # sum_i ||x_i||^4
+    beta = (row4 / n - frob2) / (d * n)
+    delta = (frob2 - d * mu * mu) / d
+    beta = min(beta, delta)
+    shrink = 0.0 if beta <= 0 or delta <= 0 else beta / delta
+    return float(shrink), mu
+
+
+def hscore(Z, y, shrinkage: bool = False, rcond: float | None = None) -> float:
+    r"""H-score of features ``Z`` for labels ``y`` (higher = more transferable).
+
+    Parameters
+    ----------
+    Z : array-like or torch.Tensor of shape (n, d)
+        Features; any float dtype (promoted to float64).
+    y : array-like of shape (n,)
+        Labels of any values; at least two classes, two samples per class.
+    shrinkage : bool, default False
+        Use the Ledoit-Wolf covariance instead of the pseudo-inverse of the
+        empirical one (recommended when ``d`` is large compared with ``n``).
+    rcond : float, optional
+        Plain score only: singular values of the centred features below
+        ``rcond * s_max`` are treated as zero in the pseudo-inverse.  Default
+        ``max(n, d) * machine epsilon`` (numpy's ``matrix_rank`` rule).
+
+    Returns
+    -------
+    float
+        The H-score; ``0 <= H <= K - 1`` for the plain score.
+
+    Raises
+    ------
+    ValueError
+        On bad features or labels, or features that are constant.
+    """
+    F = as_features(Z, "Z")
+    lab = encode_labels(y, F.shape[0], "y")
+    n, d = F.shape
+    X = F - F.mean(axis=0, keepdims=True)
+    U, s, _ = np.linalg.svd(X, full_matrices=False)
+    if s.size == 0 or s[0] <= 0:
+        raise ValueError("Z is constant across samples (zero covariance); expected "
+                         "features that vary.")
+    Q = np.zeros((lab.n_classes, U.shape[1]))
+    np.add.at(Q, lab.codes, U)
+    Q /= lab.counts[:, None]                        # class means of the rows of U
+    if not shrinkage:
+        tol = (max(n, d) * np.finfo(np.float64).eps) if rcond is None else float(rcond)
+        keep = s > tol * s[0]
+        return float(np.sum(lab.counts[:, None] * Q[:, keep] ** 2))
+    delta, mu = ledoit_wolf_shrinkage(X, s)
+    s2 = s * s
+    den = (1.0 - delta) * s2 / n + delta * mu
+    num = s2[None, :] * Q ** 2
+    ratio = np.divide(num, den[None, :], out=np.zeros_like(num), where=den[None, :] > 0)
+    return float(np.sum(lab.counts[:, None] / n * ratio))

@@ -1,0 +1,142 @@
+"""IPython magics: ``%load_ext transfer_nb`` registers them.
+
+``%transrate``
+    TransRate of every layer of a model on a dataset, printed as a table and plotted::
+
+        %transrate --model efficientnet_lite0 --data digits --layers all --n 200 --image-size 64
+
+``%transfer_nb_datasets`` / ``%transfer_nb_models``
+    What :func:`transfer_nb.load_dataset` / :func:`transfer_nb.load_model` accept.
+
+The magics print with ``print`` and plot with matplotlib's pyplot (the notebook's
+inline backend shows the figure); like the rest of :mod:`transfer_nb` they never
+import ipywidgets.
+"""
+from __future__ import annotations
+
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+__all__ = ["TransferNbMagics", "register_magics"]
+
+
+def _describe(info_function, name: str) -> tuple[str, str]:
+    """(``"yes"``/``"no"``/``"?"``, description) from a ``*_info`` function."""
+    if info_function is None:
+        return "?", ""
+    try:
+        info = info_function(name)
+    except Exception:  # an entry without info is still listed
+        return "?", ""
+    offline = info.get("offline")
+    flag = "?" if offline is None else ("yes" if offline else "no")
+    return flag, " ".join(str(info.get("description", "")).split())
+
+
+def _print_listing(kind: str, names, info_function) -> None:
+    rows = [(name, *_describe(info_function, name)) for name in names]
+    width = max([len(kind)] + [len(r[0]) for r in rows])
+    print(f"{kind:<{width}}  offline  description")
+    for name, flag, text in rows:
+        print(f"{name:<{width}}  {flag:<7}  {text}")
+
+
+@magics_class
+class TransferNbMagics(Magics):
+    """The transfer-nb line magics."""
+
+    @magic_arguments()
+    @argument("--model", default="efficientnet_lite0",
+              help="model name (see %%transfer_nb_models); default efficientnet_lite0")
+    @argument("--data", default="digits",
+              help="dataset name (see %%transfer_nb_datasets); default digits")
+    @argument("--layers", default="all",
+              help="'all' (every block output + penultimate, the default) or a "
+                   "comma-separated list of layer names")
+    @argument("--n", type=int, default=200, help="number of images (default 200)")
+    @argument("--image-size", type=int, default=64, help="image side in pixels (default 64)")
+    @argument("--eps", type=float, default=1e-4, help="coding-rate distortion (default 1e-4)")
+    @argument("--split", default="train", help="dataset split (default train)")
+    @argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
+    @argument("--probe", action="store_true",
+              help="also measure linear-probe accuracy per layer (TransRate is then "
+                   "computed on the 70%% training part) and print the rank correlation")
+    @argument("--no-plot", action="store_true", help="print the table only")
+    @argument("-o", "--out", default=None, metavar="VAR",
+              help="store the result table (a pandas DataFrame) in this variable")
+    @line_magic
+    def transrate(self, line: str = ""):
+        """TransRate of every layer of a pretrained model on a dataset.
+
+        Extracts the features of the requested layers in one forward pass, prints one
+        row per layer (feature dimension, TransRate, and with ``--probe`` the
+        linear-probe accuracy) and plots TransRate per layer.
+        """
+        from transfer_nb.toy import extract_dataset_features, layer_table, rank_correlations
+
+        args = parse_argstring(self.transrate, line)
+        try:
+            features, labels, data, _ = extract_dataset_features(
+                args.model, args.data, layers=args.layers, n=args.n,
+                image_size=args.image_size, split=args.split, seed=args.seed)
+            table = layer_table(features, labels, eps=args.eps, probe=args.probe,
+                                seed=args.seed)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            # Bad names or settings: a one-line message, not a traceback.
+            message = str(exc).strip("'\"") or type(exc).__name__
+            raise UsageError(f"%transrate: {message}") from None
+
+        print(f"TransRate (eps = {args.eps:g}) of {args.model} on {args.data}: "
+              f"{len(labels)} images, {args.image_size} px"
+              + (", TransRate on the training part" if args.probe else ""))
+        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+        if args.probe:
+            corr = rank_correlations(table["transrate"], table["probe_accuracy"])
+            print(f"Pearson r = {corr['pearson']:.3f}, Kendall tau = {corr['kendall']:.3f}"
+                  f" over {corr['n']} layers")
+        print(f"Highest TransRate: {table['transrate'].idxmax()}")
+        if args.out:
+            self.shell.user_ns[args.out] = table
+        if not args.no_plot:
+            self._plot(table, f"{args.model} on {args.data}")
+
+    @staticmethod
+    def _plot(table, title: str) -> None:
+        import matplotlib.pyplot as plt
+
+        has_acc = "probe_accuracy" in table
+        fig, axes = plt.subplots(1, 2 if has_acc else 1,
+                                 figsize=(9 if has_acc else 5, 3.2), squeeze=False)
+        names = [str(name) for name in table.index]
+        axes[0, 0].bar(names, table["transrate"].values, color="tab:blue")
+        axes[0, 0].set_title(f"TransRate per layer: {title}", fontsize=9)
+        axes[0, 0].set_ylabel("nats")
+        if has_acc:
+            axes[0, 1].bar(names, table["probe_accuracy"].values, color="tab:green")
+            axes[0, 1].set_ylim(0, 1)
+            axes[0, 1].set_title("linear-probe test accuracy", fontsize=9)
+        for ax in axes[0]:
+            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+        fig.tight_layout()
+        plt.show()
+
+    @line_magic
+    def transfer_nb_datasets(self, line: str = ""):
+        """List the datasets :func:`transfer_nb.load_dataset` knows (offline = embedded)."""
+        import transfer_nb.data as data
+
+        _print_listing("dataset", data.list_datasets(), getattr(data, "dataset_info", None))
+
+    @line_magic
+    def transfer_nb_models(self, line: str = ""):
+        """List the models :func:`transfer_nb.load_model` knows."""
+        import transfer_nb.models as models
+
+        _print_listing("model", models.list_models(), getattr(models, "model_info", None))
+
+
+def register_magics(ipython) -> None:
+    """Register :class:`TransferNbMagics` with an IPython shell."""
+    ipython.register_magics(TransferNbMagics)

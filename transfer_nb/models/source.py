@@ -1,0 +1,284 @@
+"""Train small source models (plain or adversarial) and cache them on disk.
+
+:func:`train_source` is what the adversarial-source and PGE experiments use to get
+source models: SGD with momentum, cosine learning-rate decay, optional random-shift
+augmentation and an optional ``perturb`` hook that replaces each training batch by an
+adversarial one (the PGD attack lives in :mod:`transfer_nb.adversarial`).
+
+The trained state dict is cached under ``cache_dir("models")`` with a key covering the
+architecture and its options, the data set's ``spec``, every hyper-parameter, the
+perturbation and the torch version; it is written atomically, and a file that cannot be
+read back is deleted and the model retrained.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import math
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import cache as _cache
+from . import small
+
+__all__ = ["train_source", "source_cache_key", "describe_perturb"]
+
+# bump when the training procedure changes so that old cache entries are not reused
+_FORMAT_VERSION = 1
+
+
+def describe_perturb(perturb: Callable | None):
+    """A stable, hashable description of a ``perturb`` callable for the cache key.
+
+    A callable may carry a ``cache_key`` attribute (any JSON-able value, e.g. a dict
+    ``{"attack": "pgd", "norm": "l2", "eps": 0.5, "steps": 7}``); this is what the
+    adversarial module should set.  Otherwise ``functools.partial`` objects are
+    described by function, arguments and keywords, and plain functions by their
+    qualified name (so two different lambdas in one module look alike: give them a
+    ``cache_key``).
+    """
+    if perturb is None:
+        return None
+    key = getattr(perturb, "cache_key", None)
+    if key is not None:
+        return {"cache_key": key}
+    if isinstance(perturb, functools.partial):
+        return {"partial": describe_perturb(perturb.func), "args": [repr(a) for a in perturb.args],
+                "kwargs": {k: repr(v) for k, v in sorted(perturb.keywords.items())}}
+    func = getattr(perturb, "__func__", perturb)
+    return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__qualname__)}"
+
+
+def _dataset_spec(dataset) -> object:
+    """The data set's ``spec`` or, for a plain Dataset, a digest of its content."""
+    spec = getattr(dataset, "spec", None)
+    if spec is not None:
+        return spec
+    # no spec: hash every (image, label) so that the cache still tracks the content
+    h = hashlib.sha256()
+    for i in range(len(dataset)):
+        x, y = dataset[i]
+        h.update(np.ascontiguousarray(torch.as_tensor(x).float().numpy()).tobytes())
+        h.update(str(int(y)).encode())
+    return {"content_sha256": h.hexdigest(), "n": len(dataset)}
+
+
+def _num_classes(dataset) -> int:
+    classes = getattr(dataset, "classes", None)
+    if classes is not None and len(classes) > 0:
+        return len(classes)
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        targets = [int(dataset[i][1]) for i in range(len(dataset))]
+    return int(np.max(np.asarray(targets))) + 1
+
+
+def source_cache_key(arch: str, dataset, *, arch_options: dict, num_classes: int, epochs: int,
+                     lr: float, batch_size: int, weight_decay: float, momentum: float,
+                     augment: bool, seed: int, adversarial_eps: float,
+                     perturb: Callable | None) -> str:
+    """SHA-256 key over every input that defines the trained weights."""
+    return _cache.hash_inputs(
+        kind="source_model", version=_FORMAT_VERSION, arch=arch, arch_options=arch_options,
+        num_classes=num_classes, dataset=_dataset_spec(dataset), n=len(dataset), epochs=epochs,
+        lr=float(lr), batch_size=batch_size, weight_decay=float(weight_decay),
+        momentum=float(momentum), augment=bool(augment), seed=seed,
+        adversarial_eps=float(adversarial_eps), perturb=describe_perturb(perturb),
+        torch=torch.__version__)
+
+
+def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Pad by H/8 (reflect) and crop back at a random offset per image (CIFAR-style)."""
+    pad = max(1, x.shape[-1] // 8)
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
+    n, _, h, w = x.shape
+    offs = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    return torch.stack([padded[i, :, offs[i, 0]:offs[i, 0] + h, offs[i, 1]:offs[i, 1] + w]
+                        for i in range(n)])
+
+
+def _accuracy(model: nn.Module, loader, device) -> float:
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in loader:
+            pred = model(x.to(device)).argmax(1).cpu()
+            correct += int((pred == y).sum())
+            total += len(y)
+    return correct / max(total, 1)
+
+
+def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int,
+           weight_decay: float, momentum: float, augment: bool, seed: int,
+           perturb: Callable | None, progress: bool, device) -> dict:
+    """Train ``model`` in place; returns ``{"train_accuracy", "final_loss"}``."""
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    gen = torch.Generator().manual_seed(seed)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen,
+                        num_workers=0, drop_last=False)
+    aug_gen = torch.Generator().manual_seed(seed + 1)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
+                          weight_decay=weight_decay)
+    steps = max(1, epochs * len(loader))
+    # cosine decay per step: a good default for short schedules without tuning
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    loss_fn = nn.CrossEntropyLoss()
+    bar = tqdm(total=steps, desc=f"train {getattr(model, 'transfer_nb_name', 'source')}",
+               disable=not progress, leave=False)
+    final_loss = float("nan")
+    try:
+        for _ in range(epochs):
+            model.train()
+            for x, y in loader:
+                x, y = x.to(device), torch.as_tensor(y).long().to(device)
+                if augment:
+                    x = _random_shift(x.cpu(), aug_gen).to(device)
+                if perturb is not None:
+                    # the hook may switch the model to eval for the attack; train mode is
+                    # restored here so BatchNorm statistics keep updating on the batch
+                    with torch.enable_grad():
+                        x = perturb(model, x, y).detach()
+                    model.train()
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), y)
+                loss.backward()
+                opt.step()
+                sched.step()
+                final_loss = float(loss.detach())
+                bar.update(1)
+                bar.set_postfix(loss=f"{final_loss:.3f}")
+    finally:
+        bar.close()
+    eval_loader = DataLoader(dataset, batch_size=max(batch_size, 256), shuffle=False, num_workers=0)
+    return {"train_accuracy": _accuracy(model, eval_loader, device), "final_loss": final_loss}
+
+
+def _load_cached(path: Path, model: nn.Module) -> dict | None:
+    """Load a cached checkpoint into ``model``; ``None`` (file removed) if unusable."""
+    if not path.exists():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(payload["state_dict"], strict=True)
+        return dict(payload["meta"])
+    except Exception:  # truncated / corrupted / incompatible: retrain and rewrite
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+
+
+def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_size: int = 128,
+                 seed: int = 0, width: int | None = None, depth: int | None = None,
+                 weight_decay: float = 5e-4, momentum: float = 0.9, augment: bool = False,
+                 adversarial_eps: float = 0.0, perturb: Callable | None = None,
+                 cache: bool = True, progress: bool = True, device=None,
+                 **arch_options) -> nn.Module:
+    """Train (or load from the cache) a small source model on ``dataset``.
+
+    Parameters
+    ----------
+    arch : {"small_cnn", "small_resnet"}
+        Architecture (see :mod:`transfer_nb.models.small`).
+    dataset : torch Dataset
+        Yields ``(3xHxW float tensor, int label)``; an ``ImageDataset`` from
+        :mod:`transfer_nb.data` (its ``.spec`` keys the cache, ``.classes`` gives the
+        number of outputs).  Without ``.spec`` the content itself is hashed.
+    epochs, lr, batch_size, weight_decay, momentum : training hyper-parameters
+        SGD (Nesterov momentum) with cosine decay of ``lr`` over all steps.
+    seed : int
+        Seeds the initialisation, the shuffling and the augmentation; the global RNG
+        state of the caller is restored afterwards.
+    width, depth, **arch_options
+        Architecture options (``None``: the architecture's default).
+    augment : bool
+        Random shifts (reflect-pad by H/8 and crop).  No flips: they would hurt digits
+        and glyphs.
+    adversarial_eps : float
+        Perturbation budget, recorded in the cache key and on the model.  With
+        ``adversarial_eps > 0`` a ``perturb`` is required.
+    perturb : callable, optional
+        ``perturb(model, x, y) -> x_adv`` applied to every training batch (adversarial
+        training); give it a ``cache_key`` attribute describing its settings.
+    cache : bool
+        Read and write the on-disk cache.
+    progress : bool
+        Show a ``tqdm.auto`` progress bar.
+    device : str or torch.device, optional
+        Defaults to CUDA when available, else CPU.  The model is returned there.
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode, with the ``transfer_nb_*`` attributes of :func:`load_model` plus
+        ``transfer_nb_source_accuracy`` (clean training-set accuracy),
+        ``transfer_nb_train_config`` (the hyper-parameters) and ``transfer_nb_cache_key``.
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture, bad hyper-parameters, empty data set, or
+        ``adversarial_eps > 0`` without ``perturb``.
+    """
+    if arch not in small.SMALL_MODELS:
+        raise ValueError(f"train_source trains small source models; unknown arch {arch!r}, "
+                         f"expected one of {sorted(small.SMALL_MODELS)}")
+    for pname, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if pname == "epochs" else 1):
+            raise ValueError(f"{pname} must be a {'non-negative' if pname == 'epochs' else 'positive'} "
+                             f"integer, got {value!r}")
+    if not (lr > 0):
+        raise ValueError(f"lr must be positive, got {lr!r}")
+    if adversarial_eps < 0:
+        raise ValueError(f"adversarial_eps must be >= 0, got {adversarial_eps!r}")
+    if adversarial_eps > 0 and perturb is None:
+        raise ValueError("adversarial_eps > 0 needs perturb=callable(model, x, y) -> x_adv "
+                         "(e.g. a PGD attack from transfer_nb.adversarial)")
+    if perturb is not None and not callable(perturb):
+        raise ValueError(f"perturb must be callable(model, x, y) -> x_adv, got {type(perturb).__name__}")
+    if len(dataset) == 0:
+        raise ValueError("dataset is empty")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+
+    num_classes = _num_classes(dataset)
+    options = {"width": width, "depth": depth, **arch_options}
+    hyper = dict(epochs=epochs, lr=float(lr), batch_size=batch_size, weight_decay=float(weight_decay),
+                 momentum=float(momentum), augment=bool(augment), seed=seed,
+                 adversarial_eps=float(adversarial_eps))
+    # seed the initialisation without disturbing the caller's global RNG stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = small.build_small_model(arch, num_classes=num_classes, **options)
+    full_options = model.transfer_nb_options
+
+    key = source_cache_key(arch, dataset, arch_options=full_options, num_classes=num_classes,
+                           perturb=perturb, **hyper)
+    path = _cache.cache_dir("models") / f"{arch}-{key}.pt"
+    meta = _load_cached(path, model) if cache else None
+    if meta is None:
+        model.to(device)
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            meta = _train(model, dataset, perturb=perturb, progress=progress, device=device,
+                          **{k: v for k, v in hyper.items() if k != "adversarial_eps"})
+        if cache:
+            buf = io.BytesIO()
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            torch.save({"state_dict": state, "meta": meta}, buf)
+            _cache.atomic_write_bytes(path, buf.getvalue())
+    model.to(device).eval()
+    model.transfer_nb_source_accuracy = float(meta["train_accuracy"])
+    model.transfer_nb_train_config = {"arch": arch, **full_options, "num_classes": num_classes, **hyper,
+                                      "perturb": describe_perturb(perturb)}
+    model.transfer_nb_cache_key = key
+    return model
