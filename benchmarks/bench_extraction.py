@@ -14,8 +14,9 @@ Speed
 
 Memory
     Each (size, method) runs in a fresh subprocess so that peaks do not mix:
-    ``VmHWM`` (peak resident set, from ``/proc/self/status``) is read after a warm-up
-    batch and again after the run; the growth is the memory the run needed.  The
+    after a two-batch warm-up with the same method, the peak resident set ``VmHWM`` is
+    reset to the current RSS (``/proc/self/clear_refs``) and read again after the
+    run; the growth is the memory the run needed beyond the steady state.  The
     numpy outputs are tracked by ``tracemalloc`` (numpy reports its allocations to it).
     A *naive* reference keeps every block's full feature map and pools at the end --
     what one writes without hooks that pool -- to show the growth that streaming avoids.
@@ -79,33 +80,47 @@ def naive_extract(model: torch.nn.Module, x: torch.Tensor, layers: list[str],
             for name, chunks in maps.items()}
 
 
-def vm_hwm_kib() -> int:
+def _status_kib(field: str) -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return -1
 
 
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not allowed."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def run_method(model, x, layers, batch_size, method) -> dict:
+    if method == "stream":
+        return extract_features(model, x, layers=layers, batch_size=batch_size,
+                                progress=False)
+    if method == "naive":
+        return naive_extract(model, x, layers, batch_size)
+    bare_forward(model, x, batch_size)
+    return {}
+
+
 def memory_child(n: int, size: int, batch_size: int, method: str) -> dict:
     """Run one method once in this (fresh) process and report its peak memory growth."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model, _ = load_lite0()
     x = make_data(n, size)
     layers = default_layers(model)
-    bare_forward(model, x[:batch_size], batch_size)  # warm-up: allocator pools, kernels
-    base = vm_hwm_kib()
+    # warm-up on two batches with the same method, so that allocator pools and kernel
+    # workspaces that do not depend on n are in place before the peak is measured
+    run_method(model, x[:2 * batch_size], layers, batch_size, method)
+    reset = reset_peak_rss()
+    base = _status_kib("VmRSS") if reset else _status_kib("VmHWM")
     tracemalloc.start()
-    if method == "stream":
-        out = extract_features(model, x, layers=layers, batch_size=batch_size,
-                               progress=False)
-    elif method == "naive":
-        out = naive_extract(model, x, layers, batch_size)
-    else:
-        out = {}
-        bare_forward(model, x, batch_size)
+    out = run_method(model, x, layers, batch_size, method)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"n": n, "method": method, "rss_peak_growth_mib": (vm_hwm_kib() - base) / 1024,
+    return {"n": n, "method": method, "rss_peak_growth_mib": (_status_kib("VmHWM") - base) / 1024,
             "tracemalloc_peak_mib": traced_peak / 2**20,
             "output_mib": sum(a.nbytes for a in out.values()) / 2**20}
 

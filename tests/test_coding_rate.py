@@ -293,3 +293,11 @@ def test_no_warning_on_clean_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         transrate(Z0, Y0)
+
+
+def test_top_level_api_whatever_the_import_order():
+    import transfer_nb as tnb
+    import transfer_nb.estimators  # noqa: F401  (imports the coding_rate submodule)
+    assert tnb.coding_rate(np.eye(3), eps=0.5) == pytest.approx(1.5 * np.log(1 + 2 / 3))
+    assert tnb.transrate(Z0, Y0) == pytest.approx(ref_transrate(Z0, Y0))
+    assert callable(tnb.coding_rate) and not isinstance(tnb.coding_rate, type(sys))

@@ -39,11 +39,7 @@ def _top5(model, image) -> list[int]:
         return model(x).topk(5).indices[0].tolist()
 
 
-@pytest.mark.parametrize("name", [
-    "efficientnet_lite0",
-    pytest.param("efficientnet_lite1", marks=pytest.mark.slow),
-    pytest.param("efficientnet_lite2", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
 def test_efficientnet_lite_real_imagenet_weights(name):
     import skimage.data
     model = load_model(name)
@@ -83,14 +79,8 @@ def test_map_by_order_rejects_mismatch():
         efficientnet_lite.map_state_dict_by_order(swapped, target)
 
 
-# cheap builds run by default; the larger ones (seconds each on 2 cores) are marked slow
-_CHEAP = {"resnet18", "mobilenet_v3_small", "efficientnet_b0", "timm:resnet18",
-          "timm:mobilenetv3_large_100"}
-
-
-@pytest.mark.parametrize("name", [
-    n if n in _CHEAP else pytest.param(n, marks=pytest.mark.slow)
-    for n in list_models("torchvision") + list_models("timm")])
+# random init + one 64 px forward: under a second each on one core
+@pytest.mark.parametrize("name", list_models("torchvision") + list_models("timm"))
 def test_zoo_architecture_builds_and_runs(name):
     model = load_model(name, pretrained=False)
     assert not model.training
@@ -141,6 +131,21 @@ def test_offline_pretrained_request_fails_fast_and_clearly(name, monkeypatch, em
     assert "efficientnet_lite0" in msg and "pretrained=False" in msg and "train_source" in msg
     # random initialisation stays available offline
     assert load_model(name, pretrained=False) is not None
+
+
+def test_torchvision_weights_in_hub_cache_load_offline(monkeypatch, empty_hub):
+    """Weights already downloaded (here: a file the test writes) load without network."""
+    monkeypatch.setenv("TRANSFER_NB_OFFLINE", "1")
+    donor = load_model("mobilenet_v3_small", pretrained=False)
+    with torch.no_grad():
+        donor.classifier[3].bias.fill_(0.25)  # recognisable value
+    path = zoo.torchvision_weights_file("mobilenet_v3_small")
+    os.makedirs(os.path.dirname(path))
+    torch.save(donor.state_dict(), path)
+    assert model_info("mobilenet_v3_small")["offline"]
+    model = load_model("mobilenet_v3_small")
+    assert torch.equal(model.classifier[3].bias, torch.full((1000,), 0.25))
+    assert model.transfer_nb_layers[-1] == "classifier.1"  # pooled -> Linear -> Hardswish
 
 
 def test_unreachable_host_or_failed_download_gives_clear_error(monkeypatch, empty_hub):
@@ -237,7 +242,19 @@ def _toy_dataset(seed=0, n=64, size=16):
     return _ToyDataset(images, labels, spec={"name": "toy", "seed": seed, "n": n, "size": size})
 
 
-_FAST = dict(epochs=2, lr=0.05, batch_size=16, width=4, progress=False)
+_FAST = dict(epochs=3, lr=0.05, batch_size=8, width=4, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread is fastest and immune to a busy machine.
+
+    (The library never touches the thread count; only these tests do, and restore it.)
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -260,6 +277,7 @@ def test_train_source_learns_and_caches(count_training):
     assert not model.training
     assert model.transfer_nb_source_accuracy > 0.9
     assert model.transfer_nb_layers[-1] == "pool" and model.transfer_nb_normalize == "none"
+    assert model.transfer_nb_input_size == 16  # the toy images' resolution
     files = list((models.source._cache.cache_dir("models")).glob("*.pt"))
     assert len(files) == 1 and not list(files[0].parent.glob("*.tmp"))
 
@@ -276,20 +294,23 @@ def test_train_source_learns_and_caches(count_training):
         assert torch.equal(a, b), k
 
 
-@pytest.mark.parametrize("change", [
-    {"epochs": 1}, {"lr": 0.01}, {"batch_size": 8}, {"seed": 1}, {"width": 5}, {"depth": 2},
-    {"weight_decay": 0.0}, {"augment": True}, {"arch": "small_resnet"}, {"dataset_seed": 1},
-])
-def test_train_source_cache_invalidated_by_any_input(change, count_training):
-    train_source("small_cnn", _toy_dataset(), **{**_FAST, "epochs": 1})
+def test_train_source_cache_invalidated_by_any_input(count_training):
+    base = {**_FAST, "epochs": 1}
+    train_source("small_cnn", _toy_dataset(), **base)
     assert len(count_training) == 1
-    kw = {**_FAST, "epochs": 1, **change}
-    arch = kw.pop("arch", "small_cnn")
-    data = _toy_dataset(seed=kw.pop("dataset_seed", 0))
-    if change == {"epochs": 1}:
-        kw["epochs"] = 2  # the base run already used 1 epoch
-    train_source(arch, data, **kw)
-    assert len(count_training) == 2, change
+    changes = [{"epochs": 2}, {"lr": 0.01}, {"batch_size": 16}, {"seed": 1}, {"width": 5},
+               {"depth": 2}, {"weight_decay": 0.0}, {"momentum": 0.0}, {"augment": True},
+               {"recalibrate_bn": False},
+               {"arch": "small_resnet"}, {"dataset_seed": 1}]
+    for i, change in enumerate(changes, start=2):
+        kw = {**base, **change}
+        arch = kw.pop("arch", "small_cnn")
+        data = _toy_dataset(seed=kw.pop("dataset_seed", 0))
+        train_source(arch, data, **kw)
+        assert len(count_training) == i, change
+    # the unchanged inputs still hit the cache
+    train_source("small_cnn", _toy_dataset(), **base)
+    assert len(count_training) == len(changes) + 1
 
 
 def test_train_source_recovers_from_corrupt_cache(count_training):

@@ -185,7 +185,7 @@ def test_feature_explorer_failure_midway_keeps_previous_result():
     data = _image_set()
     w = FeatureExplorer(datasets={"blobs": data},
                         models={"tiny": _tiny_net(), "broken": _FailingNet()},
-                        n_chunks=4, batch_size=16)  # 4 chunks of 12 rows, one batch each
+                        n_chunks=4, batch_size=16)  # 3 chunks of one batch each
     assert w.extract()
     before = w.features
     w.model_dropdown.value = "broken"
@@ -298,9 +298,9 @@ def test_layer_selector_errors():
 def test_layer_selector_from_model(lite0_digits):
     # the model object the explorer loaded (loading it again by name costs seconds)
     w = LayerSelector(model=lite0_digits.model, dataset="digits", n=60, image_size=32,
-                      layers=["blocks.1", "penultimate"])
+                      layers=["blocks.1", "blocks.2"])
     assert not _error_html(w), w.errors.message
-    assert list(w.scores.index) == ["blocks.1", "penultimate"]
+    assert list(w.scores.index) == ["blocks.1", "blocks.2"]
     assert w.value == w.scores["transrate"].idxmax()
     assert w.measure()
     assert ((w.accuracies >= 0) & (w.accuracies <= 1)).all()
@@ -327,8 +327,10 @@ def test_stepper_refuses_steps_before_their_prerequisite():
     assert s.coding.source.value == "features"
     assert s.coding.transrate == pytest.approx(
         tnb.transrate(s.explorer.features["penultimate"], s.explorer.labels))
+    s.coding.eps.value = 1e-2
     assert s.next() is True and s.step == 3
     assert s.body.children == (s.selector,)
+    assert s.selector.eps.value == 1e-2  # step 3 uses step 2's eps
     assert list(s.selector.scores.index) == list(s.explorer.features)
     assert s.step_done == {1: True, 2: True, 3: True}
 

@@ -19,12 +19,14 @@ import importlib
 
 __version__ = "0.1.0"
 
+# Imported eagerly (numpy only): the submodule ``transfer_nb.coding_rate`` shares its
+# name with the function, and binding the function here, after the submodule has been
+# loaded, keeps ``tnb.coding_rate`` the function whatever is imported later.
+from transfer_nb.coding_rate import (  # noqa: E402
+    coding_rate, coding_rate_terms, transrate, transrate_official, transrate_per_layer)
+
 # public name -> module that defines it
 _LAZY = {
-    "coding_rate": "transfer_nb.coding_rate",
-    "transrate": "transfer_nb.coding_rate",
-    "transrate_per_layer": "transfer_nb.coding_rate",
-    "coding_rate_terms": "transfer_nb.coding_rate",
     "extract_features": "transfer_nb.features",
     "list_layers": "transfer_nb.features",
     "default_layers": "transfer_nb.features",
@@ -36,7 +38,8 @@ _LAZY = {
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments",
                "transfer", "head2toe", "adversarial", "preprocessing", "cli"}
 
-__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+__all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
+            "transrate_per_layer"] + sorted(_LAZY) + sorted(_SUBMODULES))
 
 
 def __getattr__(name: str):

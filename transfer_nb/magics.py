@@ -21,6 +21,18 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 __all__ = ["TransferNbMagics", "register_magics"]
 
+# Models loaded by %transrate, by name: running the magic again (other data, other
+# layers) must not pay for building the network and reading its weights again.
+_MODEL_CACHE: dict = {}
+
+
+def _model(name: str):
+    if name not in _MODEL_CACHE:
+        import transfer_nb as tnb
+
+        _MODEL_CACHE[name] = tnb.load_model(name)
+    return _MODEL_CACHE[name]
+
 
 def _describe(info_function, name: str) -> tuple[str, str]:
     """(``"yes"``/``"no"``/``"?"``, description) from a ``*_info`` function."""
@@ -79,7 +91,7 @@ class TransferNbMagics(Magics):
         args = parse_argstring(self.transrate, line)
         try:
             features, labels, data, _ = extract_dataset_features(
-                args.model, args.data, layers=args.layers, n=args.n,
+                _model(args.model), args.data, layers=args.layers, n=args.n,
                 image_size=args.image_size, split=args.split, seed=args.seed)
             table = layer_table(features, labels, eps=args.eps, probe=args.probe,
                                 seed=args.seed)

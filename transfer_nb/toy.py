@@ -259,9 +259,10 @@ def extract_dataset_features(model, data, layers=None, n: int | None = None,
     batch_size : int
         Forward-pass batch size.
     n_chunks : int
-        The data is cut into this many consecutive chunks, each extracted in one pass
-        over all layers, and ``on_progress(done, total)`` is called after each one.
-        This is how a caller without a terminal (a widget) shows progress.
+        The data is cut into at most this many consecutive chunks of whole batches,
+        each extracted in one pass over all layers, and ``on_progress(done, total)`` is
+        called after each one.  This is how a caller without a terminal (a widget)
+        shows progress.
     on_progress : callable, optional
     progress : bool
         Show ``extract_features``' own tqdm bar.
@@ -287,8 +288,12 @@ def extract_dataset_features(model, data, layers=None, n: int | None = None,
     if total == 0:
         raise ValueError("the dataset is empty")
     labels = _dataset_labels(data)
-    n_chunks = max(1, min(int(n_chunks), total))
-    bounds = np.linspace(0, total, n_chunks + 1).astype(int)
+    # Chunk borders fall on batch borders, so chunking changes no forward pass: the
+    # batches are exactly those of a single call, only the progress is reported.
+    n_batches = -(-total // int(batch_size))
+    n_chunks = max(1, min(int(n_chunks), n_batches))
+    bounds = np.minimum(
+        np.round(np.linspace(0, n_batches, n_chunks + 1)).astype(int) * int(batch_size), total)
     parts: dict[str, list] = {name: [] for name in names}
     if on_progress is not None:
         on_progress(0, total)

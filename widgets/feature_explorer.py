@@ -84,7 +84,9 @@ class FeatureExplorer(W.VBox):
     batch_size : int
         Forward-pass batch size.
     n_chunks : int
-        The data is extracted in this many pieces so that the progress bar moves.
+        The data is extracted in up to this many pieces of whole batches so that the
+        progress bar moves (the batches, hence the features, are the same as in one
+        call).
 
     Attributes
     ----------
@@ -102,7 +104,7 @@ class FeatureExplorer(W.VBox):
     """
 
     def __init__(self, datasets=None, models=None, n: int = 200, image_size: int = 64,
-                 layers=None, seed: int = 0, batch_size: int = 64, n_chunks: int = 10):
+                 layers=None, seed: int = 0, batch_size: int = 32, n_chunks: int = 10):
         self.features = None
         self.labels = None
         self.dataset = None

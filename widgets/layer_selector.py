@@ -130,10 +130,12 @@ class LayerSelector(W.VBox):
 
     @property
     def transrates(self):
+        """TransRate per layer (``pandas.Series``), ``None`` before any features."""
         return None if self.scores is None else self.scores["transrate"]
 
     @property
     def accuracies(self):
+        """Linear-probe test accuracy per layer (``pandas.Series``), once measured."""
         if self.scores is None or "probe_accuracy" not in self.scores:
             return None
         return self.scores["probe_accuracy"]

@@ -31,7 +31,8 @@ class TransferabilityStepper(W.VBox):
     """A guided tour: each step reuses the previous step's result.
 
     Step 1 is a :class:`FeatureExplorer`, step 2 a :class:`CodingRateExplorer` on the
-    extracted features, step 3 a :class:`LayerSelector` on the same features.  A step
+    extracted features, step 3 a :class:`LayerSelector` on the same features, with the
+    ``eps`` chosen in step 2.  A step
     can only be opened once its prerequisite ran: step 2 needs a successful extraction,
     step 3 needs step 2 to have computed the coding-rate terms on the *current*
     features (re-extracting in step 1 makes step 2 due again).  A refused move shows a
@@ -126,6 +127,9 @@ class TransferabilityStepper(W.VBox):
                              "features (see the error in step 2's panel).")
                 return False
             self._coding_features = self.explorer.features
+        if step == 3 and self.selector.eps.value != self.coding.eps.value:
+            # step 3 scores the layers with the distortion chosen in step 2
+            self.selector.eps.value = self.coding.eps.value
         if step == 3 and self._selector_features is not self.explorer.features:
             if not self.selector.set_features(self.explorer.features, self.explorer.labels):
                 self._refuse("TransRate per layer could not be computed on these "

@@ -8,6 +8,9 @@ keyboard and checks that the TransRate shown changes.  Screenshots:
 ``build/browser/before.png`` and ``build/browser/after.png`` (``failure.png`` on error).
 
 Run: ``make test-browser`` or ``.venv/bin/python -m pytest tests/browser -m browser``.
+``TNB_BROWSER_WIDGET_CODE`` (optional) replaces the widget cell's code, to debug the
+harness against a stand-in (a FloatLogSlider labelled eps + an HTML with class
+``tnb-transrate``); the default is the real ``CodingRateExplorer``.
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import pytest
 
 pytestmark = [pytest.mark.browser]
 if importlib.util.find_spec("pytest_timeout") is not None:
-    pytestmark.append(pytest.mark.timeout(240))
+    pytestmark.append(pytest.mark.timeout(180))
 
 NOTEBOOK_NAME = "coding_rate_explorer_browser.ipynb"
 KERNEL_MARK = "KERNEL_PYTHON="

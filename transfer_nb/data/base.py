@@ -115,6 +115,9 @@ class ImageDataset(Dataset):
         Every input that defines the content (JSON-serialisable), for cache keys.
     normalize : {None, "none", "lite", "imagenet"}
         Normalisation applied on the fly (``transfer_nb.preprocessing``).
+    source_indices : array-like of int, optional
+        Position of each image in the data set's full pool (``split="all"`` order);
+        lets callers check that splits are disjoint or align with other views.
 
     Attributes
     ----------
@@ -123,10 +126,12 @@ class ImageDataset(Dataset):
     name : str
     spec : dict
     normalize : str
+    source_indices : numpy.ndarray of int64, shape (N,)
     """
 
     def __init__(self, images, targets, classes: Sequence[str], name: str = "custom",
-                 spec: dict | None = None, normalize: str | None = None):
+                 spec: dict | None = None, normalize: str | None = None,
+                 source_indices=None):
         get_normalization(normalize)  # validate early: the error names the valid choices
         self._images = _to_nchw(images)
         self.targets = np.asarray(targets, dtype=np.int64).reshape(-1)
@@ -139,6 +144,11 @@ class ImageDataset(Dataset):
         self.name = str(name)
         self.normalize = "none" if normalize is None else str(normalize)
         self.spec = dict(spec) if spec is not None else {"name": self.name}
+        self.source_indices = (np.arange(len(self.targets), dtype=np.int64)
+                               if source_indices is None
+                               else np.asarray(source_indices, dtype=np.int64).reshape(-1))
+        if len(self.source_indices) != len(self.targets):
+            raise ValueError("source_indices must have one entry per image")
         # Targets as a tensor once, so that batches and tensors() do not rebuild it.
         self._targets_t = torch.from_numpy(self.targets)
 
@@ -184,7 +194,8 @@ class ImageDataset(Dataset):
         spec["subset"] = hashlib.sha256(idx.tobytes()).hexdigest()[:16]
         spec["subset_len"] = int(len(idx))
         return ImageDataset(self._images[torch.from_numpy(idx)], self.targets[idx], self.classes,
-                            name=self.name, spec=spec, normalize=self.normalize)
+                            name=self.name, spec=spec, normalize=self.normalize,
+                            source_indices=self.source_indices[idx])
 
     @property
     def images(self) -> torch.Tensor:

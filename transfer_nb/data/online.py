@@ -186,7 +186,7 @@ def _load_image_file(path: Path, size: tuple[int, int]) -> np.ndarray:
         im = im.resize(new, Image.BILINEAR, reducing_gap=2.0)
         left, top = (new[0] - w) // 2, (new[1] - h) // 2
         im = im.crop((left, top, left + w, top + h))
-        return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
+        return np.array(im, dtype=np.uint8).transpose(2, 0, 1)  # a writable copy
 
 
 class FileSource:

@@ -316,5 +316,5 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
             "normalize": "none" if normalize is None else str(normalize),
             "options": _jsonable(spec_opts), "version": DATA_VERSION}
     return ImageDataset(images, targets, source.classes, name=e.name, spec=spec,
-                        normalize=normalize)
+                        normalize=normalize, source_indices=indices)
 

@@ -39,33 +39,54 @@ from transfer_nb._validation import as_features, encode_labels
 __all__ = ["logme", "logme_evidence"]
 
 
-def _fixed_point(s2: np.ndarray, z: np.ndarray, y_perp2: float, n: int, d: int,
-                 tol: float, max_iter: int):
-    """Maximise the evidence for one target column; return (evidence/n, alpha, beta)."""
-    alpha, beta = 1.0, 1.0
-    z2 = z * z
-    for _ in range(max_iter):
-        den = alpha + beta * s2
-        gamma = float(np.sum(beta * s2 / den))
-        m2 = float(np.sum(beta ** 2 * s2 * z2 / den ** 2))       # ||m||^2
-        res2 = y_perp2 + float(np.sum(alpha ** 2 * z2 / den ** 2))  # ||y - F m||^2
-        m2 = max(m2, 1e-300)
-        res2 = max(res2, 1e-300)
-        new_alpha = gamma / m2
-        new_beta = max(n - gamma, 1e-300) / res2
-        done = (abs(new_alpha - alpha) <= tol * abs(alpha)
-                and abs(new_beta - beta) <= tol * abs(beta))
-        alpha, beta = new_alpha, new_beta
-        if done:
-            break
-    den = alpha + beta * s2
-    m2 = float(np.sum(beta ** 2 * s2 * z2 / den ** 2))
-    res2 = y_perp2 + float(np.sum(alpha ** 2 * z2 / den ** 2))
-    # log det A over all d eigenvalues: r from the SVD, d - r zeros (the n < d fix)
-    logdet_a = float(np.sum(np.log(den))) + (d - s2.shape[0]) * np.log(alpha)
+def _evidence(alpha, beta, s2, z2, y_perp2, n, d):
+    """Log evidence / n at (alpha, beta), in a form that stays finite as beta -> inf."""
+    r = s2.shape[0]
+    lam = alpha / beta
+    den = lam + s2                                   # (alpha + beta sigma) / beta
+    m2 = float(np.sum(s2 * z2 / den ** 2))           # ||m||^2
+    res2 = y_perp2 + float(np.sum(lam ** 2 * z2 / den ** 2))  # ||y - F m||^2
+    # log det A = sum_{i<=r} log(alpha + beta sigma_i) + (d - r) log(alpha): the
+    # d - r zero eigenvalues of F^T F count too (the n < d fix)
+    logdet_a = float(np.sum(np.log(den))) + r * np.log(beta) + (d - r) * np.log(alpha)
     ev = (0.5 * d * np.log(alpha) + 0.5 * n * np.log(beta) - 0.5 * n * np.log(2 * np.pi)
           - 0.5 * beta * res2 - 0.5 * alpha * m2 - 0.5 * logdet_a)
-    return ev / n, alpha, beta
+    return ev / n, m2, res2
+
+
+def _fixed_point(s2: np.ndarray, z: np.ndarray, y_perp2: float, n: int, d: int,
+                 tol: float, max_iter: int):
+    """Maximise the evidence for one target column; return (evidence/n, alpha, beta).
+
+    MacKay's updates written with ``lam = alpha / beta`` so that nothing cancels
+    or overflows when the targets lie in the span of the features (``n <= d``):
+    the supremum is then approached as ``beta -> inf`` and the iteration stops
+    once the evidence no longer changes (relative ``tol``).
+    """
+    alpha, beta = 1.0, 1.0
+    z2 = z * z
+    r = s2.shape[0]
+    ev, m2, res2 = _evidence(alpha, beta, s2, z2, y_perp2, n, d)
+    for _ in range(max_iter):
+        lam = alpha / beta
+        den = lam + s2
+        gamma = float(np.sum(s2 / den))
+        n_minus_gamma = (n - r) + float(np.sum(lam / den))   # no cancellation
+        if m2 <= 0 or res2 <= 0 or n_minus_gamma <= 0:
+            break                                            # limit reached
+        new_alpha, new_beta = gamma / m2, n_minus_gamma / res2
+        if not (np.isfinite(new_alpha) and np.isfinite(new_beta)) or new_alpha <= 0:
+            break
+        new_ev, new_m2, new_res2 = _evidence(new_alpha, new_beta, s2, z2, y_perp2, n, d)
+        if not np.isfinite(new_ev):
+            break
+        params_done = (abs(new_alpha - alpha) <= tol * alpha
+                       and abs(new_beta - beta) <= tol * beta)
+        ev_done = abs(new_ev - ev) <= tol * max(1.0, abs(new_ev))
+        alpha, beta, ev, m2, res2 = new_alpha, new_beta, new_ev, new_m2, new_res2
+        if params_done or ev_done:
+            break
+    return ev, alpha, beta
 
 
 def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
@@ -79,8 +100,8 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
     Y : array-like of shape (n,) or (n, m)
         Real targets (one-hot columns for classification).
     tol : float, default 1e-8
-        Relative change of both ``alpha`` and ``beta`` below which the fixed
-        point stops.
+        Relative change of both ``alpha`` and ``beta``, or of the evidence,
+        below which the fixed point stops.
     max_iter : int, default 1000
     return_params : bool, default False
         Also return the maximising ``alpha`` and ``beta`` of every column.
@@ -123,9 +144,13 @@ def logme(Z, y, tol: float = 1e-8, max_iter: int = 1000) -> float:
     y : array-like of shape (n,)
         Labels of any values; at least two classes, two samples per class.
     tol : float, default 1e-8
-        Relative tolerance of the fixed-point iteration on ``alpha`` and ``beta``
-        (the public code stops at 1e-2 on their ratio; a tighter tolerance makes
-        the score reproducible to many digits at negligible cost).
+        The fixed point stops when both ``alpha`` and ``beta``, or the evidence,
+        change by less than this (relative).  The public code stops at 1e-2 on
+        ``alpha / beta``; a tighter tolerance makes the score reproducible to
+        many digits at negligible cost.  When the one-hot targets lie in the span
+        of the features (typically ``n <= d``) the supremum is reached as
+        ``beta -> inf``; the iteration is written in ``alpha / beta`` so that it
+        converges to that supremum without overflow or cancellation.
     max_iter : int, default 1000
 
     Returns

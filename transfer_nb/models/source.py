@@ -81,14 +81,15 @@ def _num_classes(dataset) -> int:
 def source_cache_key(arch: str, dataset, *, arch_options: dict, num_classes: int, epochs: int,
                      lr: float, batch_size: int, weight_decay: float, momentum: float,
                      augment: bool, seed: int, adversarial_eps: float,
-                     perturb: Callable | None) -> str:
+                     perturb: Callable | None, recalibrate_bn: bool = True) -> str:
     """SHA-256 key over every input that defines the trained weights."""
     return _cache.hash_inputs(
         kind="source_model", version=_FORMAT_VERSION, arch=arch, arch_options=arch_options,
         num_classes=num_classes, dataset=_dataset_spec(dataset), n=len(dataset), epochs=epochs,
         lr=float(lr), batch_size=batch_size, weight_decay=float(weight_decay),
         momentum=float(momentum), augment=bool(augment), seed=seed,
-        adversarial_eps=float(adversarial_eps), perturb=describe_perturb(perturb),
+        recalibrate_bn=bool(recalibrate_bn), adversarial_eps=float(adversarial_eps),
+        perturb=describe_perturb(perturb),
         torch=torch.__version__)
 
 
@@ -113,9 +114,36 @@ def _accuracy(model: nn.Module, loader, device) -> float:
     return correct / max(total, 1)
 
 
+def _recalibrate_batchnorm(model: nn.Module, loader, device) -> None:
+    """Recompute BatchNorm running statistics exactly, over one pass of ``loader``.
+
+    With momentum 0.1 the running statistics still weigh their initial values (mean 0,
+    var 1) by 0.9**steps; after a short schedule (tens of steps) that mismatch alone can
+    push eval-mode accuracy to chance.  A cumulative average (``momentum=None``) over the
+    clean training images makes eval mode match the trained weights.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for x, _ in loader:
+                model(x.to(device))
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+        model.eval()
+
+
 def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int,
            weight_decay: float, momentum: float, augment: bool, seed: int,
-           perturb: Callable | None, progress: bool, device) -> dict:
+           perturb: Callable | None, progress: bool, device,
+           recalibrate_bn: bool = True) -> dict:
     """Train ``model`` in place; returns ``{"train_accuracy", "final_loss"}``."""
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -157,6 +185,8 @@ def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int
     finally:
         bar.close()
     eval_loader = DataLoader(dataset, batch_size=max(batch_size, 256), shuffle=False, num_workers=0)
+    if recalibrate_bn and epochs > 0:
+        _recalibrate_batchnorm(model, eval_loader, device)
     return {"train_accuracy": _accuracy(model, eval_loader, device), "final_loss": final_loss}
 
 
@@ -179,7 +209,8 @@ def _load_cached(path: Path, model: nn.Module) -> dict | None:
 def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_size: int = 128,
                  seed: int = 0, width: int | None = None, depth: int | None = None,
                  weight_decay: float = 5e-4, momentum: float = 0.9, augment: bool = False,
-                 adversarial_eps: float = 0.0, perturb: Callable | None = None,
+                 recalibrate_bn: bool = True, adversarial_eps: float = 0.0,
+                 perturb: Callable | None = None,
                  cache: bool = True, progress: bool = True, device=None,
                  **arch_options) -> nn.Module:
     """Train (or load from the cache) a small source model on ``dataset``.
@@ -202,6 +233,11 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     augment : bool
         Random shifts (reflect-pad by H/8 and crop).  No flips: they would hurt digits
         and glyphs.
+    recalibrate_bn : bool
+        After training, recompute the BatchNorm statistics exactly over the clean,
+        un-augmented training set (see :func:`_recalibrate_batchnorm`); ``False`` keeps
+        the running averages of training (those of the perturbed batches when
+        ``perturb`` is given).
     adversarial_eps : float
         Perturbation budget, recorded in the cache key and on the model.  With
         ``adversarial_eps > 0`` a ``perturb`` is required.
@@ -218,7 +254,8 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     Returns
     -------
     torch.nn.Module
-        In eval mode, with the ``transfer_nb_*`` attributes of :func:`load_model` plus
+        In eval mode, with the ``transfer_nb_*`` attributes of :func:`load_model`
+        (``transfer_nb_input_size`` is the training resolution) plus
         ``transfer_nb_source_accuracy`` (clean training-set accuracy),
         ``transfer_nb_train_config`` (the hyper-parameters) and ``transfer_nb_cache_key``.
 
@@ -254,7 +291,7 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     options = {"width": width, "depth": depth, **arch_options}
     hyper = dict(epochs=epochs, lr=float(lr), batch_size=batch_size, weight_decay=float(weight_decay),
                  momentum=float(momentum), augment=bool(augment), seed=seed,
-                 adversarial_eps=float(adversarial_eps))
+                 recalibrate_bn=bool(recalibrate_bn), adversarial_eps=float(adversarial_eps))
     # seed the initialisation without disturbing the caller's global RNG stream
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -277,6 +314,10 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
             torch.save({"state_dict": state, "meta": meta}, buf)
             _cache.atomic_write_bytes(path, buf.getvalue())
     model.to(device).eval()
+    # the native resolution of a trained source is the one it was trained at
+    first = dataset[0][0]
+    if isinstance(first, torch.Tensor) and first.ndim == 3 and first.shape[-1] == first.shape[-2]:
+        model.transfer_nb_input_size = int(first.shape[-1])
     model.transfer_nb_source_accuracy = float(meta["train_accuracy"])
     model.transfer_nb_train_config = {"arch": arch, **full_options, "num_classes": num_classes, **hyper,
                                       "perturb": describe_perturb(perturb)}

@@ -99,9 +99,10 @@ def _build_registry() -> dict[str, ModelSpec]:
     for name, desc in TORCHVISION_MODELS.items():
         reg[name] = ModelSpec(name, "torchvision", name, desc, "imagenet", 224, False)
     for name, desc in TIMM_MODELS.items():
+        # normalisation / resolution are read from timm's config by resolve() (lazily,
+        # so that importing this module does not import timm)
         key = "timm:" + name
-        norm = "lite" if name.startswith("vit_") else "imagenet"
-        reg[key] = ModelSpec(key, "timm", name, desc, norm, 224, False)
+        reg[key] = ModelSpec(key, "timm", name, desc, "imagenet", 224, False)
     for name in small.SMALL_MODELS:
         reg[name] = ModelSpec(name, "small", name, _SMALL_DESCRIPTIONS[name], "none", 32, True)
     return reg
@@ -125,15 +126,24 @@ def resolve(name: str) -> ModelSpec:
     """
     if not isinstance(name, str):
         raise ValueError(f"model name must be a string, got {type(name).__name__}")
-    if name in REGISTRY:
-        return REGISTRY[name]
     if name.startswith("timm:"):
         arch = name[len("timm:"):]
         import timm
         if not arch or not timm.is_model(arch):
             raise ValueError(f"unknown timm model {arch!r} in {name!r}; "
                              "see timm.list_models() for valid names") from None
-        return ModelSpec(name, "timm", arch, f"timm {arch}", "imagenet", 224, False)
+        cfg = timm.models.get_pretrained_cfg(arch)
+        norm, size = "imagenet", 224
+        if cfg is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # load_model warns when it builds the model
+                norm = timm_mean_std_to_normalize(cfg.mean, cfg.std, name)
+            size = int(cfg.input_size[-1])
+        listed = REGISTRY.get(name)
+        desc = listed.description if listed is not None else f"timm {arch}"
+        return ModelSpec(name, "timm", arch, desc, norm, size, False)
+    if name in REGISTRY:
+        return REGISTRY[name]
     if name.startswith("torchvision:"):
         arch = name[len("torchvision:"):]
         import torchvision
@@ -207,8 +217,8 @@ def load_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None,
     """Build a torchvision model; download (or read from the hub cache) its weights."""
     from torchvision.models import get_model
 
-    model = get_model(spec.arch, weights=None, **options)
     if pretrained:
+        # check the weights first: failing fast beats building a large model in vain
         weights = _torchvision_weights(spec.arch)
         if weights is None:
             raise ValueError(f"torchvision has no pretrained weights for {spec.arch!r}")
@@ -225,6 +235,8 @@ def load_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None,
             state = weights.get_state_dict(progress=True, check_hash=False)
         except OSError as exc:  # URLError, HTTPError, connection reset ...
             raise _offline_error(spec.name, f"download failed: {exc}") from exc
+    model = get_model(spec.arch, weights=None, **options)
+    if pretrained:
         model.load_state_dict(state)
     if num_classes is not None:
         _replace_classifier(model, int(num_classes))
