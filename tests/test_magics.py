@@ -51,11 +51,11 @@ def test_transrate_prints_table_and_stores_result(ip, capsys):
 
     plt.close("all")
     ip.run_line_magic("transrate", "--model efficientnet_lite0 --data digits "
-                                   "--layers blocks.1,global_pool --n 60 --image-size 32 "
+                                   "--layers blocks.1,blocks.2 --n 60 --image-size 32 "
                                    "--probe -o tr_table")
     out = capsys.readouterr().out
     table = ip.user_ns["tr_table"]
-    assert list(table.index) == ["blocks.1", "global_pool"]
+    assert list(table.index) == ["blocks.1", "blocks.2"]
     for layer in table.index:
         assert re.search(rf"^{re.escape(layer)}\s+\d+\s+-?\d+\.\d{{4}}", out, re.M)
     assert "Highest TransRate" in out and "Kendall tau" in out
@@ -64,7 +64,7 @@ def test_transrate_prints_table_and_stores_result(ip, capsys):
     from transfer_nb.magics import _MODEL_CACHE
     model = _MODEL_CACHE["efficientnet_lite0"]  # what the magic loaded (saves a reload)
     data = tnb.load_dataset("digits", n=60, image_size=32, normalize=model.transfer_nb_normalize)
-    feats = tnb.extract_features(model, data, layers=["blocks.1", "global_pool"], progress=False)
+    feats = tnb.extract_features(model, data, layers=["blocks.1", "blocks.2"], progress=False)
     # with --probe, TransRate is computed on the training part of the split
     train, _ = stratified_split(data.targets, test_size=0.3, seed=0)
     expected = tnb.transrate_per_layer({k: v[train] for k, v in feats.items()},

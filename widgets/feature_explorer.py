@@ -272,7 +272,10 @@ class FeatureExplorer(W.VBox):
         else:
             self._draw()
         for callback in self._callbacks:
-            callback(self)
+            try:
+                callback(self)
+            except Exception as exc:  # a listener's bug must not break the explorer
+                self.errors.show(exc)
         return True
 
     def _draw(self) -> None:
