@@ -35,8 +35,8 @@ _LAZY = {
     "load_model": "transfer_nb.models",
     "list_models": "transfer_nb.models",
 }
-_SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "toy", "magics", "config",
-               "transfer", "head2toe", "adversarial", "preprocessing", "cli"}
+_SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "toy",
+               "magics", "config", "transfer", "preprocessing", "cli"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
             "transrate_per_layer"] + sorted(_LAZY) + sorted(_SUBMODULES))
