@@ -126,24 +126,35 @@ def memory_child(n: int, size: int, batch_size: int, method: str) -> dict:
 
 
 def time_methods(model, x, batch_size, repeats):
+    """Wall and CPU seconds per method: (median, min) over interleaved repeats.
+
+    The order of the three methods rotates from one repeat to the next, so that a
+    warm cache or a burst of load from other processes does not favour one of them.
+    CPU time (``time.process_time``) is the steadier figure on a shared machine.
+    """
     layers = default_layers(model)
-    extract_features(model, x[:batch_size], layers=layers, progress=False)  # warm-up
-    bare_forward(model, x[:batch_size], batch_size)
-    bare, ext, full = [], [], []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        bare_forward(model, x, batch_size)
-        bare.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        extract_features(model, x, layers=layers, batch_size=batch_size, progress=False)
-        ext.append(time.perf_counter() - t)
+    methods = {
+        "bare": lambda: bare_forward(model, x, batch_size),
+        "extract": lambda: extract_features(model, x, layers=layers, batch_size=batch_size,
+                                            progress=False),
         # without skipping what follows the last requested layer (the classifier here)
-        t = time.perf_counter()
-        extract_features(model, x, layers=layers, batch_size=batch_size, progress=False,
-                         stop_early=False)
-        full.append(time.perf_counter() - t)
-    return (statistics.median(bare), statistics.median(ext), statistics.median(full),
-            layers)
+        "extract_full": lambda: extract_features(model, x, layers=layers,
+                                                 batch_size=batch_size, progress=False,
+                                                 stop_early=False),
+    }
+    for fn in methods.values():  # warm-up
+        fn()
+    wall = {k: [] for k in methods}
+    cpu = {k: [] for k in methods}
+    order = list(methods)
+    for r in range(repeats):
+        for key in order[r % 3:] + order[:r % 3]:
+            t, c = time.perf_counter(), time.process_time()
+            methods[key]()
+            wall[key].append(time.perf_counter() - t)
+            cpu[key].append(time.process_time() - c)
+    return ({k: (statistics.median(v), min(v)) for k, v in wall.items()},
+            {k: (statistics.median(v), min(v)) for k, v in cpu.items()}, layers)
 
 
 def main(argv=None) -> None:
@@ -153,6 +164,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--time-n", type=int, default=256, help="images for the timing")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads for the timing (0: torch's default)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory part")
     parser.add_argument("--child", nargs=2, metavar=("N", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -161,19 +175,28 @@ def main(argv=None) -> None:
                                       args.child[1])))
         return
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     model, source = load_lite0()
     x = make_data(args.time_n, args.image_size)
     print(f"EfficientNet-Lite0 from {source}; {torch.get_num_threads()} threads; "
           f"images {args.image_size}x{args.image_size}, batch {args.batch_size}")
-    bare, ext, full, layers = time_methods(model, x, args.batch_size, args.repeats)
+    wall, cpu, layers = time_methods(model, x, args.batch_size, args.repeats)
     print(f"layers ({len(layers)}): {', '.join(layers)}")
-    print(f"\nspeed, n={args.time_n}, median of {args.repeats}:")
-    print(f"  bare forward      {bare:7.3f} s  ({args.time_n / bare:6.1f} img/s)")
-    print(f"  extract_features  {ext:7.3f} s  ({args.time_n / ext:6.1f} img/s)")
-    print(f"  extract_features, stop_early=False  {full:7.3f} s")
-    print(f"  ratio extract / bare = {ext / bare:.3f}   (target <= 1.15)")
-    print(f"  ratio extract (stop_early=False) / bare = {full / bare:.3f}")
+    print(f"\nspeed, n={args.time_n}, {args.repeats} interleaved repeats "
+          "(seconds: median / min):")
+    labels = {"bare": "bare forward", "extract": "extract_features",
+              "extract_full": "extract_features(stop_early=False)"}
+    for key, label in labels.items():
+        print(f"  {label:36s} wall {wall[key][0]:7.3f} / {wall[key][1]:7.3f}"
+              f"   cpu {cpu[key][0]:7.3f} / {cpu[key][1]:7.3f}")
+    for key in ("extract", "extract_full"):
+        print(f"  ratio {labels[key]} / bare: wall median {wall[key][0] / wall['bare'][0]:.3f}, "
+              f"wall min {wall[key][1] / wall['bare'][1]:.3f}, "
+              f"cpu median {cpu[key][0] / cpu['bare'][0]:.3f}   (target <= 1.15)")
 
+    if args.no_memory:
+        return
     print("\nmemory (each run in a fresh subprocess; MiB):")
     print(f"  {'n':>6} {'method':>7} {'RSS peak growth':>16} {'outputs':>8} "
           f"{'growth - outputs':>17} {'tracemalloc peak':>17}")
