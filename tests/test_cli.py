@@ -27,3 +27,13 @@ def test_run_executes_notebooks_and_writes_html(tmp_path, capsys):
 def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit):
         cli.main(["no-such-command"])
+
+
+def test_list_commands_say_what_works_offline(capsys):
+    assert cli.main(["list-datasets"]) == 0
+    datasets = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("digits") and "offline" in line for line in datasets)
+    assert any(line.startswith("cifar10 ") and "online" in line for line in datasets)
+    assert cli.main(["list-models"]) == 0
+    models = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("efficientnet_lite0") and "offline" in line for line in models)

@@ -96,22 +96,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in records) else 1
 
 
+def _print_listing(names, info, width: int) -> int:
+    """One line per name: whether it works offline and what it is."""
+    for name in names:
+        details = info(name)
+        where = "offline" if details.get("offline") else "online "
+        print(f"{name:<{width}s} {where}  {details.get('description', '')}")
+    return 0
+
+
 def _cmd_list_datasets(args: argparse.Namespace) -> int:
     from transfer_nb.data import dataset_info, list_datasets
-    for name in list_datasets():
-        info = dataset_info(name)
-        where = "offline" if info.get("offline") else "online "
-        print(f"{name:<12s} {where}  {info.get('description', '')}")
-    return 0
+    return _print_listing(list_datasets(), dataset_info, 12)
 
 
 def _cmd_list_models(args: argparse.Namespace) -> int:
     from transfer_nb.models import list_models, model_info
-    for name in list_models():
-        info = model_info(name)
-        where = "offline" if info.get("offline") else "online "
-        print(f"{name:<22s} {where}  {info.get('description', '')}")
-    return 0
+    return _print_listing(list_models(), model_info, 22)
 
 
 def main(argv: list[str] | None = None) -> int:
