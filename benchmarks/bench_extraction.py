@@ -21,12 +21,15 @@ Memory
     A *naive* reference keeps every block's full feature map and pools at the end --
     what one writes without hooks that pool -- to show the growth that streaming avoids.
     Streaming is flat in ``n`` when its peak growth minus the outputs' bytes stays the
-    same from one size to the next.
+    same from one size to the next.  The children run with glibc's mmap threshold
+    fixed (``MALLOC_MMAP_THRESHOLD_=131072``): with the default dynamic threshold the
+    same run varies by tens of MiB depending on allocation history.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -159,13 +162,15 @@ def time_methods(model, x, batch_size, repeats):
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 2048])
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--time-n", type=int, default=256, help="images for the timing")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for the timing (0: torch's default)")
+    parser.add_argument("--mem-repeats", type=int, default=1,
+                        help="fresh subprocesses per (n, method); the median is printed")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory part")
     parser.add_argument("--child", nargs=2, metavar=("N", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -197,15 +202,24 @@ def main(argv=None) -> None:
 
     if args.no_memory:
         return
-    print("\nmemory (each run in a fresh subprocess; MiB):")
+    # glibc raises its mmap threshold dynamically after large frees, so whether the
+    # output arrays land in the heap (fragmenting it) depends on history: fixing the
+    # threshold makes the peaks reproducible from one run to the next
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_",
+                                                                  "131072")}
+    print(f"\nmemory (each run in a fresh subprocess, median of {args.mem_repeats}; MiB):")
     print(f"  {'n':>6} {'method':>7} {'RSS peak growth':>16} {'outputs':>8} "
           f"{'growth - outputs':>17} {'tracemalloc peak':>17}")
     for n in args.sizes:
         for method in ("bare", "stream", "naive"):
             cmd = [sys.executable, __file__, "--child", str(n), method,
                    "--image-size", str(args.image_size), "--batch-size", str(args.batch_size)]
-            res = json.loads(subprocess.run(cmd, check=True, capture_output=True,
-                                            text=True).stdout.strip().splitlines()[-1])
+            runs = [json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
+                                              env=env)
+                               .stdout.strip().splitlines()[-1])
+                    for _ in range(args.mem_repeats)]
+            res = {k: statistics.median(r[k] for r in runs)
+                   for k in ("rss_peak_growth_mib", "output_mib", "tracemalloc_peak_mib")}
             print(f"  {n:>6} {method:>7} {res['rss_peak_growth_mib']:16.1f} "
                   f"{res['output_mib']:8.2f} "
                   f"{res['rss_peak_growth_mib'] - res['output_mib']:17.1f} "

@@ -11,7 +11,6 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 from transfer_nb.features import (FeatureExtractionError, default_layers, extract_features,
                                   list_layers, pool_features)
 
-torch.set_num_threads(2)
 
 
 # ------------------------------------------------------------------ models / data

@@ -161,3 +161,15 @@ def test_fine_tune_rejects_bad_inputs():
         fine_tune(TinyNet(), one_class, _image_task(8), progress=False)
     with pytest.raises(ValueError, match="Dataset"):
         fine_tune(TinyNet(), 42, _image_task(8), progress=False)
+
+
+def test_freeze_bn_stats_keeps_pretrained_running_stats():
+    torch.manual_seed(0)
+    model = TinyNet()
+    model.bn1.running_mean.fill_(0.5)
+    r = fine_tune(model, _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+                  progress=False, freeze_bn_stats=True, copy_model=False)
+    assert torch.allclose(model.bn1.running_mean, torch.full((8,), 0.5))
+    r2 = fine_tune(TinyNet(), _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+                   progress=False, freeze_bn_stats=False, copy_model=False)
+    assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r2["accuracy"] <= 1.0

@@ -279,7 +279,7 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
               reinit_after: str | None = None, head: str = "auto",
               optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 1e-4,
               head_lr_mult: float = 10.0, normalize: str | None = "auto",
-              copy_model: bool = True) -> dict:
+              copy_model: bool = True, freeze_bn_stats: bool = False) -> dict:
     """Fine-tune all layers of ``model`` on the target and report test accuracy.
 
     The classification head is replaced by a new ``nn.Linear`` with as many outputs as
@@ -309,6 +309,12 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
         protocol), then fine-tune everything.
     head : str
         ``"auto"`` or the module name of the ``nn.Linear`` head to replace.
+    optimizer, momentum, weight_decay, head_lr_mult : optimiser settings.
+    freeze_bn_stats : bool
+        Keep the *pretrained* BatchNorm layers in eval mode (running statistics frozen,
+        their affine parameters still trained).  The usual fix for small-batch
+        fine-tuning, where batch statistics of ~10 images would overwrite ImageNet's;
+        re-initialised BatchNorm layers (``reinit_after``) always train normally.
 
     Returns
     -------
@@ -399,8 +405,15 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
     train_loss: list[float] = []
     train_acc = float("nan")
     torch.manual_seed(seed)
+    frozen_bn = []
+    if freeze_bn_stats:
+        reset = set(reinitialized)
+        frozen_bn = [m for n, m in net.named_modules()
+                     if isinstance(m, nn.modules.batchnorm._BatchNorm) and n not in reset]
     for _ in range(int(epochs)):
         net.train()
+        for m in frozen_bn:
+            m.eval()
         tot, correct, count = 0.0, 0, 0
         for xb, yb in loader:
             xb = normalize_images(xb.float(), norm).to(device)

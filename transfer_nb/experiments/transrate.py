@@ -87,8 +87,8 @@ class ModelSelectionConfig:
     n_train: int = 160
     n_test: int = 160
     epochs: int = 2
-    lr: float = 0.01
-    batch_size: int = 32
+    lr: float = 0.003
+    batch_size: int = 10
     optimizer: str = "sgd"
     eps: float = 1e-4
     seed: int = 0
@@ -150,21 +150,22 @@ def config(fast: bool | None = None) -> TransRateConfig:
         fast = fast_mode()
     if fast:
         # CI budget (2 CPU cores, <= 4 min per notebook from a cold cache): fine-tuning
-        # the three EfficientNet-Lite models dominates, hence 32 px, 100 images, 1 epoch.
+        # the three EfficientNet-Lite models dominates, hence 64 px, 100 images, 2 epochs
+        # of batches of 10 (20 SGD steps: fewer left small models at chance).
         ms = ModelSelectionConfig(targets=_targets(), sources=_sources(n=1000, few=2, many=4),
-                                  image_size=32, source_image_size=32, n_train=100,
-                                  n_test=100, epochs=1, lr=0.01, batch_size=25)
+                                  image_size=64, source_image_size=32, n_train=100,
+                                  n_test=100, epochs=2, lr=0.003, batch_size=10)
         # a linear probe per layer: re-initialising + fine-tuning once per layer (the
         # paper's protocol) does not fit the CI budget; full mode runs it
         ls = LayerSelectionConfig(image_size=64, n_train=200, n_test=200,
-                                  protocol="linear_probe", epochs=1, batch_size=25)
+                                  protocol="linear_probe", epochs=2, lr=0.003, batch_size=10)
         return TransRateConfig("fast", ms, ls)
     # about an hour on 2 CPU cores, minutes on a GPU
     ms = ModelSelectionConfig(targets=_targets(), sources=_sources(n=4000, few=3, many=8),
-                              image_size=64, source_image_size=32, n_train=300, n_test=300,
-                              epochs=3, lr=0.01, batch_size=32, timing_repeats=3)
+                              image_size=128, source_image_size=32, n_train=300, n_test=300,
+                              epochs=5, lr=0.003, batch_size=16, timing_repeats=3)
     ls = LayerSelectionConfig(image_size=64, n_train=200, n_test=300,
-                              protocol="finetune_reinit", epochs=3, batch_size=32)
+                              protocol="finetune_reinit", epochs=5, lr=0.003, batch_size=16)
     return TransRateConfig("full", ms, ls)
 
 
