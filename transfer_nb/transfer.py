@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
-           "layers_after"]
+           "layers_after", "evaluate"]
 
 
 # --------------------------------------------------------------------------- helpers

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -475,7 +475,6 @@ def layer_selection(cfg, progress: bool = True, use_cache: bool = True):
         Columns ``layer, depth, dim, transrate, transrate_official, accuracy, protocol``.
     """
     import pandas as pd
-    import transfer_nb as tnb
     from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
 
     ls = _ls(cfg)
