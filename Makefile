@@ -32,15 +32,16 @@ run-full: $(STAMP)
 	TRANSFER_NB_FAST=0 $(VENV)/bin/transfer-nb run --out build/full
 
 # Whole suite: unit + property + widget + notebooks (nbval, fast mode) + browser.
+# TQDM_MININTERVAL: fewer progress-bar messages, so nbval never waits behind a flooded iopub.
 test: $(STAMP)
 	bash scripts/install_browser.sh
-	TRANSFER_NB_FAST=1 $(VPY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --timeout=900
+	TRANSFER_NB_FAST=1 TQDM_MININTERVAL=2 $(VPY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --timeout=900
 
 test-unit: $(STAMP)
 	$(VPY) -m pytest tests -m "not browser" -p no:cacheprovider
 
 test-notebooks: $(STAMP)
-	TRANSFER_NB_FAST=1 $(VPY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	TRANSFER_NB_FAST=1 TQDM_MININTERVAL=2 $(VPY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 test-browser: $(STAMP)
 	bash scripts/install_browser.sh

@@ -125,15 +125,24 @@ def _targets() -> tuple:
             TargetSpec("digits", "digits"))
 
 
-def _sources(n: int, few: int, many: int) -> tuple:
-    """Small sources that differ in architecture, width, source task and epochs."""
+def _sources(n: int, few: int, many: int, per_class: int | None = None) -> tuple:
+    """Small sources that differ in architecture, width, source task and epochs.
+
+    ``per_class``: images generated per class (the generators' ``n_per_class``), so that
+    the training split holds at least ``n`` images (default sets: 1500 glyphs, 1800 shapes).
+    """
+    o = (("n_per_class", per_class),) if per_class else ()
     return (
-        SourceSpec("cnn-glyphs-1ep", "small_cnn", "glyphs", epochs=1, n=n, width=16),
-        SourceSpec(f"cnn-glyphs-{many}ep", "small_cnn", "glyphs", epochs=many, n=n, width=16),
-        SourceSpec(f"cnn-shapes-{few}ep", "small_cnn", "shapes", epochs=few, n=n, width=16),
-        SourceSpec(f"cnn-wide-glyphs-{few}ep", "small_cnn", "glyphs", epochs=few, n=n, width=48),
-        SourceSpec(f"resnet-shapes-{few}ep", "small_resnet", "shapes", epochs=few, n=n),
-        SourceSpec(f"resnet-glyphs-{many}ep", "small_resnet", "glyphs", epochs=many, n=n),
+        SourceSpec("cnn-glyphs-1ep", "small_cnn", "glyphs", epochs=1, n=n, width=16, options=o),
+        SourceSpec(f"cnn-glyphs-{many}ep", "small_cnn", "glyphs", epochs=many, n=n, width=16,
+                   options=o),
+        SourceSpec(f"cnn-shapes-{few}ep", "small_cnn", "shapes", epochs=few, n=n, width=16,
+                   options=o),
+        SourceSpec(f"cnn-wide-glyphs-{few}ep", "small_cnn", "glyphs", epochs=few, n=n, width=48,
+                   options=o),
+        SourceSpec(f"resnet-shapes-{few}ep", "small_resnet", "shapes", epochs=few, n=n, options=o),
+        SourceSpec(f"resnet-glyphs-{many}ep", "small_resnet", "glyphs", epochs=many, n=n,
+                   options=o),
     )
 
 
@@ -161,7 +170,8 @@ def config(fast: bool | None = None) -> TransRateConfig:
                                   protocol="linear_probe", epochs=2, lr=0.003, batch_size=10)
         return TransRateConfig("fast", ms, ls)
     # about an hour on 2 CPU cores, minutes on a GPU
-    ms = ModelSelectionConfig(targets=_targets(), sources=_sources(n=4000, few=3, many=8),
+    ms = ModelSelectionConfig(targets=_targets(),
+                              sources=_sources(n=4000, few=3, many=8, per_class=600),
                               image_size=128, source_image_size=32, n_train=300, n_test=300,
                               epochs=5, lr=0.003, batch_size=16, timing_repeats=3)
     ls = LayerSelectionConfig(image_size=64, n_train=200, n_test=300,
@@ -223,10 +233,9 @@ def _load_target(spec: TargetSpec, split: str, n: int, image_size: int, seed: in
 
 def _build_source(spec: SourceSpec, image_size: int, seed: int, progress: bool):
     """Train (or load from the cache) one small source model of the zoo."""
-    from transfer_nb.data import load_dataset
     from transfer_nb.models import train_source
-    data = load_dataset(spec.dataset, split="train", n=spec.n, image_size=image_size,
-                        seed=seed, normalize="none", **dict(spec.options))
+    data = _load_target(TargetSpec(spec.dataset, spec.dataset, spec.options), "train",
+                        spec.n, image_size, seed, "none")
     model = train_source(spec.arch, data, epochs=spec.epochs, seed=seed, width=spec.width,
                          progress=progress)
     model.transfer_nb_name = spec.name
@@ -302,8 +311,13 @@ def _cell_key(model_name, target: TargetSpec, ms: ModelSelectionConfig) -> str:
                        seed=ms.seed, repeats=ms.timing_repeats)
 
 
-def _evaluate_cell(model, target: TargetSpec, ms: ModelSelectionConfig, progress: bool) -> dict:
-    """Scores, timings and fine-tuned accuracy of one model on one target."""
+def _evaluate_cell(model, target: TargetSpec, ms: ModelSelectionConfig) -> dict:
+    """Scores, timings and fine-tuned accuracy of one model on one target.
+
+    No progress bar of its own: the caller shows one bar over all pairs.  (A bar per
+    fine-tuning floods a notebook kernel's iopub channel with widget messages, which
+    then drops messages and stalls nbval.)
+    """
     from transfer_nb.features import extract_features
     from transfer_nb.transfer import fine_tune
 
@@ -321,7 +335,7 @@ def _evaluate_cell(model, target: TargetSpec, ms: ModelSelectionConfig, progress
     out["feature_dim"] = float(feats[penult].shape[1])
     t0 = time.perf_counter()
     res = fine_tune(model, train, test, epochs=ms.epochs, lr=ms.lr, batch_size=ms.batch_size,
-                    seed=ms.seed, progress=progress, optimizer=ms.optimizer, normalize="none")
+                    seed=ms.seed, progress=False, optimizer=ms.optimizer, normalize="none")
     out["time_finetune"] = time.perf_counter() - t0
     out["accuracy"] = float(res["accuracy"])
     out["train_loss"] = np.asarray(res["train_loss"], dtype=np.float64)
@@ -382,7 +396,7 @@ def model_selection(cfg, progress: bool = True, use_cache: bool = True):
         path = cache_dir(_CACHE_KIND) / f"ms-{_cell_key(entry, target, ms)}.npz"
         cell = load_arrays(path) if use_cache else None
         if cell is None:
-            cell = _evaluate_cell(get_model(entry), target, ms, progress)
+            cell = _evaluate_cell(get_model(entry), target, ms)
             if use_cache:
                 save_arrays(path, cell)
         row = {"target": target.name, "model": mname,
