@@ -306,7 +306,7 @@ with pd.option_context("display.max_colwidth", None):
     md("""
 **Reading the table honestly.** The `reproduced` column follows the stated rule, from
 *this* run's numbers. Expect misses in fast mode: each target has only ~100 images, the
-models are fine-tuned for 20 SGD steps (2 epochs of 10-image batches), and a zoo of 9 models gives a noisy
+models are fine-tuned for 40 SGD steps (4 epochs of 10-image batches), and a zoo of 9 models gives a noisy
 correlation (one swapped pair moves Kendall tau by 0.06). Two effects are structural
 and visible above: (1) the snippet's TransRate grows with the feature dimension
 (notebook 01), so the 1280-d EfficientNets and the 64–384-d small models are scored on
