@@ -53,12 +53,10 @@ def ref_transrate_official(Z, y, eps=1e-4):
     return rz - rzc
 
 
+from tests._synthetic import class_data  # noqa: E402
+
 def data(n, d, K, seed=0, signal=2.0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % K
-    rng.shuffle(y)
-    Z = rng.normal(size=(n, d)) + signal * rng.normal(size=(K, d))[y]
-    return Z, y
+    return class_data(n, d, K, seed=seed, signal=signal)
 
 
 SHAPES = [(60, 10, 3), (30, 80, 3), (40, 40, 4), (100, 7, 5), (12, 200, 2), (9, 3, 3)]

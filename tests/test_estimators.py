@@ -15,12 +15,10 @@ FAST = settings(max_examples=10, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
+from tests._synthetic import class_data  # noqa: E402
+
 def data(n, d, K, seed=0, signal=1.0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % K
-    rng.shuffle(y)
-    Z = rng.normal(size=(n, d)) + signal * rng.normal(size=(K, d))[y]
-    return Z, y
+    return class_data(n, d, K, seed=seed, signal=signal)
 
 
 # --------------------------------------------------------------------------- #
