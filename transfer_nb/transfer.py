@@ -21,39 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from transfer_nb._validation import as_features, to_numpy
+
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
            "layers_after", "evaluate"]
 
 
 # --------------------------------------------------------------------------- helpers
-def _as_2d_float(Z: Any, name: str) -> np.ndarray:
-    try:
-        import torch
-        if isinstance(Z, torch.Tensor):
-            Z = Z.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    Z = np.asarray(Z)
-    if Z.dtype == object or not (np.issubdtype(Z.dtype, np.number) or Z.dtype == bool):
-        raise ValueError(f"{name} must be a numeric array, got dtype {Z.dtype}")
-    if Z.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got shape {Z.shape}")
-    if Z.shape[0] == 0 or Z.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one sample and one feature, got shape {Z.shape}")
-    Z = Z.astype(np.float64)
-    if not np.all(np.isfinite(Z)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return Z
-
-
 def _as_labels(y: Any, n: int, name: str) -> np.ndarray:
-    try:
-        import torch
-        if isinstance(y, torch.Tensor):
-            y = y.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    y = np.asarray(y)
+    # probe labels may be strings and a test split may miss classes, so only the shape
+    # is checked here (encode_labels' per-class minimums would be wrong for test labels)
+    y = to_numpy(y, name)
     if y.ndim != 1:
         raise ValueError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
     if len(y) != n:
@@ -90,8 +68,8 @@ def linear_probe(Z_train, y_train, Z_test, y_test, seed: int = 0, C: float = 1.0
     from sklearn.linear_model import LogisticRegression
     import warnings
 
-    Ztr = _as_2d_float(Z_train, "Z_train")
-    Zte = _as_2d_float(Z_test, "Z_test")
+    Ztr = as_features(Z_train, "Z_train")
+    Zte = as_features(Z_test, "Z_test")
     ytr = _as_labels(y_train, len(Ztr), "y_train")
     yte = _as_labels(y_test, len(Zte), "y_test")
     if Ztr.shape[1] != Zte.shape[1]:
