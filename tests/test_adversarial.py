@@ -231,7 +231,8 @@ def test_robust_accuracy_equals_clean_at_eps_zero_and_drops_with_eps():
     model, x, y = _binary_task()
     clean = adversarial.robust_accuracy(model, (x, y), 0.0, batch_size=16)
     assert clean == 0.75
-    accs = [adversarial.robust_accuracy(model, (x, y), eps, steps=5, batch_size=16) for eps in (0.05, 0.5, 3.0)]
+    accs = [adversarial.robust_accuracy(model, (x, y), eps, steps=5, batch_size=16)
+            for eps in (0.05, 0.5, 3.0)]
     assert all(a <= clean for a in accs)
     assert accs[0] >= accs[1] >= accs[2]
     assert accs[2] < clean
