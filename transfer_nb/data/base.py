@@ -99,16 +99,23 @@ class ImageDataset(Dataset):
     are repeated to 3 channels because pretrained models expect RGB), with values in
     ``[0, 1]`` then normalised with ``normalize``, and a Python ``int``.
 
+    Regression sets (``classes=None``) hold real targets instead: ``.targets`` is a
+    float32 array ``(N, m)``, ``ds[i]`` returns a float32 tensor ``(m,)`` as label,
+    ``.classes`` and ``.num_classes`` are ``None``, ``.target_names`` names the ``m``
+    outputs and ``.num_outputs == m`` (the size of the regression head).
+
     Parameters
     ----------
     images : array or tensor
         ``(N, C, H, W)`` with ``C`` in {1, 3}, ``(N, H, W)`` or ``(N, H, W, C)``;
         uint8 (0..255) or float in ``[0, 1]``.  Stored as given (1 channel stays 1
         channel, uint8 stays uint8) to save memory; conversion happens per item.
-    targets : array-like of int
-        Labels in ``0 .. len(classes) - 1``.
-    classes : sequence of str
-        Class names; ``classes[k]`` is the name of label ``k``.
+    targets : array-like of int, or of float with shape (N,) or (N, m)
+        Labels in ``0 .. len(classes) - 1``; real targets when ``classes`` is None
+        (stored as float32 ``(N, m)``; a 1-D array becomes ``(N, 1)``).
+    classes : sequence of str, or None
+        Class names; ``classes[k]`` is the name of label ``k``.  ``None`` makes a
+        regression set.
     name : str
         Data set name.
     spec : dict, optional
@@ -118,27 +125,38 @@ class ImageDataset(Dataset):
     source_indices : array-like of int, optional
         Position of each image in the data set's full pool (``split="all"`` order);
         lets callers check that splits are disjoint or align with other views.
+    target_names : sequence of str, optional
+        Regression only: one name per output column (default ``"y0", "y1", ...``).
 
     Attributes
     ----------
-    classes : list of str
-    targets : numpy.ndarray of int64, shape (N,)
+    task : {"classification", "regression"}
+    classes : list of str, or None (regression)
+    targets : numpy.ndarray of int64, shape (N,); float32 (N, m) for regression
+    target_names : list of str, or None (classification)
     name : str
     spec : dict
     normalize : str
     source_indices : numpy.ndarray of int64, shape (N,)
     """
 
-    def __init__(self, images, targets, classes: Sequence[str], name: str = "custom",
+    def __init__(self, images, targets, classes: Sequence[str] | None, name: str = "custom",
                  spec: dict | None = None, normalize: str | None = None,
-                 source_indices=None):
+                 source_indices=None, target_names: Sequence[str] | None = None):
         get_normalization(normalize)  # validate early: the error names the valid choices
         self._images = _to_nchw(images)
-        self.targets = np.asarray(targets, dtype=np.int64).reshape(-1)
-        self.classes = [str(c) for c in classes]
+        self.task = "classification" if classes is not None else "regression"
+        if classes is None:
+            self.targets, self.target_names = _real_targets(targets, target_names)
+            self.classes = None
+        else:
+            self.targets = np.asarray(targets, dtype=np.int64).reshape(-1)
+            self.classes = [str(c) for c in classes]
+            self.target_names = None
         if len(self.targets) != self._images.shape[0]:
             raise ValueError(f"{self._images.shape[0]} images but {len(self.targets)} targets")
-        if len(self.targets) and (self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
+        if self.classes is not None and len(self.targets) and (
+                self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
             raise ValueError(f"targets must lie in 0..{len(self.classes) - 1} "
                              f"(one per class), got {self.targets.min()}..{self.targets.max()}")
         self.name = str(name)
@@ -164,6 +182,8 @@ class ImageDataset(Dataset):
             if not 0 <= i < len(self):
                 raise IndexError(f"index {index} out of range for {len(self)} images")
             x = self._prepare(self._images[i:i + 1])[0]
+            if self.classes is None:
+                return x, self._targets_t[i].clone()
             return x, int(self.targets[i])
         raise TypeError(f"ImageDataset indices must be integers, got {type(index).__name__}")
 
@@ -177,6 +197,8 @@ class ImageDataset(Dataset):
 
     def tensors(self, indices=None) -> tuple[torch.Tensor, torch.Tensor]:
         """All images (or ``indices``) as one batch: ``(X (N, 3, H, W) float32, y int64)``.
+
+        ``y`` is float32 ``(N, m)`` for a regression set.
 
         Faster than iterating a ``DataLoader`` for these small in-memory sets.
         """
@@ -195,7 +217,8 @@ class ImageDataset(Dataset):
         spec["subset_len"] = int(len(idx))
         return ImageDataset(self._images[torch.from_numpy(idx)], self.targets[idx], self.classes,
                             name=self.name, spec=spec, normalize=self.normalize,
-                            source_indices=self.source_indices[idx])
+                            source_indices=self.source_indices[idx],
+                            target_names=self.target_names)
 
     @property
     def images(self) -> torch.Tensor:
@@ -203,8 +226,14 @@ class ImageDataset(Dataset):
         return self._images
 
     @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def num_classes(self) -> int | None:
+        """Number of classes; ``None`` for a regression set."""
+        return None if self.classes is None else len(self.classes)
+
+    @property
+    def num_outputs(self) -> int:
+        """Outputs a head needs: the number of classes, or of regression targets."""
+        return len(self.classes) if self.classes is not None else int(self.targets.shape[1])
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -212,14 +241,36 @@ class ImageDataset(Dataset):
 
     def class_counts(self) -> dict[str, int]:
         """Number of images per class name (every class, zeros included)."""
+        if self.classes is None:
+            raise ValueError(f"{self.name!r} is a regression set: it has no classes to count")
         counts = np.bincount(self.targets, minlength=len(self.classes))
         return {c: int(k) for c, k in zip(self.classes, counts)}
 
     def __repr__(self) -> str:
         h, w = self.image_size
         split = self.spec.get("split", "?")
+        what = (f"classes={len(self.classes)}" if self.classes is not None
+                else f"targets={self.target_names}")
         return (f"ImageDataset(name={self.name!r}, split={split!r}, n={len(self)}, "
-                f"classes={len(self.classes)}, size={h}x{w}, normalize={self.normalize!r})")
+                f"{what}, size={h}x{w}, normalize={self.normalize!r})")
+
+
+def _real_targets(targets, names) -> tuple[np.ndarray, list[str]]:
+    """Regression targets -> float32 ``(N, m)`` (finite) and ``m`` output names."""
+    y = np.asarray(targets)
+    if y.dtype == object or y.dtype.kind not in "biuf":
+        raise ValueError(f"regression targets must be real numbers, got dtype {y.dtype}")
+    y = y.astype(np.float32)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2:
+        raise ValueError(f"regression targets must have shape (N,) or (N, m), got {y.shape}")
+    if not np.isfinite(y).all():
+        raise ValueError("regression targets contain NaN or Inf; expected finite numbers")
+    names = [f"y{j}" for j in range(y.shape[1])] if names is None else [str(t) for t in names]
+    if len(names) != y.shape[1]:
+        raise ValueError(f"{len(names)} target_names for {y.shape[1]} target columns")
+    return np.ascontiguousarray(y), names
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from transfer_nb.data import embedded, online, synthetic
+from transfer_nb.data import embedded, online, regression, synthetic
 from transfer_nb.data.base import (ConcatSource, ImageDataset, as_size, grouped_split,
                                    stratified_split, stratified_subsample)
 from transfer_nb.preprocessing import get_normalization
@@ -26,10 +26,12 @@ class _Entry:
     name: str
     offline: bool
     description: str
-    num_classes: int
+    num_classes: int | None                             # None: regression
     native_size: tuple[int, int]
     options: dict = field(default_factory=dict)        # accepted options -> default
     official_splits: tuple[str, ...] | None = None     # None: stratified split of one pool
+    task: str = "classification"                       # or "regression"
+    target_names: tuple[str, ...] | None = None        # regression: the output columns
 
 
 _TEST_FRACTION = {"test_fraction": 0.25}
@@ -70,10 +72,23 @@ DATASETS: dict[str, _Entry] = {e.name: e for e in [
     _Entry("dtd", False, "Describable Textures (DTD) via torchvision: 1880/1880/1880 RGB photos "
            "per partition, 47 classes; resized and centre-cropped, 224 px by default.", 47,
            (224, 224), {"partition": 1, **_ONLINE}, online.ONLINE_SPLITS["dtd"]),
+    _Entry("shape_keypoints", True, "REGRESSION: a heart under a random rotation (any angle), "
+           "scale and shift, RGB 32x32, 2000 images; targets (x, y) of its tip, notch, left "
+           "and right lobe tops and centre as fractions of the image (10 outputs, exact). "
+           "shift=/color=/texture=/noise=/fill= as for shapes.", None, (32, 32),
+           {"n_images": 2000, "shift": 0.0, "color": None, "texture": None, "noise": None,
+            "fill": None, "gen_seed": 0, **_TEST_FRACTION},
+           task="regression", target_names=regression.keypoint_target_names()),
+    _Entry("rotated_digits", True, "REGRESSION: the 1797 scikit-learn digits rotated by up "
+           "to +-max_angle degrees (default 60) and scaled (8x8 box spans 0.45-0.7 of the "
+           "image), grey 32x32; targets (cos angle, sin angle, scale).", None, (32, 32),
+           {"max_angle": 60.0, "min_scale": 0.45, "max_scale": 0.7, "gen_seed": 0,
+            **_TEST_FRACTION}, task="regression", target_names=regression.ROTATION_TARGETS),
 ]}
 
 
-def list_datasets(offline: bool | None = None) -> list[str]:
+def list_datasets(offline: bool | None = None, task: str | None = "classification"
+                  ) -> list[str]:
     """Names accepted by :func:`load_dataset`.
 
     Parameters
@@ -81,12 +96,18 @@ def list_datasets(offline: bool | None = None) -> list[str]:
     offline : bool, optional
         ``True``: only the embedded sets that work without a network; ``False``: only
         the torchvision ones; ``None`` (default): all.
+    task : {"classification", "regression", None}, default "classification"
+        Only the sets of this task; ``None``: every set.  The default keeps callers
+        that expect classes (widgets, class-based estimators) on classification sets.
     """
-    return [k for k, e in DATASETS.items() if offline is None or e.offline == bool(offline)]
+    if task not in ("classification", "regression", None):
+        raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
+    return [k for k, e in DATASETS.items()
+            if (offline is None or e.offline == bool(offline)) and (task is None or e.task == task)]
 
 
 def _offline_names() -> list[str]:
-    return list_datasets(offline=True)
+    return list_datasets(offline=True, task=None)
 
 
 def _entry(name) -> _Entry:
@@ -109,16 +130,22 @@ def dataset_info(name: str) -> dict:
     Returns
     -------
     dict
-        ``name``, ``offline`` (works without network), ``description``, ``splits``,
-        ``num_classes`` (with default options), ``native_size`` ``(h, w)``, ``options``
-        (accepted options and their defaults); online sets add ``data_dir`` and
+        ``name``, ``task`` (``"classification"`` or ``"regression"``), ``offline``
+        (works without network), ``description``, ``splits``, ``num_classes`` (with
+        default options; ``None`` for regression), ``native_size`` ``(h, w)``,
+        ``options`` (accepted options and their defaults); regression sets add
+        ``target_names`` and ``num_outputs``; online sets add ``data_dir`` and
         ``downloaded`` (whether the train split's files are present).
     """
     e = _entry(name)
-    info = {"name": e.name, "offline": e.offline, "description": e.description,
+    info = {"name": e.name, "task": e.task, "offline": e.offline,
+            "description": e.description,
             "splits": list(e.official_splits or ("train", "test")) + ["all"],
             "num_classes": e.num_classes, "native_size": list(e.native_size),
             "options": _jsonable(dict(e.options))}
+    if e.target_names is not None:
+        info["target_names"] = list(e.target_names)
+        info["num_outputs"] = len(e.target_names)
     if not e.offline:
         info["data_dir"] = str(online.data_root())
         info["downloaded"] = online.is_downloaded(e.name, e.official_splits[0])
@@ -137,6 +164,15 @@ def _fraction(name: str, value, low_open=False, high_open=False) -> float:
     if bad:
         lo, hi = "(" if low_open else "[", ")" if high_open else "]"
         raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
+    return v
+
+
+def _real_in(name: str, value, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    v = float(value)
+    if not low <= v <= high:  # also rejects NaN
+        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
     return v
 
 
@@ -169,6 +205,8 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
         opts["gen_seed"] = _positive_int("gen_seed", opts["gen_seed"], 0)
     if "n_per_class" in opts:
         opts["n_per_class"] = _positive_int("n_per_class", opts["n_per_class"], 2)
+    if "n_images" in opts:
+        opts["n_images"] = _positive_int("n_images", opts["n_images"], 2)
     if e.name == "textures":
         opts["classes"] = _name_subset("texture classes", opts["classes"], embedded.TEXTURE_PHOTOS)
         opts["region"] = _positive_int("region", opts["region"], 4)
@@ -180,12 +218,21 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
             raise ValueError(f"jitter must be a number in [0, 2] (1 = default strength), got {j!r}")
         opts["jitter"] = float(j)
         opts["invert"] = bool(opts["invert"])
-    elif e.name == "shapes":
-        opts["classes"] = _name_subset("shape classes", opts["classes"], synthetic.SHAPE_CLASSES)
+    elif e.name in ("shapes", "shape_keypoints"):
+        if "classes" in opts:
+            opts["classes"] = _name_subset("shape classes", opts["classes"],
+                                           synthetic.SHAPE_CLASSES)
         opts["shift"] = _fraction("shift", opts["shift"])
         for k in ("color", "texture", "noise", "fill"):
             if opts[k] is not None:
                 opts[k] = _fraction(k, opts[k])
+    elif e.name == "rotated_digits":
+        opts["max_angle"] = _real_in("max_angle", opts["max_angle"], 0.0, 180.0)
+        opts["min_scale"] = _real_in("min_scale", opts["min_scale"], 0.05, 2.0)
+        opts["max_scale"] = _real_in("max_scale", opts["max_scale"], 0.05, 2.0)
+        if opts["min_scale"] > opts["max_scale"]:
+            raise ValueError(f"min_scale must be <= max_scale, got {opts['min_scale']} > "
+                             f"{opts['max_scale']}")
     elif e.name == "cifar100":
         if opts["label_type"] not in ("fine", "coarse"):
             raise ValueError(f"label_type must be 'fine' or 'coarse', got {opts['label_type']!r}")
@@ -219,7 +266,21 @@ def _embedded_source(name: str, frozen: str):
         return synthetic.ShapeSource(tuple(opts["classes"]), opts["n_per_class"], opts["shift"],
                                      opts["color"], opts["texture"], opts["noise"], opts["fill"],
                                      opts["gen_seed"])
+    if name == "shape_keypoints":
+        return regression.ShapeKeypointSource(opts["n_images"], opts["shift"], opts["color"],
+                                              opts["texture"], opts["noise"], opts["fill"],
+                                              opts["gen_seed"])
+    if name == "rotated_digits":
+        return regression.RotatedDigitSource(opts["max_angle"], opts["min_scale"],
+                                             opts["max_scale"], opts["gen_seed"])
     raise ValueError(f"not an embedded data set: {name!r}")  # pragma: no cover
+
+
+def _strata(source) -> np.ndarray:
+    """What splits and subsamples stratify on: the classes, or a regression source's
+    own ``strata`` (its targets are real numbers)."""
+    strata = getattr(source, "strata", None)
+    return source.targets if strata is None else strata
 
 
 def load_dataset(name: str, split: str = "train", n: int | None = None, image_size=None,
@@ -231,13 +292,16 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     name : str
         One of :func:`list_datasets`: embedded offline ``digits``, ``textures``,
         ``lfw_faces``, ``glyphs``, ``shapes``; online ``cifar10``, ``cifar100``,
-        ``svhn``, ``flowers102``, ``dtd``.
+        ``svhn``, ``flowers102``, ``dtd``; regression (``list_datasets(task=
+        "regression")``, module :mod:`transfer_nb.data.regression`): embedded
+        ``shape_keypoints`` and ``rotated_digits``.
     split : str
         ``"train"``, ``"test"`` or ``"all"``; online sets use their official splits
         (``"val"`` for flowers102/dtd, ``"extra"`` for svhn).  Embedded sets have no
         official split: a stratified split (``test_fraction=0.25``) fixed by ``seed``.
     n : int, optional
-        Keep ``n`` images of the split, stratified by class, chosen by ``seed``.
+        Keep ``n`` images of the split, stratified by class (regression sets: by
+        their ``strata``), chosen by ``seed``.
     image_size : int or (int, int), optional
         Output size (an int means square).  Default: the native size (8 for digits,
         25 for lfw_faces, 32 for the others, 224 for flowers102/dtd).  Arrays are
@@ -260,6 +324,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     ImageDataset
         ``ds[i] -> (float32 tensor (3, H, W), int)``, with ``.classes``, ``.targets``,
         ``.name`` and ``.spec`` (every input that defines the content, JSON-safe).
+        Regression sets: ``ds[i] -> (image, float32 tensor (m,))``, ``.targets``
+        float32 ``(N, m)``, ``.classes = None``, ``.target_names``, ``.task``.
 
     Raises
     ------
@@ -285,6 +351,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
 
     if e.official_splits is None:
         source = _embedded_source(e.name, json.dumps(_jsonable(opts), sort_keys=True))
+        strata = _strata(source)
         if split == "all":
             indices = np.arange(len(source.targets))
         else:
@@ -292,7 +359,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
                 train, test = grouped_split(source.targets, source.groups,
                                             opts["test_fraction"], seed)
             else:
-                train, test = stratified_split(source.targets, opts["test_fraction"], seed)
+                train, test = stratified_split(strata, opts["test_fraction"], seed)
             indices = train if split == "train" else test
     else:
         parts = e.official_splits if split == "all" else (split,)
@@ -305,7 +372,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
         if n > len(indices):
             raise ValueError(f"n={n} requested but split {split!r} of dataset {e.name!r} has "
                              f"only {len(indices)} images")
-        indices = indices[stratified_subsample(source.targets[indices], n, seed)]
+        indices = indices[stratified_subsample(_strata(source)[indices], n, seed)]
     # a seeded shuffle: any prefix of the set is then a fair mix of classes
     indices = indices[np.random.default_rng([seed, 0x0D3]).permutation(len(indices))]
 
@@ -316,5 +383,6 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
             "normalize": "none" if normalize is None else str(normalize),
             "options": _jsonable(spec_opts), "version": DATA_VERSION}
     return ImageDataset(images, targets, source.classes, name=e.name, spec=spec,
-                        normalize=normalize, source_indices=indices)
+                        normalize=normalize, source_indices=indices,
+                        target_names=getattr(source, "target_names", None))
 
