@@ -7,6 +7,7 @@
 ``nce(source_labels, y)`` NCE, Tran et al. ICCV 2019
 ``hscore(Z, y)``          H-score, Bao et al. ICIP 2019 (+ Ledoit-Wolf shrinkage)
 ``linear_mse(Z, Y)``      Linear MSE, Nguyen et al. UAI 2023 (regression)
+``label_mse(probs, Y)``   Label MSE, Nguyen et al. UAI 2023 (regression)
 ``pge(model, ...)``       Principal Gradient Expectation, arXiv 2211.16299
 ========================  ==================================================
 
@@ -17,6 +18,7 @@ transferable for every score except :func:`pge` and :func:`pge_distance`, which
 are distances (lower is more transferable).  Torch is imported only by ``pge``.
 """
 from transfer_nb.estimators.hscore import hscore
+from transfer_nb.estimators.label_mse import label_mse
 from transfer_nb.estimators.leep import leep
 from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
@@ -26,4 +28,4 @@ from transfer_nb.estimators.transrate import (coding_rate_terms, transrate,
                                               transrate_official, transrate_per_layer)
 
 __all__ = ["transrate", "transrate_official", "transrate_per_layer", "coding_rate_terms",
-           "logme", "leep", "nce", "hscore", "linear_mse", "pge", "pge_distance"]
+           "logme", "leep", "nce", "hscore", "linear_mse", "label_mse", "pge", "pge_distance"]
