@@ -253,7 +253,7 @@ def _scalar_kind(target_type) -> str:
         return "int"
     if all(t in _REAL for t in types):
         return "real"
-    raise TypeError(f"check_scalar handles int and float target types; got {target_type!r}")
+    raise TypeError(f"check_scalar handles int and float target_type values; got {target_type!r}")
 
 
 def _interval(min_val, max_val, include_boundaries: str) -> str:
