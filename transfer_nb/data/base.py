@@ -38,14 +38,16 @@ def as_size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
     if isinstance(image_size, (bool, np.bool_)):
-        raise ValueError(f"image_size must be a positive int or (height, width), got {plain(image_size)!r}")
+        raise ValueError("image_size must be a positive int or (height, width), "
+                         f"got {plain(image_size)!r}")
     if isinstance(image_size, (int, np.integer)):
         sizes = (int(image_size), int(image_size))
     elif isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in image_size):
         sizes = (int(image_size[0]), int(image_size[1]))
     else:
-        raise ValueError(f"image_size must be a positive int or (height, width), got {plain(image_size)!r}")
+        raise ValueError("image_size must be a positive int or (height, width), "
+                         f"got {plain(image_size)!r}")
     if min(sizes) <= 0:
         raise ValueError(f"image_size must be positive, got {plain(image_size)!r}")
     return sizes

@@ -115,7 +115,8 @@ def resolve_fonts(fonts) -> tuple[str, ...]:
     for f in fonts:
         key = str(f).lower()
         if key not in lower:
-            raise ValueError(f"unknown font {plain(f)!r}; matplotlib ships {sorted(table)} (or use 'all')")
+            raise ValueError(f"unknown font {plain(f)!r}; matplotlib ships {sorted(table)} "
+                             "(or use 'all')")
         out.append(lower[key])
     if not out:
         raise ValueError("fonts must name at least one font")
