@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from transfer_nb._version import __version__  # noqa: E402
 
 # Imported eagerly (numpy only): the submodule ``transfer_nb.coding_rate`` shares its
 # name with the function, and binding the function here, after the submodule has been

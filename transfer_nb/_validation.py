@@ -10,15 +10,20 @@ helpers below, so that the same mistake gives the same message everywhere:
 * labels: any hashable values of one kind (ints with gaps, strings, ...),
   encoded to ``0..K-1`` with :func:`numpy.unique`; length must match ``n``;
   fewer than two classes or a class with a single sample are rejected;
-* ``eps`` and other positive scalars must be finite and > 0.
+* scalars (``eps``, ``lr``, ``max_iter``, fractions...) go through
+  :func:`check_scalar` / :func:`check_fraction`: the type is checked (bools are
+  not integers, NaN and Inf are not numbers), then the bounds.
+
+Every message prints plain Python values (``[9]``, ``'c'``), never numpy reprs
+(``[np.int64(9)]``, ``np.str_('c')``): see :func:`plain`.
 
 This module imports neither torch nor ipywidgets: torch tensors are recognised
 by duck typing (``.detach()``/``.cpu()``).
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from numbers import Real
 
 import numpy as np
 
@@ -28,6 +33,9 @@ __all__ = [
     "as_targets",
     "encode_labels",
     "check_positive",
+    "check_scalar",
+    "check_fraction",
+    "plain",
     "check_same_length",
     "Labels",
 ]
@@ -35,6 +43,40 @@ __all__ = [
 
 def _is_torch(x) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
+
+
+def plain(value):
+    """Return ``value`` with numpy (and torch) scalars and arrays as plain Python values.
+
+    Used for every error message, so that ``[np.int64(9)]`` prints as ``[9]`` and
+    ``np.str_('c')`` as ``'c'``.  Lists, tuples, sets and dicts are converted
+    element by element; anything else is returned unchanged.
+
+    Examples
+    --------
+    >>> plain([np.int64(9), np.str_("c")])
+    [9, 'c']
+    >>> plain(np.array([[1.5, 2.0]]))
+    [[1.5, 2.0]]
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if _is_torch(value):
+        try:
+            return value.detach().cpu().tolist()
+        except Exception:  # pragma: no cover - exotic tensor types
+            return value
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {plain(k): plain(v) for k, v in value.items()}
+    return value
 
 
 def to_numpy(x, name: str = "input") -> np.ndarray:
@@ -187,10 +229,10 @@ def encode_labels(y, n: int | None = None, name: str = "y", min_classes: int = 2
     codes = codes.reshape(-1).astype(np.int64)
     if classes.shape[0] < min_classes:
         raise ValueError(
-            f"{name} has {classes.shape[0]} distinct class(es) ({list(classes[:5])}); "
+            f"{name} has {classes.shape[0]} distinct class(es) ({plain(classes[:5])}); "
             f"expected at least {min_classes} classes.")
     if min_per_class > 1 and counts.min() < min_per_class:
-        small = [classes[i] for i in np.flatnonzero(counts < min_per_class)[:5]]
+        small = plain([classes[i] for i in np.flatnonzero(counts < min_per_class)[:5]])
         raise ValueError(
             f"{name}: class(es) {small} have fewer than {min_per_class} samples "
             f"(smallest class has {int(counts.min())}); expected at least "
@@ -198,14 +240,128 @@ def encode_labels(y, n: int | None = None, name: str = "y", min_classes: int = 2
     return Labels(codes=codes, classes=classes, counts=counts.astype(np.int64))
 
 
-def check_positive(value, name: str = "eps") -> float:
-    """Return ``value`` as a float after checking it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (Real, np.number)):
-        raise ValueError(f"{name} must be a positive number; got {value!r}.")
-    v = float(value)
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
+_INTEGRAL = (int, numbers.Integral, np.integer)
+_REAL = _INTEGRAL + (float, numbers.Real, np.floating)
+_BOUNDARIES = ("both", "left", "right", "neither")
+
+
+def _scalar_kind(target_type) -> str:
+    types = target_type if isinstance(target_type, tuple) else (target_type,)
+    if not types or not all(isinstance(t, type) for t in types):
+        raise TypeError(f"target_type must be a type or a tuple of types; got {target_type!r}")
+    if all(t in _INTEGRAL for t in types):
+        return "int"
+    if all(t in _REAL for t in types):
+        return "real"
+    raise TypeError(f"check_scalar handles int and float target_type values; got {target_type!r}")
+
+
+def _interval(min_val, max_val, include_boundaries: str) -> str:
+    left = include_boundaries in ("both", "left")
+    right = include_boundaries in ("both", "right")
+    if min_val is not None and max_val is not None:
+        return (f"in {'[' if left else '('}{plain(min_val)}, "
+                f"{plain(max_val)}{']' if right else ')'}")
+    if min_val is not None:
+        return f"{'>=' if left else '>'} {plain(min_val)}"
+    if max_val is not None:
+        return f"{'<=' if right else '<'} {plain(max_val)}"
+    return ""
+
+
+def check_scalar(x, name: str, target_type, *, min_val=None, max_val=None,
+                 include_boundaries: str = "both"):
+    """Validate a scalar parameter and return it as a plain ``int`` or ``float``.
+
+    Parameters
+    ----------
+    x : object
+        The value to check.  Python and numpy scalars (and 0-d arrays) are
+        accepted; ``bool`` is never accepted as a number.
+    name : str
+        Parameter name used in the error message.
+    target_type : type or tuple of types
+        ``int`` (or :class:`numbers.Integral`): an integer is required (``2.0``
+        is rejected) and an ``int`` is returned.  ``float`` (or
+        :class:`numbers.Real`, or a tuple mixing ints and floats): any real
+        number is accepted and a ``float`` is returned; NaN and Inf are rejected.
+    min_val, max_val : number, optional
+        Bounds (``None``: unbounded on that side).
+    include_boundaries : {"both", "left", "right", "neither"}, default "both"
+        Which of ``min_val`` / ``max_val`` are allowed values.
+
+    Returns
+    -------
+    int or float
+
+    Raises
+    ------
+    ValueError
+        On a value of the wrong type or outside the bounds, with a message such
+        as ``"max_iter must be an integer >= 1, got -5"`` or
+        ``"lr must be a finite number > 0, got 'x'"``.
+    TypeError
+        If ``target_type`` or ``include_boundaries`` is itself invalid (a bug in
+        the caller, not in the user's input).
+
+    Examples
+    --------
+    >>> check_scalar(np.int64(3), "max_iter", int, min_val=1)
+    3
+    >>> check_scalar(0.5, "lr", float, min_val=0, include_boundaries="right")
+    0.5
+    """
+    if include_boundaries not in _BOUNDARIES:
+        raise TypeError(f"include_boundaries must be one of {_BOUNDARIES}; "
+                        f"got {include_boundaries!r}")
+    kind = _scalar_kind(target_type)
+    noun = "an integer" if kind == "int" else "a finite number"
+    interval = _interval(min_val, max_val, include_boundaries)
+    expected = f"{noun} {interval}" if interval else noun
+
+    v = x
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = v[()]
+    ok_type = (not isinstance(v, (bool, np.bool_))
+               and isinstance(v, _INTEGRAL if kind == "int" else _REAL))
+    if ok_type and kind == "real":
+        v = float(v)
+        ok_type = bool(np.isfinite(v))
+    if not ok_type:
+        raise ValueError(f"{name} must be {expected}, got {plain(x)!r}")
+    v = int(v) if kind == "int" else v
+
+    left = include_boundaries in ("both", "left")
+    right = include_boundaries in ("both", "right")
+    too_low = min_val is not None and (v < min_val if left else v <= min_val)
+    too_high = max_val is not None and (v > max_val if right else v >= max_val)
+    if too_low or too_high:
+        if min_val is not None and max_val is not None:
+            raise ValueError(f"{name} must lie {interval}, got {plain(x)!r}")
+        raise ValueError(f"{name} must be {expected}, got {plain(x)!r}")
     return v
+
+
+def check_fraction(x, name: str, *, allow_zero: bool = False, allow_one: bool = True) -> float:
+    """Validate a fraction in ``[0, 1]`` (ends per ``allow_zero`` / ``allow_one``).
+
+    Returns the value as a ``float``; a ValueError such as
+    ``"test_fraction must lie in (0, 1), got 1.0"`` otherwise.
+    """
+    bounds = {(True, True): "both", (True, False): "left",
+              (False, True): "right", (False, False): "neither"}[bool(allow_zero), bool(allow_one)]
+    return check_scalar(x, name, float, min_val=0, max_val=1, include_boundaries=bounds)
+
+
+def check_positive(value, name: str = "eps") -> float:
+    """Return ``value`` as a float after checking it is a finite number > 0.
+
+    ``check_scalar(value, name, float, min_val=0, include_boundaries="neither")``,
+    with ``"{name} must be a positive number"`` for a value that is not a number.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REAL + (np.ndarray,)):
+        raise ValueError(f"{name} must be a positive number; got {plain(value)!r}.")
+    return check_scalar(value, name, float, min_val=0, include_boundaries="neither")
 
 
 def check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:

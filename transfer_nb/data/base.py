@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from transfer_nb._validation import check_fraction, plain
 from transfer_nb.preprocessing import get_normalization, normalize_images
 
 __all__ = ["ImageDataset", "ArraySource", "ConcatSource", "resize_images",
@@ -37,16 +38,18 @@ def as_size(image_size) -> tuple[int, int] | None:
     if image_size is None:
         return None
     if isinstance(image_size, (bool, np.bool_)):
-        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+        raise ValueError("image_size must be a positive int or (height, width), "
+                         f"got {plain(image_size)!r}")
     if isinstance(image_size, (int, np.integer)):
         sizes = (int(image_size), int(image_size))
     elif isinstance(image_size, (tuple, list)) and len(image_size) == 2 and all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in image_size):
         sizes = (int(image_size[0]), int(image_size[1]))
     else:
-        raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+        raise ValueError("image_size must be a positive int or (height, width), "
+                         f"got {plain(image_size)!r}")
     if min(sizes) <= 0:
-        raise ValueError(f"image_size must be positive, got {image_size!r}")
+        raise ValueError(f"image_size must be positive, got {plain(image_size)!r}")
     return sizes
 
 
@@ -158,7 +161,8 @@ class ImageDataset(Dataset):
         if self.classes is not None and len(self.targets) and (
                 self.targets.min() < 0 or self.targets.max() >= len(self.classes)):
             raise ValueError(f"targets must lie in 0..{len(self.classes) - 1} "
-                             f"(one per class), got {self.targets.min()}..{self.targets.max()}")
+                             f"(one per class), got {plain(self.targets.min())}.."
+                             f"{plain(self.targets.max())}")
         self.name = str(name)
         self.normalize = "none" if normalize is None else str(normalize)
         self.spec = dict(spec) if spec is not None else {"name": self.name}
@@ -338,8 +342,8 @@ def stratified_split(targets: np.ndarray, test_fraction: float, seed: int
     train, test : numpy.ndarray of int64
         Sorted, disjoint index arrays whose union is ``range(len(targets))``.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    test_fraction = check_fraction(test_fraction, "test_fraction", allow_zero=False,
+                                   allow_one=False)
     rng = np.random.default_rng([int(seed), 0x5917])
     train, test = [], []
     for c in np.unique(targets):
@@ -363,8 +367,8 @@ def grouped_split(targets: np.ndarray, groups: np.ndarray, test_fraction: float,
     photo): per class, ``round(test_fraction * n_groups)`` groups (at least 1, at most
     all but one) chosen by ``seed`` form the test part.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
+    test_fraction = check_fraction(test_fraction, "test_fraction", allow_zero=False,
+                                   allow_one=False)
     rng = np.random.default_rng([int(seed), 0x6209])
     test_mask = np.zeros(len(targets), dtype=bool)
     for c in np.unique(targets):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from transfer_nb._validation import check_fraction, check_scalar, plain
 from transfer_nb.data import embedded, online, regression, synthetic
 from transfer_nb.data.base import (ConcatSource, ImageDataset, as_size, grouped_split,
                                    stratified_split, stratified_subsample)
@@ -155,41 +155,14 @@ def dataset_info(name: str) -> dict:
 # ---------------------------------------------------------------------------------------
 # option validation
 # ---------------------------------------------------------------------------------------
-def _fraction(name: str, value, low_open=False, high_open=False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
-    bad = (v < 0 or v > 1 or math.isnan(v) or (low_open and v == 0) or (high_open and v == 1))
-    if bad:
-        lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
-    return v
-
-
-def _real_in(name: str, value, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    v = float(value)
-    if not low <= v <= high:  # also rejects NaN
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value!r}")
-    return v
-
-
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _name_subset(name: str, value, allowed) -> tuple[str, ...]:
     values = (value,) if isinstance(value, str) else tuple(value)
-    unknown = [v for v in values if v not in allowed]
+    unknown = plain([v for v in values if v not in allowed])
     if unknown:
         raise ValueError(f"unknown {name} {unknown}; expected some of {list(allowed)}")
     values = tuple(dict.fromkeys(values))
     if len(values) < 2:
-        raise ValueError(f"{name} must name at least 2 distinct classes, got {list(values)}")
+        raise ValueError(f"{name} must name at least 2 distinct classes, got {plain(list(values))}")
     return values
 
 
@@ -200,36 +173,38 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
                          f"{sorted(e.options) or 'no options'}")
     opts = {**e.options, **options}
     if "test_fraction" in opts:
-        opts["test_fraction"] = _fraction("test_fraction", opts["test_fraction"], True, True)
+        opts["test_fraction"] = check_fraction(opts["test_fraction"], "test_fraction",
+                                               allow_zero=False, allow_one=False)
     if "gen_seed" in opts:
-        opts["gen_seed"] = _positive_int("gen_seed", opts["gen_seed"], 0)
+        opts["gen_seed"] = check_scalar(opts["gen_seed"], "gen_seed", int, min_val=0)
     if "n_per_class" in opts:
-        opts["n_per_class"] = _positive_int("n_per_class", opts["n_per_class"], 2)
+        opts["n_per_class"] = check_scalar(opts["n_per_class"], "n_per_class", int, min_val=2)
     if "n_images" in opts:
-        opts["n_images"] = _positive_int("n_images", opts["n_images"], 2)
+        opts["n_images"] = check_scalar(opts["n_images"], "n_images", int, min_val=2)
     if e.name == "textures":
         opts["classes"] = _name_subset("texture classes", opts["classes"], embedded.TEXTURE_PHOTOS)
-        opts["region"] = _positive_int("region", opts["region"], 4)
+        opts["region"] = check_scalar(opts["region"], "region", int, min_val=4)
     elif e.name == "glyphs":
         opts["chars"] = synthetic.resolve_chars(opts["chars"])
         opts["fonts"] = synthetic.resolve_fonts(opts["fonts"])
-        j = opts["jitter"]
-        if isinstance(j, bool) or not isinstance(j, (int, float)) or not 0 <= j <= 2:
-            raise ValueError(f"jitter must be a number in [0, 2] (1 = default strength), got {j!r}")
-        opts["jitter"] = float(j)
+        # 1 = default strength
+        opts["jitter"] = check_scalar(opts["jitter"], "jitter", float, min_val=0, max_val=2)
         opts["invert"] = bool(opts["invert"])
     elif e.name in ("shapes", "shape_keypoints"):
         if "classes" in opts:
             opts["classes"] = _name_subset("shape classes", opts["classes"],
                                            synthetic.SHAPE_CLASSES)
-        opts["shift"] = _fraction("shift", opts["shift"])
+        opts["shift"] = check_fraction(opts["shift"], "shift", allow_zero=True)
         for k in ("color", "texture", "noise", "fill"):
             if opts[k] is not None:
-                opts[k] = _fraction(k, opts[k])
+                opts[k] = check_fraction(opts[k], k, allow_zero=True)
     elif e.name == "rotated_digits":
-        opts["max_angle"] = _real_in("max_angle", opts["max_angle"], 0.0, 180.0)
-        opts["min_scale"] = _real_in("min_scale", opts["min_scale"], 0.05, 2.0)
-        opts["max_scale"] = _real_in("max_scale", opts["max_scale"], 0.05, 2.0)
+        opts["max_angle"] = check_scalar(opts["max_angle"], "max_angle", float,
+                                         min_val=0.0, max_val=180.0)
+        opts["min_scale"] = check_scalar(opts["min_scale"], "min_scale", float,
+                                         min_val=0.05, max_val=2.0)
+        opts["max_scale"] = check_scalar(opts["max_scale"], "max_scale", float,
+                                         min_val=0.05, max_val=2.0)
         if opts["min_scale"] > opts["max_scale"]:
             raise ValueError(f"min_scale must be <= max_scale, got {opts['min_scale']} > "
                              f"{opts['max_scale']}")
@@ -237,10 +212,8 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
         if opts["label_type"] not in ("fine", "coarse"):
             raise ValueError(f"label_type must be 'fine' or 'coarse', got {opts['label_type']!r}")
     elif e.name == "dtd":
-        p = opts["partition"]
-        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or not 1 <= p <= 10:
-            raise ValueError(f"partition must be an integer in 1..10, got {p!r}")
-        opts["partition"] = int(p)
+        opts["partition"] = check_scalar(opts["partition"], "partition", int,
+                                         min_val=1, max_val=10)
     if not e.offline:
         opts["root"] = str(online.data_root(opts["root"]).resolve())
     return opts
@@ -340,10 +313,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
         raise ValueError(f"unknown split {split!r} for dataset {e.name!r}; expected one of "
                          f"{list(splits)}")
     if n is not None:
-        n = _positive_int("n", n)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    seed = int(seed)
+        n = check_scalar(n, "n", int, min_val=1)
+    seed = check_scalar(seed, "seed", int)
     size = as_size(image_size) or e.native_size
     get_normalization(normalize)
     download = options.get("download")

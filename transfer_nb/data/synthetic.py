@@ -25,6 +25,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from transfer_nb._validation import plain
+
 __all__ = ["GlyphSource", "ShapeSource", "available_fonts", "DEFAULT_FONTS", "SHAPE_CLASSES",
            "CHARSETS"]
 
@@ -113,7 +115,8 @@ def resolve_fonts(fonts) -> tuple[str, ...]:
     for f in fonts:
         key = str(f).lower()
         if key not in lower:
-            raise ValueError(f"unknown font {f!r}; matplotlib ships {sorted(table)} (or use 'all')")
+            raise ValueError(f"unknown font {plain(f)!r}; matplotlib ships {sorted(table)} "
+                             "(or use 'all')")
         out.append(lower[key])
     if not out:
         raise ValueError("fonts must name at least one font")
@@ -129,7 +132,7 @@ def resolve_chars(chars) -> str:
     chars = CHARSETS.get(chars, chars)
     if len(chars) < 2 or len(set(chars)) != len(chars) or any(c.isspace() for c in chars):
         raise ValueError(f"chars must hold at least 2 distinct visible characters (or one of "
-                         f"{sorted(CHARSETS)}), got {chars!r}")
+                         f"{sorted(CHARSETS)}), got {plain(chars)!r}")
     return chars
 
 

@@ -16,6 +16,10 @@ input of any float dtype (promoted to float64), labels of any values, and a
 ``ValueError`` that says what was wrong and what was expected.  Higher is more
 transferable for every score except :func:`pge` and :func:`pge_distance`, which
 are distances (lower is more transferable).  Torch is imported only by ``pge``.
+
+:data:`REGISTRY` maps a name to an :class:`~transfer_nb.estimators.registry.Estimator`
+(function, inputs, ``higher_is_better``, promised invariances); use :func:`get`,
+:func:`list_estimators`, and :func:`register` to add a score.
 """
 from transfer_nb.estimators.hscore import hscore
 from transfer_nb.estimators.label_mse import label_mse
@@ -24,8 +28,10 @@ from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
 from transfer_nb.estimators.nce import nce
 from transfer_nb.estimators.pge import pge, pge_distance
+from transfer_nb.estimators.registry import REGISTRY, Estimator, get, list_estimators, register
 from transfer_nb.estimators.transrate import (coding_rate_terms, transrate,
                                               transrate_official, transrate_per_layer)
 
 __all__ = ["transrate", "transrate_official", "transrate_per_layer", "coding_rate_terms",
-           "logme", "leep", "nce", "hscore", "linear_mse", "label_mse", "pge", "pge_distance"]
+           "logme", "leep", "nce", "hscore", "linear_mse", "label_mse", "pge", "pge_distance",
+           "REGISTRY", "Estimator", "get", "list_estimators", "register"]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, encode_labels
+from transfer_nb._validation import as_features, check_scalar, encode_labels
 
 __all__ = ["leep"]
 
@@ -45,6 +45,7 @@ def leep(source_probs, y, atol: float = 1e-3) -> float:
     ValueError
         If ``source_probs`` is not a matrix of probability rows, or on bad labels.
     """
+    atol = check_scalar(atol, "atol", float, min_val=0)
     P = as_features(source_probs, "source_probs")
     lab = encode_labels(y, P.shape[0], "y", n_name="source_probs")
     if (P < 0).any() or (P > 1 + atol).any():

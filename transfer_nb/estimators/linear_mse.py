@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, as_targets, check_same_length
+from transfer_nb._validation import (as_features, as_targets, check_same_length, check_scalar,
+                                     plain)
 
 __all__ = ["linear_mse", "ridge_objective"]
 
@@ -85,9 +86,9 @@ def _ridge_fit_predict(Xtr, Ytr, Xte, lam):
 
 def _cv_alpha(X, Y, grid, folds, seed):
     n = X.shape[0]
+    if n < 2:
+        raise ValueError(f"alpha='cv' needs at least 2 samples to cross-validate; got n={n}.")
     k = min(folds, n)
-    if k < 2:
-        raise ValueError(f"alpha='cv' needs at least 2 samples per fold set; got n={n}.")
     perm = np.random.default_rng(seed).permutation(n)
     parts = np.array_split(perm, k)
     errs = []
@@ -119,7 +120,8 @@ def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
     scale_targets : bool, default True
         Min-max scale each target column to ``[0, 1]`` first (the paper's
         setting); a constant column becomes 0.
-    cv_folds : int, default 5
+    cv_folds : int >= 2, default 5
+        Number of folds for ``alpha="cv"`` (capped at ``n``).
     cv_grid : sequence of float, default (0, 1e-6, ..., 1, 10)
     seed : int, default 0
         Seed of the fold split for ``alpha="cv"``.
@@ -140,21 +142,25 @@ def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
     X = as_features(Z, "Z")
     T = as_targets(Y, "Y")
     check_same_length(X, T, "Z", "Y")
+    if isinstance(alpha, str):
+        if alpha != "cv":
+            raise ValueError(f"alpha must be a number >= 0, or 'cv'; got {alpha!r}.")
+        cv_folds = check_scalar(cv_folds, "cv_folds", int, min_val=2)
+        seed = check_scalar(seed, "seed", int)
+        try:
+            grid = [check_scalar(g, "cv_grid values", float, min_val=0) for g in cv_grid]
+        except (TypeError, ValueError):
+            raise ValueError(f"cv_grid must hold finite values >= 0; got {plain(cv_grid)!r}."
+                             ) from None
+        if not grid:
+            raise ValueError("cv_grid is empty; expected at least one value >= 0.")
+    else:
+        if isinstance(alpha, (bool, np.bool_)) or not np.isscalar(alpha):
+            raise ValueError(f"alpha must be a number >= 0, or 'cv'; got {plain(alpha)!r}.")
+        lam = check_scalar(alpha, "alpha", float, min_val=0)
     if scale_targets:
         T = _minmax(T)
     if isinstance(alpha, str):
-        if alpha == "cv":
-            grid = [float(g) for g in cv_grid]
-            if not grid or any((not np.isfinite(g)) or g < 0 for g in grid):
-                raise ValueError(f"cv_grid must hold finite values >= 0; got {cv_grid!r}.")
-            lam = _cv_alpha(X, T, grid, int(cv_folds), seed)
-        else:
-            raise ValueError(f"alpha must be a number >= 0, or 'cv'; got {alpha!r}.")
-    else:
-        if isinstance(alpha, bool) or not np.isscalar(alpha):
-            raise ValueError(f"alpha must be a number >= 0, or 'cv'; got {alpha!r}.")
-        lam = float(alpha)
-        if not np.isfinite(lam) or lam < 0:
-            raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}.")
+        lam = _cv_alpha(X, T, grid, cv_folds, seed)
     score = -ridge_objective(X, T, lam)
     return (score, lam) if return_alpha else score

@@ -42,7 +42,7 @@ import copy
 
 import numpy as np
 
-from transfer_nb._validation import to_numpy
+from transfer_nb._validation import check_scalar, plain, to_numpy
 
 __all__ = ["pge", "pge_distance"]
 
@@ -274,19 +274,21 @@ def pge(model, loss_fn, source_data, target_data, restarts: int = 5, batch_size:
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}.")
     if not callable(loss_fn):
         raise ValueError("loss_fn must be callable as loss_fn(output, target).")
-    if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 1:
-        raise ValueError(f"restarts must be an integer >= 1; got {restarts!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
-    if max_batches is not None and (not isinstance(max_batches, (int, np.integer))
-                                    or max_batches < 1):
-        raise ValueError(f"max_batches must be None or an integer >= 1; got {max_batches!r}.")
+    restarts = check_scalar(restarts, "restarts", int, min_val=1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    if max_batches is not None:
+        try:
+            max_batches = check_scalar(max_batches, "max_batches", int, min_val=1)
+        except ValueError:
+            raise ValueError("max_batches must be None or an integer >= 1, got "
+                             f"{plain(max_batches)!r}") from None
+    seed = check_scalar(seed, "seed", int)
     if init not in _INIT:
         raise ValueError(f"init must be one of {_INIT}; got {init!r}.")
     if reduce not in _REDUCE:
         raise ValueError(f"reduce must be one of {_REDUCE}; got {reduce!r}.")
-    if init == "perturb" and (not np.isfinite(noise) or noise <= 0):
-        raise ValueError(f"noise must be a finite number > 0 for init='perturb'; got {noise!r}.")
+    if init == "perturb":
+        noise = check_scalar(noise, "noise", float, min_val=0, include_boundaries="neither")
 
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     if params is not None:
@@ -294,7 +296,7 @@ def pge(model, loss_fn, source_data, target_data, restarts: int = 5, batch_size:
         lookup = dict(model.named_parameters())
         missing = [w for w in wanted if w not in lookup]
         if missing:
-            raise ValueError(f"params {missing} are not parameters of the model; expected "
+            raise ValueError(f"params {plain(missing)} are not parameters of the model; expected "
                              f"names from model.named_parameters(), e.g. {list(lookup)[:3]}.")
         named = [(w, lookup[w]) for w in wanted]
     if not named:
@@ -311,7 +313,7 @@ def pge(model, loss_fn, source_data, target_data, restarts: int = 5, batch_size:
     model.to(device)
     model.train(train_mode)
 
-    iterator = range(int(restarts))
+    iterator = range(restarts)
     if progress:
         from tqdm.auto import tqdm
         iterator = tqdm(iterator, desc="PGE restarts", leave=False)
@@ -324,7 +326,7 @@ def pge(model, loss_fn, source_data, target_data, restarts: int = 5, batch_size:
             for data, out, tag in ((source_data, gs, "source_data"),
                                    (target_data, gt, "target_data")):
                 gen = torch.Generator().manual_seed(seed + r)
-                loader = _make_loader(data, int(batch_size), gen, tag)
+                loader = _make_loader(data, batch_size, gen, tag)
                 out.append(_expected_gradient(model, loss_fn, loader, plist, device,
                                               max_batches))
     finally:

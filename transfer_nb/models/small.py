@@ -20,13 +20,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from transfer_nb._validation import check_scalar
+
 __all__ = ["SmallCNN", "SmallResNet", "BasicBlock", "build_small_model", "SMALL_MODELS"]
-
-
-def _check_positive(name: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -63,9 +59,9 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int = 10, width: int = 32, depth: int = 3,
                  in_channels: int = 3):
         super().__init__()
-        _check_positive("num_classes", num_classes)
-        _check_positive("width", width)
-        _check_positive("depth", depth)
+        num_classes = check_scalar(num_classes, "num_classes", int, min_val=1)
+        width = check_scalar(width, "width", int, min_val=1)
+        depth = check_scalar(depth, "depth", int, min_val=1)
         stages = []
         c_in = in_channels
         for i in range(depth):
@@ -129,10 +125,10 @@ class SmallResNet(nn.Module):
     def __init__(self, num_classes: int = 10, width: int = 16, depth: int = 3,
                  blocks_per_stage: int = 2, in_channels: int = 3):
         super().__init__()
-        _check_positive("num_classes", num_classes)
-        _check_positive("width", width)
-        _check_positive("depth", depth)
-        _check_positive("blocks_per_stage", blocks_per_stage)
+        num_classes = check_scalar(num_classes, "num_classes", int, min_val=1)
+        width = check_scalar(width, "width", int, min_val=1)
+        depth = check_scalar(depth, "depth", int, min_val=1)
+        blocks_per_stage = check_scalar(blocks_per_stage, "blocks_per_stage", int, min_val=1)
         self.stem = nn.Sequential(*_conv_bn_relu(in_channels, width))
         stages = []
         c_in = width
