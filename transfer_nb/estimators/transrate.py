@@ -1,6 +1,6 @@
 """TransRate (Huang et al., ICML 2022): re-exported from :mod:`transfer_nb.coding_rate`.
 
-See :func:`transfer_nb.coding_rate.transrate` for the definition, the two
+See :func:`transfer_nb.coding_rate.transrate` for the definition, the three
 variants (``"snippet"``, the default, ``"layerwise"`` and ``"projected"``; ``"official"``
 is a deprecated alias of ``"layerwise"``) and how each is computed.
 """
