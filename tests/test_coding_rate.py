@@ -12,6 +12,14 @@ from transfer_nb.coding_rate import (coding_rate, coding_rate_terms,
                                      logdet_identity_plus_gram, transrate,
                                      transrate_official, transrate_per_layer)
 
+VARIANTS = ("snippet", "layerwise", "projected")
+
+
+def variants_for(Z):
+    """Layerwise L2-normalises rows: with d = 1 every row is +-1 and, all of one
+    sign, undefined (a ValueError); hypothesis draws d = 1."""
+    return VARIANTS if Z.shape[1] > 1 else ("snippet", "projected")
+
 FAST = settings(max_examples=15, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
@@ -34,7 +42,8 @@ def ref_transrate(Z, y, eps=1e-4):
     return ref_R(Z, eps) - np.mean([ref_R(Z[y == c], eps) for c in classes])
 
 
-def ref_transrate_official(Z, y, eps=1e-4):
+def ref_layerwise(Z, y, eps=1e-4):
+    """The authors' layer-selection pipeline, with d x d matrices and a loop."""
     Z = np.asarray(Z, dtype=np.float64)
     Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
     Z = Z - Z.mean(0, keepdims=True)
@@ -50,6 +59,38 @@ def ref_transrate_official(Z, y, eps=1e-4):
         Zc = Z[y == c]
         lc = np.linalg.eigvalsh(Zc.T @ Zc / len(Zc))
         rzc += len(Zc) / n * 0.5 * np.sum(np.log(1 + np.abs(lc) / tr / eps)) / r
+    return rz - rzc
+
+
+def ref_projected(Z, y, eps=1e-2, normalize=False):
+    """The authors' model-selection pipeline (use_Z_proj=True), d x d matrices, a loop.
+
+    pinv with rcond 1e-10 and rank with rtol 1e-9: covf of n <= d rows has d - n + 1
+    zero eigenvalues and covf P has d - K + 1, which come out at rounding level; the
+    description means the pseudo-inverse on the span and the rank of covg.
+    Spectra are singular values (numpy.linalg.svd), as in the authors' code.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    n, d = Z.shape
+    mu = Z.mean(0)
+    covf = (Z - mu).T @ (Z - mu) / n
+    covg = np.zeros((d, d))
+    scatter, sizes = [], []
+    for c in np.unique(y):
+        Zc = Z[y == c]
+        mk = Zc.mean(0)
+        covg += len(Zc) * np.outer(mk - mu, mk - mu)
+        scatter.append((Zc - mk).T @ (Zc - mk))
+        sizes.append(len(Zc))
+    P = np.linalg.pinv(covf, rcond=1e-10, hermitian=True) @ covg / n
+    sv = np.linalg.svd(covf @ P, compute_uv=False)
+    r = np.linalg.matrix_rank(covf @ P, rtol=1e-9)   # the (K-1)-rank, not rounding
+    tr = sv.sum() if normalize else 1.0
+    rz = 0.5 * np.sum(np.log(1 + sv / tr / eps)) / r
+    rzc = 0.0
+    for S, nk in zip(scatter, sizes):
+        svk = np.linalg.svd(S @ P / nk, compute_uv=False)
+        rzc += nk / n * 0.5 * np.sum(np.log(1 + svk / tr / eps)) / r
     return rz - rzc
 
 
@@ -74,11 +115,65 @@ def test_transrate_matches_snippet(n, d, K, eps):
 
 
 @pytest.mark.parametrize("n,d,K", SHAPES)
-def test_transrate_official_matches_reference(n, d, K):
+@pytest.mark.parametrize("eps", [1e-4, 1e-2])
+def test_layerwise_matches_reference(n, d, K, eps):
     Z, y = data(n, d, K, seed=3 * n + d)
-    ref = ref_transrate_official(Z, y, 1e-3)
-    assert transrate_official(Z, y, 1e-3) == pytest.approx(ref, rel=1e-8, abs=1e-10)
-    assert transrate(Z, y, 1e-3, variant="official") == pytest.approx(ref, rel=1e-8, abs=1e-10)
+    ref = ref_layerwise(Z, y, eps)
+    assert transrate(Z, y, eps, variant="layerwise") == pytest.approx(ref, rel=1e-8, abs=1e-10)
+    # normalize_eigenvalues=False: the same without the division by the trace
+    Zp = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    Zp = Zp - Zp.mean(0)
+    Zp = Zp / np.linalg.norm(Zp, axis=1, keepdims=True)
+    tr = np.trace(Zp.T @ Zp / n)
+    assert transrate(Z, y, eps, variant="layerwise", normalize_eigenvalues=False) == \
+        pytest.approx(ref_layerwise(Z, y, eps * tr), rel=1e-8, abs=1e-10)
+
+
+@pytest.mark.parametrize("n,d,K", SHAPES + [(200, 30, 20), (40, 100, 8)])
+@pytest.mark.parametrize("eps", [1e-3, 1.5e-2])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_projected_matches_reference(n, d, K, eps, normalize):
+    Z, y = data(n, d, K, seed=5 * n + d)
+    ref = ref_projected(Z, y, eps, normalize)
+    got = transrate(Z, y, eps, variant="projected", normalize_eigenvalues=normalize)
+    assert got == pytest.approx(ref, rel=1e-8, abs=1e-10)
+
+
+def test_projected_rank_is_at_most_k_minus_1():
+    for n, d, K in [(60, 10, 3), (30, 80, 5), (200, 4, 8)]:
+        Z, y = data(n, d, K, seed=n)
+        t = coding_rate_terms(Z, y, 1e-2, variant="projected")
+        assert t["rank"] == min(K - 1, d)
+        assert t["normalize_eigenvalues"] is False
+    assert coding_rate_terms(Z, y, variant="snippet")["rank"] is None
+    assert coding_rate_terms(Z, y, variant="layerwise")["rank"] == 4
+
+
+def test_projected_class_terms_vanish_when_n_le_d_plus_1():
+    """Documented degeneracy: rank(centred Z) = n - 1 makes S_k pinv(covf) covg = 0."""
+    Z, y = data(30, 80, 3, seed=24)
+    t = coding_rate_terms(Z, y, 1e-2, variant="projected")
+    assert max(abs(v) for v in t["per_class"].values()) < 1e-9
+    assert t["transrate"] == pytest.approx(t["R"], rel=1e-9)
+    Z, y = data(80, 30, 3, seed=24)
+    t = coding_rate_terms(Z, y, 1e-2, variant="projected")
+    assert min(t["per_class"].values()) > 0.01
+
+
+def test_official_alias_warns_and_equals_layerwise():
+    Z, y = data(50, 8, 3, seed=21)
+    expected = transrate(Z, y, 1e-3, variant="layerwise")
+    with pytest.warns(FutureWarning, match="variant='official' is deprecated.*'layerwise'"):
+        assert transrate(Z, y, 1e-3, variant="official") == expected
+    with pytest.warns(FutureWarning, match="transrate_official is deprecated.*'layerwise'"):
+        assert transrate_official(Z, y, 1e-3) == expected
+    with pytest.warns(FutureWarning, match="'layerwise'"):
+        t = coding_rate_terms(Z, y, 1e-3, variant="official")
+    assert t["variant"] == "layerwise" and t["transrate"] == expected
+    with pytest.warns(FutureWarning, match="'layerwise'") as rec:
+        s = transrate_per_layer({"a": Z, "b": Z[:, :4]}, y, 1e-3, variant="official")
+    assert len(rec) == 1 and rec[0].filename == __file__   # once, at the caller
+    assert s["a"] == expected
 
 
 @pytest.mark.parametrize("n,d", [(50, 10), (10, 50), (20, 20), (1, 5), (5, 1)])
@@ -125,10 +220,13 @@ def test_terms_are_consistent_and_keyed_by_labels():
     Zc = Z - Z.mean(0)
     assert t["R"] == pytest.approx(ref_R(Zc, 1e-4), rel=1e-10)
     assert t["per_class"]["dog"] == pytest.approx(ref_R(Zc[y == 1], 1e-4), rel=1e-10)
-    o = coding_rate_terms(Z, names, variant="official")
-    w = np.array(list(o["counts"].values())) / len(y)
-    assert o["R_given_y"] == pytest.approx(np.sum(w * np.array(list(o["per_class"].values()))))
-    assert o["transrate"] == pytest.approx(transrate_official(Z, y))
+    for v in ("layerwise", "projected"):
+        o = coding_rate_terms(Z, names, variant=v)
+        assert o["variant"] == v
+        w = np.array(list(o["counts"].values())) / len(y)
+        assert o["R_given_y"] == pytest.approx(
+            np.sum(w * np.array(list(o["per_class"].values()))))
+        assert o["transrate"] == pytest.approx(transrate(Z, y, variant=v))
 
 
 def test_per_layer_series():
@@ -138,6 +236,10 @@ def test_per_layer_series():
     assert isinstance(s, pd.Series) and list(s.index) == ["b", "a"]
     assert s["b"] == pytest.approx(transrate(Z1, y))
     assert s["a"] == pytest.approx(transrate(Z2, y))
+    for v in ("layerwise", "projected"):
+        s = transrate_per_layer({"b": Z1, "a": Z2}, y, 1e-2, variant=v,
+                                normalize_eigenvalues=True)
+        assert s["a"] == transrate(Z2, y, 1e-2, variant=v, normalize_eigenvalues=True)
     with pytest.raises(ValueError, match="layer 'bad'.*NaN"):
         transrate_per_layer({"ok": Z1, "bad": np.full((50, 3), np.nan)}, y)
     with pytest.raises(ValueError, match="non-empty dict"):
@@ -188,7 +290,7 @@ def problems(draw):
 def test_sample_order_invariance(prob, seed):
     Z, y = prob
     p = np.random.default_rng(seed).permutation(len(y))
-    for v in ("snippet", "official"):
+    for v in variants_for(Z):
         assert transrate(Z[p], y[p], variant=v) == pytest.approx(
             transrate(Z, y, variant=v), rel=1e-8, abs=1e-8)
 
@@ -199,9 +301,11 @@ def test_label_renaming_invariance(prob, seed):
     Z, y = prob
     rng = np.random.default_rng(seed)
     new = rng.choice(np.arange(100, 1000), size=y.max() + 1, replace=False)
-    assert transrate(Z, new[y]) == pytest.approx(transrate(Z, y), rel=1e-10, abs=1e-10)
-    assert transrate(Z, np.array([f"c{v}" for v in new])[y]) == pytest.approx(
-        transrate(Z, y), rel=1e-10, abs=1e-10)
+    for v in variants_for(Z):
+        base = transrate(Z, y, variant=v)
+        assert transrate(Z, new[y], variant=v) == pytest.approx(base, rel=1e-10, abs=1e-10)
+        assert transrate(Z, np.array([f"c{v}" for v in new])[y], variant=v) == \
+            pytest.approx(base, rel=1e-10, abs=1e-10)
 
 
 @FAST
@@ -210,17 +314,51 @@ def test_orthogonal_rotation_invariance(prob, seed):
     Z, y = prob
     d = Z.shape[1]
     Q, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(d, d)))
-    for v in ("snippet", "official"):
+    for v in variants_for(Z):
         assert transrate(Z @ Q, y, variant=v) == pytest.approx(
             transrate(Z, y, variant=v), rel=1e-7, abs=1e-7)
 
 
-def test_scale_official_invariant_snippet_not():
+def test_scale_layerwise_invariant_snippet_not():
     # classes with fewer samples than d are rank-capped: the snippet then shifts
     # by about (rank(Z) - rank(Z_k)) * log(100) / 2 when Z is multiplied by 10
     Z, y = data(60, 40, 3, seed=10)
-    assert transrate_official(10 * Z, y) == pytest.approx(transrate_official(Z, y), rel=1e-9)
+    lw = transrate(Z, y, variant="layerwise")
+    assert transrate(10 * Z, y, variant="layerwise") == pytest.approx(lw, rel=1e-9)
     assert abs(transrate(10 * Z, y) - transrate(Z, y)) > 1.0
+
+
+@pytest.mark.parametrize("n,d,K", [(60, 10, 3), (30, 80, 4)])
+def test_projected_scale(n, d, K):
+    """Normalised: scale invariant.  Not normalised: every eigenvalue scales with
+    c^2, so (c Z, c^2 eps) gives the same value and (c Z, eps) does not."""
+    Z, y = data(n, d, K, seed=n + d)
+    base = transrate(Z, y, 1e-2, variant="projected", normalize_eigenvalues=True)
+    assert transrate(7 * Z, y, 1e-2, variant="projected", normalize_eigenvalues=True) == \
+        pytest.approx(base, rel=1e-9)
+    raw = transrate(Z, y, 1e-2, variant="projected")
+    assert transrate(7 * Z, y, 49e-2, variant="projected") == pytest.approx(raw, rel=1e-9)
+    # (while every eigenvalue >> eps the c^2 nearly cancels between R and R_k)
+    assert transrate(7 * Z, y, 1e-2, variant="projected") != pytest.approx(raw, rel=1e-4)
+
+
+@pytest.mark.parametrize("variant", ["snippet", "projected"])
+def test_translation_invariance_of_centred_variants(variant):
+    Z, y = data(40, 6, 3, seed=22)
+    shift = np.random.default_rng(0).normal(size=6) * 5
+    assert transrate(Z + shift, y, 1e-2, variant=variant) == pytest.approx(
+        transrate(Z, y, 1e-2, variant=variant), rel=1e-9)
+
+
+def test_snippet_rank_cap_counts_dimensions():
+    """n_k < d: each direction in R(Z) but not in R(Z_k) adds about ln(1/eps)/2,
+    so lowering eps by a factor 100 adds about (rank Z - rank Z_k)/2 * ln(100)."""
+    rng = np.random.default_rng(23)
+    y = np.repeat([0, 1], 10)
+    Z = rng.normal(size=(20, 200))                     # pure noise, n_k = 10 < d
+    rank_z, rank_k = 19, 10                            # centred Z; classes not re-centred
+    delta = transrate(Z, y, 1e-6) - transrate(Z, y, 1e-4)
+    assert delta == pytest.approx((rank_z - rank_k) / 2 * np.log(100), rel=1e-3)
 
 
 def test_informative_features_rank_above_noise():
@@ -230,7 +368,8 @@ def test_informative_features_rank_above_noise():
     informative = 3 * rng.normal(size=(K, d))[y] + 0.3 * rng.normal(size=(n, d))
     noise = rng.normal(size=(n, d)) * informative.std()
     assert transrate(informative, y) > transrate(noise, y)
-    assert transrate_official(informative, y) > transrate_official(noise, y)
+    for v in ("layerwise", "projected"):
+        assert transrate(informative, y, 1e-2, variant=v) > transrate(noise, y, 1e-2, variant=v)
 
 
 def test_cholesky_failure_falls_back_with_reason(monkeypatch):
@@ -281,16 +420,33 @@ def test_bad_input_coding_rate_and_variant():
         coding_rate(np.ones(5))
     with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         coding_rate(Z0, eps=0)
-    with pytest.raises(ValueError, match="variant must be one of"):
+    choices = "variant must be one of 'snippet', 'layerwise', 'projected'; got 'paper'"
+    with pytest.raises(ValueError, match=choices):
         transrate(Z0, Y0, variant="paper")
+    for fn in (coding_rate_terms, lambda Z, y, variant: transrate_per_layer({"a": Z}, y,
+                                                                          variant=variant)):
+        with pytest.raises(ValueError, match=choices):
+            fn(Z0, Y0, variant="paper")
+    with pytest.raises(ValueError, match="variant must be one of.*got None"):
+        transrate(Z0, Y0, variant=None)
     with pytest.raises(ValueError, match="identical after centring"):
-        transrate_official(np.ones((20, 3)), Y0)
+        transrate(np.ones((20, 3)), Y0, variant="layerwise")
+    with pytest.raises(ValueError, match="constant across samples"):
+        transrate(np.ones((20, 3)), Y0, variant="projected")
+    with pytest.raises(ValueError, match="normalize_eigenvalues applies to.*'snippet'"):
+        transrate(Z0, Y0, normalize_eigenvalues=True)
+    with pytest.raises(ValueError, match="normalize_eigenvalues must be True, False or None"):
+        transrate(Z0, Y0, variant="projected", normalize_eigenvalues="yes")
+    a = np.random.default_rng(0).normal(size=(5, 3))
+    with pytest.raises(ValueError, match="same mean.*between-class scatter is 0"):
+        transrate(np.r_[a, -a, 2 * a, -2 * a], np.repeat([0, 1], 10), variant="projected")
 
 
 def test_no_warning_on_clean_input():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        transrate(Z0, Y0)
+        for v in VARIANTS:
+            transrate(Z0, Y0, variant=v)
 
 
 def test_top_level_api_whatever_the_import_order():

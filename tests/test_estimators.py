@@ -106,10 +106,11 @@ def ref_hscore(F, y, rcond=1e-10):
 
 
 def ref_hscore_lw(F, y):
+    """Ibrahim et al. (2022): tr(cov_alpha^-1 (1 - alpha) cov(E[f|y]))."""
     from sklearn.covariance import LedoitWolf
-    covf = LedoitWolf().fit(F).covariance_
+    lw = LedoitWolf().fit(F)
     covg = np.cov(class_mean_features(F, y), rowvar=False, bias=True)
-    return np.trace(np.linalg.solve(covf, covg))
+    return np.trace(np.linalg.solve(lw.covariance_, (1 - lw.shrinkage_) * covg))
 
 
 def ref_linear_mse(F, Y, lam, scale=True):

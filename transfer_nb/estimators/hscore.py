@@ -11,15 +11,25 @@ the same value).  Higher = more transferable.
 
 The pseudo-inverse of ``cov(f)`` is unstable for large ``d`` (and for ``n <= d``
 the plain score depends on the labels only: every class mean lies in the span
-of the samples).  ``shrinkage=True`` replaces ``cov(f)`` by the Ledoit-Wolf
-estimate :math:`(1-\delta) S + \delta \mu I` (:math:`\mu = \mathrm{tr} S / d`,
-:math:`\delta` from Ledoit & Wolf 2004, the formula scikit-learn uses), as in
-Ibrahim et al., "Newer is not always better" (ICLR 2023).
+of the samples).  ``shrinkage=True`` is the regularised H-score of Ibrahim et al.,
+"Newer is not always better: rethinking transferability metrics, their
+peculiarities, stability and performance" (2022):
+
+.. math::
+
+    H_\alpha(f) = \mathrm{tr}\left(\mathrm{cov}_\alpha(f)^{-1}\,
+                  (1-\alpha)\,\mathrm{cov}(\mathbb E[f \mid y])\right),\qquad
+    \mathrm{cov}_\alpha(f) = (1-\alpha)\,S + \alpha\,\mu I,
+
+with :math:`S` the empirical covariance, :math:`\mu = \mathrm{tr} S / d` and
+:math:`\alpha` the Ledoit-Wolf intensity (Ledoit & Wolf 2004, the formula
+scikit-learn uses).  The :math:`(1-\alpha)` factor shrinks the between-class
+covariance as much as the total one, so :math:`\alpha = 0` gives the plain score.
 
 Computation: one thin SVD of the centred features ``X = U S V^T``; with
 :math:`q_k` the mean of the rows of ``U`` in class ``k``,
 :math:`H = \sum_k n_k \sum_i q_{k,i}^2` over the kept singular values (plain)
-or :math:`\sum_k \frac{n_k}{n}\sum_i s_i^2 q_{k,i}^2 / ((1-\delta)s_i^2/n + \delta\mu)`
+or :math:`(1-\alpha)\sum_k \frac{n_k}{n}\sum_i s_i^2 q_{k,i}^2 / ((1-\alpha)s_i^2/n + \alpha\mu)`
 (shrinkage): no ``d x d`` matrix is formed or inverted.
 """
 from __future__ import annotations
@@ -51,6 +61,10 @@ def ledoit_wolf_shrinkage(X: np.ndarray, s: np.ndarray | None = None) -> tuple[f
         s = np.linalg.svd(X, compute_uv=False)
     s2 = s * s
     mu = float(s2.sum() / n / d)                  # tr(S) / d
+    if d == 1:
+        # S is its own target mu I: no shrinkage (as scikit-learn); the formula
+        # below would divide a rounding residue by another
+        return 0.0, mu
     frob2 = float(np.sum(s2 * s2)) / n ** 2        # ||S||_F^2
     row4 = float(np.sum(np.einsum("ij,ij->i", X, X) ** 2))  # sum_i ||x_i||^4
     beta = (row4 / n - frob2) / (d * n)
@@ -70,8 +84,11 @@ def hscore(Z, y, shrinkage: bool = False, rcond: float | None = None) -> float:
     y : array-like of shape (n,)
         Labels of any values; at least two classes, two samples per class.
     shrinkage : bool, default False
-        Use the Ledoit-Wolf covariance instead of the pseudo-inverse of the
-        empirical one (recommended when ``d`` is large compared with ``n``).
+        The regularised score :math:`H_\alpha` of Ibrahim et al. (2022): the
+        Ledoit-Wolf covariance :math:`(1-\alpha)S + \alpha\mu I` instead of the
+        pseudo-inverse of the empirical one, and the between-class covariance
+        scaled by :math:`(1-\alpha)` (recommended when ``d`` is large compared
+        with ``n``).
     rcond : float, optional
         Plain score only: singular values of the centred features below
         ``rcond * s_max`` are treated as zero in the pseudo-inverse.  Default
@@ -107,4 +124,4 @@ def hscore(Z, y, shrinkage: bool = False, rcond: float | None = None) -> float:
     den = (1.0 - delta) * s2 / n + delta * mu
     num = s2[None, :] * Q ** 2
     ratio = np.divide(num, den[None, :], out=np.zeros_like(num), where=den[None, :] > 0)
-    return float(np.sum(lab.counts[:, None] / n * ratio))
+    return float((1.0 - delta) * np.sum(lab.counts[:, None] / n * ratio))

@@ -86,6 +86,16 @@ def _fixed_point(s2: np.ndarray, z: np.ndarray, y_perp2: float, n: int, d: int,
         alpha, beta, ev, m2, res2 = new_alpha, new_beta, new_ev, new_m2, new_res2
         if params_done or ev_done:
             break
+    if y_perp2 == 0.0 and r == n and s2.min() > 0:
+        # y in the span of F (n <= d, full row rank): the evidence has a limit as
+        # beta -> inf, max over alpha in closed form (alpha = n / Q); the iteration
+        # only approaches it geometrically (1e-8 .. 1e-11 short), so take the limit
+        # when it is higher (when the maximum is at finite beta, the iterate is)
+        Q = float(np.sum(z2 / s2))                             # y^T (F F^T)^-1 y
+        if Q > 0:
+            limit = 0.5 * (np.log(n / Q) - float(np.mean(np.log(s2)))
+                           - np.log(2 * np.pi) - 1.0)
+            ev = max(ev, limit)
     return ev, alpha, beta
 
 
@@ -104,7 +114,10 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
         below which the fixed point stops.
     max_iter : int, default 1000
     return_params : bool, default False
-        Also return the maximising ``alpha`` and ``beta`` of every column.
+        Also return the maximising ``alpha`` and ``beta`` of every column.  When
+        the supremum is the limit ``beta -> inf`` (targets in the span of ``Z``,
+        ``n <= d``), the evidence returned is that limit (closed form) and
+        ``alpha, beta`` are the last iterate of the fixed point on the way to it.
 
     Returns
     -------
@@ -120,7 +133,15 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
     U, s, _ = np.linalg.svd(F, full_matrices=False)
     s2 = s * s
     Zt = U.T @ T                                   # (r, m)
-    y_perp2 = np.maximum((T * T).sum(0) - (Zt * Zt).sum(0), 0.0)
+    # the part of y outside the column space of F, as a residual (the difference
+    # ||y||^2 - ||U^T y||^2 of two large numbers would be ~1e-16 ||y||^2 off, which
+    # caps beta and leaves the n <= d score short of its supremum); exactly 0 when
+    # U spans R^n
+    if U.shape[1] == n:
+        y_perp2 = np.zeros(T.shape[1])
+    else:
+        resid = T - U @ Zt
+        y_perp2 = (resid * resid).sum(0)
     out = np.array([_fixed_point(s2, Zt[:, j], float(y_perp2[j]), n, d, tol, max_iter)
                     for j in range(T.shape[1])])
     return (out[:, 0], out[:, 1], out[:, 2]) if return_params else out[:, 0]
@@ -147,10 +168,11 @@ def logme(Z, y, tol: float = 1e-8, max_iter: int = 1000) -> float:
         The fixed point stops when both ``alpha`` and ``beta``, or the evidence,
         change by less than this (relative).  The public code stops at 1e-2 on
         ``alpha / beta``; a tighter tolerance makes the score reproducible to
-        many digits at negligible cost.  When the one-hot targets lie in the span
-        of the features (typically ``n <= d``) the supremum is reached as
-        ``beta -> inf``; the iteration is written in ``alpha / beta`` so that it
-        converges to that supremum without overflow or cancellation.
+        many digits at negligible cost.  When ``n <= d`` the one-hot targets lie
+        in the span of the features and the supremum may be the limit
+        ``beta -> inf``; the iteration is written in ``alpha / beta`` (no overflow
+        or cancellation) and that limit, which has a closed form
+        (:math:`\alpha = n / y^T (ZZ^T)^{-1} y`), is returned when it is higher.
     max_iter : int, default 1000
 
     Returns

@@ -1,7 +1,8 @@
 """TransRate (Huang et al., ICML 2022): re-exported from :mod:`transfer_nb.coding_rate`.
 
-See :func:`transfer_nb.coding_rate.transrate` for the definition, the two
-variants (``"snippet"``, the default, and ``"official"``) and how it is computed.
+See :func:`transfer_nb.coding_rate.transrate` for the definition, the three
+variants (``"snippet"``, the default, ``"layerwise"`` and ``"projected"``; ``"official"``
+is a deprecated alias of ``"layerwise"``) and how each is computed.
 """
 from transfer_nb.coding_rate import (coding_rate, coding_rate_terms, transrate,
                                      transrate_official, transrate_per_layer)
