@@ -18,7 +18,7 @@ reference here.
 import numpy as np
 import pytest
 
-from tests.test_coding_rate import ref_transrate, ref_transrate_official
+from tests.test_coding_rate import ref_layerwise, ref_projected, ref_transrate
 from tests.test_estimators import (ref_hscore, ref_hscore_lw, ref_leep, ref_linear_mse,
                                    ref_logme, ref_nce)
 from transfer_nb import estimators as E
@@ -93,7 +93,8 @@ def ref_pge(model, loss_fn, source_data, target_data):
 
 REFERENCES = {
     "transrate": (ref_transrate, {}),
-    "transrate_official": (ref_transrate_official, {}),
+    "transrate_layerwise": (ref_layerwise, {}),
+    "transrate_projected": (lambda Z, y: ref_projected(Z, y, eps=1e-4), {}),
     "logme": (ref_logme, {}),
     "leep": (ref_leep, {}),
     "nce": (ref_nce, {}),

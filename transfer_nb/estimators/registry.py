@@ -35,7 +35,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
-from transfer_nb.coding_rate import transrate, transrate_official
+from transfer_nb.coding_rate import transrate
 from transfer_nb.estimators.hscore import hscore
 from transfer_nb.estimators.label_mse import label_mse
 from transfer_nb.estimators.leep import leep
@@ -161,9 +161,12 @@ _FEATURE_INV = ("sample_order", "label_names", "orthogonal_rotation")
 
 register("transrate", transrate, _CLS, invariances=_FEATURE_INV,
          reference="Huang et al., ICML 2022 (paper snippet)")
-register("transrate_official", transrate_official, _CLS,
+register("transrate_layerwise", functools.partial(transrate, variant="layerwise"), _CLS,
          invariances=_FEATURE_INV + ("feature_scale",),
-         reference="Huang et al., ICML 2022 (official code)")
+         reference="Huang et al., ICML 2022 (authors' layer-selection code)")
+register("transrate_projected", functools.partial(transrate, variant="projected"), _CLS,
+         invariances=_FEATURE_INV,
+         reference="Huang et al., ICML 2022 (authors' model-selection code, use_Z_proj)")
 register("logme", logme, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
          reference="You et al., ICML 2021")
 register("leep", leep, ("source_probs", "labels"),
