@@ -203,16 +203,6 @@ def reinit_after_layer(model, layer: str, exclude: tuple[str, ...] = ()) -> list
 
 
 # ------------------------------------------------------------------- fine-tuning
-def _dataset_of(data, name: str):
-    from torch.utils.data import DataLoader, Dataset
-    if isinstance(data, DataLoader):
-        return data.dataset
-    if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
-        return data
-    raise ValueError(f"{name} must be a torch Dataset of (image, label) pairs or a DataLoader, "
-                     f"got {type(data).__name__}")
-
-
 def _labels_of(ds) -> np.ndarray:
     import torch
     from torch.utils.data import TensorDataset, Subset
@@ -235,21 +225,6 @@ def _resolve_normalize(model, normalize, dataset=None):
             return "none"
         return getattr(model, "transfer_nb_normalize", None) or "none"
     return "none" if normalize is None else normalize
-
-
-def _materialize(ds):
-    """An in-memory ``ImageDataset`` as a ``TensorDataset`` (one decode, fast batches)."""
-    import torch
-    from torch.utils.data import TensorDataset
-    tensors = getattr(ds, "tensors", None)
-    if callable(tensors):
-        try:
-            X, y = tensors()
-            if isinstance(X, torch.Tensor) and len(X) == len(ds):
-                return TensorDataset(X, torch.as_tensor(y))
-        except Exception:  # pragma: no cover - fall back to item-wise access
-            pass
-    return ds
 
 
 def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
@@ -303,12 +278,11 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
     """
     import torch
     import torch.nn as nn
-    from torch.utils.data import DataLoader
-    from transfer_nb.preprocessing import normalize_images
+    from transfer_nb import training
 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -316,125 +290,88 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-    train_ds = _dataset_of(train_data, "train_data")
-    test_ds = _dataset_of(test_data, "test_data")
+    train_ds = training.as_dataset(train_data, "train_data")
+    test_ds = training.as_dataset(test_data, "test_data")
     if len(train_ds) == 0 or len(test_ds) == 0:
         raise ValueError("train_data and test_data must not be empty")
-    y_train = _labels_of(train_ds)
-    y_test = _labels_of(test_ds)
-    classes = np.unique(y_train)
+    classes = np.unique(_labels_of(train_ds))
     if len(classes) < 2:
         raise ValueError(f"train_data must contain at least 2 classes, got {len(classes)}")
     if not np.issubdtype(classes.dtype, np.integer) or int(classes.min()) < 0:
         raise ValueError("fine_tune needs non-negative integer labels, got "
                          f"{classes[:5].tolist()}...")
-    # labels -> 0..K-1 (test labels unseen in training can never be predicted)
-    lut = {int(c): i for i, c in enumerate(classes)}
     num_classes = len(classes)
-    norm = _resolve_normalize(model, normalize, train_ds)
-    norm_test = _resolve_normalize(model, normalize, test_ds)
-    train_ds, test_ds = _materialize(train_ds), _materialize(test_ds)
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    to_idx = _label_map(classes)
+    # the data sets (not their in-memory copies) say whether they are normalised already
+    norm = _resolve_normalize(model, normalize, getattr(train_data, "dataset", train_data))
+    norm_test = _resolve_normalize(model, normalize, getattr(test_data, "dataset", test_data))
+    device = torch.device("cpu") if device is None else training.resolve_device(device)
 
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
     net = copy.deepcopy(model) if copy_model else model
     reinitialized: list[str] = []
-    head_name = replace_head(net, num_classes, head=head, generator=gen)
-    if reinit_after is not None:
-        torch.manual_seed(seed + 1)
-        reinitialized = reinit_after_layer(net, reinit_after, exclude=(head_name,))
-    net.to(device)
-
-    head_params = list(net.get_submodule(head_name).parameters())
-    head_ids = {id(p) for p in head_params}
-    body_params = [p for p in net.parameters() if id(p) not in head_ids]
+    with torch.random.fork_rng(devices=[]):  # the caller's global RNG is left alone
+        torch.manual_seed(seed)
+        head_name = replace_head(net, num_classes, head=head,
+                                 generator=torch.Generator().manual_seed(seed))
+        if reinit_after is not None:
+            torch.manual_seed(seed + 1)
+            reinitialized = reinit_after_layer(net, reinit_after, exclude=(head_name,))
     for p in net.parameters():
         p.requires_grad_(True)
-    groups = [{"params": body_params, "lr": lr},
-              {"params": head_params, "lr": lr * head_lr_mult}]
-    if optimizer == "sgd":
-        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    else:
-        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
-    loader = DataLoader(train_ds, batch_size=int(batch_size), shuffle=True, num_workers=0,
-                        generator=torch.Generator().manual_seed(seed), drop_last=False)
-    steps = int(epochs) * len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, steps) / steps)))
-    map_t = torch.full((int(max(int(c) for c in classes)) + 1,), -1, dtype=torch.long)
-    for c, i in lut.items():
-        if c >= 0:
-            map_t[c] = i
+    name = getattr(model, "transfer_nb_name", type(model).__name__)
+    result = training.fit(
+        net, train_ds, epochs=int(epochs), lr=lr, batch_size=int(batch_size),
+        optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, schedule="cosine",
+        param_groups=[{"params": list(net.get_submodule(head_name).parameters()),
+                       "lr_mult": head_lr_mult}],
+        transform=_normalizer(norm), target_transform=to_idx,
+        bn="frozen" if freeze_bn_stats else "train", bn_exclude=reinitialized,
+        seed=seed, device=device, progress=progress, desc=f"fine-tune {name}")
+    acc = evaluate(net, test_ds, batch_size=max(int(batch_size), 64), device=device,
+                   normalize=norm_test, label_map=to_idx)
+    return {"accuracy": acc, "train_loss": result["loss_history"],
+            "train_accuracy": result["train_accuracy"], "reinitialized": reinitialized,
+            "head": head_name, "num_classes": num_classes, "steps": result["steps"],
+            "model": net if not copy_model else None}
+
+
+def _label_map(classes: np.ndarray):
+    """Labels -> ``0..K-1`` by the sorted training classes; unseen labels -> ``-1``
+    (never predicted, so they count as errors)."""
+    import torch
+    lut = torch.full((int(classes.max()) + 1,), -1, dtype=torch.long)
+    lut[torch.as_tensor(classes.astype(np.int64))] = torch.arange(len(classes))
 
     def to_idx(yb):
         yb = torch.as_tensor(yb, dtype=torch.long)
         out = torch.full_like(yb, -1)
-        ok = (yb >= 0) & (yb < len(map_t))
-        out[ok] = map_t[yb[ok]]
+        ok = (yb >= 0) & (yb < len(lut))
+        out[ok] = lut[yb[ok]]
         return out
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=steps, desc=f"fine-tune {getattr(model, 'transfer_nb_name', type(model).__name__)}",
-                   leave=False)
-    loss_fn = nn.CrossEntropyLoss()
-    train_loss: list[float] = []
-    train_acc = float("nan")
-    torch.manual_seed(seed)
-    frozen_bn = []
-    if freeze_bn_stats:
-        reset = set(reinitialized)
-        frozen_bn = [m for n, m in net.named_modules()
-                     if isinstance(m, nn.modules.batchnorm._BatchNorm) and n not in reset]
-    for _ in range(int(epochs)):
-        net.train()
-        for m in frozen_bn:
-            m.eval()
-        tot, correct, count = 0.0, 0, 0
-        for xb, yb in loader:
-            xb = normalize_images(xb.float(), norm).to(device)
-            t = to_idx(yb).to(device)
-            logits = net(xb)
-            loss = loss_fn(logits, t)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(t)
-            correct += int((logits.argmax(1) == t).sum())
-            count += len(t)
-            if bar is not None:
-                bar.update(1)
-        train_loss.append(tot / count)
-        train_acc = correct / count
-    if bar is not None:
-        bar.close()
-    acc = evaluate(net, test_ds, batch_size=max(int(batch_size), 64), device=device,
-                   normalize=norm_test, label_map=to_idx)
-    return {"accuracy": acc, "train_loss": train_loss, "train_accuracy": train_acc,
-            "reinitialized": reinitialized, "head": head_name, "num_classes": num_classes,
-            "steps": steps, "model": net if not copy_model else None}
+    return to_idx
+
+
+def _normalizer(norm: str | None):
+    """``transform`` for :func:`training.fit`: float images in [0, 1] -> ``norm``."""
+    from transfer_nb.preprocessing import get_normalization, normalize_images
+    get_normalization(norm)  # unknown names fail here, before any training
+    if norm in (None, "none"):
+        return lambda x: x.float()
+    return lambda x: normalize_images(x.float(), norm)
 
 
 def evaluate(model, data, batch_size: int = 64, device=None, normalize: str | None = "auto",
              label_map=None) -> float:
-    """Accuracy of ``model`` (eval mode) on ``data``; labels mapped by ``label_map``."""
-    import torch
-    from torch.utils.data import DataLoader
-    from transfer_nb.preprocessing import normalize_images
+    """Accuracy of ``model`` (eval mode) on ``data``; labels mapped by ``label_map``.
 
-    ds = _dataset_of(data, "data")
-    norm = _resolve_normalize(model, normalize, ds)
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    model.eval()
-    correct = count = 0
-    with torch.no_grad():
-        for xb, yb in DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0):
-            xb = normalize_images(xb.float(), norm).to(device)
-            t = label_map(yb) if label_map is not None else torch.as_tensor(yb, dtype=torch.long)
-            pred = model(xb).argmax(1).cpu()
-            correct += int((pred == t).sum())
-            count += len(t)
-    return correct / max(count, 1)
+    A thin wrapper of :func:`transfer_nb.training.evaluate` that normalises the images
+    the way the model expects (``normalize``, see :func:`fine_tune`).  ``device=None``
+    runs where the model's parameters are.
+    """
+    from transfer_nb import training
+
+    norm = _resolve_normalize(model, normalize, getattr(data, "dataset", data))
+    return training.evaluate(model, data, metric="accuracy", batch_size=batch_size,
+                             device=device, transform=_normalizer(norm),
+                             target_transform=label_map)

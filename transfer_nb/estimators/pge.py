@@ -162,7 +162,6 @@ def _expected_gradient(model, loss_fn, loader, params, device, max_batches):
         x, y = batch[0], batch[1]
         x = x.to(device)
         y = y.to(device) if torch.is_tensor(y) else y
-        model.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
         if loss.dim() != 0:
             raise ValueError("loss_fn must return a scalar (mean) loss; got shape "
@@ -333,7 +332,6 @@ def pge(model, loss_fn, source_data, target_data, restarts: int = 5, batch_size:
         model.load_state_dict(initial_state)
         model.to(original_device)
         model.train(was_training)
-        model.zero_grad(set_to_none=True)
 
     Gs, Gt = np.stack(gs), np.stack(gt)
     dist = pge_distance(Gs, Gt, reduce=reduce)

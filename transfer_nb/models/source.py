@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import math
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from .. import cache as _cache
+from .. import training
 from . import small
 
 __all__ = ["train_source", "source_cache_key", "describe_perturb"]
@@ -103,91 +103,28 @@ def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
                         for i in range(n)])
 
 
-def _accuracy(model: nn.Module, loader, device) -> float:
-    model.eval()
-    correct = total = 0
-    with torch.no_grad():
-        for x, y in loader:
-            pred = model(x.to(device)).argmax(1).cpu()
-            correct += int((pred == y).sum())
-            total += len(y)
-    return correct / max(total, 1)
-
-
-def _recalibrate_batchnorm(model: nn.Module, loader, device) -> None:
-    """Recompute BatchNorm running statistics exactly, over one pass of ``loader``.
-
-    With momentum 0.1 the running statistics still weigh their initial values (mean 0,
-    var 1) by 0.9**steps; after a short schedule (tens of steps) that mismatch alone can
-    push eval-mode accuracy to chance.  A cumulative average (``momentum=None``) over the
-    clean training images makes eval mode match the trained weights.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    saved = [m.momentum for m in bns]
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    try:
-        with torch.no_grad():
-            for x, _ in loader:
-                model(x.to(device))
-    finally:
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-        model.eval()
-
-
 def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int,
            weight_decay: float, momentum: float, augment: bool, seed: int,
            perturb: Callable | None, progress: bool, device,
            recalibrate_bn: bool = True) -> dict:
-    """Train ``model`` in place; returns ``{"train_accuracy", "final_loss"}``."""
-    from torch.utils.data import DataLoader
-    from tqdm.auto import tqdm
+    """Train ``model`` in place with :func:`training.fit`; ``{"train_accuracy", "final_loss"}``."""
+    transform = None
+    if augment:
+        aug_gen = torch.Generator().manual_seed(seed + 1)
 
-    gen = torch.Generator().manual_seed(seed)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=gen,
-                        num_workers=0, drop_last=False)
-    aug_gen = torch.Generator().manual_seed(seed + 1)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=momentum > 0,
-                          weight_decay=weight_decay)
-    steps = max(1, epochs * len(loader))
-    # cosine decay per step: a good default for short schedules without tuning
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
-    loss_fn = nn.CrossEntropyLoss()
-    bar = tqdm(total=steps, desc=f"train {getattr(model, 'transfer_nb_name', 'source')}",
-               disable=not progress, leave=False)
-    final_loss = float("nan")
-    try:
-        for _ in range(epochs):
-            model.train()
-            for x, y in loader:
-                x, y = x.to(device), torch.as_tensor(y).long().to(device)
-                if augment:
-                    x = _random_shift(x.cpu(), aug_gen).to(device)
-                if perturb is not None:
-                    # the hook may switch the model to eval for the attack; train mode is
-                    # restored here so BatchNorm statistics keep updating on the batch
-                    with torch.enable_grad():
-                        x = perturb(model, x, y).detach()
-                    model.train()
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), y)
-                loss.backward()
-                opt.step()
-                sched.step()
-                final_loss = float(loss.detach())
-                bar.update(1)
-                bar.set_postfix(loss=f"{final_loss:.3f}")
-    finally:
-        bar.close()
-    eval_loader = DataLoader(dataset, batch_size=max(batch_size, 256), shuffle=False, num_workers=0)
+        def transform(x):
+            return _random_shift(x.cpu(), aug_gen).to(x.device)
+
+    result = training.fit(
+        model, dataset, epochs=epochs, lr=lr, batch_size=batch_size, optimizer="sgd",
+        momentum=momentum, nesterov=momentum > 0, weight_decay=weight_decay,
+        schedule="cosine", perturb=perturb, transform=transform, seed=seed, device=device,
+        progress=progress, desc=f"train {getattr(model, 'transfer_nb_name', 'source')}")
+    eval_batch = max(batch_size, 256)
     if recalibrate_bn and epochs > 0:
-        _recalibrate_batchnorm(model, eval_loader, device)
-    return {"train_accuracy": _accuracy(model, eval_loader, device), "final_loss": final_loss}
+        training.recalibrate_batchnorm(model, dataset, batch_size=eval_batch, device=device)
+    accuracy = training.evaluate(model, dataset, batch_size=eval_batch, device=device)
+    return {"train_accuracy": accuracy, "final_loss": result["final_loss"]}
 
 
 def _load_cached(path: Path, model: nn.Module) -> dict | None:
@@ -235,7 +172,7 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         and glyphs.
     recalibrate_bn : bool
         After training, recompute the BatchNorm statistics exactly over the clean,
-        un-augmented training set (see :func:`_recalibrate_batchnorm`); ``False`` keeps
+        un-augmented training set (see :func:`transfer_nb.training.recalibrate_batchnorm`); ``False`` keeps
         the running averages of training (those of the perturbed batches when
         ``perturb`` is given).
     adversarial_eps : float
@@ -272,8 +209,8 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         if not isinstance(value, int) or isinstance(value, bool) or value < (0 if pname == "epochs" else 1):
             raise ValueError(f"{pname} must be a {'non-negative' if pname == 'epochs' else 'positive'} "
                              f"integer, got {value!r}")
-    if not (lr > 0):
-        raise ValueError(f"lr must be positive, got {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
     if adversarial_eps < 0:
         raise ValueError(f"adversarial_eps must be >= 0, got {adversarial_eps!r}")
     if adversarial_eps > 0 and perturb is None:
@@ -283,9 +220,7 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         raise ValueError(f"perturb must be callable(model, x, y) -> x_adv, got {type(perturb).__name__}")
     if len(dataset) == 0:
         raise ValueError("dataset is empty")
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
+    device = training.resolve_device(device)
 
     num_classes = _num_classes(dataset)
     options = {"width": width, "depth": depth, **arch_options}
@@ -304,10 +239,9 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     meta = _load_cached(path, model) if cache else None
     if meta is None:
         model.to(device)
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            meta = _train(model, dataset, perturb=perturb, progress=progress, device=device,
-                          **{k: v for k, v in hyper.items() if k != "adversarial_eps"})
+        # fit seeds shuffling, augmentation and the global RNG and restores the caller's
+        meta = _train(model, dataset, perturb=perturb, progress=progress, device=device,
+                      **{k: v for k, v in hyper.items() if k != "adversarial_eps"})
         if cache:
             buf = io.BytesIO()
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

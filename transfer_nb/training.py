@@ -1,0 +1,653 @@
+"""The one training loop of the project, and the one evaluation loop.
+
+:func:`fit` trains source models (:func:`transfer_nb.models.train_source`), fine-tunes
+(:func:`transfer_nb.transfer.fine_tune`) and adversarially trains (its ``perturb`` hook);
+:func:`evaluate` and :func:`predict` run a model in eval mode without gradients.
+
+Everything is deterministic given ``seed`` on the CPU: shuffling uses a local
+``torch.Generator`` and the global RNG (dropout, random attack starts) is seeded inside
+:func:`fit` and restored for the caller afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from numbers import Integral, Real
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["resolve_device", "as_dataset", "fit", "evaluate", "predict",
+           "recalibrate_batchnorm"]
+
+_OPTIMIZERS = ("sgd", "adam")
+_SCHEDULES = ("cosine", "constant")
+_LOSSES = ("cross_entropy", "mse")
+_METRICS = ("accuracy", "mse", "loss")
+_BN_MODES = ("train", "frozen")
+
+
+# ------------------------------------------------------------------ validation
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {_plain(value)!r}")
+    return int(value)
+
+
+def _check_number(value, name: str, *, positive: bool = False, minimum: float | None = None,
+                  below: float | None = None) -> float:
+    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
+    if ok and positive:
+        ok = value > 0
+    if ok and minimum is not None:
+        ok = value >= minimum
+    if ok and below is not None:
+        ok = value < below
+    if not ok:
+        if positive:
+            what = "a positive number"
+        elif below is not None:
+            what = f"a number in [{minimum:g}, {below:g})"
+        else:
+            what = f"a number >= {minimum:g}"
+        raise ValueError(f"{name} must be {what}, got {_plain(value)!r}")
+    return float(value)
+
+
+def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {_plain(value)!r}")
+    return value
+
+
+def _check_callable(value, name: str, signature: str):
+    if value is not None and not callable(value):
+        raise ValueError(f"{name} must be None or a callable {signature}, "
+                         f"got {type(value).__name__}")
+    return value
+
+
+def _plain(value):
+    """numpy scalars as plain Python values, so messages print ``9`` not ``np.int64(9)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# ---------------------------------------------------------------------- device
+def resolve_device(device=None) -> torch.device:
+    """The ``torch.device`` to run on.
+
+    Parameters
+    ----------
+    device : None, "auto", str or torch.device
+        ``None`` or ``"auto"``: CUDA when available, else the CPU.  Otherwise a device
+        string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or ``torch.device``.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        An unparsable device name, or a device this machine does not have.
+    """
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be None, 'auto', a string such as 'cpu' or 'cuda:0', "
+                         f"or a torch.device; got {type(device).__name__}")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"device {device!r} is not a device name; expected 'auto', 'cpu', "
+                         "'cuda', 'cuda:<index>' or 'mps'") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} was requested but CUDA is not available "
+                             "on this machine; use device='cpu' or device=None (auto)")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"device {str(device)!r} was requested but this machine has "
+                             f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+        return dev
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(f"device {str(device)!r} was requested but MPS is not available "
+                             "on this machine; use device='cpu' or device=None (auto)")
+        return dev
+    raise ValueError(f"device {str(device)!r} is not supported; expected 'auto', 'cpu', "
+                     "'cuda', 'cuda:<index>' or 'mps'")
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    if p is None:
+        p = next(iter(model.buffers()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def _fork_devices(device: torch.device) -> list:
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+# ------------------------------------------------------------------------ data
+def as_dataset(data, name: str = "data", *, inputs_only: bool = False):
+    """A torch ``Dataset`` for ``data``.
+
+    Parameters
+    ----------
+    data : Dataset, DataLoader, tuple (X, y) or, with ``inputs_only``, an array X
+        A ``DataLoader`` gives its ``.dataset`` (the caller batches and shuffles
+        itself); a tuple of tensors / arrays becomes a ``TensorDataset`` (float arrays
+        as float32, integer labels as int64).  A data set with a ``tensors()`` method
+        (an in-memory :class:`transfer_nb.data.ImageDataset`) is materialised once as
+        a ``TensorDataset`` for fast batches.
+    name : str
+        Parameter name used in error messages.
+    inputs_only : bool
+        Also accept a bare tensor / array of inputs (for :func:`predict`).
+
+    Returns
+    -------
+    torch.utils.data.Dataset
+    """
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+    if isinstance(data, DataLoader):
+        data = data.dataset
+    if isinstance(data, (tuple, list)) and not isinstance(data, Dataset) and len(data) == 2:
+        X, y = (_as_tensor(v, f"{name}[{i}]") for i, v in enumerate(data))
+        if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
+            raise ValueError(f"{name}: inputs have shape {tuple(X.shape)} but targets have shape "
+                             f"{tuple(y.shape)}; expected one target per input row")
+        return TensorDataset(X, y)
+    if inputs_only and (isinstance(data, (torch.Tensor, np.ndarray))):
+        X = _as_tensor(data, name)
+        if X.ndim == 0:
+            raise ValueError(f"{name} must have one row per input, got a scalar")
+        return TensorDataset(X)
+    if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+        return _materialize(data)
+    expected = "a torch Dataset of (input, target) pairs, a DataLoader or a tuple (X, y)"
+    if inputs_only:
+        expected += " or an array of inputs"
+    raise ValueError(f"{name} must be {expected}; got {type(data).__name__}")
+
+
+def _as_tensor(v, name: str) -> torch.Tensor:
+    if isinstance(v, torch.Tensor):
+        return v
+    try:
+        a = np.asarray(v)
+    except Exception as exc:  # pragma: no cover - exotic inputs
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if a.dtype.kind == "f":
+        return torch.as_tensor(a, dtype=torch.float32)
+    if a.dtype.kind in "iub":
+        return torch.as_tensor(a.astype(np.int64) if a.dtype.kind != "b" else a)
+    raise ValueError(f"{name} has dtype {a.dtype}; expected numbers (floats or integers)")
+
+
+def _materialize(ds):
+    """An in-memory data set with ``tensors()`` as a ``TensorDataset`` (one decode)."""
+    from torch.utils.data import TensorDataset
+    tensors = getattr(ds, "tensors", None)
+    if callable(tensors):
+        try:
+            X, y = tensors()
+            if isinstance(X, torch.Tensor) and len(X) == len(ds):
+                return TensorDataset(X, torch.as_tensor(y))
+        except Exception:  # pragma: no cover - fall back to item-wise access
+            pass
+    return ds
+
+
+def _split(batch):
+    """``(x, y)`` of a batch; ``y`` is ``None`` for input-only data."""
+    if isinstance(batch, (tuple, list)):
+        return batch[0], (batch[1] if len(batch) > 1 else None)
+    return batch, None
+
+
+def _loader(ds, batch_size: int, shuffle: bool, generator=None):
+    from torch.utils.data import DataLoader
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
+                      num_workers=0, drop_last=False)
+
+
+# ------------------------------------------------------------------------ loss
+def _targets(y, loss, device, target_transform, what: str = "loss='cross_entropy'"):
+    if y is None:
+        raise ValueError("data must yield (input, target) pairs for training and scoring; "
+                         "got inputs only")
+    y = torch.as_tensor(y)
+    if target_transform is not None:
+        y = torch.as_tensor(target_transform(y))
+    if loss == "cross_entropy":
+        if y.is_floating_point():
+            raise ValueError(f"{what} needs integer class labels, got float targets; "
+                             "use 'mse' for regression targets")
+        y = y.long()
+    return y.to(device)
+
+
+def _loss_value(loss, outputs, y):
+    if loss == "cross_entropy":
+        if outputs.ndim != 2:
+            raise ValueError(f"loss='cross_entropy' needs outputs of shape (n, classes), got "
+                             f"{tuple(outputs.shape)}")
+        return nn.functional.cross_entropy(outputs, y)
+    if loss == "mse":
+        y = y.to(outputs.dtype)
+        if y.ndim == 1 and outputs.ndim == 2 and outputs.shape[1] == 1:
+            y = y[:, None]
+        if y.shape != outputs.shape:
+            raise ValueError(f"loss='mse' needs targets of the outputs' shape; got outputs "
+                             f"{tuple(outputs.shape)} and targets {tuple(y.shape)} "
+                             "(regression targets are float arrays of shape (n, m))")
+        return nn.functional.mse_loss(outputs, y)
+    value = loss(outputs, y)
+    if not isinstance(value, torch.Tensor) or value.ndim != 0:
+        raise ValueError("loss must return a scalar tensor, got "
+                         f"{type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}")
+    return value
+
+
+def _check_loss(loss):
+    if callable(loss):
+        return loss
+    if not isinstance(loss, str) or loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {list(_LOSSES)} or a callable(outputs, targets) "
+                         f"-> scalar tensor, got {_plain(loss)!r}")
+    return loss
+
+
+# --------------------------------------------------------------------- helpers
+def _batchnorms(model: nn.Module, exclude=()) -> list[nn.Module]:
+    exclude = set(exclude)
+    return [m for n, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and n not in exclude]
+
+
+def _train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
+    model.train()
+    for m in frozen:
+        m.eval()
+
+
+def _optimizer_groups(model: nn.Module, param_groups, lr: float) -> list[dict]:
+    """``param_groups`` with absolute ``lr``; unlisted trainable parameters at ``lr``."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if param_groups is None:
+        return [{"params": trainable, "lr": lr}]
+    if not isinstance(param_groups, (list, tuple)):
+        raise ValueError("param_groups must be a list of dicts {'params': [...], 'lr_mult': float}, "
+                         f"got {type(param_groups).__name__}")
+    seen: set[int] = set()
+    groups = []
+    for i, g in enumerate(param_groups):
+        if not isinstance(g, dict) or "params" not in g:
+            raise ValueError(f"param_groups[{i}] must be a dict with a 'params' entry, got "
+                             f"{type(g).__name__}")
+        params = list(g["params"])
+        if not all(isinstance(p, torch.Tensor) for p in params):
+            raise ValueError(f"param_groups[{i}]['params'] must hold parameters (tensors)")
+        if any(id(p) in seen for p in params):
+            raise ValueError(f"param_groups[{i}] repeats a parameter of an earlier group; "
+                             "each parameter may be in one group only")
+        seen.update(id(p) for p in params)
+        mult = _check_number(g.get("lr_mult", 1.0), f"param_groups[{i}]['lr_mult']", minimum=0.0)
+        extra = {k: v for k, v in g.items() if k not in ("params", "lr_mult", "lr")}
+        groups.append({**extra, "params": params, "lr": lr * mult})
+    rest = [p for p in trainable if id(p) not in seen]
+    return ([{"params": rest, "lr": lr}] if rest else []) + groups
+
+
+# ------------------------------------------------------------------------- fit
+def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr: float = 0.01,
+        batch_size: int = 32, optimizer: str = "sgd", momentum: float = 0.9,
+        nesterov: bool = False, weight_decay: float = 0.0, schedule: str = "cosine",
+        param_groups: list | None = None, loss="cross_entropy",
+        regularizer: Callable | None = None, perturb: Callable | None = None,
+        transform: Callable | None = None, target_transform: Callable | None = None,
+        bn: str = "train", bn_exclude=(), seed: int = 0, device=None,
+        progress: bool = False, desc: str | None = None) -> dict:
+    """Train ``model`` in place: the project's only training loop.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Trained in place and moved to ``device``; left in the train/eval mode it had.
+    data : Dataset of (x, y), DataLoader or tuple (X, y) of tensors / arrays
+        A ``DataLoader`` contributes its data set only: batching and shuffling are
+        ``batch_size`` and ``seed``'s.
+    epochs : int
+        Passes over the data (>= 0; 0 trains nothing).  Ignored when ``steps`` is given.
+    steps : int, optional
+        Number of optimisation steps (batches), overriding ``epochs``; the data are
+        cycled, reshuffled each pass.
+    lr : float
+        Base learning rate (> 0).
+    batch_size : int
+        Training batch size; the last batch of an epoch may be smaller.
+    optimizer : {"sgd", "adam"}
+        SGD with ``momentum`` (and ``nesterov``) or Adam; both with ``weight_decay``
+        (L2 added to the gradient).
+    momentum : float
+        SGD momentum in [0, 1).
+    nesterov : bool
+        Nesterov momentum (SGD with ``momentum > 0`` only).
+    weight_decay : float
+        >= 0.
+    schedule : {"cosine", "constant"}
+        ``"cosine"``: the learning rate decays as ``0.5 (1 + cos(pi t / T))`` over all
+        ``T`` steps; ``"constant"`` keeps it.
+    param_groups : list of dict, optional
+        ``{"params": [...], "lr_mult": float, ...}``: those parameters train at
+        ``lr * lr_mult`` (other keys, e.g. ``weight_decay``, go to the optimiser).  Trainable
+        parameters in no group train at ``lr``; ``requires_grad=False`` ones stay frozen.
+    loss : "cross_entropy", "mse" or callable(outputs, targets) -> scalar tensor
+        ``"cross_entropy"`` needs integer labels; ``"mse"`` float targets of the outputs'
+        shape ``(n, m)`` (``(n,)`` for a single output).
+    regularizer : callable(model) -> scalar tensor, optional
+        Added to the loss at every step (e.g. a group-lasso penalty).
+    perturb : callable(model, x, y) -> x_adv, optional
+        Applied to every (transformed) batch with gradients enabled, e.g. a PGD attack for
+        adversarial training; the model's train mode is restored after it.
+    transform : callable(x) -> x, optional
+        Applied to every batch on ``device`` before ``perturb`` (normalisation,
+        augmentation).
+    target_transform : callable(y) -> y, optional
+        Applied to every batch of targets as the data yield them (e.g. a label map).
+    bn : {"train", "frozen"}
+        ``"frozen"`` keeps BatchNorm layers in eval mode (pretrained running statistics
+        kept; their affine parameters still train), except those named in ``bn_exclude``.
+    bn_exclude : iterable of str
+        Module names of BatchNorm layers that train normally under ``bn="frozen"``
+        (e.g. re-initialised ones).
+    seed : int
+        Seeds the shuffling (a local ``torch.Generator``) and the global RNG during
+        training (dropout, random attack starts); the caller's global RNG state is
+        restored afterwards.
+    device : None, "auto", str or torch.device
+        See :func:`resolve_device`.
+    progress : bool
+        Show a ``tqdm.auto`` bar over steps.
+    desc : str, optional
+        The bar's label.
+
+    Returns
+    -------
+    dict
+        ``loss_history`` (mean data loss of each epoch, the regulariser excluded),
+        ``final_loss`` (data loss of the last step; NaN without steps), ``steps``
+        (optimisation steps taken) and ``train_accuracy`` (running accuracy over the
+        last epoch with ``loss="cross_entropy"``, else NaN).
+
+    Raises
+    ------
+    ValueError
+        Bad hyper-parameters (the message names the parameter), empty data, an
+        unavailable device or targets that do not fit the loss.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    epochs = _check_int(epochs, "epochs", 0)
+    if steps is not None:
+        steps = _check_int(steps, "steps", 0)
+    lr = _check_number(lr, "lr", positive=True)
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    optimizer = _check_choice(optimizer, "optimizer", _OPTIMIZERS)
+    momentum = _check_number(momentum, "momentum", minimum=0.0, below=1.0)
+    weight_decay = _check_number(weight_decay, "weight_decay", minimum=0.0)
+    schedule = _check_choice(schedule, "schedule", _SCHEDULES)
+    bn = _check_choice(bn, "bn", _BN_MODES)
+    loss = _check_loss(loss)
+    seed = _check_int(seed, "seed", 0)
+    _check_callable(regularizer, "regularizer", "(model) -> scalar tensor")
+    _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
+    _check_callable(transform, "transform", "(x) -> x")
+    _check_callable(target_transform, "target_transform", "(y) -> y")
+    if isinstance(bn_exclude, str):
+        bn_exclude = (bn_exclude,)
+    ds = as_dataset(data, "data")
+    if len(ds) == 0:
+        raise ValueError("data is empty; expected at least one (input, target) pair")
+    device = resolve_device(device)
+
+    was_training = model.training
+    model.to(device)
+    groups = _optimizer_groups(model, param_groups, lr)
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(groups, lr=lr, momentum=momentum,
+                              nesterov=bool(nesterov) and momentum > 0, weight_decay=weight_decay)
+    else:
+        opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    loader = _loader(ds, batch_size, shuffle=True, generator=gen)
+    total = steps if steps is not None else epochs * len(loader)
+    if schedule == "cosine":
+        denom = max(total, 1)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: 0.5 * (1.0 + math.cos(math.pi * min(s, denom) / denom)))
+    else:
+        sched = None
+    frozen = _batchnorms(model, bn_exclude) if bn == "frozen" else []
+    is_ce = isinstance(loss, str) and loss == "cross_entropy"
+
+    from tqdm.auto import tqdm
+    name = getattr(model, "transfer_nb_name", type(model).__name__)
+    bar = tqdm(total=total, desc=desc or f"fit {name}", disable=not progress, leave=False)
+    history: list[float] = []
+    final_loss = float("nan")
+    train_acc = float("nan")
+    step = 0
+    try:
+        with torch.random.fork_rng(devices=_fork_devices(device)):
+            torch.manual_seed(seed)
+            while step < total:
+                _train_mode(model, frozen)
+                tot = 0.0
+                correct = count = 0
+                for batch in loader:
+                    x, y = _split(batch)
+                    x = x.to(device)
+                    y = _targets(y, loss, device, target_transform)
+                    if transform is not None:
+                        x = transform(x)
+                    if perturb is not None:
+                        # the attack may switch to eval mode or leave gradients behind
+                        with torch.enable_grad():
+                            x = perturb(model, x, y).detach()
+                        _train_mode(model, frozen)
+                    opt.zero_grad(set_to_none=True)
+                    outputs = model(x)
+                    value = _loss_value(loss, outputs, y)
+                    objective = value
+                    if regularizer is not None:
+                        reg = regularizer(model)
+                        if not isinstance(reg, torch.Tensor) or reg.ndim != 0:
+                            raise ValueError("regularizer must return a scalar tensor, got "
+                                             f"{type(reg).__name__}")
+                        objective = value + reg
+                    objective.backward()
+                    opt.step()
+                    if sched is not None:
+                        sched.step()
+                    final_loss = float(value.detach())
+                    m = int(x.shape[0])
+                    tot += final_loss * m
+                    count += m
+                    if is_ce:
+                        correct += int((outputs.detach().argmax(1) == y).sum())
+                    step += 1
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{final_loss:.3f}", refresh=False)
+                    if step >= total:
+                        break
+                history.append(tot / count)
+                if is_ce:
+                    train_acc = correct / count
+    finally:
+        bar.close()
+        model.train(was_training)
+    return {"loss_history": history, "final_loss": final_loss, "steps": step,
+            "train_accuracy": train_acc}
+
+
+# -------------------------------------------------------------------- evaluate
+def _outputs(model: nn.Module, data, *, batch_size: int, device, transform, name: str = "data",
+             inputs_only: bool = False):
+    """Yield ``(outputs, y)`` per batch in eval mode without gradients; restores the mode."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    _check_callable(transform, "transform", "(x) -> x")
+    ds = as_dataset(data, name, inputs_only=inputs_only)
+    if len(ds) == 0:
+        raise ValueError(f"{name} is empty; expected at least one example")
+    if device is None:
+        device = _model_device(model)
+    else:
+        device = resolve_device(device)
+        model.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for batch in _loader(ds, batch_size, shuffle=False):
+                x, y = _split(batch)
+                x = x.to(device)
+                if transform is not None:
+                    x = transform(x)
+                yield model(x), y
+    finally:
+        model.train(was_training)
+
+
+def evaluate(model: nn.Module, data, *, metric: str = "accuracy", batch_size: int = 256,
+             device=None, transform: Callable | None = None,
+             target_transform: Callable | None = None, loss="cross_entropy") -> float:
+    """Score ``model`` on ``data`` in eval mode, without gradients.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Left in the train/eval mode it had.
+    data : Dataset of (x, y), DataLoader or tuple (X, y)
+    metric : {"accuracy", "mse", "loss"}
+        ``"accuracy"``: fraction of ``argmax`` predictions equal to the integer labels
+        (labels outside the outputs, e.g. ``-1``, count as errors); ``"mse"``: mean
+        squared error over all output entries; ``"loss"``: mean of ``loss`` per example.
+    batch_size : int
+    device : None, str or torch.device
+        ``None``: where the model's parameters are; otherwise the model is moved there.
+    transform : callable(x) -> x, optional
+        Applied to every batch on the device (e.g. normalisation).
+    target_transform : callable(y) -> y, optional
+        Applied to every batch of targets (e.g. a label map).
+    loss : "cross_entropy", "mse" or callable
+        The loss of ``metric="loss"``.
+
+    Returns
+    -------
+    float
+    """
+    metric = _check_choice(metric, "metric", _METRICS)
+    loss = _check_loss(loss)
+    _check_callable(target_transform, "target_transform", "(y) -> y")
+    kind = {"accuracy": "cross_entropy", "mse": "mse", "loss": loss}[metric]
+    total = 0.0
+    count = 0
+    batches = _outputs(model, data, batch_size=batch_size, device=device, transform=transform)
+    with contextlib.closing(batches):  # restores the model's mode even on an error
+        for outputs, y in batches:
+            total, count = _accumulate(metric, loss, kind, outputs, y, target_transform,
+                                       total, count)
+    return total / count
+
+
+def _accumulate(metric, loss, kind, outputs, y, target_transform, total, count):
+    y = _targets(y, kind, outputs.device, target_transform, what=f"metric={metric!r}")
+    m = int(outputs.shape[0])
+    if metric == "accuracy":
+        if outputs.ndim != 2:
+            raise ValueError("metric='accuracy' needs outputs of shape (n, classes), got "
+                             f"{tuple(outputs.shape)}")
+        return total + int((outputs.argmax(1) == y).sum()), count + m
+    if metric == "mse":
+        err = _loss_value("mse", outputs, y)  # validates the shapes
+        return total + float(err) * outputs.numel(), count + outputs.numel()
+    return total + float(_loss_value(loss, outputs, y)) * m, count + m
+
+
+def predict(model: nn.Module, data, *, batch_size: int = 256, device=None,
+            transform: Callable | None = None) -> np.ndarray:
+    """The model's outputs on ``data`` (eval mode, no gradients) as one numpy array.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Left in the train/eval mode it had.
+    data : Dataset, DataLoader, tuple (X, y) or an array / tensor of inputs
+        Targets, if any, are ignored.
+    batch_size : int
+    device : None, str or torch.device
+        ``None``: where the model's parameters are; otherwise the model is moved there.
+    transform : callable(x) -> x, optional
+        Applied to every batch on the device.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n, ...)
+        Outputs in data order.
+    """
+    batches = _outputs(model, data, batch_size=batch_size, device=device, transform=transform,
+                       inputs_only=True)
+    with contextlib.closing(batches):
+        outs = [o.detach().float().cpu() for o, _ in batches]
+    return torch.cat(outs).numpy()
+
+
+def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, device=None,
+                          transform: Callable | None = None) -> None:
+    """Recompute BatchNorm running statistics exactly, over one pass of ``data``.
+
+    With momentum 0.1 the running statistics still weigh their initial values (mean 0,
+    var 1) by ``0.9**steps``; after a short schedule (tens of steps) that mismatch alone
+    can push eval-mode accuracy to chance.  A cumulative average (``momentum=None``)
+    over clean training images makes eval mode match the trained weights.  The model
+    keeps its train/eval mode; without BatchNorm layers nothing happens.
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    bns = _batchnorms(model)
+    if not bns:
+        return
+    batch_size = _check_int(batch_size, "batch_size", 1)
+    ds = as_dataset(data, "data", inputs_only=True)
+    device = _model_device(model) if device is None else resolve_device(device)
+    model.to(device)
+    saved = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    try:
+        with torch.no_grad():
+            for batch in _loader(ds, batch_size, shuffle=False):
+                x = _split(batch)[0].to(device)
+                model(transform(x) if transform is not None else x)
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+        model.train(was_training)
