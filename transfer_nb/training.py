@@ -219,6 +219,10 @@ def _split(batch):
 
 def _loader(ds, batch_size: int, shuffle: bool, generator=None):
     from torch.utils.data import DataLoader
+    if generator is None:
+        # a DataLoader draws its base seed from the global RNG unless it has a generator:
+        # evaluation must not move the caller's random stream
+        generator = torch.Generator().manual_seed(0)
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
                       num_workers=0, drop_last=False)
 
@@ -619,13 +623,14 @@ def predict(model: nn.Module, data, *, batch_size: int = 256, device=None,
 
 def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, device=None,
                           transform: Callable | None = None) -> None:
-    """Recompute BatchNorm running statistics exactly, over one pass of ``data``.
+    """Recompute BatchNorm running statistics over one pass of ``data``.
 
     With momentum 0.1 the running statistics still weigh their initial values (mean 0,
     var 1) by ``0.9**steps``; after a short schedule (tens of steps) that mismatch alone
-    can push eval-mode accuracy to chance.  A cumulative average (``momentum=None``)
-    over clean training images makes eval mode match the trained weights.  The model
-    keeps its train/eval mode; without BatchNorm layers nothing happens.
+    can push eval-mode accuracy to chance.  A cumulative average (``momentum=None``) of
+    the batch statistics over clean training images makes eval mode match the trained
+    weights (exact when ``batch_size`` covers the data).  The model keeps its train/eval
+    mode; without BatchNorm layers nothing happens.
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
