@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset, DataLoader
 
-from transfer_nb.transfer import (fine_tune, layers_after, linear_probe, reinit_after_layer,
-                                  replace_head)
+from transfer_nb.transfer import (evaluate, fine_tune, layers_after, linear_probe,
+                                  reinit_after_layer, replace_head)
 
 
 def _blobs(n=200, d=10, k=3, sep=5.0, seed=0):
@@ -107,9 +107,12 @@ def test_fine_tune_timm_reset_classifier():
     train, test = _image_task(8, 0), _image_task(8, 1)
     train = TensorDataset(torch.nn.functional.interpolate(train.tensors[0], size=32), train.tensors[1])
     test = TensorDataset(torch.nn.functional.interpolate(test.tensors[0], size=32), test.tensors[1])
-    r = fine_tune(model, train, test, epochs=1, lr=0.01, batch_size=8, progress=False)
-    assert r["head"] == "classifier" and r["num_classes"] == 2
-    assert 0.0 <= r["accuracy"] <= 1.0
+    r = fine_tune(model, train, test, epochs=1, lr=0.01, batch_size=8, progress=False,
+                  copy_model=False)
+    assert r["head"] == "classifier" and r["num_classes"] == 2 and r["steps"] == 1
+    assert model.classifier.out_features == 2
+    # the reported accuracy is the returned model's on the test set
+    assert r["accuracy"] == evaluate(r["model"], test)
 
 
 def test_reinit_after_changes_only_later_layers():
@@ -167,9 +170,60 @@ def test_freeze_bn_stats_keeps_pretrained_running_stats():
     torch.manual_seed(0)
     model = TinyNet()
     model.bn1.running_mean.fill_(0.5)
-    r = fine_tune(model, _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+    model.bn1.running_var.fill_(0.1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = fine_tune(model, _image_task(96), _image_task(64, 1), epochs=4, lr=0.05, batch_size=16,
                   progress=False, freeze_bn_stats=True, copy_model=False)
-    assert torch.allclose(model.bn1.running_mean, torch.full((8,), 0.5))
-    r2 = fine_tune(TinyNet(), _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
-                   progress=False, freeze_bn_stats=False, copy_model=False)
-    assert 0.0 <= r["accuracy"] <= 1.0 and 0.0 <= r2["accuracy"] <= 1.0
+    for k in ["bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked"]:
+        assert torch.equal(model.state_dict()[k], before[k]), k
+    assert not torch.equal(model.bn1.weight, before["bn1.weight"])  # affine still trained
+    assert r["accuracy"] > 0.8  # chance is 0.5
+    other = TinyNet()
+    fine_tune(other, _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+              progress=False, freeze_bn_stats=False, copy_model=False)
+    assert int(other.bn1.num_batches_tracked) == 2  # two batches updated the statistics
+
+
+def test_freeze_bn_stats_leaves_reinitialized_bn_training():
+    model = TinyNet()
+    r = fine_tune(model, _image_task(32), _image_task(16, 1), epochs=1, batch_size=16,
+                  progress=False, freeze_bn_stats=True, reinit_after="conv1", copy_model=False)
+    assert r["reinitialized"] == ["bn1", "conv2"]
+    assert int(model.bn1.num_batches_tracked) == 2
+
+
+def test_fine_tune_reports_steps_and_restores_global_rng():
+    model = TinyNet()
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    r = fine_tune(model, _image_task(40), _image_task(16, 1), epochs=3, batch_size=16,
+                  progress=False)
+    assert torch.equal(torch.rand(3), expected)
+    assert r["steps"] == 3 * 3 and len(r["train_loss"]) == 3
+    assert r["train_accuracy"] * 40 == pytest.approx(round(r["train_accuracy"] * 40))
+
+
+class _Pick(nn.Module):
+    """Logits = the first two channels of the top-left pixel."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return self.scale * x[:, :2, 0, 0]
+
+
+def test_evaluate_known_accuracy_label_map_and_normalize():
+    x = torch.zeros(4, 3, 2, 2)
+    x[[0, 2], 0] = 1.0
+    x[[1, 3], 1] = 1.0  # predictions 0, 1, 0, 1
+    y = torch.tensor([0, 1, 1, 1])
+    data = TensorDataset(x, y)
+    model = _Pick()
+    model.train()
+    assert evaluate(model, data) == 0.75
+    assert model.training  # the caller's mode is restored
+    assert evaluate(model, data, label_map=lambda t: 1 - t) == 0.25
+    assert evaluate(model, DataLoader(data, batch_size=3), normalize="lite", batch_size=2) == 0.75
