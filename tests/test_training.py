@@ -239,6 +239,26 @@ def test_evaluate_and_predict_known_values():
     np.testing.assert_array_equal(predict(model, (X, y), transform=lambda x: 2 * x), 2 * X.numpy())
 
 
+def test_evaluate_perturb_and_per_module_modes_restored():
+    X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 1, 1, 1])
+    seen = []
+
+    def swap(model, x, t):  # an "attack" that swaps the two logits
+        seen.append((model.training, torch.is_grad_enabled(), t.tolist()))
+        return x.flip(1)
+
+    assert evaluate(nn.Identity(), (X, y), perturb=swap) == 0.25
+    assert seen == [(False, True, [0, 1, 1, 1])]
+    model = BNNet()
+    model.train()
+    model.bn.eval()  # deliberately frozen statistics: every call must keep that
+    evaluate(model, (X, y))
+    fit(model, (X, y), epochs=1, batch_size=2, device="cpu")
+    recalibrate_batchnorm(model, X)
+    assert model.training and model.fc1.training and not model.bn.training
+
+
 def test_recalibrate_batchnorm_computes_exact_statistics():
     X = torch.from_numpy(_blobs(49)[0])
     bn = nn.BatchNorm1d(2)

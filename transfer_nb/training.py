@@ -281,6 +281,18 @@ def _batchnorms(model: nn.Module, exclude=()) -> list[nn.Module]:
             if isinstance(m, nn.modules.batchnorm._BatchNorm) and n not in exclude]
 
 
+@contextlib.contextmanager
+def _kept_modes(model: nn.Module):
+    """Restore every sub-module's train/eval mode on exit (a BatchNorm layer deliberately
+    left in eval mode stays so; ``model.train(was_training)`` would flip it)."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
 def _train_mode(model: nn.Module, frozen: list[nn.Module]) -> None:
     model.train()
     for m in frozen:
@@ -427,7 +439,6 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
         raise ValueError("data is empty; expected at least one (input, target) pair")
     device = resolve_device(device)
 
-    was_training = model.training
     model.to(device)
     groups = _optimizer_groups(model, param_groups, lr)
     if optimizer == "sgd":
@@ -455,7 +466,7 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     train_acc = float("nan")
     step = 0
     try:
-        with torch.random.fork_rng(devices=_fork_devices(device)):
+        with _kept_modes(model), torch.random.fork_rng(devices=_fork_devices(device)):
             torch.manual_seed(seed)
             while step < total:
                 _train_mode(model, frozen)
@@ -502,19 +513,24 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
                     train_acc = correct / count
     finally:
         bar.close()
-        model.train(was_training)
     return {"loss_history": history, "final_loss": final_loss, "steps": step,
             "train_accuracy": train_acc}
 
 
 # -------------------------------------------------------------------- evaluate
 def _outputs(model: nn.Module, data, *, batch_size: int, device, transform, name: str = "data",
-             inputs_only: bool = False):
-    """Yield ``(outputs, y)`` per batch in eval mode without gradients; restores the mode."""
+             inputs_only: bool = False, targets: Callable | None = None,
+             perturb: Callable | None = None):
+    """Yield ``(outputs, y)`` per batch in eval mode without gradients; restores the modes.
+
+    ``targets(y, device)`` prepares each batch's targets (``y`` as the data yield it
+    otherwise); ``perturb(model, x, y)`` runs with gradients on the transformed batch.
+    """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     batch_size = _check_int(batch_size, "batch_size", 1)
     _check_callable(transform, "transform", "(x) -> x")
+    _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
     ds = as_dataset(data, name, inputs_only=inputs_only)
     if len(ds) == 0:
         raise ValueError(f"{name} is empty; expected at least one example")
@@ -523,23 +539,28 @@ def _outputs(model: nn.Module, data, *, batch_size: int, device, transform, name
     else:
         device = resolve_device(device)
         model.to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for batch in _loader(ds, batch_size, shuffle=False):
-                x, y = _split(batch)
-                x = x.to(device)
-                if transform is not None:
-                    x = transform(x)
-                yield model(x), y
-    finally:
-        model.train(was_training)
+    with _kept_modes(model):
+        model.eval()
+        for batch in _loader(ds, batch_size, shuffle=False):
+            x, y = _split(batch)
+            x = x.to(device)
+            if targets is not None:
+                y = targets(y, device)
+            if transform is not None:
+                x = transform(x)
+            if perturb is not None:
+                with torch.enable_grad():
+                    x = perturb(model, x, y).detach()
+                model.eval()
+            with torch.no_grad():
+                out = model(x)
+            yield out, y
 
 
 def evaluate(model: nn.Module, data, *, metric: str = "accuracy", batch_size: int = 256,
              device=None, transform: Callable | None = None,
-             target_transform: Callable | None = None, loss="cross_entropy") -> float:
+             target_transform: Callable | None = None, loss="cross_entropy",
+             perturb: Callable | None = None) -> float:
     """Score ``model`` on ``data`` in eval mode, without gradients.
 
     Parameters
@@ -560,6 +581,9 @@ def evaluate(model: nn.Module, data, *, metric: str = "accuracy", batch_size: in
         Applied to every batch of targets (e.g. a label map).
     loss : "cross_entropy", "mse" or callable
         The loss of ``metric="loss"``.
+    perturb : callable(model, x, y) -> x_adv, optional
+        Applied (with gradients, model in eval mode) to every transformed batch before
+        scoring, e.g. a PGD attack for robust accuracy.
 
     Returns
     -------
@@ -571,16 +595,19 @@ def evaluate(model: nn.Module, data, *, metric: str = "accuracy", batch_size: in
     kind = {"accuracy": "cross_entropy", "mse": "mse", "loss": loss}[metric]
     total = 0.0
     count = 0
-    batches = _outputs(model, data, batch_size=batch_size, device=device, transform=transform)
-    with contextlib.closing(batches):  # restores the model's mode even on an error
+
+    def targets(y, device):
+        return _targets(y, kind, device, target_transform, what=f"metric={metric!r}")
+
+    batches = _outputs(model, data, batch_size=batch_size, device=device, transform=transform,
+                       targets=targets, perturb=perturb)
+    with contextlib.closing(batches):  # restores the model's modes even on an error
         for outputs, y in batches:
-            total, count = _accumulate(metric, loss, kind, outputs, y, target_transform,
-                                       total, count)
+            total, count = _accumulate(metric, loss, outputs, y, total, count)
     return total / count
 
 
-def _accumulate(metric, loss, kind, outputs, y, target_transform, total, count):
-    y = _targets(y, kind, outputs.device, target_transform, what=f"metric={metric!r}")
+def _accumulate(metric, loss, outputs, y, total, count):
     m = int(outputs.shape[0])
     if metric == "accuracy":
         if outputs.ndim != 2:
@@ -642,17 +669,15 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, devi
     device = _model_device(model) if device is None else resolve_device(device)
     model.to(device)
     saved = [m.momentum for m in bns]
-    was_training = model.training
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
-    model.train()
     try:
-        with torch.no_grad():
+        with _kept_modes(model), torch.no_grad():
+            model.train()
             for batch in _loader(ds, batch_size, shuffle=False):
                 x = _split(batch)[0].to(device)
                 model(transform(x) if transform is not None else x)
     finally:
         for m, mom in zip(bns, saved):
             m.momentum = mom
-        model.train(was_training)
