@@ -343,7 +343,7 @@ def test_train_source_perturb_hook_and_validation(count_training):
         train_source("small_cnn", data, adversarial_eps=0.5, **_FAST)
     with pytest.raises(ValueError, match="epochs"):
         train_source("small_cnn", data, **{**_FAST, "epochs": -1})
-    with pytest.raises(ValueError, match="lr must be a positive number, got 'x'"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 'x'"):
         train_source("small_cnn", data, **{**_FAST, "lr": "x"})
     with pytest.raises(ValueError, match="CUDA is not available"):
         with pytest.MonkeyPatch.context() as mp:

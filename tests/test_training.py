@@ -273,13 +273,14 @@ def test_recalibrate_batchnorm_computes_exact_statistics():
 
 # --------------------------------------------------------------- validation
 @pytest.mark.parametrize("kw,msg", [
-    (dict(lr=0), "lr must be a positive number, got 0"),
-    (dict(lr=-1.0), "lr must be a positive number, got -1.0"),
-    (dict(lr="x"), "lr must be a positive number, got 'x'"),
+    (dict(lr=0), "lr must be a finite number > 0, got 0"),
+    (dict(lr=-1.0), r"lr must be a finite number > 0, got -1.0"),
+    (dict(lr="x"), "lr must be a finite number > 0, got 'x'"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
     (dict(epochs=-1), "epochs must be an integer >= 0, got -1"),
     (dict(epochs=np.int64(-2)), r"epochs must be an integer >= 0, got -2$"),
     (dict(steps=1.5), "steps"),
-    (dict(batch_size=0), "batch_size must be a positive integer"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
     (dict(optimizer="foo"), r"optimizer must be one of \['sgd', 'adam'\], got 'foo'"),
     (dict(loss="foo"), "loss must be one of"),
     (dict(schedule="step"), "schedule"),

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from numbers import Integral, Real
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
+
+from transfer_nb._validation import check_scalar, plain
 
 __all__ = ["resolve_device", "as_dataset", "fit", "evaluate", "predict",
            "recalibrate_batchnorm"]
@@ -30,36 +31,9 @@ _BN_MODES = ("train", "frozen")
 
 
 # ------------------------------------------------------------------ validation
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"{name} must be {what}, got {_plain(value)!r}")
-    return int(value)
-
-
-def _check_number(value, name: str, *, positive: bool = False, minimum: float | None = None,
-                  below: float | None = None) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(float(value))
-    if ok and positive:
-        ok = value > 0
-    if ok and minimum is not None:
-        ok = value >= minimum
-    if ok and below is not None:
-        ok = value < below
-    if not ok:
-        if positive:
-            what = "a positive number"
-        elif below is not None:
-            what = f"a number in [{minimum:g}, {below:g})"
-        else:
-            what = f"a number >= {minimum:g}"
-        raise ValueError(f"{name} must be {what}, got {_plain(value)!r}")
-    return float(value)
-
-
 def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {_plain(value)!r}")
+        raise ValueError(f"{name} must be one of {list(choices)}, got {plain(value)!r}")
     return value
 
 
@@ -68,11 +42,6 @@ def _check_callable(value, name: str, signature: str):
         raise ValueError(f"{name} must be None or a callable {signature}, "
                          f"got {type(value).__name__}")
     return value
-
-
-def _plain(value):
-    """numpy scalars as plain Python values, so messages print ``9`` not ``np.int64(9)``."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 # ---------------------------------------------------------------------- device
@@ -270,7 +239,7 @@ def _check_loss(loss):
         return loss
     if not isinstance(loss, str) or loss not in _LOSSES:
         raise ValueError(f"loss must be one of {list(_LOSSES)} or a callable(outputs, targets) "
-                         f"-> scalar tensor, got {_plain(loss)!r}")
+                         f"-> scalar tensor, got {plain(loss)!r}")
     return loss
 
 
@@ -320,7 +289,8 @@ def _optimizer_groups(model: nn.Module, param_groups, lr: float) -> list[dict]:
             raise ValueError(f"param_groups[{i}] repeats a parameter of an earlier group; "
                              "each parameter may be in one group only")
         seen.update(id(p) for p in params)
-        mult = _check_number(g.get("lr_mult", 1.0), f"param_groups[{i}]['lr_mult']", minimum=0.0)
+        mult = check_scalar(g.get("lr_mult", 1.0), f"param_groups[{i}]['lr_mult']", float,
+                            min_val=0)
         extra = {k: v for k, v in g.items() if k not in ("params", "lr_mult", "lr")}
         groups.append({**extra, "params": params, "lr": lr * mult})
     rest = [p for p in trainable if id(p) not in seen]
@@ -416,18 +386,19 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    epochs = _check_int(epochs, "epochs", 0)
+    epochs = check_scalar(epochs, "epochs", int, min_val=0)
     if steps is not None:
-        steps = _check_int(steps, "steps", 0)
-    lr = _check_number(lr, "lr", positive=True)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+        steps = check_scalar(steps, "steps", int, min_val=0)
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     optimizer = _check_choice(optimizer, "optimizer", _OPTIMIZERS)
-    momentum = _check_number(momentum, "momentum", minimum=0.0, below=1.0)
-    weight_decay = _check_number(weight_decay, "weight_decay", minimum=0.0)
+    momentum = check_scalar(momentum, "momentum", float, min_val=0, max_val=1,
+                            include_boundaries="left")
+    weight_decay = check_scalar(weight_decay, "weight_decay", float, min_val=0)
     schedule = _check_choice(schedule, "schedule", _SCHEDULES)
     bn = _check_choice(bn, "bn", _BN_MODES)
     loss = _check_loss(loss)
-    seed = _check_int(seed, "seed", 0)
+    seed = check_scalar(seed, "seed", int, min_val=0)
     _check_callable(regularizer, "regularizer", "(model) -> scalar tensor")
     _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
     _check_callable(transform, "transform", "(x) -> x")
@@ -528,7 +499,7 @@ def _outputs(model: nn.Module, data, *, batch_size: int, device, transform, name
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     _check_callable(transform, "transform", "(x) -> x")
     _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
     ds = as_dataset(data, name, inputs_only=inputs_only)
@@ -664,7 +635,7 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, devi
     bns = _batchnorms(model)
     if not bns:
         return
-    batch_size = _check_int(batch_size, "batch_size", 1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     ds = as_dataset(data, "data", inputs_only=True)
     device = _model_device(model) if device is None else resolve_device(device)
     model.to(device)

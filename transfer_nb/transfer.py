@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from transfer_nb._validation import as_features, to_numpy
+from transfer_nb._validation import as_features, check_scalar, to_numpy
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
            "layers_after", "evaluate"]
@@ -282,12 +282,9 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if not (isinstance(lr, (int, float)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
+    epochs = check_scalar(epochs, "epochs", int, min_val=1)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     train_ds = training.as_dataset(train_data, "train_data")
@@ -320,14 +317,14 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
         p.requires_grad_(True)
     name = getattr(model, "transfer_nb_name", type(model).__name__)
     result = training.fit(
-        net, train_ds, epochs=int(epochs), lr=lr, batch_size=int(batch_size),
+        net, train_ds, epochs=epochs, lr=lr, batch_size=batch_size,
         optimizer=optimizer, momentum=momentum, weight_decay=weight_decay, schedule="cosine",
         param_groups=[{"params": list(net.get_submodule(head_name).parameters()),
                        "lr_mult": head_lr_mult}],
         transform=_normalizer(norm), target_transform=to_idx,
         bn="frozen" if freeze_bn_stats else "train", bn_exclude=reinitialized,
         seed=seed, device=device, progress=progress, desc=f"fine-tune {name}")
-    acc = evaluate(net, test_ds, batch_size=max(int(batch_size), 64), device=device,
+    acc = evaluate(net, test_ds, batch_size=max(batch_size, 64), device=device,
                    normalize=norm_test, label_map=to_idx)
     return {"accuracy": acc, "train_loss": result["loss_history"],
             "train_accuracy": result["train_accuracy"], "reinitialized": reinitialized,

@@ -24,6 +24,7 @@ from torch import nn
 
 from .. import cache as _cache
 from .. import training
+from .._validation import check_scalar
 from . import small
 
 __all__ = ["train_source", "source_cache_key", "describe_perturb"]
@@ -205,14 +206,10 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     if arch not in small.SMALL_MODELS:
         raise ValueError(f"train_source trains small source models; unknown arch {arch!r}, "
                          f"expected one of {sorted(small.SMALL_MODELS)}")
-    for pname, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < (0 if pname == "epochs" else 1):
-            raise ValueError(f"{pname} must be a {'non-negative' if pname == 'epochs' else 'positive'} "
-                             f"integer, got {value!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.number)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
-    if adversarial_eps < 0:
-        raise ValueError(f"adversarial_eps must be >= 0, got {adversarial_eps!r}")
+    epochs = check_scalar(epochs, "epochs", int, min_val=0)
+    batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
+    lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
+    adversarial_eps = check_scalar(adversarial_eps, "adversarial_eps", float, min_val=0)
     if adversarial_eps > 0 and perturb is None:
         raise ValueError("adversarial_eps > 0 needs perturb=callable(model, x, y) -> x_adv "
                          "(e.g. a PGD attack from transfer_nb.adversarial)")
