@@ -28,8 +28,8 @@ from transfer_nb.coding_rate import (  # noqa: E402
 # public name -> module that defines it
 _LAZY = {
     "extract_features": "transfer_nb.features",
-    "list_layers": "transfer_nb.features",
-    "default_layers": "transfer_nb.features",
+    "list_layers": "transfer_nb.models.layers",
+    "feature_layers": "transfer_nb.models.layers",
     "load_dataset": "transfer_nb.data",
     "list_datasets": "transfer_nb.data",
     "load_model": "transfer_nb.models",

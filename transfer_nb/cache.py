@@ -13,12 +13,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 __all__ = ["cache_dir", "hash_inputs", "hash_state_dict", "atomic_write_bytes",
-           "save_arrays", "load_arrays", "cached_arrays"]
+           "save_arrays", "load_arrays", "cached_arrays", "features_cache_key"]
 
 
 def cache_dir(kind: str = "") -> Path:
@@ -126,3 +126,96 @@ def cached_arrays(kind: str, key: str, compute: Callable[[], dict[str, np.ndarra
     result = compute()
     save_arrays(path, result)
     return result
+
+
+# ------------------------------------------------------------ feature-extraction keys
+def _hash_tensor(h: "hashlib._Hash", x: Any) -> None:
+    import torch
+    t = torch.as_tensor(x).detach().cpu().contiguous()
+    h.update(f"{tuple(t.shape)}|{t.dtype}|".encode())
+    if t.numel():
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+
+def _data_fingerprint(data: Any) -> Any:
+    """What defines the rows fed to the model, for the cache key.
+
+    Uses ``data.spec`` when the data set has one (``transfer_nb.load_dataset``),
+    hashes the image tensor of tensors / ``TensorDataset`` s, and otherwise hashes every
+    item's image (one extra pass over the data, no model: still cheaper than a miss).
+    """
+    import torch
+    from torch.utils.data import (DataLoader, Dataset, IterableDataset, SequentialSampler,
+                                  Subset, TensorDataset)
+    from transfer_nb.features.batching import as_image_tensor
+
+    if isinstance(data, np.ndarray):
+        data = torch.from_numpy(data)
+    if isinstance(data, torch.Tensor):
+        h = hashlib.sha256()
+        _hash_tensor(h, data)
+        return {"tensor": h.hexdigest()}
+    if isinstance(data, DataLoader):
+        sampler = data.sampler if data.batch_size is not None else None
+        if not isinstance(sampler, SequentialSampler):
+            raise ValueError("cache=True needs a DataLoader that yields the data set in "
+                             "order (shuffle=False, no custom sampler / batch_sampler): "
+                             "the cache key could not describe the rows otherwise")
+        fp = {"loader_of": _data_fingerprint(data.dataset), "drop_last": data.drop_last,
+              "collate": _qualname(data.collate_fn)}
+        if data.drop_last:
+            fp["batch_size"] = data.batch_size
+        return fp
+    if isinstance(data, IterableDataset):
+        raise ValueError("cache=True is not supported for an IterableDataset: its content "
+                         "cannot be described without consuming it; pass a map-style "
+                         "Dataset or cache=None")
+    spec = getattr(data, "spec", None)
+    if spec is not None:
+        return {"spec": spec, "class": _qualname(type(data)), "len": len(data)}
+    if isinstance(data, TensorDataset):
+        h = hashlib.sha256()
+        _hash_tensor(h, data.tensors[0])  # only the images reach the model
+        return {"tensor_dataset": h.hexdigest()}
+    if isinstance(data, Subset):
+        h = hashlib.sha256()
+        _hash_tensor(h, torch.as_tensor(list(data.indices), dtype=torch.int64))
+        return {"subset_of": _data_fingerprint(data.dataset), "indices": h.hexdigest()}
+    if isinstance(data, Dataset):
+        h = hashlib.sha256()
+        for i in range(len(data)):
+            _hash_tensor(h, as_image_tensor(data[i], f"item {i}"))
+        return {"items": h.hexdigest(), "len": len(data)}
+    raise ValueError(f"cannot build a cache key for data of type {type(data).__name__}")
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def features_cache_key(model: Any, data: Any, layers: Sequence[str],
+                       pools: Mapping[str, str], head2toe_target: int) -> str:
+    """SHA-256 key of every input that determines ``extract_features``' result.
+
+    Covers the model weights (:func:`hash_state_dict`), its class
+    and structure (``repr(model)``: kernel sizes, activations ... that are not weights),
+    the data (see ``_data_fingerprint``), the layer list in order, the pooling of each
+    layer, ``head2toe_target`` when a layer uses it, and the library version.  Batch
+    size, device and progress are left out: they do not change the result beyond
+    float32 rounding.
+    """
+    from transfer_nb import __version__
+
+    inputs = {
+        "kind": "features",
+        "version": __version__,
+        "model_class": _qualname(type(model)),
+        "model_structure": hashlib.sha256(repr(model).encode()).hexdigest(),
+        "weights": hash_state_dict(model.state_dict()),
+        "data": _data_fingerprint(data),
+        "layers": list(layers),
+        "pool": [pools[name] for name in layers],
+    }
+    if "head2toe" in pools.values():
+        inputs["head2toe_target"] = int(head2toe_target)
+    return hash_inputs(**inputs)

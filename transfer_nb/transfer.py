@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from transfer_nb._validation import as_features, check_scalar, to_numpy
+from transfer_nb.models.heads import layers_after, reinit_after_layer, replace_head  # noqa: F401
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
            "layers_after", "evaluate"]
@@ -91,115 +92,6 @@ def linear_probe(Z_train, y_train, Z_test, y_test, seed: int = 0, C: float = 1.0
         clf.fit(Ztr, ytr)
     pred = clf.predict(Zte)
     return float(np.mean(pred == yte))
-
-
-# ----------------------------------------------------------------- model surgery
-def _get_module(model, name: str):
-    try:
-        return model.get_submodule(name)
-    except AttributeError as exc:
-        raise ValueError(f"model has no module named {name!r}") from exc
-
-
-def _set_module(model, name: str, new) -> None:
-    parent_name, _, child = name.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, child, new)
-
-
-def _last_linear_name(model) -> str | None:
-    import torch.nn as nn
-    last = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear):
-            last = name
-    return last
-
-
-def replace_head(model, num_classes: int, head: str = "auto", generator=None) -> str:
-    """Replace the classification head of ``model`` (in place) by a new ``Linear``.
-
-    ``head="auto"``: timm models use ``reset_classifier(num_classes)``; other models
-    get their last ``nn.Linear`` replaced.  ``head="<module name>"`` replaces that
-    ``nn.Linear``.  Returns the name of the head module.  The new head is initialised
-    from ``generator`` (a seeded ``torch.Generator``) when given.
-    """
-    import torch
-    import torch.nn as nn
-
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
-    num_classes = int(num_classes)
-    if head == "auto":
-        if hasattr(model, "reset_classifier") and hasattr(model, "get_classifier"):
-            model.reset_classifier(num_classes)
-            clf = model.get_classifier()
-            name = next((n for n, m in model.named_modules() if m is clf), None)
-            if name is None or not isinstance(clf, nn.Linear):
-                raise ValueError("reset_classifier did not produce an nn.Linear head")
-        else:
-            name = _last_linear_name(model)
-            if name is None:
-                raise ValueError("model has no nn.Linear layer to use as a head; "
-                                 "pass head='<module name>'")
-            old = _get_module(model, name)
-            _set_module(model, name, nn.Linear(old.in_features, num_classes,
-                                               bias=old.bias is not None))
-    else:
-        old = _get_module(model, head)
-        if not isinstance(old, nn.Linear):
-            raise ValueError(f"head {head!r} is a {type(old).__name__}, expected nn.Linear")
-        name = head
-        _set_module(model, name, nn.Linear(old.in_features, num_classes,
-                                           bias=old.bias is not None))
-    new = _get_module(model, name)
-    with torch.no_grad():
-        bound = 1.0 / math.sqrt(new.in_features)
-        new.weight.copy_(torch.empty_like(new.weight).uniform_(-bound, bound, generator=generator)
-                         if generator is not None else new.weight)
-        if new.bias is not None:
-            new.bias.zero_()
-    return name
-
-
-def layers_after(model, layer: str) -> list[str]:
-    """Names of the parameterised leaf modules that come after ``layer`` in module order.
-
-    "After" is the registration order of ``named_modules`` (the forward order for
-    sequential backbones such as EfficientNet or ResNet); ``layer`` itself, its
-    children and its ancestors are excluded.
-    """
-    names = [n for n, _ in model.named_modules()]
-    if layer not in names:
-        raise ValueError(f"model has no module named {layer!r}; "
-                         f"some names: {[n for n in names if n][:12]}")
-    idx = names.index(layer)
-    out = []
-    for name, module in list(model.named_modules())[idx + 1:]:
-        if name.startswith(layer + "."):
-            continue  # inside the kept layer
-        has_own = any(True for _ in module.parameters(recurse=False)) or \
-            any(True for _ in module.buffers(recurse=False))
-        if has_own and hasattr(module, "reset_parameters"):
-            out.append(name)
-    return out
-
-
-def reinit_after_layer(model, layer: str, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Re-initialise (in place) every layer after ``layer``; returns their names.
-
-    Uses each module's own ``reset_parameters`` (PyTorch default initialisation;
-    BatchNorm running statistics are reset too).  Seed torch before calling for a
-    deterministic result.
-    """
-    names = [n for n in layers_after(model, layer)
-             if not any(n == e or n.startswith(e + ".") for e in exclude)]
-    for name in names:
-        module = model.get_submodule(name)
-        module.reset_parameters()
-        if hasattr(module, "reset_running_stats"):
-            module.reset_running_stats()
-    return names
 
 
 # ------------------------------------------------------------------- fine-tuning

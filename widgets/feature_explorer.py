@@ -211,8 +211,7 @@ class FeatureExplorer(W.VBox):
             return
         try:
             self.model = self._get_model(name)
-            names = list(getattr(self.model, "transfer_nb_layers", None)
-                         or tnb.default_layers(self.model))
+            names = tnb.models.layers.feature_layers(self.model)
         except Exception as exc:
             self.errors.show(exc)
             return

@@ -515,12 +515,13 @@ def layer_selection(cfg, progress: bool = True, use_cache: bool = True):
 def _run_layer_selection(ls: LayerSelectionConfig, progress: bool) -> dict:
     from transfer_nb.features import extract_features
     from transfer_nb.models import load_model
+    from transfer_nb.models.layers import feature_layers
     from transfer_nb.transfer import fine_tune, linear_probe
     from transfer_nb import estimators as est
     import transfer_nb as tnb
 
     model = load_model(ls.model, pretrained=True)
-    layers = list(ls.layers) if ls.layers else list(model.transfer_nb_layers)
+    layers = list(ls.layers) if ls.layers else feature_layers(model)
     norm = getattr(model, "transfer_nb_normalize", None) or "none"
     train = _load_target(ls.target, "train", ls.n_train, ls.image_size, ls.seed, norm)
     test = _load_target(ls.target, "test", ls.n_test, ls.image_size, ls.seed, norm)

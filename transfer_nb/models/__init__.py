@@ -14,9 +14,11 @@ returns logits, with these attributes:
     the name it was loaded with,
 ``transfer_nb_normalize``
     ``"lite"`` (``(x - 0.5) / 0.5``), ``"imagenet"`` or ``"none"``,
-``transfer_nb_layers``
-    default extraction layers (module names): every block/stage output and the
-    penultimate representation,
+``transfer_nb_feature_info``
+    the declared default extraction layers, ``{"name", "channels", "reduction"}`` each:
+    every block/stage output and the penultimate representation, no two giving
+    identical average-pooled features (read them with
+    :func:`transfer_nb.models.layers.feature_layers`),
 ``transfer_nb_input_size``
     native square resolution.
 """
@@ -26,7 +28,7 @@ import os
 
 from torch import nn
 
-from . import efficientnet_lite, small, zoo
+from . import efficientnet_lite, heads, layers, small, zoo
 from .source import train_source
 from .zoo import REGISTRY, WeightsUnavailableError, resolve
 
@@ -132,15 +134,12 @@ def load_model(name: str, pretrained: bool = True, num_classes: int | None = Non
         if options:
             raise ValueError(f"{name} takes no architecture options, got {sorted(options)}")
         model = efficientnet_lite.load_efficientnet_lite(name, pretrained, num_classes)
-        layers = (["bn1"] + [f"blocks.{i}" for i in range(len(model.blocks))]
-                  + ["bn2", "global_pool"])
         normalize, input_size = "lite", spec.input_size
         mean_std = zoo.LITE_MEAN_STD
     elif spec.family == "torchvision":
         model = zoo.load_torchvision(spec, pretrained, num_classes, **options)
         normalize, input_size = "imagenet", zoo.torchvision_input_size(spec.arch)
         mean_std = zoo.IMAGENET_MEAN_STD
-        layers, _ = zoo.trace_default_layers(model, input_size)
     else:  # timm
         model = zoo.load_timm(spec, pretrained, num_classes, **options)
         cfg = getattr(model, "pretrained_cfg", None) or {}
@@ -148,12 +147,10 @@ def load_model(name: str, pretrained: bool = True, num_classes: int | None = Non
                     tuple(cfg.get("std", zoo.IMAGENET_MEAN_STD[1])))
         normalize = zoo.timm_mean_std_to_normalize(*mean_std, name)
         input_size = int(cfg.get("input_size", (3, 224, 224))[-1])
-        layers, _ = zoo.trace_default_layers(model, input_size)
 
     model.eval()
     model.transfer_nb_name = name
     model.transfer_nb_normalize = normalize
-    model.transfer_nb_layers = layers
     model.transfer_nb_input_size = input_size
     model.transfer_nb_mean_std = mean_std
     return model

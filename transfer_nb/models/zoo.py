@@ -1,4 +1,4 @@
-"""The model zoo: registry, torchvision/timm loaders, offline handling, default layers.
+"""The model zoo: registry, torchvision/timm loaders, offline handling.
 
 Names
 -----
@@ -9,6 +9,10 @@ Names
   name works).
 * ``small_cnn`` / ``small_resnet``: small source models trained by
   :func:`transfer_nb.models.train_source`.
+
+Every loader declares the model's feature layers
+(:func:`transfer_nb.models.layers.declare_feature_layers`): torchvision and timm models
+through the one tracing rule, :func:`transfer_nb.models.layers.trace_feature_layers`.
 
 Pretrained torchvision/timm weights are downloaded on request; when that is impossible
 (offline, or ``TRANSFER_NB_OFFLINE=1``) a :class:`WeightsUnavailableError` says which
@@ -25,10 +29,11 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
-from . import efficientnet_lite, small
+from . import efficientnet_lite, heads, small
+from . import layers as _layers
 
 __all__ = ["ModelSpec", "WeightsUnavailableError", "REGISTRY", "TORCHVISION_MODELS",
-           "TIMM_MODELS", "resolve", "offline_forced", "trace_default_layers"]
+           "TIMM_MODELS", "resolve", "offline_forced"]
 
 _FALSE = {"", "0", "false", "no", "off"}
 IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -214,7 +219,12 @@ def torchvision_input_size(arch: str) -> int:
 
 def load_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None,
                      **options) -> nn.Module:
-    """Build a torchvision model; download (or read from the hub cache) its weights."""
+    """Build a torchvision model; download (or read from the hub cache) its weights.
+
+    A new ``num_classes`` head replaces the ImageNet one
+    (:func:`transfer_nb.models.heads.replace_head`); the feature layers are traced and
+    declared at the weights' native resolution.
+    """
     from torchvision.models import get_model
 
     if pretrained:
@@ -239,8 +249,10 @@ def load_torchvision(spec: ModelSpec, pretrained: bool, num_classes: int | None,
     if pretrained:
         model.load_state_dict(state)
     if num_classes is not None:
-        _replace_classifier(model, int(num_classes))
-    return model.eval()
+        heads.replace_head(model, int(num_classes))
+    model.eval()
+    _layers.declare_feature_layers(model, input_size=torchvision_input_size(spec.arch))
+    return model
 
 
 # ---------------------------------------------------------------------------------------
@@ -287,14 +299,17 @@ def timm_mean_std_to_normalize(mean, std, name: str) -> str:
 
 def load_timm(spec: ModelSpec, pretrained: bool, num_classes: int | None,
               **options) -> nn.Module:
-    """Build a timm model; download (or read from the HF cache) its weights."""
+    """Build a timm model; download (or read from the HF cache) its weights.
+
+    The feature layers are traced and declared at the model's native resolution.
+    """
     import timm
 
     kwargs = dict(options)
     if num_classes is not None:
         kwargs["num_classes"] = int(num_classes)
     if not pretrained:
-        return timm.create_model(spec.arch, pretrained=False, **kwargs).eval()
+        return _declared_timm(timm.create_model(spec.arch, pretrained=False, **kwargs))
     forced = offline_forced()
     offline = forced or not _host_reachable("huggingface.co")
     try:
@@ -308,125 +323,11 @@ def load_timm(spec: ModelSpec, pretrained: bool, num_classes: int | None,
         else:
             reason = f"download failed: {exc}"
         raise _offline_error(spec.name, reason) from exc
-    return model.eval()
+    return _declared_timm(model)
 
 
-# ---------------------------------------------------------------------------------------
-# default layers and classifier discovery, by tracing one small forward pass
-# ---------------------------------------------------------------------------------------
-
-_STAGE_CONTAINERS = ("blocks", "stages", "features", "layers", "trunk_output")
-
-
-def _stage_layers(model: nn.Module) -> list[str]:
-    """Names of the block/stage outputs: ResNet ``layerN`` or the children of a stage container."""
-    names = [n for n, _ in model.named_children()]
-    resnet_like = [n for n in names if n.startswith("layer") and n[5:].isdigit()]
-    if resnet_like:
-        return sorted(resnet_like, key=lambda n: int(n[5:]))
-    for container in _STAGE_CONTAINERS:
-        mod = getattr(model, container, None)
-        if isinstance(mod, (nn.Sequential, nn.ModuleList)) and len(mod) > 0:
-            return [f"{container}.{child}" for child, _ in mod.named_children()]
-    return []
-
-
-def _flat_equal(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.shape[0] != b.shape[0] or a[0].numel() != b[0].numel():
-        return False
-    return torch.equal(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1))
-
-
-def trace_default_layers(model: nn.Module, input_size: int = 224) -> tuple[list[str], str | None]:
-    """Find the default extraction layers and the classifier of ``model``.
-
-    One forward pass records every module's output in execution order.  The classifier
-    is the last leaf module whose output is the model's output; the penultimate layer
-    is the earliest module of the run of modules executed just before the classifier
-    whose outputs equal (up to flattening) the classifier's input -- e.g. ``avgpool`` for
-    torchvision's ResNet, ``global_pool`` for timm's EfficientNet.
-
-    Returns
-    -------
-    layers : list of str
-        Stage outputs (see :func:`_stage_layers`) followed by the penultimate layer.
-    classifier : str or None
-        Name of the final linear module, ``None`` if it could not be identified.
-    """
-    records: list[tuple[str, torch.Tensor, torch.Tensor | None]] = []
-    hooks = []
-    leaves = {n for n, m in model.named_modules() if n and not any(True for _ in m.children())}
-
-    def make_hook(name):
-        def hook(module, inputs, output):
-            if isinstance(output, torch.Tensor):
-                # clone: in-place activations would otherwise change recorded outputs
-                inp = inputs[0].detach().clone() if inputs and isinstance(inputs[0], torch.Tensor) else None
-                records.append((name, output.detach().clone(), inp))
-        return hook
-
-    for name, module in model.named_modules():
-        if name:
-            hooks.append(module.register_forward_hook(make_hook(name)))
-    was_training = model.training
+def _declared_timm(model: nn.Module) -> nn.Module:
+    cfg = getattr(model, "pretrained_cfg", None) or {}
     model.eval()
-    try:
-        out = None
-        # a small input is enough for most CNNs; fall back to the native size (ViTs)
-        for size in dict.fromkeys((64, input_size)):
-            records.clear()
-            try:
-                with torch.no_grad():
-                    out = model(torch.zeros(2, 3, size, size).uniform_(generator=torch.Generator().manual_seed(0)))
-                break
-            except Exception:
-                continue
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
-    stages = _stage_layers(model)
-    if out is None or not isinstance(out, torch.Tensor):
-        return stages, None
-    cls_idx = None
-    for i in range(len(records) - 1, -1, -1):
-        name, output, _ = records[i]
-        if name in leaves and _flat_equal(output, out):
-            cls_idx = i
-            break
-    if cls_idx is None or records[cls_idx][2] is None:
-        return stages, None
-    classifier, _, cls_input = records[cls_idx]
-    run = []  # modules executed just before the classifier that output its input
-    for i in range(cls_idx - 1, -1, -1):
-        name, output, _ = records[i]
-        if not _flat_equal(output, cls_input):
-            break
-        run.append(name)
-    # prefer a container over its parts (timm's "global_pool" over "global_pool.pool"),
-    # then the earliest: it names where the representation is made ("avgpool"), not a
-    # Dropout / Identity that merely passes it on
-    outer = [n for n in run if not any(n.startswith(o + ".") for o in run)]
-    penultimate = outer[-1] if outer else None
-    layers = [s for s in stages if s != penultimate]
-    if penultimate is not None:
-        layers.append(penultimate)
-    return layers, classifier
-
-
-def _replace_classifier(model: nn.Module, num_classes: int) -> None:
-    """Swap the final ``nn.Linear`` for a new ``num_classes`` one (torchvision models)."""
-    _, classifier = trace_default_layers(model)
-    if classifier is None:
-        raise ValueError(f"cannot find the classifier of {type(model).__name__} to replace it")
-    parent_name, _, child = classifier.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    old = getattr(parent, child) if not child.isdigit() else parent[int(child)]
-    if not isinstance(old, nn.Linear):
-        raise ValueError(f"the classifier {classifier!r} of {type(model).__name__} is a "
-                         f"{type(old).__name__}, not nn.Linear; cannot replace it")
-    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
-    if child.isdigit():
-        parent[int(child)] = new
-    else:
-        setattr(parent, child, new)
+    _layers.declare_feature_layers(model, input_size=int(cfg.get("input_size", (3, 224, 224))[-1]))
+    return model
