@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
 
-from transfer_nb.features import (FeatureExtractionError, default_layers, extract_features,
-                                  list_layers, pool_features)
+from transfer_nb.features import FeatureExtractionError, extract_features, pool_features
+from transfer_nb.models.layers import declare_feature_layers, feature_layers, list_layers
 
 
 
@@ -30,10 +30,16 @@ class TinyCNN(nn.Module):
 
 
 class CountingCNN(TinyCNN):
-    """TinyCNN that counts its forward calls (to see whether the cache ran the model)."""
+    """TinyCNN that counts its forward calls (to see whether the cache ran the model).
+
+    It declares its layers, as zoo models do, so that ``layers=None`` does not trace
+    it with an extra forward pass.
+    """
 
     def __init__(self):
         super().__init__()
+        self.calls = 0
+        declare_feature_layers(self, ["blocks.0", "blocks.1", "pool"], input_size=16)
         self.calls = 0
 
     def forward(self, x):
@@ -110,49 +116,49 @@ def test_list_and_default_layers(tiny):
     names = list_layers(tiny)
     assert names[:2] == ["blocks", "blocks.0"]
     assert names[-2:] == ["penultimate", "output"]
-    assert default_layers(tiny) == ["blocks.0", "blocks.1", "blocks.2", "penultimate"]
+    # blocks.2 averaged is exactly the pool output: only "pool" is kept
+    assert feature_layers(tiny) == ["blocks.0", "blocks.1", "pool"]
 
 
-def test_default_layers_explicit_attribute(tiny):
+def test_default_layers_declared(tiny):
     model = TinyCNN()
-    model.transfer_nb_layers = ["blocks.1", "pool"]
-    assert default_layers(model) == ["blocks.1", "pool"]
+    declare_feature_layers(model, ["blocks.1", "pool"], input_size=16)
+    assert feature_layers(model) == ["blocks.1", "pool"]
+    assert model.transfer_nb_feature_info == [
+        {"name": "blocks.1", "channels": 6, "reduction": 2},
+        {"name": "pool", "channels": 8, "reduction": 64}]  # measured at 64 px: 1x1 map
     assert list(extract_features(model, _images(3), progress=False)) == ["blocks.1", "pool"]
-
-
-def test_default_layers_fallback_without_container():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Dropout(), nn.Linear(4, 2))
-    assert default_layers(model) == ["0", "1", "2", "penultimate"]
+    assert list(extract_features(model, _images(3), layers="default",
+                                 progress=False)) == ["blocks.1", "pool"]
 
 
 # -------------------------------------------------------------------------- shapes
 def test_shapes_tiny_every_default_layer(tiny):
     feats = extract_features(tiny, _images(5), progress=False)
     assert {k: v.shape for k, v in feats.items()} == {
-        "blocks.0": (5, 4), "blocks.1": (5, 6), "blocks.2": (5, 8), "penultimate": (5, 8)}
+        "blocks.0": (5, 4), "blocks.1": (5, 6), "pool": (5, 8)}
     assert all(v.dtype == np.float32 for v in feats.values())
 
 
 def test_shapes_efficientnet_lite0(lite0):
     feats = extract_features(lite0, _images(3, 32), progress=False)
-    assert list(feats) == default_layers(lite0)
-    assert list(feats) == [f"blocks.{i}" for i in range(7)] + ["penultimate"]
+    assert list(feats) == feature_layers(lite0)
+    assert list(feats) == [f"blocks.{i}" for i in range(7)] + ["global_pool"]
     dims = [16, 24, 40, 80, 112, 192, 320, 1280]
     assert [v.shape for v in feats.values()] == [(3, d) for d in dims]
 
 
 def test_shapes_resnet18(resnet18):
     feats = extract_features(resnet18, _images(3, 32), progress=False)
-    assert list(feats) == ["layer1", "layer2", "layer3", "layer4", "penultimate"]
-    assert [v.shape[1] for v in feats.values()] == [64, 128, 256, 512, 512]
+    assert list(feats) == ["layer1", "layer2", "layer3", "avgpool"]
+    assert [v.shape[1] for v in feats.values()] == [64, 128, 256, 512]
 
 
 # ---------------------------------------------------------- agreement with manual
 def test_equals_manual_forward_tiny(tiny):
     x = _images(6)
     feats = extract_features(tiny, x, layers=["blocks.1", "penultimate", "output"],
-                             progress=False)
+                             progress=False, device="cpu")
     with torch.no_grad():
         h1 = tiny.blocks[1](tiny.blocks[0](x))
         h2 = tiny.blocks[2](h1)
@@ -166,7 +172,7 @@ def test_equals_manual_forward_tiny(tiny):
 def test_equals_manual_forward_resnet(resnet18):
     x = _images(4, 32)
     feats = extract_features(resnet18, x, layers=["layer2", "penultimate"], pool="max",
-                             progress=False)
+                             progress=False, device="cpu")
     r = resnet18
     with torch.no_grad():
         h = r.maxpool(r.relu(r.bn1(r.conv1(x))))
@@ -417,7 +423,8 @@ def test_failure_midway_restores_model():
     flags = [m.training for m in model.modules()]
     state = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(FeatureExtractionError, match="batch 1 .*boom") as info:
-        extract_features(model, _images(6), batch_size=3, progress=False)
+        extract_features(model, _images(6), layers=["blocks.0", "pool"], batch_size=3,
+                         progress=False)
     assert isinstance(info.value, RuntimeError) and isinstance(info.value.__cause__, RuntimeError)
     assert _no_hooks(model)
     assert [m.training for m in model.modules()] == flags

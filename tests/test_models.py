@@ -13,6 +13,7 @@ from transfer_nb import models
 from transfer_nb.models import (WeightsUnavailableError, list_models, load_model, model_info,
                                 train_source)
 from transfer_nb.models import efficientnet_lite, source, zoo
+from transfer_nb.models.layers import feature_layers
 
 # The few ImageNet classes the photo checks need (the full list ships nowhere offline).
 CAT_CLASSES = {281: "tabby", 282: "tiger cat", 283: "Persian cat", 284: "Siamese cat",
@@ -57,9 +58,8 @@ def test_efficientnet_lite_real_imagenet_weights(name):
 def test_efficientnet_lite_layers_and_new_head():
     model = load_model("efficientnet_lite0", num_classes=7)
     names = dict(model.named_modules())
-    assert model.transfer_nb_layers == (["bn1"] + [f"blocks.{i}" for i in range(7)]
-                                        + ["bn2", "global_pool"])
-    assert all(layer in names for layer in model.transfer_nb_layers)
+    assert feature_layers(model) == ["bn1"] + [f"blocks.{i}" for i in range(7)] + ["global_pool"]
+    assert all(layer in names for layer in feature_layers(model))
     assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 7)
     # the backbone still carries the ImageNet weights
     ref = torch.load(efficientnet_lite.lite_weights_path("efficientnet_lite0"), weights_only=True)
@@ -87,7 +87,7 @@ def test_zoo_architecture_builds_and_runs(name):
     assert model.transfer_nb_name == name
     assert model.transfer_nb_normalize in {"imagenet", "lite"}
     names = dict(model.named_modules())
-    layers = model.transfer_nb_layers
+    layers = feature_layers(model)
     assert len(layers) >= 3 and all(layer in names for layer in layers), layers
     size = 224 if name.startswith("timm:vit") else 64
     with torch.no_grad():
@@ -97,11 +97,12 @@ def test_zoo_architecture_builds_and_runs(name):
 
 def test_resnet_layers_and_new_head():
     model = load_model("resnet18", pretrained=False, num_classes=5)
-    assert model.transfer_nb_layers == ["layer1", "layer2", "layer3", "layer4", "avgpool"]
+    # layer4 averaged is exactly avgpool's output: only avgpool is declared
+    assert feature_layers(model) == ["layer1", "layer2", "layer3", "avgpool"]
     assert model.transfer_nb_input_size == 224
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 5)
     timm_model = load_model("timm:resnet18", pretrained=False, num_classes=4)
-    assert timm_model.transfer_nb_layers[-1] == "global_pool"
+    assert feature_layers(timm_model) == ["layer1", "layer2", "layer3", "global_pool"]
     assert timm_model(torch.zeros(1, 3, 32, 32)).shape == (1, 4)
 
 
@@ -145,7 +146,7 @@ def test_torchvision_weights_in_hub_cache_load_offline(monkeypatch, empty_hub):
     assert model_info("mobilenet_v3_small")["offline"]
     model = load_model("mobilenet_v3_small")
     assert torch.equal(model.classifier[3].bias, torch.full((1000,), 0.25))
-    assert model.transfer_nb_layers[-1] == "classifier.1"  # pooled -> Linear -> Hardswish
+    assert feature_layers(model)[-1] == "classifier.1"  # pooled -> Linear -> Hardswish
 
 
 def test_unreachable_host_or_failed_download_gives_clear_error(monkeypatch, empty_hub):
@@ -207,9 +208,9 @@ def test_small_models(name):
     assert 50_000 < sum(p.numel() for p in default.parameters()) < 1_000_000
     assert n_params < sum(p.numel() for p in default.parameters())
     assert model.transfer_nb_normalize == "none" and model.transfer_nb_input_size == 32
-    assert model.transfer_nb_layers == ["stages.0", "stages.1", "stages.2", "pool"]
+    assert feature_layers(model) == ["stages.0", "stages.1", "pool"]
     feats = {}
-    for layer in model.transfer_nb_layers:
+    for layer in feature_layers(model):
         model.get_submodule(layer).register_forward_hook(
             lambda m, i, o, layer=layer: feats.__setitem__(layer, o))
     assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 4)
@@ -276,7 +277,7 @@ def test_train_source_learns_and_caches(count_training):
     assert len(count_training) == 1
     assert not model.training
     assert model.transfer_nb_source_accuracy > 0.9
-    assert model.transfer_nb_layers[-1] == "pool" and model.transfer_nb_normalize == "none"
+    assert feature_layers(model)[-1] == "pool" and model.transfer_nb_normalize == "none"
     assert model.transfer_nb_input_size == 16  # the toy images' resolution
     files = list((models.source._cache.cache_dir("models")).glob("*.pt"))
     assert len(files) == 1 and not list(files[0].parent.glob("*.tmp"))

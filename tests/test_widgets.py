@@ -146,7 +146,7 @@ def test_feature_explorer_extracts_and_plots():
     w = FeatureExplorer(datasets={"blobs": data}, models={"tiny": _tiny_net()}, n_chunks=4,
                         batch_size=8)
     assert w.model_dropdown.value == "tiny"
-    assert list(w.layers.value) == tnb.default_layers(w.model)
+    assert list(w.layers.value) == tnb.models.layers.feature_layers(w.model)
     w.select_layers(["2", "penultimate"])
     assert w.extract() is True
     assert list(w.features) == ["2", "penultimate"]
