@@ -55,3 +55,18 @@ def test_atomic_write_leaves_no_partial_file(tmp_path, monkeypatch):
         cache.atomic_write_bytes(target, b"new content")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # temp file cleaned up
+
+
+def test_features_cache_key_covers_data_layers_pool_and_weights():
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1))
+    x = torch.zeros(4, 3, 8, 8)
+    key = cache.features_cache_key(model, x, ["0"], {"0": "avg"}, 8192)
+    assert key == cache.features_cache_key(model, x.clone(), ["0"], {"0": "avg"}, 8192)
+    assert key != cache.features_cache_key(model, x + 1, ["0"], {"0": "avg"}, 8192)
+    assert key != cache.features_cache_key(model, x, ["1"], {"1": "avg"}, 8192)
+    assert key != cache.features_cache_key(model, x, ["0"], {"0": "max"}, 8192)
+    # head2toe_target only matters for a head2toe layer
+    assert key == cache.features_cache_key(model, x, ["0"], {"0": "avg"}, 64)
+    with torch.no_grad():
+        model[0].bias += 1
+    assert key != cache.features_cache_key(model, x, ["0"], {"0": "avg"}, 8192)
