@@ -29,11 +29,17 @@ def _tiny_net(seed=0):
 
 
 class _FailingNet(nn.Module):
-    """Runs the first forward pass, then raises: an extraction that fails mid-way."""
+    """Runs the first forward pass, then raises: an extraction that fails mid-way.
+
+    Its layers are declared (as zoo models do) so that no tracing pass uses up the one
+    forward call that works.
+    """
 
     def __init__(self):
         super().__init__()
         self.body = _tiny_net()
+        self.calls = 0
+        tnb.models.layers.declare_feature_layers(self, ["body.2", "body.4"], input_size=12)
         self.calls = 0
 
     def forward(self, x):
@@ -146,19 +152,20 @@ def test_feature_explorer_extracts_and_plots():
     w = FeatureExplorer(datasets={"blobs": data}, models={"tiny": _tiny_net()}, n_chunks=4,
                         batch_size=8)
     assert w.model_dropdown.value == "tiny"
-    assert list(w.layers.value) == tnb.models.layers.feature_layers(w.model)
-    w.select_layers(["2", "penultimate"])
+    # the declared/traced defaults: "3" (ReLU) averaged is "4" (the pool), so only "4"
+    assert list(w.layers.value) == tnb.models.layers.feature_layers(w.model) == ["0", "1", "2", "4"]
+    w.select_layers(["2", "4"])
     assert w.extract() is True
-    assert list(w.features) == ["2", "penultimate"]
-    assert w.features["2"].shape == (48, 6) and w.features["penultimate"].shape == (48, 6)
+    assert list(w.features) == ["2", "4"]
+    assert w.features["2"].shape == (48, 6) and w.features["4"].shape == (48, 6)
     np.testing.assert_array_equal(w.labels, data.tensors[1].numpy())
     assert w.dataset is data
-    expected = tnb.extract_features(_tiny_net(), data, layers=["2", "penultimate"],
+    expected = tnb.extract_features(_tiny_net(), data, layers=["2", "4"],
                                     progress=False)
     np.testing.assert_allclose(w.features["2"], expected["2"], rtol=1e-5, atol=1e-6)
     assert w.progress.value == w.progress.max == 48
     assert "feature dim" in w.summary.value
-    assert w.view_layer.value == "penultimate" and _has_png(w.plot)
+    assert w.view_layer.value == "4" and _has_png(w.plot)
     w.view_layer.value = "2"
     assert _has_png(w.plot)
 
@@ -177,7 +184,7 @@ def test_feature_explorer_empty_layer_list_is_an_error():
     assert w.extract() is False
     assert len(_error_html(w)) == 1 and "layer" in w.errors.message
     assert w.features is None
-    w.layers.value = ("penultimate",)  # controls still work afterwards
+    w.layers.value = ("4",)  # controls still work afterwards
     assert w.extract() is True and not _error_html(w)
 
 
@@ -326,7 +333,7 @@ def test_stepper_refuses_steps_before_their_prerequisite():
     assert s.next() is True and s.step == 2 and s.message is None
     assert s.coding.source.value == "features"
     assert s.coding.transrate == pytest.approx(
-        tnb.transrate(s.explorer.features["penultimate"], s.explorer.labels))
+        tnb.transrate(s.explorer.features["4"], s.explorer.labels))  # the last layer
     s.coding.eps.value = 1e-2
     assert s.next() is True and s.step == 3
     assert s.body.children == (s.selector,)
@@ -339,7 +346,7 @@ def test_stepper_refuses_steps_before_their_prerequisite():
     assert s.explorer.extract()
     assert s.go_to(3) is False and s.step == 1
     assert s.go_to(2) and s.go_to(3)
-    assert s.selector.features["penultimate"] is s.explorer.features["penultimate"]
+    assert s.selector.features["4"] is s.explorer.features["4"]
 
 
 def test_stepper_buttons():
