@@ -204,7 +204,7 @@ def features_cache_key(model: Any, data: Any, layers: Sequence[str],
     size, device and progress are left out: they do not change the result beyond
     float32 rounding.
     """
-    from transfer_nb import __version__
+    from transfer_nb._version import __version__
 
     inputs = {
         "kind": "features",
