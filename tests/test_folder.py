@@ -128,7 +128,7 @@ def test_errors_say_what_was_expected(tmp_path):
         load_dataset("folder", root=empty)
     loose = tmp_path / "loose"
     _write(loose / "x.png", (1, 2, 3))
-    with pytest.raises(ValueError, match="holds 1 image files directly"):
+    with pytest.raises(ValueError, match=r"holds 1 image file\(s\) directly"):
         load_dataset("folder", root=loose)
     one = tmp_path / "one"
     _write(one / "cat" / "x.png", (1, 2, 3))

@@ -40,6 +40,7 @@ __all__ = ["load_image_folder", "folder_source", "folder_split", "image_extensio
 
 DEFAULT_SIZE = (224, 224)
 _SPLIT_DIRS = ("train", "test")
+_COMMON = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".webp")  # for messages
 
 
 @functools.lru_cache(maxsize=1)
@@ -134,7 +135,7 @@ def _scan(root: Path):
         where = str(base)
         if not classes:
             loose = _image_files_here(base)
-            hint = (f" (it holds {len(loose)} image files directly: move them into one "
+            hint = (f" (it holds {len(loose)} image file(s) directly: move them into one "
                     "subfolder per class)") if loose else ""
             raise ValueError(f"image folder {where!r} has no class subfolders{hint}; expected "
                              "one subfolder of images per class, e.g. "
@@ -153,9 +154,6 @@ def _scan(root: Path):
         raise ValueError(f"image folder {str(root)!r} has only one class folder {classes}; "
                          "expected at least 2 classes (one subfolder each)")
     return files, names, splits, classes
-
-
-_COMMON = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".webp")
 
 
 def _image_files_here(base: Path) -> list[str]:
