@@ -3,22 +3,109 @@
 ``transfer-nb run`` executes every notebook in ``notebooks/`` headless (fast mode unless
 ``TRANSFER_NB_FAST=0``), writes the executed notebook and an HTML copy under ``build/``
 and prints one line per notebook.  With no notebook present it runs a small demo.
+``transfer-nb tutorials DIR`` copies the tutorial notebooks shipped in the package (the
+repository's ``notebooks/`` in a source checkout) into ``DIR``, keeping the user's edits.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["main", "run_notebooks", "run_demo"]
+__all__ = ["main", "run_notebooks", "run_demo", "tutorials_dir", "copy_tutorials"]
+
+# In DIR, after a copy: {notebook name: sha256 of the version copied there}, so that a later
+# copy can tell an untouched older tutorial (updated) from one the user edited (kept).
+TUTORIALS_MANIFEST = ".transfer_nb_tutorials.json"
 
 
 def _repo_notebooks() -> Path:
     """``notebooks/`` next to the package (source checkout) or in the working directory."""
     here = Path(__file__).resolve().parent.parent / "notebooks"
     return here if here.is_dir() else Path.cwd() / "notebooks"
+
+
+def tutorials_dir() -> Path:
+    """Folder of the tutorial notebooks: ``transfer_nb/tutorials/`` in an installed wheel
+    (copied from ``notebooks/`` at build time), else ``notebooks/`` of the source checkout.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither holds a notebook.
+    """
+    package = Path(__file__).resolve().parent
+    for folder in (package / "tutorials", package.parent / "notebooks"):
+        if folder.is_dir() and any(folder.glob("*.ipynb")):
+            return folder
+    raise FileNotFoundError(f"no tutorial notebooks in {package / 'tutorials'} or "
+                            f"{package.parent / 'notebooks'}; reinstall transfer-nb")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def copy_tutorials(dest, force: bool = False, source=None) -> list[tuple[str, str]]:
+    """Copy the tutorial notebooks into ``dest`` without losing the user's edits.
+
+    A notebook missing in ``dest`` is copied; one identical to the shipped version is
+    left as it is; one identical to a version this function copied before (recorded
+    in ``dest/.transfer_nb_tutorials.json``) is updated; any other (edited by the user)
+    is kept unless ``force``.
+
+    Parameters
+    ----------
+    dest : str or path-like
+        Target folder, created if missing.
+    force : bool
+        Overwrite notebooks that differ from the shipped version too.
+    source : path-like, optional
+        Folder to copy from (default :func:`tutorials_dir`).
+
+    Returns
+    -------
+    list of (name, action)
+        ``action`` is ``"copied"``, ``"unchanged"``, ``"updated"``, ``"overwritten"``
+        or ``"kept"`` (the user's version, left alone).
+    """
+    source = Path(source) if source is not None else tutorials_dir()
+    dest = Path(dest).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise ValueError(f"tutorials destination {str(dest)!r} is a file; expected a folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest_path = dest / TUTORIALS_MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = {}
+    done = []
+    for nb in sorted(p for p in source.glob("*.ipynb") if not p.name.startswith(".")):
+        target, shipped = dest / nb.name, _sha256(nb)
+        if not target.exists():
+            action = "copied"
+        else:
+            current = _sha256(target)
+            if current == shipped:
+                action = "unchanged"
+            elif current == manifest.get(nb.name):
+                action = "updated"
+            elif force:
+                action = "overwritten"
+            else:
+                done.append((nb.name, "kept"))
+                continue
+        if action != "unchanged":
+            shutil.copyfile(nb, target)
+        manifest[nb.name] = shipped
+        done.append((nb.name, action))
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+    return done
 
 
 def run_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> list[dict]:
@@ -96,6 +183,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in records) else 1
 
 
+_TUTORIAL_MESSAGES = {
+    "copied": "copied",
+    "unchanged": "already there, unchanged",
+    "updated": "updated to the shipped version (you had not edited it)",
+    "overwritten": "overwritten with the shipped version (--force)",
+    "kept": "kept: it differs from the shipped version (your edits?); --force overwrites it",
+}
+
+
+def _cmd_tutorials(args: argparse.Namespace) -> int:
+    try:
+        source = tutorials_dir()
+        done = copy_tutorials(args.dir, force=args.force, source=source)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"transfer-nb tutorials: {err}", file=sys.stderr)
+        return 2
+    print(f"tutorials from {source} -> {Path(args.dir).expanduser()}")
+    width = max((len(name) for name, _ in done), default=0)
+    for name, action in done:
+        print(f"  {name:<{width}s}  {_TUTORIAL_MESSAGES[action]}")
+    counts = {a: sum(1 for _, b in done if b == a) for a in _TUTORIAL_MESSAGES}
+    print(", ".join(f"{k} {a}" for a, k in counts.items() if k) or "no notebook")
+    return 0
+
+
 def _print_listing(names, info, width: int) -> int:
     """One line per name: whether it works offline and what it is."""
     for name in names:
@@ -130,6 +242,12 @@ def main(argv: list[str] | None = None) -> int:
                    ).set_defaults(func=_cmd_list_datasets)
     sub.add_parser("list-models", help="models and whether they work offline"
                    ).set_defaults(func=_cmd_list_models)
+    tutorials = sub.add_parser("tutorials", help="copy the tutorial notebooks into DIR "
+                               "(keeps notebooks you edited unless --force)")
+    tutorials.add_argument("dir", metavar="DIR", help="destination folder (created if missing)")
+    tutorials.add_argument("--force", action="store_true",
+                           help="also overwrite notebooks that differ from the shipped ones")
+    tutorials.set_defaults(func=_cmd_tutorials)
     args = parser.parse_args(argv)
     return args.func(args)
 

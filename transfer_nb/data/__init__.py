@@ -6,11 +6,14 @@
 
 Embedded (offline): ``digits``, ``textures``, ``lfw_faces``, ``glyphs``, ``shapes``.
 Online (torchvision, ``download=True``): ``cifar10``, ``cifar100``, ``svhn``,
-``flowers102``, ``dtd``.  See :func:`load_dataset` and :func:`dataset_info`.
+``flowers102``, ``dtd``.  Your own images: ``load_dataset("folder", root=PATH)`` or
+:func:`load_image_folder` (one subfolder per class).  See :func:`load_dataset` and
+:func:`dataset_info`.
 """
 from transfer_nb.data.base import ImageDataset
+from transfer_nb.data.folder import load_image_folder
 from transfer_nb.data.online import DatasetNotAvailableError, data_root
 from transfer_nb.data.registry import dataset_info, list_datasets, load_dataset
 
-__all__ = ["load_dataset", "list_datasets", "dataset_info", "ImageDataset",
+__all__ = ["load_dataset", "list_datasets", "dataset_info", "load_image_folder", "ImageDataset",
            "DatasetNotAvailableError", "data_root"]

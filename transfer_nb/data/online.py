@@ -203,7 +203,11 @@ class FileSource:
         indices = np.asarray(indices, dtype=np.int64)
         out = torch.empty((len(indices), 3, *size), dtype=torch.uint8)
         for j, i in enumerate(indices):
-            out[j] = torch.from_numpy(_load_image_file(self.files[i], size))
+            try:
+                out[j] = torch.from_numpy(_load_image_file(self.files[i], size))
+            except (OSError, SyntaxError, ValueError) as err:  # Pillow's decode errors
+                raise ValueError(f"cannot read image file {str(self.files[i])!r} "
+                                 f"({type(err).__name__}: {err})") from err
         return out
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from transfer_nb._validation import check_fraction, check_scalar, plain
-from transfer_nb.data import embedded, online, regression, synthetic
+from transfer_nb.data import embedded, folder, online, regression, synthetic
 from transfer_nb.data.base import (ConcatSource, ImageDataset, as_size, grouped_split,
                                    stratified_split, stratified_subsample)
 from transfer_nb.preprocessing import get_normalization
@@ -32,6 +32,7 @@ class _Entry:
     official_splits: tuple[str, ...] | None = None     # None: stratified split of one pool
     task: str = "classification"                       # or "regression"
     target_names: tuple[str, ...] | None = None        # regression: the output columns
+    needs_root: bool = False                           # "folder": the user's own images
 
 
 _TEST_FRACTION = {"test_fraction": 0.25}
@@ -84,12 +85,22 @@ DATASETS: dict[str, _Entry] = {e.name: e for e in [
            "image), grey 32x32; targets (cos angle, sin angle, scale).", None, (32, 32),
            {"max_angle": 60.0, "min_scale": 0.45, "max_scale": 0.7, "gen_seed": 0,
             **_TEST_FRACTION}, task="regression", target_names=regression.ROTATION_TARGETS),
+    _Entry("folder", False, "your own images in torchvision's ImageFolder layout: root=PATH "
+           "with one subfolder per class (classes = folder names, sorted), or train/ and "
+           "test/ subfolders that each hold the class folders; without them a stratified "
+           "split (test_fraction=0.25, seed). Any image Pillow reads, converted to RGB, "
+           "resized and centre-cropped, 224 px by default; skip_bad=True leaves unreadable "
+           "files out with a warning.", None, folder.DEFAULT_SIZE,
+           {"root": None, "skip_bad": False, **_TEST_FRACTION}, needs_root=True),
 ]}
 
 
 def list_datasets(offline: bool | None = None, task: str | None = "classification"
                   ) -> list[str]:
-    """Names accepted by :func:`load_dataset`.
+    """Names of the ready-made data sets accepted by :func:`load_dataset`.
+
+    ``"folder"`` (your own images, ``load_dataset("folder", root=PATH)``) is not listed:
+    it loads nothing without a ``root``; see ``dataset_info("folder")``.
 
     Parameters
     ----------
@@ -103,7 +114,8 @@ def list_datasets(offline: bool | None = None, task: str | None = "classificatio
     if task not in ("classification", "regression", None):
         raise ValueError(f"task must be 'classification', 'regression' or None, got {task!r}")
     return [k for k, e in DATASETS.items()
-            if (offline is None or e.offline == bool(offline)) and (task is None or e.task == task)]
+            if not e.needs_root and (offline is None or e.offline == bool(offline))
+            and (task is None or e.task == task)]
 
 
 def _offline_names() -> list[str]:
@@ -135,7 +147,8 @@ def dataset_info(name: str) -> dict:
         default options; ``None`` for regression), ``native_size`` ``(h, w)``,
         ``options`` (accepted options and their defaults); regression sets add
         ``target_names`` and ``num_outputs``; online sets add ``data_dir`` and
-        ``downloaded`` (whether the train split's files are present).
+        ``downloaded`` (whether the train split's files are present); ``"folder"`` has
+        ``needs_root=True`` (and ``num_classes=None``: it depends on the folder).
     """
     e = _entry(name)
     info = {"name": e.name, "task": e.task, "offline": e.offline,
@@ -146,7 +159,9 @@ def dataset_info(name: str) -> dict:
     if e.target_names is not None:
         info["target_names"] = list(e.target_names)
         info["num_outputs"] = len(e.target_names)
-    if not e.offline:
+    if e.needs_root:
+        info["needs_root"] = True
+    elif not e.offline:
         info["data_dir"] = str(online.data_root())
         info["downloaded"] = online.is_downloaded(e.name, e.official_splits[0])
     return info
@@ -214,7 +229,13 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
     elif e.name == "dtd":
         opts["partition"] = check_scalar(opts["partition"], "partition", int,
                                          min_val=1, max_val=10)
-    if not e.offline:
+    elif e.name == "folder":
+        if not isinstance(opts["skip_bad"], (bool, np.bool_)):
+            raise ValueError(f"skip_bad must be True or False, got {plain(opts['skip_bad'])!r}")
+        opts["skip_bad"] = bool(opts["skip_bad"])
+    if e.needs_root:
+        opts["root"] = str(folder.check_root(opts["root"]))
+    elif not e.offline:
         opts["root"] = str(online.data_root(opts["root"]).resolve())
     return opts
 
@@ -267,7 +288,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
         ``lfw_faces``, ``glyphs``, ``shapes``; online ``cifar10``, ``cifar100``,
         ``svhn``, ``flowers102``, ``dtd``; regression (``list_datasets(task=
         "regression")``, module :mod:`transfer_nb.data.regression`): embedded
-        ``shape_keypoints`` and ``rotated_digits``.
+        ``shape_keypoints`` and ``rotated_digits``; ``"folder"`` with ``root=PATH``:
+        your own images, one subfolder per class (:mod:`transfer_nb.data.folder`).
     split : str
         ``"train"``, ``"test"`` or ``"all"``; online sets use their official splits
         (``"val"`` for flowers102/dtd, ``"extra"`` for svhn).  Embedded sets have no
@@ -277,7 +299,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
         their ``strata``), chosen by ``seed``.
     image_size : int or (int, int), optional
         Output size (an int means square).  Default: the native size (8 for digits,
-        25 for lfw_faces, 32 for the others, 224 for flowers102/dtd).  Arrays are
+        25 for lfw_faces, 32 for the others, 224 for flowers102/dtd/folder).  Arrays are
         resized with antialiasing; glyphs and shapes are rendered at this size.
     seed : int
         Chooses the split, the subsample and the order of the images.  Generated
@@ -288,7 +310,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     **options
         Data-set specific (see ``dataset_info(name)["options"]``), e.g.
         ``glyphs(chars="uppercase", fonts=["STIXGeneral"])``, ``shapes(shift=0.7)``,
-        ``cifar100(label_type="coarse")``, ``dtd(partition=2)``; online sets accept
+        ``cifar100(label_type="coarse")``, ``dtd(partition=2)``, ``folder(root=PATH,
+        test_fraction=0.25, skip_bad=False)``; online sets accept
         ``root=`` (default ``$TRANSFER_NB_DATA`` or ``~/.cache/transfer_nb/data``) and
         ``download=`` (default ``$TRANSFER_NB_DOWNLOAD``).
 
@@ -320,7 +343,10 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     download = options.get("download")
     opts = _resolve_options(e, options)
 
-    if e.official_splits is None:
+    if e.needs_root:
+        source = folder.folder_source(opts["root"], opts["skip_bad"])
+        indices = folder.folder_split(source, split, opts["test_fraction"], seed)
+    elif e.official_splits is None:
         source = _embedded_source(e.name, json.dumps(_jsonable(opts), sort_keys=True))
         strata = _strata(source)
         if split == "all":
@@ -353,6 +379,8 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     spec = {"name": e.name, "split": split, "n": n, "seed": seed, "image_size": list(size),
             "normalize": "none" if normalize is None else str(normalize),
             "options": _jsonable(spec_opts), "version": DATA_VERSION}
+    if getattr(source, "fingerprint", None) is not None:  # "folder": its content
+        spec["fingerprint"] = source.fingerprint
     return ImageDataset(images, targets, source.classes, name=e.name, spec=spec,
                         normalize=normalize, source_indices=indices,
                         target_names=getattr(source, "target_names", None))
