@@ -35,7 +35,8 @@ _LAZY = {
     "load_model": "transfer_nb.models",
     "list_models": "transfer_nb.models",
 }
-_SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "toy",
+_SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
+               "selection", "plots",
                "magics", "config", "transfer", "preprocessing", "cli"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",

@@ -28,9 +28,9 @@ _MODEL_CACHE: dict = {}
 
 def _model(name: str):
     if name not in _MODEL_CACHE:
-        import transfer_nb as tnb
+        from transfer_nb.models import load_model
 
-        _MODEL_CACHE[name] = tnb.load_model(name)
+        _MODEL_CACHE[name] = load_model(name)
     return _MODEL_CACHE[name]
 
 
@@ -73,8 +73,8 @@ class TransferNbMagics(Magics):
     @argument("--split", default="train", help="dataset split (default train)")
     @argument("--seed", type=int, default=0, help="seed of the subsample (default 0)")
     @argument("--probe", action="store_true",
-              help="also measure linear-probe accuracy per layer (TransRate is then "
-                   "computed on the 70%% training part) and print the rank correlation")
+              help="also measure linear-probe accuracy per layer (trained on these images, "
+                   "scored on --n images of the test split) and print the correlations")
     @argument("--no-plot", action="store_true", help="print the table only")
     @argument("-o", "--out", default=None, metavar="VAR",
               help="store the result table (a pandas DataFrame) in this variable")
@@ -82,57 +82,50 @@ class TransferNbMagics(Magics):
     def transrate(self, line: str = ""):
         """TransRate of every layer of a pretrained model on a dataset.
 
-        Extracts the features of the requested layers in one forward pass, prints one
-        row per layer (feature dimension, TransRate, and with ``--probe`` the
-        linear-probe accuracy) and plots TransRate per layer.
+        Runs :func:`transfer_nb.selection.score_layers` (the procedure of the
+        ``LayerSelector`` widget and of the TransRate experiment): one forward pass
+        over the requested layers, one row per layer (depth, feature width, TransRate,
+        and with ``--probe`` the linear-probe accuracy on the dataset's test split),
+        then a plot of TransRate per layer.
         """
-        from transfer_nb.toy import extract_dataset_features, layer_table, rank_correlations
+        from transfer_nb.plots import plot_layer_scores
+        from transfer_nb.selection import score_layers
+        from transfer_nb.stats import rank_correlations
 
         args = parse_argstring(self.transrate, line)
+        # command-line text -> a request extract_features resolves ("all" or names)
+        layers = args.layers.strip()
+        if layers not in ("all", "default"):
+            layers = [name.strip() for name in layers.split(",") if name.strip()]
         try:
-            features, labels, data, _ = extract_dataset_features(
-                _model(args.model), args.data, layers=args.layers, n=args.n,
-                image_size=args.image_size, split=args.split, seed=args.seed)
-            table = layer_table(features, labels, eps=args.eps, probe=args.probe,
-                                seed=args.seed)
+            table = score_layers(_model(args.model), args.data, layers=layers,
+                                 truth="linear_probe" if args.probe else None, n=args.n,
+                                 image_size=args.image_size, split=args.split,
+                                 seed=args.seed, eps=args.eps)
         except (ValueError, KeyError, FileNotFoundError) as exc:
             # Bad names or settings: a one-line message, not a traceback.
             message = str(exc).strip("'\"") or type(exc).__name__
             raise UsageError(f"%transrate: {message}") from None
 
         print(f"TransRate (eps = {args.eps:g}) of {args.model} on {args.data}: "
-              f"{len(labels)} images, {args.image_size} px"
-              + (", TransRate on the training part" if args.probe else ""))
+              f"{args.n} images of the {args.split} split, {args.image_size} px"
+              + (", probes scored on the test split" if args.probe else ""))
         print(table.to_string(float_format=lambda v: f"{v:.4f}"))
         if args.probe:
-            corr = rank_correlations(table["transrate"], table["probe_accuracy"])
-            print(f"Pearson r = {corr['pearson']:.3f}, Kendall tau = {corr['kendall']:.3f}"
-                  f" over {corr['n']} layers")
+            c = rank_correlations(table["transrate"], table["accuracy"],
+                                  seed=args.seed).iloc[0]
+            print(f"Pearson r = {c['pearson']:.3f} [{c['pearson_low']:.2f}, "
+                  f"{c['pearson_high']:.2f}], Kendall tau = {c['kendall']:.3f} "
+                  f"[{c['kendall_low']:.2f}, {c['kendall_high']:.2f}] over {c['n']} layers "
+                  "(95% bootstrap intervals)")
         print(f"Highest TransRate: {table['transrate'].idxmax()}")
         if args.out:
             self.shell.user_ns[args.out] = table
         if not args.no_plot:
-            self._plot(table, f"{args.model} on {args.data}")
+            import matplotlib.pyplot as plt
 
-    @staticmethod
-    def _plot(table, title: str) -> None:
-        import matplotlib.pyplot as plt
-
-        has_acc = "probe_accuracy" in table
-        fig, axes = plt.subplots(1, 2 if has_acc else 1,
-                                 figsize=(9 if has_acc else 5, 3.2), squeeze=False)
-        names = [str(name) for name in table.index]
-        axes[0, 0].bar(names, table["transrate"].values, color="tab:blue")
-        axes[0, 0].set_title(f"TransRate per layer: {title}", fontsize=9)
-        axes[0, 0].set_ylabel("nats")
-        if has_acc:
-            axes[0, 1].bar(names, table["probe_accuracy"].values, color="tab:green")
-            axes[0, 1].set_ylim(0, 1)
-            axes[0, 1].set_title("linear-probe test accuracy", fontsize=9)
-        for ax in axes[0]:
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        fig.tight_layout()
-        plt.show()
+            plot_layer_scores(table, "transrate", title=f"{args.model} on {args.data}")
+            plt.show()
 
     @line_magic
     def transfer_nb_datasets(self, line: str = ""):

@@ -7,7 +7,8 @@ import ipywidgets as W
 import numpy as np
 
 import transfer_nb as tnb
-from transfer_nb.toy import make_gaussian_classes, pca_2d
+from transfer_nb.data.toy import make_gaussian_classes
+from transfer_nb.plots import pca_2d
 
 from ._common import ErrorArea, fmt, html_table, new_figure, show_figure
 
@@ -52,7 +53,7 @@ class CodingRateExplorer(W.VBox):
     variant : {"snippet", "official"}
         Initial TransRate variant (see :func:`transfer_nb.transrate`).
     n, k, dim, separation, spread, seed :
-        Initial toy settings (see :func:`transfer_nb.toy.make_gaussian_classes`).
+        Initial toy settings (see :func:`transfer_nb.data.toy.make_gaussian_classes`).
 
     Attributes
     ----------

@@ -7,7 +7,8 @@ import ipywidgets as W
 import numpy as np
 
 import transfer_nb as tnb
-from transfer_nb.toy import extract_dataset_features, pca_2d
+from transfer_nb.plots import pca_2d
+from transfer_nb.selection import extract_layer_features
 
 from ._common import ErrorArea, html_table, new_figure, show_figure
 
@@ -245,7 +246,7 @@ class FeatureExplorer(W.VBox):
                 raise ValueError("no layers selected: select at least one layer")
             name = self.dataset_dropdown.value
             data = self._dataset_objects.get(name, name)
-            features, labels, dataset, _ = extract_dataset_features(
+            features, labels, dataset, _ = extract_layer_features(
                 self.model, data, layers=layers, n=self.n.value,
                 image_size=self.image_size.value, seed=self.seed,
                 batch_size=self.batch_size, n_chunks=self.n_chunks,

@@ -6,7 +6,9 @@ import html
 import ipywidgets as W
 import numpy as np
 
-from transfer_nb.toy import extract_dataset_features, layer_table, rank_correlations
+from transfer_nb.plots import plot_layer_scores
+from transfer_nb.selection import extract_layer_features, score_layer_features
+from transfer_nb.stats import rank_correlations
 
 from ._common import ErrorArea, fmt, html_table, new_figure, show_figure
 
@@ -18,7 +20,8 @@ _EXPLANATION = (
     "training part of the samples). <b>Measure linear-probe accuracy</b> trains a "
     "logistic regression on each layer's training features and scores it on held-out "
     "samples: the ground truth TransRate tries to predict. A good estimator ranks the "
-    "layers the same way (high Pearson r and Kendall &tau;). Beware: the coding rate "
+    "layers the same way (high Pearson r and Kendall &tau;; the brackets are 95% "
+    "bootstrap intervals over layers: with few layers they are wide). Beware: the coding rate "
     "grows with the feature dimension, so wide layers are favoured.</p>")
 
 
@@ -32,9 +35,14 @@ class LayerSelector(W.VBox):
     dataset : str or torch.utils.data.Dataset
         Target data for ``model`` (a name for :func:`transfer_nb.load_dataset`).
     features : dict[str, array-like], optional
-        Layer name -> ``(n, d)`` features (e.g. ``FeatureExplorer.features``).
+        Layer name -> ``(n, d)`` features (e.g. ``FeatureExplorer.features``); they are
+        split with ``test_size`` for the probes.
     labels : array-like, optional
         Labels of ``features``.
+    test : tuple (test_features, test_labels), optional
+        Held-out features of the same layers (then ``features`` is all training part).
+        With ``model`` and a dataset name, the dataset's test split (``n`` images) is
+        used, as :func:`transfer_nb.selection.score_layers` does.
     layers : optional
         Layers to extract from ``model`` (default: its default layers).
     n, image_size, seed : int
@@ -42,30 +50,34 @@ class LayerSelector(W.VBox):
     eps : float
         Initial distortion of the coding rate (an ``eps`` slider changes it).
     test_size : float
-        Fraction of every class held out to score the linear probes.
+        Fraction of every class held out to score the linear probes when there is no
+        separate test set.
 
     Attributes
     ----------
     scores : pandas.DataFrame or None
-        One row per layer: ``dim``, ``transrate`` and, once measured, ``probe_accuracy``
-        (from :func:`transfer_nb.toy.layer_table`).
+        One row per layer: ``depth``, ``width``, ``transrate`` and, once measured,
+        ``accuracy`` (from :func:`transfer_nb.selection.score_layer_features`, the
+        procedure of ``score_layers``).
     transrates : pandas.Series or None
         TransRate per layer.
     accuracies : pandas.Series or None
         Linear-probe test accuracy per layer, once measured.
-    correlation : dict or None
-        ``{"pearson", "kendall", "n"}`` between the two, once measured.
+    correlation : pandas.Series or None
+        The ``transrate`` row of :func:`transfer_nb.stats.rank_correlations` (Pearson,
+        Kendall, weighted tau with intervals and p-values), once measured.
     value, chosen_layer : str or None
         The selected layer: the TransRate argmax unless changed with the dropdown.
     errors : ErrorArea
         Shows the last error (CSS class ``tnb-error``).
     """
 
-    def __init__(self, model=None, dataset="digits", features=None, labels=None,
+    def __init__(self, model=None, dataset="digits", features=None, labels=None, test=None,
                  layers=None, n: int = 200, image_size: int = 64, seed: int = 0,
                  eps: float = 1e-4, test_size: float = 0.3):
         self.features = None
         self.labels = None
+        self.test = None
         self.scores = None
         self.correlation = None
         self.test_size = test_size
@@ -99,15 +111,20 @@ class LayerSelector(W.VBox):
         self.add_class("tnb-layer-selector")
 
         if features is not None:
-            self.set_features(features, labels)
+            self.set_features(features, labels, test=test)
         elif model is not None:
             try:
-                features, labels, _, _ = extract_dataset_features(
+                features, labels, _, model = extract_layer_features(
                     model, dataset, layers=layers, n=n, image_size=image_size, seed=seed)
+                if isinstance(dataset, str):  # its own test split, as score_layers does
+                    tf, tl, _, _ = extract_layer_features(
+                        model, dataset, layers=list(features), n=n, image_size=image_size,
+                        split="test", seed=seed)
+                    test = (tf, tl)
             except Exception as exc:
                 self.errors.show(exc)
             else:
-                self.set_features(features, labels)
+                self.set_features(features, labels, test=test)
         else:
             self.info.value = ("<p>No features yet: pass <code>features=</code> and "
                                "<code>labels=</code>, or a <code>model=</code>.</p>")
@@ -136,11 +153,17 @@ class LayerSelector(W.VBox):
     @property
     def accuracies(self):
         """Linear-probe test accuracy per layer (``pandas.Series``), once measured."""
-        if self.scores is None or "probe_accuracy" not in self.scores:
+        if self.scores is None or "accuracy" not in self.scores:
             return None
-        return self.scores["probe_accuracy"]
+        return self.scores["accuracy"]
 
-    def set_features(self, features, labels) -> bool:
+    def _score(self, features, labels, test, probe=False):
+        return score_layer_features(features, labels, test=test, truth="linear_probe" if probe
+                                    else None, test_size=self.test_size, seed=self.seed,
+                                    eps=self.eps.value,
+                                    on_progress=self._on_progress if probe else None)
+
+    def set_features(self, features, labels, test=None) -> bool:
         """Score the layers of new features (the probe results are reset).
 
         Returns
@@ -152,12 +175,11 @@ class LayerSelector(W.VBox):
         try:
             if labels is None:
                 raise ValueError("labels are required with features")
-            scores = layer_table(features, labels, eps=self.eps.value,
-                                 test_size=self.test_size, seed=self.seed)
+            scores = self._score(features, labels, test)
         except Exception as exc:
             self.errors.show(exc)
             return False
-        self.features, self.labels = dict(features), np.asarray(labels)
+        self.features, self.labels, self.test = dict(features), np.asarray(labels), test
         self.correlation = None
         self.probe_button.disabled = False
         self.progress.value = 0
@@ -180,10 +202,8 @@ class LayerSelector(W.VBox):
         self.probe_button.disabled = True
         self.progress.bar_style = ""
         try:
-            scores = layer_table(self.features, self.labels, eps=self.eps.value, probe=True,
-                                 test_size=self.test_size, seed=self.seed,
-                                 on_progress=self._on_progress)
-            correlation = rank_correlations(scores["transrate"], scores["probe_accuracy"])
+            scores = self._score(self.features, self.labels, self.test, probe=True)
+            correlation = self._correlate(scores)
         except Exception as exc:
             self.progress.bar_style = "danger"
             self.errors.show(exc)
@@ -205,17 +225,23 @@ class LayerSelector(W.VBox):
             return
         self.errors.clear()
         try:
-            scores = layer_table(self.features, self.labels, eps=self.eps.value,
-                                 test_size=self.test_size, seed=self.seed)
+            scores = self._score(self.features, self.labels, self.test)
         except Exception as exc:
             self.errors.show(exc)
             return
         if self.accuracies is not None:
             # The probes do not depend on eps: keep them and re-rank against them.
-            scores["probe_accuracy"] = self.accuracies.values
-            self.correlation = rank_correlations(scores["transrate"],
-                                                 scores["probe_accuracy"])
+            scores["accuracy"] = self.accuracies.values
+            self.correlation = self._correlate(scores)
         self._set_scores(scores)
+
+    def _correlate(self, scores):
+        import warnings
+
+        with warnings.catch_warnings():  # an undefined correlation shows as nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return rank_correlations(scores[["transrate"]], scores["accuracy"],
+                                     seed=self.seed).loc["transrate"]
 
     def _on_layer(self, change) -> None:
         if self._setting:
@@ -243,38 +269,30 @@ class LayerSelector(W.VBox):
             return
         chosen = self.layer.value
         best = str(scores["transrate"].idxmax())
-        has_acc = "probe_accuracy" in scores
-        header = ["layer", "dim", "TransRate"] + (["probe acc."] if has_acc else [])
+        has_acc = "accuracy" in scores
+        header = ["layer", "width", "TransRate"] + (["probe acc."] if has_acc else [])
         rows = []
         for name, row in scores.iterrows():
             label = html.escape(str(name))
             if name == chosen:
                 label = f"<b>{label}</b> &larr;"
-            cells = [label, str(int(row["dim"])), fmt(row["transrate"])]
+            cells = [label, str(int(row["width"])), fmt(row["transrate"])]
             if has_acc:
-                cells.append(fmt(row["probe_accuracy"]))
+                cells.append(fmt(row["accuracy"]))
             rows.append(cells)
         text = (f"<p>Highest TransRate: <b>{html.escape(best)}</b>; chosen: "
                 f"<b>{html.escape(str(chosen))}</b>.</p>")
         if self.correlation is not None:
             c = self.correlation
             text += (f'<p class="tnb-correlation">TransRate vs probe accuracy over '
-                     f"{c['n']} layers: Pearson r = {fmt(c['pearson'])}, "
-                     f"Kendall &tau; = {fmt(c['kendall'])}</p>")
+                     f"{int(c['n'])} layers: Pearson r = {fmt(c['pearson'])} "
+                     f"[{fmt(c['pearson_low'])}, {fmt(c['pearson_high'])}], "
+                     f"Kendall &tau; = {fmt(c['kendall'])} "
+                     f"[{fmt(c['kendall_low'])}, {fmt(c['kendall_high'])}]</p>")
         self.info.value = text
         self.table.value = html_table(header, rows)
 
         fig, axes = new_figure(ncols=2 if has_acc else 1, width=4.4, height=3.2)
-        x = np.arange(len(scores))
-        names = [str(name) for name in scores.index]
-        colors = ["tab:orange" if name == chosen else "tab:blue" for name in names]
-        axes[0].bar(x, scores["transrate"].values, color=colors)
-        axes[0].set_title("TransRate per layer")
+        plot_layer_scores(scores, "transrate", axes=list(axes), highlight=chosen)
         axes[0].set_ylabel("nats")
-        if has_acc:
-            axes[1].bar(x, scores["probe_accuracy"].values, color=colors)
-            axes[1].set_ylim(0, 1)
-            axes[1].set_title("linear-probe test accuracy")
-        for ax in axes:
-            ax.set_xticks(x, names, rotation=45, ha="right", fontsize=7)
         show_figure(self.plot, fig)

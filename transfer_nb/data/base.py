@@ -330,33 +330,48 @@ class ConcatSource:
 # ---------------------------------------------------------------------------------------
 # Deterministic stratified splits and subsamples
 # ---------------------------------------------------------------------------------------
-def stratified_split(targets: np.ndarray, test_fraction: float, seed: int
+def stratified_split(targets, test_fraction: float = 0.3, seed: int = 0
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into train / test, class by class, deterministically for ``seed``.
 
-    Each class with at least 2 images puts ``round(test_fraction * n_k)`` (at least 1,
-    at most ``n_k - 1``) in the test part, so both parts see every class.
+    The library's one train/test split (``load_dataset`` and the layer-selection
+    procedure of :mod:`transfer_nb.selection` both use it).  Each class with at least 2
+    items puts ``round(test_fraction * n_k)`` (at least 1, at most ``n_k - 1``) in the
+    test part, so both parts see every class; a class with a single item stays in train.
+
+    Parameters
+    ----------
+    targets : array-like, shape (n,)
+        Labels of any type.
+    test_fraction : float
+        Fraction of every class that goes to the test part, strictly in ``(0, 1)``.
+    seed : int
+        Seeds the shuffle (one rule: ``numpy.random.default_rng([seed, 0x5917])``).
 
     Returns
     -------
     train, test : numpy.ndarray of int64
         Sorted, disjoint index arrays whose union is ``range(len(targets))``.
     """
+    targets = np.asarray(targets)
+    if targets.ndim != 1:
+        raise ValueError(f"targets must be a 1-D array of labels, got shape {list(targets.shape)}")
     test_fraction = check_fraction(test_fraction, "test_fraction", allow_zero=False,
                                    allow_one=False)
     rng = np.random.default_rng([int(seed), 0x5917])
-    train, test = [], []
+    train, test = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
     for c in np.unique(targets):
         idx = np.flatnonzero(targets == c)
         idx = idx[rng.permutation(len(idx))]
-        n_test = int(round(test_fraction * len(idx)))
+        n_test = int(round(float(test_fraction) * len(idx)))
         if len(idx) >= 2:
             n_test = min(max(n_test, 1), len(idx) - 1)
         else:
             n_test = 0
         test.append(idx[:n_test])
         train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+    return (np.sort(np.concatenate(train)).astype(np.int64),
+            np.sort(np.concatenate(test)).astype(np.int64))
 
 
 def grouped_split(targets: np.ndarray, groups: np.ndarray, test_fraction: float, seed: int
