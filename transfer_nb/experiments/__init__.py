@@ -1,7 +1,10 @@
 """One module per paper: a config (``fast`` | ``full``) -> tidy results + plots.
 
 * :mod:`transfer_nb.experiments.transrate` -- Huang et al., ICML 2022: model and
-  layer selection with TransRate vs LogME / LEEP / NCE / H-score.
+  layer selection with TransRate vs LogME / LEEP / NCE / H-score (a package: config,
+  run, report, plots).
+* :mod:`transfer_nb.experiments.coding_rate` -- notebook 01's teaching helpers
+  (textbook coding rate, sweeps, pitfalls).
 
 Submodules are imported lazily (``transfer_nb.experiments.transrate``) so that
 ``import transfer_nb.experiments`` stays cheap.
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["transrate"]
+__all__ = ["transrate", "coding_rate"]
 
 
 def __getattr__(name: str):
