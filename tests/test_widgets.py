@@ -14,7 +14,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import transfer_nb as tnb
-from transfer_nb.toy import make_gaussian_classes, stratified_split
+from transfer_nb.data.base import stratified_split
+from transfer_nb.data.toy import make_gaussian_classes
 from widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
                      TransferabilityStepper)
 from widgets._common import ERROR_CLASS
@@ -259,7 +260,7 @@ def test_layer_selector_transrate_and_probe():
 
     feats, y = _layer_features()
     w = LayerSelector(features=feats, labels=y)
-    train, test = stratified_split(y, test_size=w.test_size, seed=w.seed)
+    train, test = stratified_split(y, w.test_size, seed=w.seed)
     expected = tnb.transrate_per_layer({k: v[train] for k, v in feats.items()}, y[train])
     np.testing.assert_allclose(w.transrates.values, expected.values)
     assert list(w.transrates.index) == ["low", "mid", "high"]
@@ -273,7 +274,7 @@ def test_layer_selector_transrate_and_probe():
     assert acc["high"] == pytest.approx(
         linear_probe(feats["high"][train], y[train], feats["high"][test], y[test]))
     assert acc["high"] > acc["low"]
-    assert set(w.correlation) == {"pearson", "kendall", "n"}
+    assert w.correlation["n"] == 3
     from scipy import stats
     assert w.correlation["kendall"] == pytest.approx(
         stats.kendalltau(w.transrates.values, acc.values)[0])

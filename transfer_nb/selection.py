@@ -45,10 +45,11 @@ _PENULTIMATE = "penultimate"
 def _estimator_functions(estimators, eps: float) -> dict:
     """``{column name: fn(Z, y)}`` from names of :data:`FEATURE_ESTIMATORS` and/or a
     mapping ``name -> callable(Z, y)``."""
-    from transfer_nb import coding_rate, estimators as est
+    from transfer_nb import estimators as est
+    from transfer_nb.coding_rate import transrate, transrate_official
 
-    known = {"transrate": lambda Z, y: coding_rate.transrate(Z, y, eps=eps),
-             "transrate_official": lambda Z, y: coding_rate.transrate_official(Z, y, eps=eps),
+    known = {"transrate": lambda Z, y: transrate(Z, y, eps=eps),
+             "transrate_official": lambda Z, y: transrate_official(Z, y, eps=eps),
              "logme": est.logme, "hscore": est.hscore}
     if isinstance(estimators, str):
         estimators = [estimators]

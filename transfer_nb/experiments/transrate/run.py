@@ -77,12 +77,13 @@ def score_features(Z, y, logits, eps: float = 1e-4, repeats: int = 1) -> dict:
     (LEEP uses their softmax, NCE their argmax as source labels).  Returns a flat
     dict ``{estimator: score, "time_" + estimator: seconds}``.
     """
-    from transfer_nb import coding_rate, estimators as est
+    from transfer_nb import estimators as est
+    from transfer_nb.coding_rate import transrate, transrate_official
 
     Z = np.asarray(Z, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
     jobs = {
-        "transrate": lambda: coding_rate.transrate(Z, y, eps=eps),
+        "transrate": lambda: transrate(Z, y, eps=eps),
         "logme": lambda: est.logme(Z, y),
         "leep": lambda: est.leep(_softmax(logits), y),
         "nce": lambda: est.nce(np.argmax(logits, axis=1), y),
@@ -91,7 +92,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, repeats: int = 1) -> dict:
     out = {}
     for name, fn in jobs.items():
         out[name], out["time_" + name] = timed(fn, repeats)
-    out["transrate_official"] = float(coding_rate.transrate_official(Z, y, eps=eps))
+    out["transrate_official"] = float(transrate_official(Z, y, eps=eps))
     return out
 
 
