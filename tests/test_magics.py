@@ -7,7 +7,6 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 import transfer_nb as tnb
-from transfer_nb.toy import stratified_split
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,8 @@ def test_transfer_nb_never_imports_ipywidgets():
     import subprocess
     import sys
 
-    code = ("import sys, transfer_nb, transfer_nb.magics, transfer_nb.toy; "
+    code = ("import sys, transfer_nb, transfer_nb.magics, transfer_nb.selection, transfer_nb.stats, "
+            "transfer_nb.plots, transfer_nb.experiments.transrate; "
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -51,25 +51,36 @@ def test_transrate_prints_table_and_stores_result(ip, capsys):
 
     plt.close("all")
     ip.run_line_magic("transrate", "--model efficientnet_lite0 --data digits "
-                                   "--layers blocks.1,blocks.2 --n 60 --image-size 32 "
+                                   "--layers blocks.1,blocks.2,blocks.3 --n 60 --image-size 32 "
                                    "--probe -o tr_table")
     out = capsys.readouterr().out
     table = ip.user_ns["tr_table"]
-    assert list(table.index) == ["blocks.1", "blocks.2"]
-    for layer in table.index:
-        assert re.search(rf"^{re.escape(layer)}\s+\d+\s+-?\d+\.\d{{4}}", out, re.M)
-    assert "Highest TransRate" in out and "Kendall tau" in out
-    assert ((table["probe_accuracy"] >= 0) & (table["probe_accuracy"] <= 1)).all()
-    # the printed numbers are TransRate of the library on the same features
+    assert list(table.index) == ["blocks.1", "blocks.2", "blocks.3"]
+    for layer in table.index:  # layer, depth, width, TransRate, accuracy
+        assert re.search(rf"^{re.escape(layer)}\s+\d\s+\d+\s+-?\d+\.\d{{4}}\s+\d\.\d{{4}}$",
+                         out, re.M)
+    assert "Highest TransRate" in out and "Kendall tau" in out and "bootstrap" in out
+    # the printed numbers are those of the library on the same features: TransRate on
+    # the 60 training images, the probe scored on 60 images of the test split
     from transfer_nb.magics import _MODEL_CACHE
+    from transfer_nb.transfer import linear_probe
     model = _MODEL_CACHE["efficientnet_lite0"]  # what the magic loaded (saves a reload)
+    layers = ["blocks.1", "blocks.2", "blocks.3"]
     data = tnb.load_dataset("digits", n=60, image_size=32, normalize=model.transfer_nb_normalize)
-    feats = tnb.extract_features(model, data, layers=["blocks.1", "blocks.2"], progress=False)
-    # with --probe, TransRate is computed on the training part of the split
-    train, _ = stratified_split(data.targets, test_size=0.3, seed=0)
-    expected = tnb.transrate_per_layer({k: v[train] for k, v in feats.items()},
-                                       data.targets[train])
+    test = tnb.load_dataset("digits", split="test", n=60, image_size=32,
+                            normalize=model.transfer_nb_normalize)
+    feats = tnb.extract_features(model, data, layers=layers, progress=False)
+    test_feats = tnb.extract_features(model, test, layers=layers, progress=False)
+    expected = tnb.transrate_per_layer(feats, data.targets)
     np.testing.assert_allclose(table["transrate"].values, expected.values, rtol=1e-6)
+    for layer in layers:
+        assert table.loc[layer, "accuracy"] == pytest.approx(linear_probe(
+            feats[layer], data.targets, test_feats[layer], test.targets, seed=0))
+    assert list(table["depth"]) == [1, 2, 3]
+    from scipy import stats
+    r = stats.pearsonr(table["transrate"], table["accuracy"])[0]
+    assert f"Pearson r = {r:.3f} [" in out and "over 3 layers" in out
+    assert list(table["width"]) == [feats[k].shape[1] for k in layers]
     assert plt.get_fignums(), "the magic should have drawn a figure"
     plt.close("all")
 

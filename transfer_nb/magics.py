@@ -116,7 +116,7 @@ class TransferNbMagics(Magics):
                                   seed=args.seed).iloc[0]
             print(f"Pearson r = {c['pearson']:.3f} [{c['pearson_low']:.2f}, "
                   f"{c['pearson_high']:.2f}], Kendall tau = {c['kendall']:.3f} "
-                  f"[{c['kendall_low']:.2f}, {c['kendall_high']:.2f}] over {c['n']} layers "
+                  f"[{c['kendall_low']:.2f}, {c['kendall_high']:.2f}] over {int(c['n'])} layers "
                   "(95% bootstrap intervals)")
         print(f"Highest TransRate: {table['transrate'].idxmax()}")
         if args.out:
