@@ -38,7 +38,7 @@ torch.manual_seed(0); np.random.seed(0)
 pd.set_option("display.precision", 3); pd.set_option("display.width", 120)
 import transfer_nb as tnb
 from transfer_nb.config import fast_mode
-from transfer_nb.experiments import transrate as E
+from transfer_nb.experiments import coding_rate as CR, transrate as E
 import widgets
 """
 
@@ -70,11 +70,11 @@ with variance λ contributes ½ log(1 + λ/ε): a **spread-out** cloud costs man
 **compact** one few, and a direction of zero variance nothing. A smaller ε means a finer
 precision, hence a larger rate.
 
-Three Gaussian classes from `transfer_nb.toy`; the rate of the whole cloud and of each
+Three Gaussian classes from `transfer_nb.data.toy`; the rate of the whole cloud and of each
 class:
 """),
     code("""
-from transfer_nb.toy import make_gaussian_classes
+from transfer_nb.data.toy import make_gaussian_classes
 Z, y = make_gaussian_classes(n=300, k=3, dim=2, separation=4.0, spread=1.0, seed=0)
 terms = tnb.coding_rate_terms(Z, y, eps=1e-4)
 print("Z:", Z.shape, "classes:", np.unique(y).tolist())
@@ -84,7 +84,7 @@ print("R(Z|Y)    =", round(terms["R_given_y"], 3))
 print("TransRate =", round(terms["transrate"], 3))
 """, check=True),
     md("How the rates depend on the precision ε (R grows like ½·d·log(1/ε)):"),
-    code("E.eps_sweep(Z, y, eps_values=(1e-6, 1e-4, 1e-2, 1.0)).round(3)"),
+    code("CR.eps_sweep(Z, y, eps_values=(1e-6, 1e-4, 1e-2, 1.0)).round(3)"),
     md(r"""
 ## 2. Why R(Z) − R(Z|Y) approximates the mutual information I(Z; Y)
 
@@ -96,7 +96,7 @@ save when encoding the features. Well-separated, compact classes ⇒ a big cloud
 small clouds ⇒ high TransRate. Moving the class means apart:
 """),
     code("""
-sweep = E.separation_sweep(separations=(0.0, 1.0, 2.0, 4.0, 8.0), n=300, k=3, dim=2)
+sweep = CR.separation_sweep(separations=(0.0, 1.0, 2.0, 4.0, 8.0), n=300, k=3, dim=2)
 print("TransRate increases with the separation:",
       bool(np.all(np.diff(sweep["TransRate"].to_numpy()) > 0)))
 sweep.round(3)
@@ -143,10 +143,10 @@ with a Cholesky factorisation (log det = 2 Σ log diag L). For a class with n_k 
 (here 30 images, d = 1280) that is a 30 × 30 instead of a 1280 × 1280 factorisation.
 The textbook reference, for the record, is one line:
 `0.5 * np.linalg.slogdet(np.eye(d) + Z.T @ Z / (n * eps))[1]`
-(`E.textbook_transrate` applies it to every term).
+(`CR.textbook_transrate` applies it to every term).
 """),
     code("""
-cmp = E.compare_with_textbook(feats[last], y_real, eps=1e-4)
+cmp = CR.compare_with_textbook(feats[last], y_real, eps=1e-4)
 print(f"n = {cmp['n']}, d = {cmp['d']}")
 print("max relative difference < 1e-8:", cmp["relative_difference"] < 1e-8)
 """, check=True),
@@ -165,7 +165,7 @@ rows L2-normalised, centred, normalised again; eigenvalues divided by the trace;
 term divided by rank(Z); classes weighted n_k/n) is scale invariant.
 """),
     code("""
-pit = E.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
+pit = CR.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
 pit.round(3)
 """),
     code("""
@@ -182,7 +182,7 @@ biases comparisons between layers or models of different width — keep it in mi
 notebook 02, where layers of 16 to 1280 channels are compared.
 """),
     code("""
-dims = E.dimension_sweep(dims=(4, 16, 64, 256), n=150, k=3, separation=4.0)
+dims = CR.dimension_sweep(dims=(4, 16, 64, 256), n=150, k=3, separation=4.0)
 print("snippet grows with the noise dimension:",
       bool(np.all(np.diff(dims["snippet"].to_numpy()) > 0)))
 """, check=True),
@@ -240,12 +240,18 @@ print("rows:", len(ms), "= targets x models:", ms["target"].nunique(), "x", ms["
 ms[["target", "model", "kind", "feature_dim", *E.ESTIMATORS, "accuracy"]]
 """),
     code("fig = E.plot_model_selection(ms, estimator='transrate')"),
-    md("Correlation of every score with the fine-tuned accuracy, per target (Pearson r):"),
+    md("""
+Correlation of every score with the fine-tuned accuracy, per target
+(`transfer_nb.stats.rank_correlations`): Pearson r, Kendall tau and the weighted tau the
+paper reports, each with a **95 % bootstrap interval** (resampling the models) and a
+permutation p-value. With 9 models the intervals are wide: read them, not the point
+estimate alone.
+"""),
     code("""
 corr = E.correlations(ms)
-vals = corr[["pearson", "kendall", "weighted_tau"]].to_numpy()
-print("coefficients finite and within [-1, 1]:",
-      bool(np.isfinite(vals).all() and (np.abs(vals) <= 1).all()))
+cols = ["target", "estimator", "pearson", "pearson_low", "pearson_high", "pearson_p",
+        "kendall", "kendall_low", "kendall_high", "n"]
+display(corr[cols].round(2))
 E.correlation_table(corr, "pearson").round(2)
 """),
     code("""
@@ -284,12 +290,15 @@ layers
 """),
     code("""
 c = E.layer_correlation(layers)
-print({k: round(v, 2) if isinstance(v, float) else v for k, v in c.items()})
+print(f"Pearson r = {c['pearson']:.2f} [{c['pearson_low']:.2f}, {c['pearson_high']:.2f}], "
+      f"Kendall tau = {c['kendall']:.2f} [{c['kendall_low']:.2f}, {c['kendall_high']:.2f}] "
+      f"over {c['n']} layers (95% bootstrap intervals)")
 fig = E.plot_layer_selection(layers)
 """),
     md("""
-Explore the layers yourself: `widgets.LayerSelector` computes TransRate per layer for a
-model and a data set, and measures linear-probe accuracy on demand (button).
+Explore the layers yourself: `widgets.LayerSelector` runs the same procedure as the table
+above (`transfer_nb.selection.score_layers`: TransRate on the target's training images,
+linear probes scored on its test split) and measures the probes on demand (button).
 """),
     code("""
 ls_cfg = cfg.layer_selection
@@ -305,7 +314,10 @@ with pd.option_context("display.max_colwidth", None):
 """),
     md("""
 **Reading the table honestly.** The `reproduced` column follows the stated rule, from
-*this* run's numbers. Expect misses in fast mode: each target has only ~100 images, the
+*this* run's 95 % bootstrap intervals, not its point estimates: *reproduced* when the
+whole interval clears the threshold, *not reproduced* when it lies entirely on the
+wrong side, *inconclusive* when it straddles it (the run cannot tell), *mixed* when the
+targets disagree. Expect misses in fast mode: each target has only ~100 images, the
 models are fine-tuned for 40 SGD steps (4 epochs of 10-image batches), and a zoo of 9 models gives a noisy
 correlation (one swapped pair moves Kendall tau by 0.06). Two effects are structural
 and visible above: (1) the snippet's TransRate grows with the feature dimension
@@ -316,7 +328,7 @@ target leaves every model near chance after 20 steps on 100 images (8 × 8 digit
 upscaled), so its row of correlations is noise; LogME and H-score ranked the zoo better
 than TransRate, and the layer-selection correlation was far from 0.98 (the linear probe
 saturates at 100 % from the middle blocks on, while the snippet's TransRate keeps
-growing with the channel count). Where a claim does not reproduce, the table says *no*.
+growing with the channel count). Where a claim does not reproduce, the table says so.
 The full mode (`TRANSFER_NB_FAST=0`) uses larger images and sets, more epochs and the
 paper's layer-selection protocol.
 """),
