@@ -160,7 +160,7 @@ print(f"fast: {cmp['seconds_fast'] * 1e3:.2f} ms   textbook: {cmp['seconds_textb
 **Scale.** The snippet is not scale invariant: multiplying the features by 10 divides
 ε by 100 in effect. **Labels.** On raw features with ε = 1e-4 almost every direction
 counts, so true and *shuffled* labels can score almost alike: the number is dominated
-by the volume, not by the labels. The authors' full pipeline (`variant="official"`:
+by the volume, not by the labels. The authors' layer-selection pipeline (`variant="layerwise"`:
 rows L2-normalised, centred, normalised again; eigenvalues divided by the trace; each
 term divided by rank(Z); classes weighted n_k/n) is scale invariant.
 """),
@@ -171,8 +171,8 @@ pit.round(3)
     code("""
 print("snippet changes when features are scaled x10:",
       not np.isclose(pit.loc["features x 10", "snippet"], pit.loc["features", "snippet"]))
-print("official variant is scale invariant:",
-      bool(np.isclose(pit.loc["features x 10", "official"], pit.loc["features", "official"])))
+print("layerwise variant is scale invariant:",
+      bool(np.isclose(pit.loc["features x 10", "layerwise"], pit.loc["features", "layerwise"])))
 """, check=True),
     md("""
 **Dimension.** Pad the same 2-D class structure with pure-noise coordinates: no label
@@ -194,7 +194,7 @@ print("snippet grows with the noise dimension:",
   TransRate = R(Z) − R(Z|Y) is the rate the labels save, an estimate of I(Z; Y).
 * It needs one forward pass and a few small Cholesky factorisations: cheap.
 * The snippet's number depends on scale, ε and dimension; compare models with care (or
-  with `variant="official"`). Notebook 02 puts it to the test: does it rank models and
+  with `variant="layerwise"`). Notebook 02 puts it to the test: does it rank models and
   layers the way fine-tuning does?
 """),
 ]

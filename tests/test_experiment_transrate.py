@@ -87,8 +87,8 @@ def test_model_selection_end_to_end_and_cache():
     assert row["hscore"] == pytest.approx(hscore(Z, train.targets))
 
     corr = E.correlations(df, n_boot=200)
-    assert list(corr["estimator"]) == [*E.ESTIMATORS, "transrate_official"]
-    expected = rank_correlations(df[[*E.ESTIMATORS, "transrate_official"]], df["accuracy"],
+    assert list(corr["estimator"]) == [*E.ESTIMATORS, "transrate_layerwise"]
+    expected = rank_correlations(df[[*E.ESTIMATORS, "transrate_layerwise"]], df["accuracy"],
                                  n_boot=200)
     np.testing.assert_allclose(corr.drop(columns=["target", "estimator"]).to_numpy(float),
                                expected.to_numpy(float), equal_nan=True)
@@ -112,7 +112,7 @@ def test_model_selection_end_to_end_and_cache():
 
 
 def test_layer_selection_linear_probe_values():
-    from transfer_nb.coding_rate import transrate, transrate_official
+    from transfer_nb.coding_rate import transrate
     from transfer_nb.features import extract_features
     from transfer_nb.transfer import linear_probe
 
@@ -127,7 +127,8 @@ def test_layer_selection_linear_probe_values():
         Z = feats[row["layer"]]
         assert row["width"] == Z.shape[1]
         assert row["transrate"] == pytest.approx(transrate(Z, train.targets))
-        assert row["transrate_official"] == pytest.approx(transrate_official(Z, train.targets))
+        assert row["transrate_layerwise"] == pytest.approx(
+            transrate(Z, train.targets, variant="layerwise"))
         assert row["accuracy"] == pytest.approx(linear_probe(
             Z, train.targets, test_feats[row["layer"]], test.targets, seed=0))
     c = E.layer_correlation(df, n_boot=200)

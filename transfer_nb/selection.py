@@ -31,10 +31,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 __all__ = ["score_layers", "score_layer_features", "extract_layer_features",
-           "FEATURE_ESTIMATORS", "TRUTHS"]
+           "feature_estimators", "TRUTHS"]
 
-#: estimators that read only a layer's features and the labels: ``name -> fn(Z, y, eps)``
-FEATURE_ESTIMATORS = ("transrate", "transrate_official", "logme", "hscore")
 #: ground-truth protocols
 TRUTHS = ("linear_probe", "finetune_reinit")
 
@@ -42,15 +40,20 @@ TRUTHS = ("linear_probe", "finetune_reinit")
 _PENULTIMATE = "penultimate"
 
 
-def _estimator_functions(estimators, eps: float) -> dict:
-    """``{column name: fn(Z, y)}`` from names of :data:`FEATURE_ESTIMATORS` and/or a
-    mapping ``name -> callable(Z, y)``."""
-    from transfer_nb import estimators as est
-    from transfer_nb.coding_rate import transrate, transrate_official
+def feature_estimators() -> list:
+    """Registered estimators that read only a layer's features and the labels (the
+    names ``estimators=`` accepts)."""
+    from transfer_nb.estimators import registry
 
-    known = {"transrate": lambda Z, y: transrate(Z, y, eps=eps),
-             "transrate_official": lambda Z, y: transrate_official(Z, y, eps=eps),
-             "logme": est.logme, "hscore": est.hscore}
+    return [name for name in registry.list_estimators("features")
+            if registry.get(name).inputs == ("features", "labels")]
+
+
+def _estimator_functions(estimators, eps: float) -> dict:
+    """``{column name: fn(Z, y)}`` from names of the estimator registry that take
+    ``(features, labels)`` and/or a mapping ``name -> callable(Z, y)``.  TransRate
+    entries get ``eps``."""
+    from transfer_nb.estimators import registry
     if isinstance(estimators, str):
         estimators = [estimators]
     items = estimators.items() if isinstance(estimators, Mapping) else \
@@ -58,10 +61,13 @@ def _estimator_functions(estimators, eps: float) -> dict:
     out = {}
     for name, fn in items:
         if fn is None:
-            if name not in known:
-                raise ValueError(f"unknown estimator {name!r}: choose from "
-                                 f"{list(FEATURE_ESTIMATORS)} or pass {{name: callable(Z, y)}}")
-            fn = known[name]
+            entry = registry.get(name)  # ValueError listing the names
+            if entry.inputs != ("features", "labels"):
+                raise ValueError(f"estimator {name!r} takes {list(entry.inputs)}, not a layer's "
+                                 f"features and labels: choose from {feature_estimators()} "
+                                 "or pass {name: callable(Z, y)}")
+            fn = (lambda f: lambda Z, y: f(Z, y, eps=eps))(entry.func) \
+                if name.startswith("transrate") else entry.func
         elif not callable(fn):
             raise ValueError(f"estimator {name!r} must be callable(Z, y), got {type(fn).__name__}")
         out[str(name)] = fn
@@ -108,7 +114,7 @@ def score_layer_features(features: Mapping, labels, *, test=None,
     test : tuple (test_features, test_labels), optional
         Held-out features of the same layers.  ``None``: ``features`` is split with
         :func:`transfer_nb.data.base.stratified_split` (``test_size``, ``seed``).
-    estimators : sequence of names of :data:`FEATURE_ESTIMATORS`, or mapping name -> callable(Z, y)
+    estimators : sequence of names of :func:`feature_estimators`, or mapping name -> callable(Z, y)
     truth : None or "linear_probe"
         ``"finetune_reinit"`` needs the model: use :func:`score_layers`.
     test_size, seed : the split (and the probe's seed).
@@ -189,7 +195,7 @@ def score_layers(model, data, layers=None, *, estimators=("transrate",),
         Passed to :func:`transfer_nb.features.extract_features`, which resolves it
         (``None``: the model's default layers).
     estimators : sequence of names or mapping name -> callable(Z, y)
-        See :data:`FEATURE_ESTIMATORS`.
+        See :func:`feature_estimators`.
     truth : None, "linear_probe" or "finetune_reinit"
         Ground truth per layer (see the module docstring).
     test_data : str or Dataset, optional

@@ -8,25 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb._validation import check_scalar
+
 __all__ = ["make_gaussian_classes"]
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_nonneg(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return value
 
 
 def make_gaussian_classes(n: int = 300, k: int = 3, dim: int = 2, separation: float = 2.0,
@@ -58,11 +42,11 @@ def make_gaussian_classes(n: int = 300, k: int = 3, dim: int = 2, separation: fl
     y : numpy.ndarray, shape (n,), int64
         Class labels ``0 .. k-1``, grouped by class.
     """
-    n = _check_int("n", n, 1)
-    k = _check_int("k", k, 1)
-    dim = _check_int("dim", dim, 1)
-    separation = _check_nonneg("separation", separation)
-    spread = _check_nonneg("spread", spread)
+    n = check_scalar(n, "n", int, min_val=1)
+    k = check_scalar(k, "k", int, min_val=1)
+    dim = check_scalar(dim, "dim", int, min_val=1)
+    separation = check_scalar(separation, "separation", float, min_val=0)
+    spread = check_scalar(spread, "spread", float, min_val=0)
     if n < k:
         raise ValueError(f"n ({n}) must be at least the number of classes k ({k})")
     rng = np.random.default_rng(seed)

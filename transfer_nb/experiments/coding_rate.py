@@ -74,11 +74,11 @@ def separation_sweep(separations: Iterable[float] = (0.0, 1.0, 2.0, 4.0, 8.0), n
 
 
 def pitfall_table(Z, y, eps: float = 1e-4, seed: int = 0):
-    """TransRate (snippet and official variants) of real features under the pitfalls of
+    """TransRate (snippet and layerwise variants) of real features under the pitfalls of
     the snippet: rescaled features and shuffled labels.
 
     Rows: ``features``, ``features x 10``, ``features / 10``, ``shuffled labels``;
-    columns ``snippet`` and ``official`` (when the coding-rate module offers it).
+    columns ``snippet`` and ``layerwise`` (the authors' scale-invariant pipeline).
     """
     import pandas as pd
     Z = np.asarray(Z, dtype=np.float64)
@@ -88,12 +88,8 @@ def pitfall_table(Z, y, eps: float = 1e-4, seed: int = 0):
              "shuffled labels": (Z, y_shuffled)}
     rows = {}
     for name, (Zc, yc) in cases.items():
-        row = {"snippet": float(transrate(Zc, yc, eps=eps))}
-        try:
-            row["official"] = float(transrate(Zc, yc, eps=eps, variant="official"))
-        except TypeError:  # a coding-rate module without variants
-            pass
-        rows[name] = row
+        rows[name] = {"snippet": float(transrate(Zc, yc, eps=eps)),
+                      "layerwise": float(transrate(Zc, yc, eps=eps, variant="layerwise"))}
     return pd.DataFrame(rows).T
 
 
@@ -115,10 +111,6 @@ def dimension_sweep(dims: Iterable[int] = (4, 16, 64, 256), n: int = 150, k: int
         if d < 2:
             raise ValueError(f"dims must be >= 2, got {d}")
         Z = np.hstack([Z2, rng.normal(size=(len(Z2), d - 2))])
-        row = {"dim": int(d), "snippet": float(transrate(Z, y, eps=eps))}
-        try:
-            row["official"] = float(transrate(Z, y, eps=eps, variant="official"))
-        except TypeError:
-            pass
-        rows.append(row)
+        rows.append({"dim": int(d), "snippet": float(transrate(Z, y, eps=eps)),
+                     "layerwise": float(transrate(Z, y, eps=eps, variant="layerwise"))})
     return pd.DataFrame(rows).set_index("dim")

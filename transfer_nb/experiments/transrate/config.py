@@ -11,7 +11,7 @@ __all__ = ["SourceSpec", "TargetSpec", "ModelSelectionConfig", "LayerSelectionCo
 ESTIMATORS = ("transrate", "logme", "leep", "nce", "hscore")
 
 _CACHE_KIND = "experiments_transrate"
-_VERSION = "transrate-exp-v1"
+_VERSION = "transrate-exp-v2"  # v2: transrate_layerwise replaces transrate_official
 
 #: what the paper reports (Huang et al., ICML 2022)
 PAPER = {

@@ -37,7 +37,7 @@ def correlations(df, estimators: Sequence[str] | None = None, truth: str = "accu
     import pandas as pd
     if truth not in df.columns:
         raise ValueError(f"df has no column {truth!r}")
-    estimators = [e for e in (estimators or (*ESTIMATORS, "transrate_official"))
+    estimators = [e for e in (estimators or (*ESTIMATORS, "transrate_layerwise"))
                   if e in df.columns]
     if not estimators:
         raise ValueError(f"df has none of the estimator columns {list(ESTIMATORS)}")

@@ -27,7 +27,7 @@ from transfer_nb.experiments.transrate.config import (
 __all__ = ["model_selection", "layer_selection", "score_features"]
 
 #: cache version of the layer-selection tables (columns of score_layers)
-_LAYER_VERSION = "transrate-layers-v2"
+_LAYER_VERSION = "transrate-layers-v3"
 
 # ----------------------------------------------------------------------- building
 def _load_target(spec: TargetSpec, split: str, n: int, image_size: int, seed: int,
@@ -71,14 +71,14 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def score_features(Z, y, logits, eps: float = 1e-4, repeats: int = 1) -> dict:
-    """All five estimators (and TransRate's official variant) with their wall-clock.
+    """All five estimators (and TransRate's layerwise variant) with their wall-clock.
 
     ``Z``: penultimate features, ``logits``: source-head outputs on the same images
     (LEEP uses their softmax, NCE their argmax as source labels).  Returns a flat
     dict ``{estimator: score, "time_" + estimator: seconds}``.
     """
     from transfer_nb import estimators as est
-    from transfer_nb.coding_rate import transrate, transrate_official
+    from transfer_nb.coding_rate import transrate
 
     Z = np.asarray(Z, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
@@ -92,7 +92,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, repeats: int = 1) -> dict:
     out = {}
     for name, fn in jobs.items():
         out[name], out["time_" + name] = timed(fn, repeats)
-    out["transrate_official"] = float(transrate_official(Z, y, eps=eps))
+    out["transrate_layerwise"] = float(transrate(Z, y, eps=eps, variant="layerwise"))
     return out
 
 
@@ -160,7 +160,7 @@ def model_selection(cfg, progress: bool = True, use_cache: bool = True):
     -------
     pandas.DataFrame
         Columns ``target, model, kind, feature_dim, transrate, logme, leep, nce, hscore,
-        transrate_official, accuracy, time_transrate, time_logme, time_leep, time_nce,
+        transrate_layerwise, accuracy, time_transrate, time_logme, time_leep, time_nce,
         time_hscore, time_features, time_finetune, final_train_loss``.
     """
     import pandas as pd
@@ -214,7 +214,7 @@ def model_selection(cfg, progress: bool = True, use_cache: bool = True):
     if bar is not None:
         bar.close()
     df = pd.DataFrame(rows)
-    front = ["target", "model", "kind", "feature_dim", *ESTIMATORS, "transrate_official",
+    front = ["target", "model", "kind", "feature_dim", *ESTIMATORS, "transrate_layerwise",
              "accuracy"]
     front = [c for c in front if c in df.columns]
     return df[front + [c for c in df.columns if c not in front]]
@@ -235,7 +235,7 @@ def layer_selection(cfg, progress: bool = True, use_cache: bool = True):
     Returns
     -------
     pandas.DataFrame
-        Columns ``layer, depth, width, transrate, transrate_official, accuracy, protocol``.
+        Columns ``layer, depth, width, transrate, transrate_layerwise, accuracy, protocol``.
     """
     import pandas as pd
     from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
@@ -256,7 +256,7 @@ def layer_selection(cfg, progress: bool = True, use_cache: bool = True):
                        "depth": np.asarray(hit["depth"]).astype(int),
                        "width": np.asarray(hit["width"]).astype(int),
                        "transrate": hit["transrate"],
-                       "transrate_official": hit["transrate_official"],
+                       "transrate_layerwise": hit["transrate_layerwise"],
                        "accuracy": hit["accuracy"]})
     df["protocol"] = ls.protocol
     return df
@@ -271,7 +271,7 @@ def _run_layer_selection(ls: LayerSelectionConfig, progress: bool):
     train = _load_target(ls.target, "train", ls.n_train, ls.image_size, ls.seed, norm)
     test = _load_target(ls.target, "test", ls.n_test, ls.image_size, ls.seed, norm)
     return score_layers(model, train, layers=list(ls.layers) if ls.layers else None,
-                        estimators=("transrate", "transrate_official"), truth=ls.protocol,
+                        estimators=("transrate", "transrate_layerwise"), truth=ls.protocol,
                         test_data=test, seed=ls.seed, eps=ls.eps,
                         finetune={"epochs": ls.epochs, "lr": ls.lr,
                                   "batch_size": ls.batch_size, "optimizer": ls.optimizer},
