@@ -117,8 +117,8 @@ def test_eps_and_variant_follow_library():
     w = CodingRateExplorer()
     w.eps.value = 1e-2
     assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y, eps=1e-2))
-    w.variant.value = "official"
-    assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y, eps=1e-2, variant="official"))
+    w.variant.value = "layerwise"
+    assert w.transrate == pytest.approx(tnb.transrate(w.Z, w.y, eps=1e-2, variant="layerwise"))
     assert _shown_transrate(w) == pytest.approx(w.transrate, abs=6e-4)
 
 

@@ -27,7 +27,7 @@ _EXPLANATION = (
     "<p><i>Pitfall:</i> the paper's snippet centres Z once, not each class, so R(Z<sub>k"
     "</sub>) still contains the class mean. With two balanced classes the class terms "
     "then average to about R(Z) and TransRate stays near 0 <i>whatever the "
-    "separation</i>: compare 2 and 3 classes. The <i>official</i> variant (the authors' "
+    "separation</i>: compare 2 and 3 classes. The <i>layerwise</i> variant (the authors' "
     "full pipeline: L2-normalised rows, trace-normalised eigenvalues, divided by the "
     "rank) is scale-invariant; the snippet is not and grows with the dimension.</p>")
 
@@ -50,7 +50,7 @@ class CodingRateExplorer(W.VBox):
         ``(n,)`` labels of ``features`` (required with ``features``).
     eps : float
         Initial distortion (``1e-4``, the paper's snippet).
-    variant : {"snippet", "official"}
+    variant : {"snippet", "layerwise"}
         Initial TransRate variant (see :func:`transfer_nb.transrate`).
     n, k, dim, separation, spread, seed :
         Initial toy settings (see :func:`transfer_nb.data.toy.make_gaussian_classes`).
@@ -101,7 +101,7 @@ class CodingRateExplorer(W.VBox):
         self.eps = W.FloatLogSlider(value=eps, base=10, min=-6, max=1, step=0.25,
                                     description="eps (ε)", readout_format=".1e", **slider)
         self.variant = W.ToggleButtons(options=[("paper snippet", "snippet"),
-                                                ("official code", "official")],
+                                                ("authors' layerwise", "layerwise")],
                                        value=variant, description="Variant", style=style)
 
         self.transrate_label = W.HTML(value="TransRate = &ndash;")
