@@ -54,6 +54,7 @@ def _estimator_functions(estimators, eps: float) -> dict:
     ``(features, labels)`` and/or a mapping ``name -> callable(Z, y)``.  TransRate
     entries get ``eps``."""
     from transfer_nb.estimators import registry
+
     if isinstance(estimators, str):
         estimators = [estimators]
     items = estimators.items() if isinstance(estimators, Mapping) else \
@@ -223,6 +224,7 @@ def score_layers(model, data, layers=None, *, estimators=("transrate",),
     """
     if truth not in (None, *TRUTHS):
         raise ValueError(f"truth must be None, 'linear_probe' or 'finetune_reinit', got {truth!r}")
+    _estimator_functions(estimators, eps)  # bad names fail before the extraction
     # a dataset name has its own test split; a dataset object without test_data is split
     separate = test_data is not None or isinstance(data, str)
     if truth is not None and test_data is None and isinstance(data, str):
