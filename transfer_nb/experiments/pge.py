@@ -395,7 +395,7 @@ def discrimination_check(cfg: PGEConfig, gain: dict):
     import pandas as pd
 
     names = [t.name for t in cfg.tasks]
-    tr = np.nanmean(gain["transfer"], axis=0)         # (T, T)
+    tr = np.mean(gain["transfer"], axis=0)         # (T, T), NaN diagonal
     sc = gain["scratch"].mean(axis=0)
     rows = []
     for j, tn in enumerate(names):
@@ -713,7 +713,7 @@ def plot_matrices(res: dict):
     import matplotlib.pyplot as plt
 
     names = res["names"]
-    gain = np.nanmean(res["gain"]["gain"], axis=0)
+    gain = np.mean(res["gain"]["gain"], axis=0)
     mats = [(res["pge"]["distance"], "PGE distance (lower = closer)", "viridis_r"),
             (res["baseline"]["distance"], "baseline: mean-feature distance", "viridis_r"),
             (gain, "transfer gain (row source -> column target)", "RdBu")]
