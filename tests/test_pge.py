@@ -208,3 +208,64 @@ def test_pge_bad_input():
         kw.update(override)
         with pytest.raises(ValueError, match=match):
             pge(**kw)
+
+
+# --------------------------------------------------------------------------- #
+# the documented algorithm, step by step
+# --------------------------------------------------------------------------- #
+def _reinit_gradient(model, X, y, seed):
+    """Full-batch gradient after re-initialising every module with seed (docstring step 2)."""
+    import copy
+    m = copy.deepcopy(model)
+    torch.manual_seed(seed)
+    for mod in m.modules():
+        if hasattr(mod, "reset_parameters") and any(True for _ in mod.parameters(recurse=False)):
+            mod.reset_parameters()
+    m.eval()
+    params = list(m.parameters())
+    grads = torch.autograd.grad(F.cross_entropy(m(X), y), params)
+    return torch.cat([g.reshape(-1) for g in grads]).double().numpy()
+
+
+def test_restarts_average_as_documented():
+    model = make_model()
+    src, tgt = make_task(n=48, seed=1), make_task(n=48, seed=2, shuffle_labels=True)
+    out = pge(model, F.cross_entropy, src, tgt, restarts=3, batch_size=48, seed=7,
+              progress=False, return_details=True)
+    gs = np.stack([_reinit_gradient(model, *src, seed=7 + r) for r in range(3)])
+    gt = np.stack([_reinit_gradient(model, *tgt, seed=7 + r) for r in range(3)])
+    np.testing.assert_allclose(out["source_gradients"], gs, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(out["target_gradients"], gt, rtol=1e-5, atol=1e-8)
+    # principal gradient: mean over restarts, then unit norm; distance between the two
+    np.testing.assert_allclose(out["source_gradient"], unit(gs.mean(0)), rtol=1e-5, atol=1e-8)
+    assert out["distance"] == pytest.approx(
+        np.linalg.norm(unit(gs.mean(0)) - unit(gt.mean(0))), rel=1e-5)
+    # not the mean of the per-restart distances
+    assert out["distance"] != pytest.approx(out["per_restart_distance"].mean(), rel=1e-3)
+
+
+def test_identical_tasks_give_zero_for_every_init():
+    model = make_model()
+    src = make_task(n=80, seed=5)
+    for init in ("reinit", "head", "perturb", "given"):
+        assert pge(model, F.cross_entropy, src, src, restarts=3, batch_size=16, init=init,
+                   progress=False) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_independent_of_batch_order_when_all_batches_are_used():
+    model = make_model()
+    src, tgt = make_task(n=100, seed=1), make_task(n=100, seed=2, shuffle_labels=True)
+    kw = dict(restarts=2, batch_size=16, progress=False)
+    ref = pge(model, F.cross_entropy, src, tgt, **kw)
+    perm = torch.randperm(100, generator=torch.Generator().manual_seed(3))
+    permuted = pge(model, F.cross_entropy, (src[0][perm], src[1][perm]), tgt, **kw)
+    assert permuted == pytest.approx(ref, abs=1e-6)
+    # seed changes the weights of each restart, the shuffling too: with init="given" only
+    # the shuffling changes, and with every batch used the distance does not move
+    g1 = pge(model, F.cross_entropy, src, tgt, init="given", seed=0, **kw)
+    g2 = pge(model, F.cross_entropy, src, tgt, init="given", seed=11, **kw)
+    assert g1 == pytest.approx(g2, abs=1e-6)
+    # ... whereas with one batch per restart it does
+    b1 = pge(model, F.cross_entropy, src, tgt, init="given", seed=0, max_batches=1, **kw)
+    b2 = pge(model, F.cross_entropy, src, tgt, init="given", seed=11, max_batches=1, **kw)
+    assert abs(b1 - b2) > 1e-3

@@ -15,7 +15,8 @@ never leave it unusable.
 from .coding_rate_explorer import CodingRateExplorer
 from .feature_explorer import FeatureExplorer
 from .layer_selector import LayerSelector
+from .pge_explorer import PGEExplorer
 from .stepper import TransferabilityStepper
 
 __all__ = ["FeatureExplorer", "CodingRateExplorer", "LayerSelector",
-           "TransferabilityStepper"]
+           "TransferabilityStepper", "PGEExplorer"]
