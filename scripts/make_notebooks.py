@@ -1,4 +1,4 @@
-"""Generate notebooks/01_coding_rate.ipynb and notebooks/02_transrate_selection.ipynb.
+"""Generate the notebooks: 01 and 02 from the cells below, the others from the\nper-paper generators in ``scripts/notebooks/`` (each defines ``PATH`` and ``cells()``).
 
 Run ``python scripts/make_notebooks.py`` after editing a cell here; then execute the
 notebooks (``jupyter nbconvert --execute --inplace`` or nbval) so that checked cells
@@ -356,9 +356,21 @@ def build(cells, path: Path) -> None:
     print("wrote", path.relative_to(ROOT))
 
 
+def _paper_generators():
+    """The per-paper generators in scripts/notebooks/ (each defines PATH and cells())."""
+    import importlib.util
+    for path in sorted((ROOT / "scripts" / "notebooks").glob("[0-9]*.py")):
+        spec = importlib.util.spec_from_file_location(f"nbgen_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+
+
 def main(argv=None) -> int:
     build(NB01, ROOT / "notebooks" / "01_coding_rate.ipynb")
     build(NB02, ROOT / "notebooks" / "02_transrate_selection.ipynb")
+    for module in _paper_generators():
+        build(module.cells(), ROOT / module.PATH)
     return 0
 
 
