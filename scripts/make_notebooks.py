@@ -1,4 +1,5 @@
-"""Generate the notebooks: 01 and 02 from the cells below, the others from the\nper-paper generators in ``scripts/notebooks/`` (each defines ``PATH`` and ``cells()``).
+"""Generate the notebooks: 01 and 02 from the cells below, the others from the
+per-paper generators in ``scripts/notebooks/`` (each defines ``PATH`` and ``cells()``).
 
 Run ``python scripts/make_notebooks.py`` after editing a cell here; then execute the
 notebooks (``jupyter nbconvert --execute --inplace`` or nbval) so that checked cells
