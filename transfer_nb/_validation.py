@@ -370,3 +370,36 @@ def check_same_length(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) ->
         raise ValueError(
             f"{name_a} has {a.shape[0]} rows but {name_b} has {b.shape[0]}; expected "
             "one row per sample in both.")
+
+
+def as_probabilities(P, name: str = "source_probs", atol: float = 1e-3,
+                     hint: str = "apply softmax to logits first") -> np.ndarray:
+    """Validate rows of class probabilities and renormalise them to sum to exactly 1.
+
+    Parameters
+    ----------
+    P : array-like of shape (n, K)
+        Rows of probabilities (a source model's softmax outputs).
+    name : str
+        Name used in error messages.
+    atol : float
+        Tolerance on entries above 1 and on row sums.
+    hint : str
+        What the caller should do instead, appended to the error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 rows that sum to 1.
+    """
+    P = as_features(P, name)
+    if (P < 0).any() or (P > 1 + atol).any():
+        raise ValueError(f"{name} has entries outside [0, 1]; expected the source model's "
+                         f"softmax probabilities ({hint}).")
+    sums = P.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=atol, rtol=0):
+        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
+        raise ValueError(f"rows of {name} must sum to 1 (within {atol}); one sums to "
+                         f"{worst:.6g}. Expected softmax probabilities ({hint}).")
+    return P / sums[:, None]
+

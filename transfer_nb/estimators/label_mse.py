@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import (as_features, as_targets, check_same_length, encode_labels,
-                                     to_numpy)
+from transfer_nb._validation import (as_features, as_probabilities, as_targets,
+                                     check_same_length, encode_labels, to_numpy)
 from transfer_nb.estimators.linear_mse import CV_GRID, linear_mse
 
 __all__ = ["label_mse", "dummy_labels"]
@@ -83,20 +83,10 @@ def dummy_labels(source_outputs, kind: str = "probs", atol: float = 1e-3) -> np.
         onehot = np.zeros((codes.shape[0], int(codes.max()) + 1))
         onehot[np.arange(codes.shape[0]), codes] = 1.0
         return onehot
-    P = as_features(source_outputs, "source_outputs")
     if kind == "probs":
-        if (P < 0).any() or (P > 1 + atol).any():
-            raise ValueError(
-                "source_outputs has entries outside [0, 1]; kind='probs' expects the source "
-                "model's softmax probabilities (apply softmax to logits, or pass kind='raw').")
-        sums = P.sum(axis=1)
-        if not np.allclose(sums, 1.0, atol=atol, rtol=0):
-            worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-            raise ValueError(
-                f"rows of source_outputs must sum to 1 (within {atol}) for kind='probs'; one "
-                f"sums to {worst:.6g}. Pass softmax probabilities, or kind='raw'.")
-        P = P / sums[:, None]
-    return P
+        return as_probabilities(source_outputs, "source_outputs", atol,
+                                hint="apply softmax to logits, or pass kind='raw'")
+    return as_features(source_outputs, "source_outputs")
 
 
 def label_mse(source_outputs, Y, alpha=1.0, scale_targets: bool = True, kind: str = "probs",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, check_scalar, encode_labels
+from transfer_nb._validation import as_features, as_probabilities, check_scalar, encode_labels
 
 __all__ = ["leep"]
 
@@ -46,19 +46,9 @@ def leep(source_probs, y, atol: float = 1e-3) -> float:
         If ``source_probs`` is not a matrix of probability rows, or on bad labels.
     """
     atol = check_scalar(atol, "atol", float, min_val=0)
-    P = as_features(source_probs, "source_probs")
+    P = as_probabilities(source_probs, "source_probs", atol,
+                         hint="did you pass logits? apply softmax first")
     lab = encode_labels(y, P.shape[0], "y", n_name="source_probs")
-    if (P < 0).any() or (P > 1 + atol).any():
-        raise ValueError(
-            "source_probs has entries outside [0, 1]; expected the source model's "
-            "softmax probabilities (did you pass logits? apply softmax first).")
-    sums = P.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=atol, rtol=0):
-        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-        raise ValueError(
-            f"rows of source_probs must sum to 1 (within {atol}); one sums to {worst:.6g}. "
-            "Expected softmax probabilities over the source classes.")
-    P = P / sums[:, None]
     n = P.shape[0]
     joint = np.zeros((lab.n_classes, P.shape[1]))
     np.add.at(joint, lab.codes, P)
