@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, as_probabilities, check_scalar, encode_labels
+from transfer_nb._validation import as_probabilities, check_scalar, encode_labels
 
 __all__ = ["leep"]
 
