@@ -161,7 +161,7 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
         y_perp2 = (resid * resid).sum(0)
     out = np.array([_fixed_point(s2, Zt[:, j], float(y_perp2[j]), n, d, tol, max_iter)
                     for j in range(T.shape[1])])
-    # alpha of the unit-scale features F / c is alpha * c^2 for the features as given
+    # evidence(F / c, alpha, beta) = evidence(F, alpha * c^2, beta): alpha of F as given
     return (out[:, 0], out[:, 1] * (c * c), out[:, 2]) if return_params else out[:, 0]
 
 
