@@ -152,7 +152,7 @@ def test_data_options_use_check_scalar():
         load_dataset("digits", n=0)
     with pytest.raises(ValueError, match=r"^n must be an integer >= 1, got True$"):
         load_dataset("digits", n=True)
-    with pytest.raises(ValueError, match=r"^seed must be an integer, got 1\.5$"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got 1\.5$"):
         load_dataset("digits", seed=1.5)
     with pytest.raises(ValueError, match=r"^test_fraction must lie in \(0, 1\), got 0$"):
         load_dataset("digits", test_fraction=0)

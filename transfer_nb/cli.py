@@ -1,7 +1,7 @@
 """``transfer-nb`` console script: run the tutorials, list datasets and models.
 
 ``transfer-nb run`` executes every notebook in ``notebooks/`` headless (fast mode unless
-``TRANSFER_NB_FAST=0``), writes the executed notebook and an HTML copy under ``build/``
+``--full`` or ``TRANSFER_NB_FAST=0``), writes the executed notebook and an HTML copy under ``build/``
 and prints one line per notebook.  With no notebook present it runs a small demo.
 ``transfer-nb tutorials DIR`` copies the tutorial notebooks shipped in the package (the
 repository's ``notebooks/`` in a source checkout) into ``DIR``, keeping the user's edits.
@@ -161,8 +161,20 @@ def run_demo(n: int = 200, image_size: int = 64) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """``transfer-nb run``: fast mode by default (``--full`` or ``TRANSFER_NB_FAST=0``: full).
+
+    ``--notebooks`` naming a folder that does not exist is exit status 2 with a one-line
+    message (running the demo instead would hide the typo behind a success).
+    """
     if args.full:
         os.environ["TRANSFER_NB_FAST"] = "0"
+    elif os.environ.get("TRANSFER_NB_FAST") is None:
+        # fast is the documented default of `run`: the notebooks read it from here
+        os.environ["TRANSFER_NB_FAST"] = "1"
+    if args.notebooks and not Path(args.notebooks).is_dir():
+        print(f"transfer-nb run: error: --notebooks {args.notebooks!r} is not a folder",
+              file=sys.stderr)
+        return 2
     nb_dir = Path(args.notebooks) if args.notebooks else _repo_notebooks()
     notebooks = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
     if args.only:
@@ -233,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute the tutorials and write build/")
     run.add_argument("--out", default="build", help="output folder (default: build)")
-    run.add_argument("--full", action="store_true", help="full mode (TRANSFER_NB_FAST=0)")
+    run.add_argument("--full", action="store_true",
+                     help="full mode (default: fast, unless TRANSFER_NB_FAST=0)")
     run.add_argument("--notebooks", default=None, help="folder of notebooks to run")
     run.add_argument("--only", nargs="*", help="run notebooks whose name contains these")
     run.add_argument("--timeout", type=int, default=1800, help="seconds per cell")

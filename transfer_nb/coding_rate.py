@@ -111,6 +111,25 @@ _BATCH_MAX_SIDE = 512  # batch Cholesky of equal-sized class matrices up to this
 
 
 # --------------------------------------------------------------------------- #
+# scale
+# --------------------------------------------------------------------------- #
+def pow2_scale(X: np.ndarray, axis: int | None = None) -> np.ndarray | float:
+    """A power of two close to the largest ``|X|`` (per row with ``axis=1``).
+
+    Dividing by a power of two is exact in floating point (short of subnormals), so a
+    scale-invariant score computed on ``X / pow2_scale(X)`` gives bit for bit the same
+    result for ``X`` and ``2**k X``, and the same up to rounding for ``c X``, while
+    squares and Gram matrices of ``X * 1e200`` (overflow) or ``X * 1e-200`` (underflow)
+    stay representable.  Zero (rows) get scale 1.
+    """
+    peak = np.max(np.abs(X), axis=axis, keepdims=axis is not None)
+    with np.errstate(divide="ignore"):
+        exp = np.where(peak > 0, np.floor(np.log2(np.where(peak > 0, peak, 1.0))), 0.0)
+    scale = np.ldexp(1.0, exp.astype(np.int64))
+    return float(scale) if axis is None else scale
+
+
+# --------------------------------------------------------------------------- #
 # log-determinants
 # --------------------------------------------------------------------------- #
 def _check_finite_gram(G: np.ndarray) -> None:
@@ -316,9 +335,20 @@ def _terms_snippet(Z: np.ndarray, codes, counts, eps: float):
     return R, R_given_y, Rk
 
 
-def _l2_rows(Z: np.ndarray) -> np.ndarray:
+def _l2_rows(Z: np.ndarray, floor: float | None = 1e-12) -> np.ndarray:
+    """Rows divided by their L2 norm; zero rows stay zero (as torch ``normalize``).
+
+    ``floor=None``: scale-free -- every non-zero row gets unit norm however small or
+    large it is (each row is first divided by a power of two near its largest entry,
+    so its norm neither overflows nor underflows).  ``floor=1e-12``: torch's floor on
+    the norm, meaningful only for rows already of unit scale.
+    """
+    if floor is None:
+        Z = Z / pow2_scale(Z, axis=1)
+        norms = np.linalg.norm(Z, axis=1, keepdims=True)
+        return Z / np.where(norms > 0, norms, 1.0)
     norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    return Z / np.maximum(norms, 1e-12)  # zero rows stay zero (as torch normalize)
+    return Z / np.maximum(norms, floor)
 
 
 def _numerical_rank(lam: np.ndarray, d: int) -> int:
@@ -334,7 +364,10 @@ def _log_rate(lam: np.ndarray, eps: float, rank: int) -> float:
 
 def _terms_layerwise(Z: np.ndarray, codes, counts, eps: float, normalize: bool):
     n, d = Z.shape
-    Z = _l2_rows(Z)
+    # scale-free first normalisation: the pipeline is invariant to the scale of the
+    # features, so rows of 1e-30 or 1e200 must not hit torch's 1e-12 floor on the norm
+    # (which made tiny rows "all identical") or overflow the norm
+    Z = _l2_rows(Z, floor=None)
     Z = Z - Z.mean(axis=0, keepdims=True)
     # rows had unit norm: after centring, values at rounding level mean "all equal"
     if np.abs(Z).max() <= 1e-10:

@@ -16,12 +16,12 @@ shuffling, initialisation and dropout).
 from __future__ import annotations
 
 import copy
-import math
+import warnings
 from typing import Any
 
 import numpy as np
 
-from transfer_nb._validation import as_features, check_scalar, to_numpy
+from transfer_nb._validation import as_features, check_scalar, plain, to_numpy
 from transfer_nb.models.heads import layers_after, reinit_after_layer, replace_head  # noqa: F401
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
@@ -50,8 +50,10 @@ def linear_probe(Z_train, y_train, Z_test, y_test, seed: int = 0, C: float = 1.0
     Z_train, Z_test : array-like of shape (n, d)
         Features (numpy or torch, any float dtype).  Same ``d`` for both.
     y_train, y_test : array-like of shape (n,)
-        Labels of any values (ints, strings); test labels never seen in training
-        count as errors.
+        Labels of any values (ints, strings).  Test items whose label never occurs in
+        ``y_train`` cannot be predicted: they count as errors (the accuracy stays that
+        of the whole test set) and a ``UserWarning`` says how many there are and
+        which labels, since this usually means mismatched splits or label encodings.
     seed : int
         Seed of the solver (lbfgs is deterministic; kept for the record).
     C : float
@@ -67,7 +69,6 @@ def linear_probe(Z_train, y_train, Z_test, y_test, seed: int = 0, C: float = 1.0
         Accuracy in [0, 1] on ``(Z_test, y_test)``.
     """
     from sklearn.linear_model import LogisticRegression
-    import warnings
 
     Ztr = as_features(Z_train, "Z_train")
     Zte = as_features(Z_test, "Z_test")
@@ -75,11 +76,19 @@ def linear_probe(Z_train, y_train, Z_test, y_test, seed: int = 0, C: float = 1.0
     yte = _as_labels(y_test, len(Zte), "y_test")
     if Ztr.shape[1] != Zte.shape[1]:
         raise ValueError(f"Z_train has {Ztr.shape[1]} features but Z_test has {Zte.shape[1]}")
-    if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
-        raise ValueError(f"C must be a positive finite number, got {C!r}")
+    C = check_scalar(C, "C", float, min_val=0, include_boundaries="neither")
+    max_iter = check_scalar(max_iter, "max_iter", int, min_val=1)
+    seed = check_scalar(seed, "seed", int, min_val=0)
     classes = np.unique(ytr)
     if len(classes) < 2:
         raise ValueError(f"y_train must contain at least 2 classes, got {len(classes)}")
+    unseen = ~np.isin(yte, classes)
+    if unseen.any():
+        labels = plain(np.unique(yte[unseen]))
+        shown = labels if len(labels) <= 10 else labels[:10] + ["..."]
+        warnings.warn(f"linear_probe: {int(unseen.sum())} of {len(yte)} test items have "
+                      f"labels the training set never had ({shown}); they are scored as "
+                      "errors", UserWarning, stacklevel=2)
     if standardize:
         mu = Ztr.mean(axis=0)
         sd = Ztr.std(axis=0)

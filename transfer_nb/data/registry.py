@@ -337,7 +337,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
                          f"{list(splits)}")
     if n is not None:
         n = check_scalar(n, "n", int, min_val=1)
-    seed = check_scalar(seed, "seed", int)
+    seed = check_scalar(seed, "seed", int, min_val=0)
     size = as_size(image_size) or e.native_size
     get_normalization(normalize)
     download = options.get("download")

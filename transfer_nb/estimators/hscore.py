@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, encode_labels
+from transfer_nb._validation import as_features, check_scalar, encode_labels, plain
+from transfer_nb.coding_rate import pow2_scale
 
 __all__ = ["hscore", "ledoit_wolf_shrinkage"]
 
@@ -92,21 +93,33 @@ def hscore(Z, y, shrinkage: bool = False, rcond: float | None = None) -> float:
     rcond : float, optional
         Plain score only: singular values of the centred features below
         ``rcond * s_max`` are treated as zero in the pseudo-inverse.  Default
-        ``max(n, d) * machine epsilon`` (numpy's ``matrix_rank`` rule).
+        ``max(n, d) * machine epsilon`` (numpy's ``matrix_rank`` rule).  Must lie
+        in ``[0, 1]``.
 
     Returns
     -------
     float
-        The H-score; ``0 <= H <= K - 1`` for the plain score.
+        The H-score; ``0 <= H <= K - 1`` for the plain score.  Both scores are
+        invariant to the scale of ``Z``: it is divided by a power of two near
+        ``max |Z|`` first, so ``Z * 1e100`` scores as ``Z``.
 
     Raises
     ------
     ValueError
-        On bad features or labels, or features that are constant.
+        On bad features or labels, features that are constant, or ``rcond``
+        outside ``[0, 1]``.
     """
     F = as_features(Z, "Z")
     lab = encode_labels(y, F.shape[0], "y")
+    if rcond is not None:
+        rcond = check_scalar(rcond, "rcond", float, min_val=0, max_val=1)
+    if not isinstance(shrinkage, (bool, np.bool_)):
+        raise ValueError(f"shrinkage must be True or False, got {plain(shrinkage)!r}")
     n, d = F.shape
+    # both scores are scale-invariant: work on features of unit scale (an exact
+    # power-of-two rescaling), so that s^2, mu and ||x||^4 in the Ledoit-Wolf
+    # intensity neither overflow (Z * 1e100 gave 0.0) nor underflow
+    F = F / pow2_scale(F)
     X = F - F.mean(axis=0, keepdims=True)
     U, s, _ = np.linalg.svd(X, full_matrices=False)
     if s.size == 0 or s[0] <= 0:

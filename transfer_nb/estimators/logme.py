@@ -29,12 +29,24 @@ outside the column space of ``F``.  **When n < d**, :math:`F^T F` has ``d - r``
 zero eigenvalues that still enter :math:`\log\det A` as ``(d - r) log(alpha)``:
 the public implementation drops them (it sums over the ``r`` singular values
 only), which is wrong; here the spectrum is padded with zeros to length ``d``.
+
+**Scale.**  The maximum evidence is invariant to the scale of the features: the
+evidence of :math:`cF` at :math:`(\alpha, \beta)` is that of :math:`F` at
+:math:`(\alpha / c^2, \beta)` (the prior :math:`N(0, \alpha^{-1} I)` absorbs
+:math:`c`), so the maximum over :math:`\alpha` is the same.  The *fixed point* is
+not: it starts from :math:`\alpha = \beta = 1` and stops at a tolerance, and
+:math:`F^T F` overflows for :math:`F \sim 10^{200}` (NaN) or loses the iteration
+for :math:`10^{100}`.  So the features are first divided by a power of two near their
+largest entry (exact in floating point): the score is then the same bit for bit for
+``Z`` and ``2**k * Z``, equal to within the fixed point's tolerance (``tol``, ~1e-9
+in practice) for any ``c * Z``, and finite at any scale.  ``alpha`` returned by :func:`logme_evidence` refers to the features as given.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, encode_labels
+from transfer_nb._validation import as_features, check_scalar, encode_labels
+from transfer_nb.coding_rate import pow2_scale
 
 __all__ = ["logme", "logme_evidence"]
 
@@ -126,10 +138,15 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
     """
     F = as_features(Z, "Z")
     T = as_features(Y, "Y", allow_1d=True)
+    tol, max_iter = _check_iteration(tol, max_iter)
     if T.shape[0] != F.shape[0]:
         raise ValueError(
             f"Y has {T.shape[0]} rows but Z has {F.shape[0]}; expected one target per row.")
     n, d = F.shape
+    # the maximum evidence is scale-invariant (module docstring): iterate on features
+    # of unit scale, exactly rescaled, so that F^T F neither overflows nor underflows
+    c = pow2_scale(F)
+    F = F / c
     U, s, _ = np.linalg.svd(F, full_matrices=False)
     s2 = s * s
     Zt = U.T @ T                                   # (r, m)
@@ -144,7 +161,14 @@ def logme_evidence(Z, Y, tol: float = 1e-8, max_iter: int = 1000,
         y_perp2 = (resid * resid).sum(0)
     out = np.array([_fixed_point(s2, Zt[:, j], float(y_perp2[j]), n, d, tol, max_iter)
                     for j in range(T.shape[1])])
-    return (out[:, 0], out[:, 1], out[:, 2]) if return_params else out[:, 0]
+    # evidence(F / c, alpha, beta) = evidence(F, alpha * c^2, beta): alpha of F as given
+    return (out[:, 0], out[:, 1] * (c * c), out[:, 2]) if return_params else out[:, 0]
+
+
+def _check_iteration(tol, max_iter) -> tuple[float, int]:
+    tol = check_scalar(tol, "tol", float, min_val=0, include_boundaries="neither")
+    max_iter = check_scalar(max_iter, "max_iter", int, min_val=1)
+    return tol, max_iter
 
 
 def logme(Z, y, tol: float = 1e-8, max_iter: int = 1000) -> float:
@@ -178,14 +202,19 @@ def logme(Z, y, tol: float = 1e-8, max_iter: int = 1000) -> float:
     Returns
     -------
     float
+        Invariant to the scale of ``Z`` (see the module docstring): ``Z`` is divided
+        by a power of two near ``max |Z|`` first, so ``logme(Z * 1e200)`` equals
+        ``logme(Z)`` to within the fixed point's tolerance.
 
     Raises
     ------
     ValueError
-        On bad features or labels.
+        On bad features or labels, ``tol`` not a finite number > 0, ``max_iter`` not
+        an integer >= 1.
     """
     F = as_features(Z, "Z")
     lab = encode_labels(y, F.shape[0], "y")
+    _check_iteration(tol, max_iter)
     onehot = np.zeros((F.shape[0], lab.n_classes))
     onehot[np.arange(F.shape[0]), lab.codes] = 1.0
     return float(np.mean(logme_evidence(F, onehot, tol=tol, max_iter=max_iter)))

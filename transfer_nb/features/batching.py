@@ -5,9 +5,49 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, IterableDataset,
+                              SequentialSampler, TensorDataset)
 
-__all__ = ["as_image_tensor", "plan_batches", "data_len"]
+__all__ = ["as_image_tensor", "plan_batches", "data_len", "check_in_order"]
+
+
+def check_in_order(loader: DataLoader) -> None:
+    """Raise a ValueError unless ``loader`` yields its data set's rows in order.
+
+    Features come back one row per item *in data order*, so that they line up with the
+    data set's labels; a shuffled loader (``shuffle=True``, a ``RandomSampler``, any
+    sampler other than ``SequentialSampler``) would give rows in an order nobody can
+    recover.  We refuse it rather than return rows that silently do not match
+    ``dataset.targets``.  An ``IterableDataset`` is taken in the order it yields.
+    """
+    if isinstance(loader.dataset, IterableDataset):
+        return
+    if loader.batch_size is not None:  # automatic batching: the sampler decides
+        ordered = isinstance(loader.sampler, SequentialSampler)
+    elif loader.batch_sampler is not None:
+        bs = loader.batch_sampler
+        ordered = type(bs) is BatchSampler and isinstance(bs.sampler, SequentialSampler)
+    else:  # batching disabled: one item at a time, in the sampler's order
+        ordered = isinstance(loader.sampler, SequentialSampler)
+    if not ordered:
+        raise ValueError(
+            "the DataLoader does not yield the data in order (shuffle=True or a custom "
+            "sampler), so the feature rows would not match the data set's labels; pass "
+            "the dataset itself, or a DataLoader with shuffle=False (SequentialSampler)")
+
+
+def _check_first_item(dataset: Any) -> None:
+    """Fail early, with the fix, when items are not image tensors (e.g. PIL images).
+
+    Without this, torch's ``default_collate`` fails deep inside the DataLoader with a
+    message about "batch must contain tensors ... found <class 'PIL.Image.Image'>".
+    """
+    try:
+        n = len(dataset)
+    except TypeError:
+        return
+    if n:
+        as_image_tensor(dataset[0], "item 0 of the data set")
 
 
 def as_image_tensor(batch: Any, where: str) -> torch.Tensor:
@@ -19,9 +59,13 @@ def as_image_tensor(batch: Any, where: str) -> torch.Tensor:
     if isinstance(batch, np.ndarray):
         batch = torch.from_numpy(batch)
     if not isinstance(batch, torch.Tensor):
+        kind = type(batch)
+        what = (f"a PIL image ({kind.__module__}.{kind.__name__})"
+                if kind.__module__.startswith("PIL") else kind.__name__)
         raise ValueError(f"{where}: expected image tensors (or (image, label) pairs), got "
-                         f"{type(batch).__name__}; add a transform that makes tensors "
-                         "(e.g. torchvision.transforms.ToTensor())")
+                         f"{what}; add a transform that makes tensors, e.g. "
+                         "transform=torchvision.transforms.ToTensor() (plus the model's "
+                         "Normalize) on the data set")
     if not batch.is_floating_point():
         raise ValueError(f"{where}: images must be floating point, got {batch.dtype}; "
                          "convert them (e.g. x.float() / 255) and normalise them the way "
@@ -43,6 +87,9 @@ def plan_batches(data: Any, batch_size: int, num_workers: int
                              f"{tuple(data.shape)}")
         return _slices(data, batch_size), len(data), -(-len(data) // batch_size)
     if isinstance(data, DataLoader):
+        check_in_order(data)
+        if not isinstance(data.dataset, IterableDataset):
+            _check_first_item(data.dataset)
         return data, _loader_rows(data), _safe_len(data)
     if isinstance(data, TensorDataset):
         # slicing the stored tensor is much cheaper than collating items one by one
@@ -52,6 +99,7 @@ def plan_batches(data: Any, batch_size: int, num_workers: int
         loader = DataLoader(data, batch_size=batch_size, num_workers=num_workers)
         return loader, None, None
     if isinstance(data, Dataset):
+        _check_first_item(data)
         loader = DataLoader(data, batch_size=batch_size, shuffle=False,
                             num_workers=num_workers)
         return loader, len(data), len(loader)

@@ -27,6 +27,7 @@ from torch import nn
 
 from transfer_nb.features.batching import as_image_tensor, data_len, plan_batches
 from transfer_nb.features.pooling import pool_features, resolve_pools
+from transfer_nb import training as _training
 from transfer_nb.models import layers as _layers
 
 __all__ = ["extract_features", "FeatureExtractionError"]
@@ -65,21 +66,24 @@ def _module_devices(model: nn.Module) -> set[torch.device]:
     return {t.device for t in list(model.parameters()) + list(model.buffers())}
 
 
-def _pick_device(model: nn.Module, device: Any) -> tuple[torch.device, bool]:
-    """(device for the inputs, whether the model must be moved there)."""
+def _placement(model: nn.Module, device: Any) -> tuple[torch.device, bool]:
+    """(device for the inputs, whether the model must be moved there).
+
+    The device itself is chosen by :func:`transfer_nb.training.resolve_device` (the one
+    device picker of the library); this only adds what is specific to a model that is
+    already placed: a model spread over several devices is run where it is.
+    """
     current = _module_devices(model)
-    if device is None:
-        if len(current) > 1:
-            # a model spread over devices is placed by its owner: leave it alone
-            return next(iter(model.parameters())).device, False
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
     if len(current) > 1:
-        raise ValueError(f"the model's tensors live on several devices {sorted(map(str, current))}; "
-                         "pass device=None to run it where it is")
-    return device, bool(current) and current != {device}
+        if device is not None:
+            raise ValueError(f"the model's tensors live on several devices "
+                             f"{sorted(map(str, current))}; pass device=None to run it "
+                             "where it is")
+        return next(iter(model.parameters())).device, False
+    run = _training.resolve_device(device)
+    if run.type == "cuda" and run.index is None:
+        run = torch.device("cuda", torch.cuda.current_device())
+    return run, bool(current) and current != {run}
 
 
 # ------------------------------------------------------------------------- extract
@@ -97,7 +101,11 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
     data : Dataset, DataLoader, torch.Tensor or numpy.ndarray
         A map-style ``Dataset`` of ``(image, label)`` pairs (or of bare images), a
         ``TensorDataset`` (its first tensor is the images), a ``DataLoader`` (used as it
-        is: its batch size, sampler and workers win) or an ``(n, C, H, W)`` tensor.
+        is: its batch size and workers win) or an ``(n, C, H, W)`` tensor.  Items must
+        be image tensors (PIL images are refused with the fix: ``ToTensor()``).  A
+        ``DataLoader`` must yield the data in order (``shuffle=False``, i.e. a
+        ``SequentialSampler``): a shuffled one is refused with a ValueError, because
+        its rows could not be matched with the data set's labels.
     layers : None, "default", "all", str or list of str
         Anything :func:`transfer_nb.models.layers.resolve_layers` accepts: names from
         ``list_layers(model)`` (the virtual ``"penultimate"`` and ``"output"``
@@ -111,14 +119,23 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
     batch_size : int
         Images per forward pass (ignored for a ``DataLoader``).
     device : None, str or torch.device
-        ``None``: CUDA when available, else the CPU.  The model is moved there for the
+        Chosen by :func:`transfer_nb.training.resolve_device` (``None`` / ``"auto"``:
+        CUDA when available, else the CPU; a device this machine lacks is a
+        ValueError before any work).  The model is moved there for the
         pass and moved back afterwards (a model spread over several devices is run
         where it is).
     cache : None, bool, str or Path
         ``True``: cache the result in ``transfer_nb.cache.cache_dir("features")``; a
         path: cache in that directory; ``None`` / ``False``: no cache.  The key covers
-        weights, model class and structure, data, layers, pooling and the library
-        version (see :func:`transfer_nb.cache.features_cache_key`); a corrupted file is recomputed.
+        weights, model class and structure, the data's *content*
+        (:func:`transfer_nb.cache.data_fingerprint`: images, ``.normalize``,
+        transforms), layers, pooling and the library version (see
+        :func:`transfer_nb.cache.features_cache_key`); a corrupted file is recomputed.
+        Data whose content cannot be described (an ``IterableDataset``, items that
+        change between reads) is refused with a ValueError rather than risk returning
+        another data set's features.  A cache that cannot be written (read-only
+        folder) gives a :class:`transfer_nb.cache.CacheWriteWarning`; the features are
+        returned all the same.
     progress : bool
         Show a ``tqdm.auto`` progress bar over batches.
     num_workers : int
@@ -137,7 +154,8 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
     Raises
     ------
     ValueError
-        Empty data, unknown / empty layer list, non-image inputs, bad ``pool``.
+        Empty data, unknown / empty layer list, non-image inputs (PIL images), bad
+        ``pool``, a shuffled ``DataLoader``, a device this machine does not have.
     FeatureExtractionError
         The forward pass failed (the message names the batch and the last layer that
         ran) or a layer did not run exactly once per forward pass.
@@ -154,6 +172,8 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if not isinstance(head2toe_target, (int, np.integer)) or head2toe_target < 1:
         raise ValueError(f"head2toe_target must be a positive integer, got {head2toe_target!r}")
+    if device is not None:
+        _training.resolve_device(device)  # a device this machine lacks: fail before any work
     names = _layers.resolve_layers(model, layers)
     pools = resolve_pools(names, pool)
     if data_len(data) == 0:
@@ -195,7 +215,7 @@ def _extract(model, data, names, pools, batch_size, device, progress, num_worker
     batches, n_expected, n_batches = plan_batches(data, batch_size, num_workers)
     if n_expected == 0:
         raise ValueError("data is empty: there is nothing to extract features from")
-    run_device, move = _pick_device(model, device)
+    run_device, move = _placement(model, device)
     home = next(iter(_module_devices(model)), None)  # one device when move is True
     param = next(iter(model.parameters()), None)
     in_dtype = param.dtype if param is not None and param.is_floating_point() else None

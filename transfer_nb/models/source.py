@@ -6,15 +6,17 @@ augmentation and an optional ``perturb`` hook that replaces each training batch 
 adversarial one (the PGD attack lives in :mod:`transfer_nb.adversarial`).
 
 The trained state dict is cached under ``cache_dir("models")`` with a key covering the
-architecture and its options, the data set's ``spec``, every hyper-parameter, the
-perturbation and the torch version; it is written atomically, and a file that cannot be
-read back is deleted and the model retrained.
+architecture and its options, the data set's content (images, labels, ``.normalize``:
+:func:`transfer_nb.cache.data_fingerprint`, the same fingerprint as the feature cache),
+every hyper-parameter, the perturbation and the torch version; it is written
+atomically, a file whose content cannot be parsed is deleted and the model retrained,
+and a cache that cannot be written is a warning (the trained model is returned).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -55,20 +57,6 @@ def describe_perturb(perturb: Callable | None):
     return f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__qualname__)}"
 
 
-def _dataset_spec(dataset) -> object:
-    """The data set's ``spec`` or, for a plain Dataset, a digest of its content."""
-    spec = getattr(dataset, "spec", None)
-    if spec is not None:
-        return spec
-    # no spec: hash every (image, label) so that the cache still tracks the content
-    h = hashlib.sha256()
-    for i in range(len(dataset)):
-        x, y = dataset[i]
-        h.update(np.ascontiguousarray(torch.as_tensor(x).float().numpy()).tobytes())
-        h.update(str(int(y)).encode())
-    return {"content_sha256": h.hexdigest(), "n": len(dataset)}
-
-
 def _num_classes(dataset) -> int:
     classes = getattr(dataset, "classes", None)
     if classes is not None and len(classes) > 0:
@@ -83,10 +71,21 @@ def source_cache_key(arch: str, dataset, *, arch_options: dict, num_classes: int
                      lr: float, batch_size: int, weight_decay: float, momentum: float,
                      augment: bool, seed: int, adversarial_eps: float,
                      perturb: Callable | None, recalibrate_bn: bool = True) -> str:
-    """SHA-256 key over every input that defines the trained weights."""
+    """SHA-256 key over every input that defines the trained weights.
+
+    The data set enters through :func:`transfer_nb.cache.data_fingerprint` with its
+    labels (images, targets, class names, ``.normalize``, or every item): two data sets
+    of the same size, or one changed in place, never share a key.
+
+    Raises
+    ------
+    transfer_nb.cache.UncacheableDataError
+        When the data set's content cannot be described (see ``data_fingerprint``).
+    """
     return _cache.hash_inputs(
         kind="source_model", version=_FORMAT_VERSION, arch=arch, arch_options=arch_options,
-        num_classes=num_classes, dataset=_dataset_spec(dataset), n=len(dataset), epochs=epochs,
+        num_classes=num_classes, dataset=_cache.data_fingerprint(dataset, labels=True),
+        n=len(dataset), epochs=epochs,
         lr=float(lr), batch_size=batch_size, weight_decay=float(weight_decay),
         momentum=float(momentum), augment=bool(augment), seed=seed,
         recalibrate_bn=bool(recalibrate_bn), adversarial_eps=float(adversarial_eps),
@@ -129,18 +128,20 @@ def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int
 
 
 def _load_cached(path: Path, model: nn.Module) -> dict | None:
-    """Load a cached checkpoint into ``model``; ``None`` (file removed) if unusable."""
-    if not path.exists():
+    """Load a cached checkpoint into ``model``; ``None`` if missing or unusable.
+
+    A file that cannot be read (permissions, a directory in its place) is a miss and is
+    left alone; only one whose content cannot be parsed or loaded is removed.
+    """
+    raw = _cache.read_cache_bytes(path)
+    if raw is None:
         return None
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
         model.load_state_dict(payload["state_dict"], strict=True)
         return dict(payload["meta"])
     except Exception:  # truncated / corrupted / incompatible: retrain and rewrite
-        try:
-            path.unlink()
-        except OSError:
-            pass
+        _cache.discard_corrupt(path)
         return None
 
 
@@ -158,9 +159,10 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     arch : {"small_cnn", "small_resnet"}
         Architecture (see :mod:`transfer_nb.models.small`).
     dataset : torch Dataset
-        Yields ``(3xHxW float tensor, int label)``; an ``ImageDataset`` from
-        :mod:`transfer_nb.data` (its ``.spec`` keys the cache, ``.classes`` gives the
-        number of outputs).  Without ``.spec`` the content itself is hashed.
+        Yields ``(3xHxW float tensor, int label)``; e.g. an ``ImageDataset`` from
+        :mod:`transfer_nb.data` (``.classes`` gives the number of outputs).  The cache
+        key covers its content (:func:`transfer_nb.cache.data_fingerprint`), never
+        just its name or size.
     epochs, lr, batch_size, weight_decay, momentum : training hyper-parameters
         SGD (Nesterov momentum) with cosine decay of ``lr`` over all steps.
     seed : int
@@ -183,7 +185,10 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         ``perturb(model, x, y) -> x_adv`` applied to every training batch (adversarial
         training); give it a ``cache_key`` attribute describing its settings.
     cache : bool
-        Read and write the on-disk cache.
+        Read and write the on-disk cache.  A cache that cannot be written (read-only
+        folder) is a :class:`transfer_nb.cache.CacheWriteWarning` and data whose content
+        cannot be described (random transforms) a ``UserWarning``: in both cases the
+        model is trained and returned, just not cached.
     progress : bool
         Show a ``tqdm.auto`` progress bar.
     device : str or torch.device, optional
@@ -195,7 +200,8 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         In eval mode, with the ``transfer_nb_*`` attributes of :func:`load_model`
         (``transfer_nb_input_size`` is the training resolution) plus
         ``transfer_nb_source_accuracy`` (clean training-set accuracy),
-        ``transfer_nb_train_config`` (the hyper-parameters) and ``transfer_nb_cache_key``.
+        ``transfer_nb_train_config`` (the hyper-parameters) and ``transfer_nb_cache_key``
+        (``None`` when the model was not cached).
 
     Raises
     ------
@@ -206,6 +212,7 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     if arch not in small.SMALL_MODELS:
         raise ValueError(f"train_source trains small source models; unknown arch {arch!r}, "
                          f"expected one of {sorted(small.SMALL_MODELS)}")
+    seed = check_scalar(seed, "seed", int, min_val=0)
     epochs = check_scalar(epochs, "epochs", int, min_val=0)
     batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
@@ -230,20 +237,26 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         model = small.build_small_model(arch, num_classes=num_classes, **options)
     full_options = model.transfer_nb_options
 
-    key = source_cache_key(arch, dataset, arch_options=full_options, num_classes=num_classes,
-                           perturb=perturb, **hyper)
-    path = _cache.cache_dir("models") / f"{arch}-{key}.pt"
-    meta = _load_cached(path, model) if cache else None
+    key = path = None
+    if cache:
+        try:
+            key = source_cache_key(arch, dataset, arch_options=full_options,
+                                   num_classes=num_classes, perturb=perturb, **hyper)
+        except _cache.UncacheableDataError as err:
+            warnings.warn(f"train_source: not caching ({err})", UserWarning, stacklevel=2)
+        else:
+            path = _cache.cache_dir("models") / f"{arch}-{key}.pt"
+    meta = _load_cached(path, model) if path is not None else None
     if meta is None:
         model.to(device)
         # fit seeds shuffling, augmentation and the global RNG and restores the caller's
         meta = _train(model, dataset, perturb=perturb, progress=progress, device=device,
                       **{k: v for k, v in hyper.items() if k != "adversarial_eps"})
-        if cache:
+        if path is not None:
             buf = io.BytesIO()
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save({"state_dict": state, "meta": meta}, buf)
-            _cache.atomic_write_bytes(path, buf.getvalue())
+            _cache.write_cache_bytes(path, buf.getvalue())  # warns if it cannot
     model.to(device).eval()
     # the native resolution of a trained source is the one it was trained at
     first = dataset[0][0]
