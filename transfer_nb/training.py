@@ -18,229 +18,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_nb._validation import check_scalar, plain
+from transfer_nb._validation import check_scalar
+from transfer_nb.training_inputs import (as_dataset, batch_targets, check_callable,
+                                         check_choice, check_loss, fork_devices, loss_value,
+                                         make_loader, model_device, resolve_device,
+                                         split_batch)
 
 __all__ = ["resolve_device", "as_dataset", "fit", "evaluate", "predict",
            "recalibrate_batchnorm"]
 
 _OPTIMIZERS = ("sgd", "adam")
 _SCHEDULES = ("cosine", "constant")
-_LOSSES = ("cross_entropy", "mse")
 _METRICS = ("accuracy", "mse", "loss")
 _BN_MODES = ("train", "frozen")
-
-
-# ------------------------------------------------------------------ validation
-def _check_choice(value, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {plain(value)!r}")
-    return value
-
-
-def _check_callable(value, name: str, signature: str):
-    if value is not None and not callable(value):
-        raise ValueError(f"{name} must be None or a callable {signature}, "
-                         f"got {type(value).__name__}")
-    return value
-
-
-# ---------------------------------------------------------------------- device
-def resolve_device(device=None) -> torch.device:
-    """The ``torch.device`` to run on.
-
-    Parameters
-    ----------
-    device : None, "auto", str or torch.device
-        ``None`` or ``"auto"``: CUDA when available, else the CPU.  Otherwise a device
-        string (``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``) or ``torch.device``.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        An unparsable device name, or a device this machine does not have.
-    """
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be None, 'auto', a string such as 'cpu' or 'cuda:0', "
-                         f"or a torch.device; got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"device {device!r} is not a device name; expected 'auto', 'cpu', "
-                         "'cuda', 'cuda:<index>' or 'mps'") from None
-    if dev.type == "cpu":
-        return dev
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {str(device)!r} was requested but CUDA is not available "
-                             "on this machine; use device='cpu' or device=None (auto)")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise ValueError(f"device {str(device)!r} was requested but this machine has "
-                             f"{count} CUDA device(s) (cuda:0..cuda:{count - 1})")
-        return dev
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(f"device {str(device)!r} was requested but MPS is not available "
-                             "on this machine; use device='cpu' or device=None (auto)")
-        return dev
-    raise ValueError(f"device {str(device)!r} is not supported; expected 'auto', 'cpu', "
-                     "'cuda', 'cuda:<index>' or 'mps'")
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    if p is None:
-        p = next(iter(model.buffers()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-def _fork_devices(device: torch.device) -> list:
-    if device.type != "cuda":
-        return []
-    return [device.index if device.index is not None else torch.cuda.current_device()]
-
-
-# ------------------------------------------------------------------------ data
-def as_dataset(data, name: str = "data", *, inputs_only: bool = False):
-    """A torch ``Dataset`` for ``data``.
-
-    Parameters
-    ----------
-    data : Dataset, DataLoader, tuple (X, y) or, with ``inputs_only``, an array X
-        A ``DataLoader`` gives its ``.dataset`` (the caller batches and shuffles
-        itself); a tuple of tensors / arrays becomes a ``TensorDataset`` (float arrays
-        as float32, integer labels as int64).  A data set with a ``tensors()`` method
-        (an in-memory :class:`transfer_nb.data.ImageDataset`) is materialised once as
-        a ``TensorDataset`` for fast batches.
-    name : str
-        Parameter name used in error messages.
-    inputs_only : bool
-        Also accept a bare tensor / array of inputs (for :func:`predict`).
-
-    Returns
-    -------
-    torch.utils.data.Dataset
-    """
-    from torch.utils.data import DataLoader, Dataset, TensorDataset
-
-    if isinstance(data, DataLoader):
-        data = data.dataset
-    if isinstance(data, (tuple, list)) and not isinstance(data, Dataset) and len(data) == 2:
-        X, y = (_as_tensor(v, f"{name}[{i}]") for i, v in enumerate(data))
-        if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
-            raise ValueError(f"{name}: inputs have shape {tuple(X.shape)} but targets have shape "
-                             f"{tuple(y.shape)}; expected one target per input row")
-        return TensorDataset(X, y)
-    if inputs_only and (isinstance(data, (torch.Tensor, np.ndarray))):
-        X = _as_tensor(data, name)
-        if X.ndim == 0:
-            raise ValueError(f"{name} must have one row per input, got a scalar")
-        return TensorDataset(X)
-    if isinstance(data, Dataset) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
-        return _materialize(data)
-    expected = "a torch Dataset of (input, target) pairs, a DataLoader or a tuple (X, y)"
-    if inputs_only:
-        expected += " or an array of inputs"
-    raise ValueError(f"{name} must be {expected}; got {type(data).__name__}")
-
-
-def _as_tensor(v, name: str) -> torch.Tensor:
-    if isinstance(v, torch.Tensor):
-        return v
-    try:
-        a = np.asarray(v)
-    except Exception as exc:  # pragma: no cover - exotic inputs
-        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
-    if a.dtype.kind == "f":
-        return torch.as_tensor(a, dtype=torch.float32)
-    if a.dtype.kind in "iub":
-        return torch.as_tensor(a.astype(np.int64) if a.dtype.kind != "b" else a)
-    raise ValueError(f"{name} has dtype {a.dtype}; expected numbers (floats or integers)")
-
-
-def _materialize(ds):
-    """An in-memory data set with ``tensors()`` as a ``TensorDataset`` (one decode)."""
-    from torch.utils.data import TensorDataset
-    tensors = getattr(ds, "tensors", None)
-    if callable(tensors):
-        try:
-            X, y = tensors()
-            if isinstance(X, torch.Tensor) and len(X) == len(ds):
-                return TensorDataset(X, torch.as_tensor(y))
-        except Exception:  # pragma: no cover - fall back to item-wise access
-            pass
-    return ds
-
-
-def _split(batch):
-    """``(x, y)`` of a batch; ``y`` is ``None`` for input-only data."""
-    if isinstance(batch, (tuple, list)):
-        return batch[0], (batch[1] if len(batch) > 1 else None)
-    return batch, None
-
-
-def _loader(ds, batch_size: int, shuffle: bool, generator=None):
-    from torch.utils.data import DataLoader
-    if generator is None:
-        # a DataLoader draws its base seed from the global RNG unless it has a generator:
-        # evaluation must not move the caller's random stream
-        generator = torch.Generator().manual_seed(0)
-    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator,
-                      num_workers=0, drop_last=False)
-
-
-# ------------------------------------------------------------------------ loss
-def _targets(y, loss, device, target_transform, what: str = "loss='cross_entropy'"):
-    if y is None:
-        raise ValueError("data must yield (input, target) pairs for training and scoring; "
-                         "got inputs only")
-    y = torch.as_tensor(y)
-    if target_transform is not None:
-        y = torch.as_tensor(target_transform(y))
-    if loss == "cross_entropy":
-        if y.is_floating_point():
-            raise ValueError(f"{what} needs integer class labels, got float targets; "
-                             "use 'mse' for regression targets")
-        y = y.long()
-    return y.to(device)
-
-
-def _loss_value(loss, outputs, y):
-    if loss == "cross_entropy":
-        if outputs.ndim != 2:
-            raise ValueError(f"loss='cross_entropy' needs outputs of shape (n, classes), got "
-                             f"{tuple(outputs.shape)}")
-        return nn.functional.cross_entropy(outputs, y)
-    if loss == "mse":
-        y = y.to(outputs.dtype)
-        if y.ndim == 1 and outputs.ndim == 2 and outputs.shape[1] == 1:
-            y = y[:, None]
-        if y.shape != outputs.shape:
-            raise ValueError(f"loss='mse' needs targets of the outputs' shape; got outputs "
-                             f"{tuple(outputs.shape)} and targets {tuple(y.shape)} "
-                             "(regression targets are float arrays of shape (n, m))")
-        return nn.functional.mse_loss(outputs, y)
-    value = loss(outputs, y)
-    if not isinstance(value, torch.Tensor) or value.ndim != 0:
-        raise ValueError("loss must return a scalar tensor, got "
-                         f"{type(value).__name__} of shape {tuple(getattr(value, 'shape', ()))}")
-    return value
-
-
-def _check_loss(loss):
-    if callable(loss):
-        return loss
-    if not isinstance(loss, str) or loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {list(_LOSSES)} or a callable(outputs, targets) "
-                         f"-> scalar tensor, got {plain(loss)!r}")
-    return loss
 
 
 # --------------------------------------------------------------------- helpers
@@ -391,18 +181,18 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
         steps = check_scalar(steps, "steps", int, min_val=0)
     lr = check_scalar(lr, "lr", float, min_val=0, include_boundaries="neither")
     batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
-    optimizer = _check_choice(optimizer, "optimizer", _OPTIMIZERS)
+    optimizer = check_choice(optimizer, "optimizer", _OPTIMIZERS)
     momentum = check_scalar(momentum, "momentum", float, min_val=0, max_val=1,
                             include_boundaries="left")
     weight_decay = check_scalar(weight_decay, "weight_decay", float, min_val=0)
-    schedule = _check_choice(schedule, "schedule", _SCHEDULES)
-    bn = _check_choice(bn, "bn", _BN_MODES)
-    loss = _check_loss(loss)
+    schedule = check_choice(schedule, "schedule", _SCHEDULES)
+    bn = check_choice(bn, "bn", _BN_MODES)
+    loss = check_loss(loss)
     seed = check_scalar(seed, "seed", int, min_val=0)
-    _check_callable(regularizer, "regularizer", "(model) -> scalar tensor")
-    _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
-    _check_callable(transform, "transform", "(x) -> x")
-    _check_callable(target_transform, "target_transform", "(y) -> y")
+    check_callable(regularizer, "regularizer", "(model) -> scalar tensor")
+    check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
+    check_callable(transform, "transform", "(x) -> x")
+    check_callable(target_transform, "target_transform", "(y) -> y")
     if isinstance(bn_exclude, str):
         bn_exclude = (bn_exclude,)
     ds = as_dataset(data, "data")
@@ -418,7 +208,7 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     else:
         opt = torch.optim.Adam(groups, lr=lr, weight_decay=weight_decay)
     gen = torch.Generator().manual_seed(seed)
-    loader = _loader(ds, batch_size, shuffle=True, generator=gen)
+    loader = make_loader(ds, batch_size, shuffle=True, generator=gen)
     total = steps if steps is not None else epochs * len(loader)
     if schedule == "cosine":
         denom = max(total, 1)
@@ -437,16 +227,16 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     train_acc = float("nan")
     step = 0
     try:
-        with _kept_modes(model), torch.random.fork_rng(devices=_fork_devices(device)):
+        with _kept_modes(model), torch.random.fork_rng(devices=fork_devices(device)):
             torch.manual_seed(seed)
             while step < total:
                 _train_mode(model, frozen)
                 tot = 0.0
                 correct = count = 0
                 for batch in loader:
-                    x, y = _split(batch)
+                    x, y = split_batch(batch)
                     x = x.to(device)
-                    y = _targets(y, loss, device, target_transform)
+                    y = batch_targets(y, loss, device, target_transform)
                     if transform is not None:
                         x = transform(x)
                     if perturb is not None:
@@ -456,7 +246,7 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
                         _train_mode(model, frozen)
                     opt.zero_grad(set_to_none=True)
                     outputs = model(x)
-                    value = _loss_value(loss, outputs, y)
+                    value = loss_value(loss, outputs, y)
                     objective = value
                     if regularizer is not None:
                         reg = regularizer(model)
@@ -500,20 +290,20 @@ def _outputs(model: nn.Module, data, *, batch_size: int, device, transform, name
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
-    _check_callable(transform, "transform", "(x) -> x")
-    _check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
+    check_callable(transform, "transform", "(x) -> x")
+    check_callable(perturb, "perturb", "(model, x, y) -> x_adv")
     ds = as_dataset(data, name, inputs_only=inputs_only)
     if len(ds) == 0:
         raise ValueError(f"{name} is empty; expected at least one example")
     if device is None:
-        device = _model_device(model)
+        device = model_device(model)
     else:
         device = resolve_device(device)
         model.to(device)
     with _kept_modes(model):
         model.eval()
-        for batch in _loader(ds, batch_size, shuffle=False):
-            x, y = _split(batch)
+        for batch in make_loader(ds, batch_size, shuffle=False):
+            x, y = split_batch(batch)
             x = x.to(device)
             if targets is not None:
                 y = targets(y, device)
@@ -560,15 +350,15 @@ def evaluate(model: nn.Module, data, *, metric: str = "accuracy", batch_size: in
     -------
     float
     """
-    metric = _check_choice(metric, "metric", _METRICS)
-    loss = _check_loss(loss)
-    _check_callable(target_transform, "target_transform", "(y) -> y")
+    metric = check_choice(metric, "metric", _METRICS)
+    loss = check_loss(loss)
+    check_callable(target_transform, "target_transform", "(y) -> y")
     kind = {"accuracy": "cross_entropy", "mse": "mse", "loss": loss}[metric]
     total = 0.0
     count = 0
 
     def targets(y, device):
-        return _targets(y, kind, device, target_transform, what=f"metric={metric!r}")
+        return batch_targets(y, kind, device, target_transform, what=f"metric={metric!r}")
 
     batches = _outputs(model, data, batch_size=batch_size, device=device, transform=transform,
                        targets=targets, perturb=perturb)
@@ -586,9 +376,9 @@ def _accumulate(metric, loss, outputs, y, total, count):
                              f"{tuple(outputs.shape)}")
         return total + int((outputs.argmax(1) == y).sum()), count + m
     if metric == "mse":
-        err = _loss_value("mse", outputs, y)  # validates the shapes
+        err = loss_value("mse", outputs, y)  # validates the shapes
         return total + float(err) * outputs.numel(), count + outputs.numel()
-    return total + float(_loss_value(loss, outputs, y)) * m, count + m
+    return total + float(loss_value(loss, outputs, y)) * m, count + m
 
 
 def predict(model: nn.Module, data, *, batch_size: int = 256, device=None,
@@ -637,7 +427,7 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, devi
         return
     batch_size = check_scalar(batch_size, "batch_size", int, min_val=1)
     ds = as_dataset(data, "data", inputs_only=True)
-    device = _model_device(model) if device is None else resolve_device(device)
+    device = model_device(model) if device is None else resolve_device(device)
     model.to(device)
     saved = [m.momentum for m in bns]
     for m in bns:
@@ -646,8 +436,8 @@ def recalibrate_batchnorm(model: nn.Module, data, *, batch_size: int = 256, devi
     try:
         with _kept_modes(model), torch.no_grad():
             model.train()
-            for batch in _loader(ds, batch_size, shuffle=False):
-                x = _split(batch)[0].to(device)
+            for batch in make_loader(ds, batch_size, shuffle=False):
+                x = split_batch(batch)[0].to(device)
                 model(transform(x) if transform is not None else x)
     finally:
         for m, mom in zip(bns, saved):
