@@ -93,6 +93,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from transfer_nb._validation import as_features, check_positive, encode_labels
+from transfer_nb.gram import (batched_logdets, class_grams, class_indices, gram_small,
+                              logdet_i_plus, logdet_identity_plus_gram, pow2_scale)
 
 __all__ = [
     "coding_rate",
@@ -107,97 +109,6 @@ _VARIANTS = ("snippet", "layerwise", "projected")
 _ALIASES = {"official": "layerwise"}  # deprecated names -> current names
 # default of ``normalize_eigenvalues`` per variant (the authors' settings)
 _NORMALIZE_DEFAULT = {"layerwise": True, "projected": False}
-_BATCH_MAX_SIDE = 512  # batch Cholesky of equal-sized class matrices up to this side
-
-
-# --------------------------------------------------------------------------- #
-# scale
-# --------------------------------------------------------------------------- #
-def pow2_scale(X: np.ndarray, axis: int | None = None) -> np.ndarray | float:
-    """A power of two close to the largest ``|X|`` (per row with ``axis=1``).
-
-    Dividing by a power of two is exact in floating point (short of subnormals), so a
-    scale-invariant score computed on ``X / pow2_scale(X)`` gives bit for bit the same
-    result for ``X`` and ``2**k X``, and the same up to rounding for ``c X``, while
-    squares and Gram matrices of ``X * 1e200`` (overflow) or ``X * 1e-200`` (underflow)
-    stay representable.  Zero (rows) get scale 1.
-    """
-    peak = np.max(np.abs(X), axis=axis, keepdims=axis is not None)
-    with np.errstate(divide="ignore"):
-        exp = np.where(peak > 0, np.floor(np.log2(np.where(peak > 0, peak, 1.0))), 0.0)
-    scale = np.ldexp(1.0, exp.astype(np.int64))
-    return float(scale) if axis is None else scale
-
-
-# --------------------------------------------------------------------------- #
-# log-determinants
-# --------------------------------------------------------------------------- #
-def _check_finite_gram(G: np.ndarray) -> None:
-    if not np.isfinite(G).all():
-        raise ValueError(
-            "The Gram matrix of the features overflows float64 (values too large); "
-            "expected features of moderate magnitude. Rescale Z (e.g. divide by its "
-            "largest absolute value).")
-
-
-def _logdet_spd_stack(M: np.ndarray) -> np.ndarray:
-    """log-determinants of symmetric positive definite matrices, shape (..., m, m).
-
-    Cholesky first; on failure a RuntimeWarning gives the reason and the
-    eigenvalues (``eigvalsh``) are used instead.
-    """
-    try:
-        L = np.linalg.cholesky(M)
-        return 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(axis=-1)
-    except np.linalg.LinAlgError as exc:
-        warnings.warn(
-            f"Cholesky factorisation of I + c Z Z^T failed ({exc}: the matrix is not "
-            "numerically positive definite, which happens only with extreme feature "
-            "values); falling back to eigvalsh.", RuntimeWarning, stacklevel=3)
-    w = np.linalg.eigvalsh(M)
-    if (w <= 0).any():
-        raise ValueError(
-            "I + c Z^T Z is not positive definite even with eigvalsh (smallest "
-            f"eigenvalue {w.min():.3g}); expected finite features of moderate "
-            "magnitude. Rescale Z.")
-    return np.log(w).sum(axis=-1)
-
-
-def _gram_small(X: np.ndarray) -> np.ndarray:
-    """The smaller of ``X X^T`` (n x n) and ``X^T X`` (d x d)."""
-    n, d = X.shape
-    with np.errstate(over="ignore", invalid="ignore"):
-        G = X @ X.T if n <= d else X.T @ X
-    _check_finite_gram(G)
-    return G
-
-
-def _logdet_i_plus(G: np.ndarray, c: float) -> float:
-    """logdet(I + c G) for a PSD Gram matrix G (a copy is made)."""
-    M = G * c
-    M.flat[:: M.shape[0] + 1] += 1.0
-    return float(_logdet_spd_stack(M))
-
-
-def logdet_identity_plus_gram(X, c: float) -> float:
-    r"""``logdet(I_d + c X^T X)`` computed on the smaller Gram matrix.
-
-    Sylvester's identity :math:`\det(I_d + c X^T X) = \det(I_n + c X X^T)` lets
-    the factorisation run on an ``min(n, d)``-sized matrix.
-
-    Parameters
-    ----------
-    X : array-like of shape (n, d)
-    c : float
-        Positive scale.
-
-    Returns
-    -------
-    float
-    """
-    X = as_features(X, "X")
-    c = check_positive(c, "c")
-    return _logdet_i_plus(_gram_small(X), c)
 
 
 # --------------------------------------------------------------------------- #
@@ -230,45 +141,6 @@ def _check_normalize(normalize, variant: str) -> bool | None:
             "(the snippet uses log-determinants, no eigenvalue normalisation); got "
             f"normalize_eigenvalues={bool(normalize)} with variant='snippet'.")
     return bool(normalize)
-
-
-def _class_indices(codes: np.ndarray, counts: np.ndarray) -> list[np.ndarray]:
-    order = np.argsort(codes, kind="stable")
-    return np.split(order, np.cumsum(counts)[:-1])
-
-
-def _class_grams(Z: np.ndarray, idx: list[np.ndarray],
-                 G_global: np.ndarray | None) -> list[np.ndarray]:
-    """Smaller-side Gram matrix of every class.
-
-    If the global Gram matrix is the n x n one, class matrices are its diagonal
-    blocks (no new matrix products); otherwise each class gets its own.
-    """
-    d = Z.shape[1]
-    out = []
-    for ix in idx:
-        if G_global is not None and G_global.shape[0] == Z.shape[0]:
-            if len(ix) <= d:
-                out.append(G_global[np.ix_(ix, ix)])
-                continue
-        out.append(_gram_small(Z[ix]))
-    return out
-
-
-def _batched_logdets(grams: list[np.ndarray], scales: np.ndarray) -> np.ndarray:
-    """logdet(I + scales[k] * grams[k]) for every k, batching equal sizes."""
-    res = np.empty(len(grams))
-    sizes = np.array([g.shape[0] for g in grams])
-    for m in np.unique(sizes):
-        members = np.flatnonzero(sizes == m)
-        if len(members) > 1 and m <= _BATCH_MAX_SIDE:
-            M = np.stack([grams[k] for k in members]) * scales[members, None, None]
-            M[:, np.arange(m), np.arange(m)] += 1.0
-            res[members] = _logdet_spd_stack(M)
-        else:
-            for k in members:
-                res[k] = _logdet_i_plus(grams[k], scales[k])
-    return res
 
 
 def _label_key(v):
@@ -320,17 +192,17 @@ def coding_rate(Z, eps: float = 1e-4, center: bool = False) -> float:
     if center:
         Z = Z - Z.mean(axis=0, keepdims=True)
     n = Z.shape[0]
-    return 0.5 * _logdet_i_plus(_gram_small(Z), 1.0 / (n * eps))
+    return 0.5 * logdet_i_plus(gram_small(Z), 1.0 / (n * eps))
 
 
 def _terms_snippet(Z: np.ndarray, codes, counts, eps: float):
     n, d = Z.shape
     Z = Z - Z.mean(axis=0, keepdims=True)
-    G = _gram_small(Z)
-    R = 0.5 * _logdet_i_plus(G, 1.0 / (n * eps))
-    idx = _class_indices(codes, counts)
-    grams = _class_grams(Z, idx, G)
-    Rk = 0.5 * _batched_logdets(grams, 1.0 / (counts * eps))
+    G = gram_small(Z)
+    R = 0.5 * logdet_i_plus(G, 1.0 / (n * eps))
+    idx = class_indices(codes, counts)
+    grams = class_grams(Z, idx, G)
+    Rk = 0.5 * batched_logdets(grams, 1.0 / (counts * eps))
     R_given_y = float(Rk.mean())
     return R, R_given_y, Rk
 
@@ -375,14 +247,14 @@ def _terms_layerwise(Z: np.ndarray, codes, counts, eps: float, normalize: bool):
             "All feature rows are identical after centring (Z^T Z = 0); expected "
             "features that vary across samples.")
     Z = _l2_rows(Z)
-    G = _gram_small(Z)
+    G = gram_small(Z)
     lam = np.clip(np.linalg.eigvalsh(G), 0.0, None) / n      # eigenvalues of Z^T Z / n
     scale = lam.sum() if normalize else 1.0
     rank = _numerical_rank(lam, d)
     R = _log_rate(lam / scale, eps, rank)
-    idx = _class_indices(codes, counts)
+    idx = class_indices(codes, counts)
     Rk = np.empty(len(counts))
-    for k, G_k in enumerate(_class_grams(Z, idx, G)):
+    for k, G_k in enumerate(class_grams(Z, idx, G)):
         lam_k = np.linalg.eigvalsh(G_k) / counts[k]           # of Z_k^T Z_k / n_k
         Rk[k] = _log_rate(lam_k / scale, eps, rank)
     return R, float(np.sum(Rk * counts / n)), Rk, rank
@@ -393,7 +265,7 @@ def _terms_projected(Z: np.ndarray, codes, counts, eps: float, normalize: bool):
     K = len(counts)
     X = Z - Z.mean(axis=0, keepdims=True)
     # coordinates of the centred rows in the eigenbasis of covf, from the smaller Gram
-    G = _gram_small(X)
+    G = gram_small(X)
     w, vec = np.linalg.eigh(G)                               # ascending
     top = w[-1] if w.size else 0.0
     if top <= 0:
@@ -428,7 +300,7 @@ def _terms_projected(Z: np.ndarray, codes, counts, eps: float, normalize: bool):
     _, RM = np.linalg.qr(M.T)                                # M = R_M^T Q^T
     MD = M / w                                               # M diag(1/w)
     Rk = np.empty(K)
-    for k, ix in enumerate(_class_indices(codes, counts)):
+    for k, ix in enumerate(class_indices(codes, counts)):
         Yk = Y[ix] - means[k]
         C = Yk.T @ (Yk @ MD.T)                               # (r, K)
         sv = np.linalg.svd(C @ RM.T, compute_uv=False) / counts[k]

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_nb._validation import as_features, check_scalar, encode_labels
-from transfer_nb.coding_rate import pow2_scale
+from transfer_nb.gram import pow2_scale
 
 __all__ = ["logme", "logme_evidence"]
 
