@@ -16,7 +16,8 @@ from .coding_rate_explorer import CodingRateExplorer
 from .feature_explorer import FeatureExplorer
 from .layer_selector import LayerSelector
 from .pge_explorer import PGEExplorer
+from .regression_explorer import LambdaExplorer
 from .stepper import TransferabilityStepper
 
 __all__ = ["FeatureExplorer", "CodingRateExplorer", "LayerSelector",
-           "TransferabilityStepper", "PGEExplorer"]
+           "TransferabilityStepper", "PGEExplorer", "LambdaExplorer"]
