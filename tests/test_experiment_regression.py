@@ -168,6 +168,13 @@ def test_verdict_rule():
     assert R._verdict_better(np.nan, 0.9, 0.6, 0.5, 0.3, 0.7) == "inconclusive"
 
 
+def test_control_rule():
+    assert R._verdict_control(0.1, -0.5, 0.6, 0.8) == "reproduced"
+    assert R._verdict_control(-0.2, -0.7, 0.4, 0.3) == "reproduced"
+    assert R._verdict_control(0.6, -0.6, 0.9, 0.7) == "inconclusive"
+    assert R._verdict_control(0.7, 0.2, 0.9, 0.8) == "not reproduced"
+
+
 def test_paper_table_and_report(results):
     corr = R.correlations(results, n_boot=50)
     assert set(corr["score"]) == {*R.ESTIMATORS, *R.BASELINES}

@@ -153,8 +153,9 @@ explorer
 Verdict rules (stated before looking): "beats LogME" is *reproduced* when LogME's
 Pearson r lies below the estimator's 95% interval and *not reproduced* when the
 estimator's r lies below LogME's interval, otherwise *inconclusive*; "correlates" uses
-the Pearson interval against 0; the control is *reproduced* when the shuffled interval
-contains 0; the speed claim compares the median time saving with 27%. Targets whose
+the Pearson interval against 0; the control is *reproduced* (correlation lost) when the
+shuffled interval contains 0 and the shuffled r is at most half the real one, *not
+reproduced* when the shuffled interval lies above 0; the speed claim compares the median time saving with 27%. Targets whose
 ground truth does not discriminate are *excluded*.
 """),
         code("""
