@@ -195,7 +195,7 @@ def fine_tune_regression(model, train, test, *, epochs: int = 30, lr: float = 0.
     """
     import torch
     from transfer_nb import training
-    from transfer_nb.transfer import replace_head
+    from transfer_nb.models.heads import replace_head
 
     Xtr, Ytr = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in train)
     Xte, Yte = test
