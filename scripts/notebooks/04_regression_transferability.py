@@ -135,9 +135,13 @@ E.timing_table(results).round(5)
 ## The effect of λ
 
 λ penalises the regression weights. With λ = 0 and fewer training images than feature
-dimensions, the regression interpolates the training targets: every model scores a
-perfect 0 and Linear MSE stops telling models apart. The curve shows the correlation
-for every λ of the grid; the widget lets you move λ and see every model's score.
+dimensions, the regression interpolates the training targets: every model scores 0 up
+to rounding, Linear MSE stops telling models apart, and its correlation at λ = 0 (the
+leftmost point) is a correlation of rounding noise. λ is not scale-free either: it is
+compared with the variance of the features, so a model whose features vary little
+across images is shrunk towards predicting the mean target whatever they encode. The
+curves show the correlation for every λ of the grid; the widget lets you move λ and
+see every model's score.
 """),
         code("""
 for target in cfg.targets:
