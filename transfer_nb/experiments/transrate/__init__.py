@@ -1,33 +1,44 @@
 """TransRate (Huang et al., ICML 2022): model selection and layer selection.
 
-The paper's two core experiments, on data and models that work offline:
+The paper's two core experiments at toy scale, offline, in the regime where the ground
+truth discriminates:
 
-* **Model selection** (:func:`model_selection`): a zoo of pretrained models -- the three
-  EfficientNet-Lite models with real ImageNet weights plus small CNN / ResNet sources
-  that the library trains on embedded source tasks of different kinds, sizes and
-  training lengths -- is scored on each target task by TransRate and the baselines
-  (LogME, LEEP, NCE, H-score), and every model is fine-tuned on the target (the
-  paper's ground truth).  :func:`correlations` gives Pearson r, Kendall tau and
-  weighted tau between each score and the accuracy, per target, with 95 % bootstrap
-  intervals.
-* **Layer selection** (:func:`layer_selection`): :func:`transfer_nb.selection.score_layers`
-  on one model -- TransRate of every default layer vs the accuracy of transferring *up
-  to* that layer (``protocol="finetune_reinit"``, the paper's, or ``"linear_probe"``).
+* **Model selection** (:func:`model_selection`): an equal-width zoo of small CNNs of
+  graded quality (random init, different source tasks, source epochs, label noise) is
+  scored on data-scarce targets (10 labelled images per class) by TransRate's three
+  variants and the baselines (LogME, LEEP, NCE, H-score and its shrinkage version), and
+  fine-tuned with several seeds (the paper's ground truth); the ImageNet EfficientNet-Lite
+  models form a separate zoo in full mode.  :func:`discrimination_check` says per target
+  whether the accuracies spread enough to rank anything; :func:`correlations` gives
+  Pearson, Kendall and weighted tau with intervals, beside the width and source-epochs
+  baselines.
+* **Layer selection** (:func:`layer_selection`): the paper's protocol (re-initialise after
+  the layer, fine-tune) on a small CNN, several seeds.
 
-Submodules: :mod:`.config` (presets), :mod:`.run` (the runs, cached), :mod:`.report`
-(tables and the paper-vs-measured verdicts), :mod:`.plots`.
+Submodules: :mod:`.config` (presets), :mod:`.run` (the runs, cached; the stored full
+run), :mod:`.report` (tables, verdicts, generated prose), :mod:`.plots`.
+Command line: ``python -m transfer_nb.experiments.transrate --full --save``.
 """
 from transfer_nb.experiments.transrate.config import (
-    ESTIMATORS, PAPER, LayerSelectionConfig, ModelSelectionConfig, SourceSpec, TargetSpec,
-    TransRateConfig, config, describe)
+    BASELINES, ESTIMATORS, PAPER, PAPER_LAYER, LayerSelectionConfig, ModelSelectionConfig,
+    SourceSpec, TargetSpec, TransRateConfig, config, config_hash, describe)
 from transfer_nb.experiments.transrate.plots import (
-    plot_correlations, plot_layer_selection, plot_model_selection, plot_timings)
+    plot_eps_sweep, plot_layer_selection, plot_model_selection, plot_timings)
 from transfer_nb.experiments.transrate.report import (
-    correlation_table, correlations, layer_correlation, paper_vs_measured, timing_table)
-from transfer_nb.experiments.transrate.run import layer_selection, model_selection, score_features
+    VERDICT_RULE, claim_verdict, combine_verdicts, compare_verdict, correlations,
+    discrimination_check, eps_sweep, interval_table, layer_correlation, paper_vs_measured,
+    report_check, report_eps_sweep, report_layer_selection, report_model_selection,
+    timing_table)
+from transfer_nb.experiments.transrate.run import (
+    RESULTS_CSV, build_source, layer_selection, load_full_run, model_selection, save_full_run,
+    score_features)
 
 __all__ = ["SourceSpec", "TargetSpec", "ModelSelectionConfig", "LayerSelectionConfig",
-           "TransRateConfig", "config", "describe", "ESTIMATORS", "PAPER", "model_selection",
-           "layer_selection", "score_features", "correlations", "correlation_table",
-           "layer_correlation", "timing_table", "paper_vs_measured", "plot_model_selection",
-           "plot_correlations", "plot_timings", "plot_layer_selection"]
+           "TransRateConfig", "config", "config_hash", "describe", "ESTIMATORS", "BASELINES",
+           "PAPER", "PAPER_LAYER", "model_selection", "layer_selection", "score_features",
+           "build_source", "save_full_run", "load_full_run", "RESULTS_CSV",
+           "discrimination_check", "correlations", "interval_table", "eps_sweep",
+           "layer_correlation", "timing_table", "claim_verdict", "compare_verdict",
+           "combine_verdicts", "paper_vs_measured", "VERDICT_RULE", "report_check",
+           "report_model_selection", "report_eps_sweep", "report_layer_selection",
+           "plot_model_selection", "plot_eps_sweep", "plot_timings", "plot_layer_selection"]

@@ -1,81 +1,99 @@
-"""Configuration of the TransRate experiment: specs, the ``fast`` / ``full`` presets and
-what the paper reports."""
+"""Configuration of the TransRate experiment: specs, the ``fast`` / ``full`` presets, the
+config hash of stored runs, and what the paper reports."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 __all__ = ["SourceSpec", "TargetSpec", "ModelSelectionConfig", "LayerSelectionConfig",
-           "TransRateConfig", "config", "describe", "ESTIMATORS", "PAPER"]
+           "TransRateConfig", "config", "describe", "config_hash", "ESTIMATORS", "BASELINES",
+           "PAPER", "PAPER_LAYER"]
 
 #: score columns, all "higher is more transferable"
-ESTIMATORS = ("transrate", "logme", "leep", "nce", "hscore")
+ESTIMATORS = ("transrate", "transrate_layerwise", "transrate_projected", "logme", "leep",
+              "nce", "hscore", "hscore_shrinkage")
+#: trivial baselines printed beside every estimator
+BASELINES = ("width", "source_epochs")
 
 _CACHE_KIND = "experiments_transrate"
-_VERSION = "transrate-exp-v2"  # v2: transrate_layerwise replaces transrate_official
+_VERSION = "transrate-exp-v3"  # v3: equal-width zoo, seeds, linear probe, eps sweep
 
-#: what the paper reports (Huang et al., ICML 2022)
+#: model selection on CIFAR-100 (Huang et al., ICML 2022): estimator -> statistic -> value.
+#: Every TransRate number there comes from the authors' projected pipeline.
 PAPER = {
-    "layer_pearson": 0.98,
-    "layer_cases": "5 of 7",
-    "cifar100_pearson_transrate": 0.81,
-    "cifar100_pearson_logme": 0.57,
+    "transrate_projected": {"pearson": 0.81, "weighted_tau": 0.94},
+    "logme": {"pearson": 0.57, "weighted_tau": 0.62},
+    "leep": {"pearson": 0.97, "weighted_tau": 0.87},
+    "nce": {"pearson": 0.97, "weighted_tau": 0.73},
 }
+#: layer selection: Pearson of TransRate with the re-init + fine-tune accuracy
+PAPER_LAYER = {"pearson": 0.98, "cases": "5 of 7"}
 
-# ---------------------------------------------------------------------------- config
+
 @dataclass(frozen=True)
 class SourceSpec:
-    """A small source model the library trains (:func:`transfer_nb.models.train_source`).
+    """A small source model of the zoo, trained by :func:`transfer_nb.models.train_source`.
 
-    ``options`` are extra ``(key, value)`` pairs for the source dataset.
+    ``epochs=0`` is the random initialisation; ``label_noise`` is the fraction of source
+    labels replaced by uniformly random ones (fixed by ``seed``); ``options`` are extra
+    ``(key, value)`` pairs for the source data set.
     """
     name: str
-    arch: str
     dataset: str
     epochs: int
-    n: int
-    width: int | None = None
+    n: int = 600
+    label_noise: float = 0.0
     options: tuple = ()
 
 
 @dataclass(frozen=True)
 class TargetSpec:
-    """A target task: an embedded dataset (``options``: extra ``load_dataset`` pairs)."""
+    """A data-scarce target task: ``per_class`` labelled training images per class and
+    ``n_test`` test images (``options``: extra ``load_dataset`` pairs)."""
     name: str
     dataset: str
+    per_class: int = 10
+    n_test: int = 250
     options: tuple = ()
 
 
 @dataclass(frozen=True)
 class ModelSelectionConfig:
     targets: tuple = ()
-    pretrained: tuple = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
     sources: tuple = ()
-    image_size: int = 64
-    source_image_size: int = 32
-    n_train: int = 160
-    n_test: int = 160
-    epochs: int = 2
-    lr: float = 0.003
+    arch: str = "small_cnn"
+    width: int = 16
+    depth: int = 3
+    image_size: int = 16
+    source_lr: float = 0.05
+    source_batch_size: int = 64
+    epochs: int = 8
+    lr: float = 0.01
     batch_size: int = 10
-    optimizer: str = "sgd"
+    seeds: tuple = (0, 1, 2)
     eps: float = 1e-4
-    seed: int = 0
+    projected_eps: float = 1.5e-2
+    eps_sweep: tuple = (1e-3, 3e-3, 1e-2, 1.5e-2, 2e-2, 5e-2, 1e-1)
+    pretrained: tuple = ()
+    pretrained_image_size: int = 64
     timing_repeats: int = 1
+    seed: int = 0
 
 
 @dataclass(frozen=True)
 class LayerSelectionConfig:
-    model: str = "efficientnet_lite0"
+    source: SourceSpec = SourceSpec("glyphs-4ep", "glyphs", 4)
     target: TargetSpec = TargetSpec("textures", "textures")
-    image_size: int = 64
-    n_train: int = 160
-    n_test: int = 160
-    protocol: str = "finetune_reinit"   # or "linear_probe"
-    layers: tuple | None = None         # None: the model's default layers
-    epochs: int = 2
+    arch: str = "small_cnn"
+    width: int = 8
+    depth: int = 4
+    image_size: int = 16
+    source_lr: float = 0.05
+    source_batch_size: int = 64
+    epochs: int = 8
     lr: float = 0.01
-    batch_size: int = 32
-    optimizer: str = "sgd"
+    batch_size: int = 10
+    seeds: tuple = (0, 1, 2)
     eps: float = 1e-4
     seed: int = 0
 
@@ -87,65 +105,66 @@ class TransRateConfig:
     layer_selection: LayerSelectionConfig
 
 
-def _targets() -> tuple:
-    return (TargetSpec("textures", "textures"),
-            TargetSpec("lfw_faces", "lfw_faces"),
-            TargetSpec("digits", "digits"))
-
-
-def _sources(n: int, few: int, many: int, per_class: int | None = None) -> tuple:
-    """Small sources that differ in architecture, width, source task and epochs.
-
-    ``per_class``: images generated per class (the generators' ``n_per_class``), so that
-    the training split holds at least ``n`` images (default sets: 1500 glyphs, 1800 shapes).
-    """
-    o = (("n_per_class", per_class),) if per_class else ()
-    return (
-        SourceSpec("cnn-glyphs-1ep", "small_cnn", "glyphs", epochs=1, n=n, width=16, options=o),
-        SourceSpec(f"cnn-glyphs-{many}ep", "small_cnn", "glyphs", epochs=many, n=n, width=16,
-                   options=o),
-        SourceSpec(f"cnn-shapes-{few}ep", "small_cnn", "shapes", epochs=few, n=n, width=16,
-                   options=o),
-        SourceSpec(f"cnn-wide-glyphs-{few}ep", "small_cnn", "glyphs", epochs=few, n=n, width=48,
-                   options=o),
-        SourceSpec(f"resnet-shapes-{few}ep", "small_resnet", "shapes", epochs=few, n=n, options=o),
-        SourceSpec(f"resnet-glyphs-{many}ep", "small_resnet", "glyphs", epochs=many, n=n,
-                   options=o),
-    )
+def _zoo(n: int, short: int, long: int, extra: bool) -> tuple:
+    """The equal-width zoo: one architecture, graded quality."""
+    zoo = [SourceSpec("random-init", "glyphs", 0, n),
+           SourceSpec("glyphs-1ep", "glyphs", 1, n),
+           SourceSpec(f"glyphs-{long}ep", "glyphs", long, n),
+           SourceSpec(f"glyphs-{long}ep-noise50", "glyphs", long, n, label_noise=0.5),
+           SourceSpec("shapes-1ep", "shapes", 1, n),
+           SourceSpec(f"shapes-{long}ep", "shapes", long, n),
+           SourceSpec(f"shapes-{long}ep-noise50", "shapes", long, n, label_noise=0.5),
+           SourceSpec(f"lowercase-{max(short, 2)}ep", "glyphs", max(short, 2), n,
+                      options=(("chars", "lowercase"),))]
+    if extra:
+        zoo += [SourceSpec(f"glyphs-{long}ep-noise100", "glyphs", long, n, label_noise=1.0),
+                SourceSpec(f"lowercase-{long}ep", "glyphs", long, n,
+                           options=(("chars", "lowercase"),))]
+    return tuple(zoo)
 
 
 def config(fast: bool | None = None) -> TransRateConfig:
     """The experiment's configuration: ``fast`` preset (CI) or ``full``.
 
     ``fast=None`` reads :func:`transfer_nb.config.fast_mode` (env ``CI`` or
-    ``TRANSFER_NB_FAST``).  Both presets run the same protocol; fast mode uses smaller
-    images, fewer samples and fewer epochs so that each notebook finishes in a few
-    minutes on 2 CPU cores from a cold cache.
+    ``TRANSFER_NB_FAST``).  Both presets run the same protocol on an equal-width zoo of
+    small CNNs and data-scarce targets (10 labelled images per class); fast mode uses
+    16 px images, 8 models of width 8, 2 targets and short source training, full mode 32 px, 10
+    models, 3 targets, longer training and the three ImageNet EfficientNet-Lite models
+    as a separate zoo.
     """
     if fast is None:
         from transfer_nb.config import fast_mode
         fast = fast_mode()
     if fast:
-        # CI budget (2 CPU cores, <= 4 min per notebook from a cold cache): fine-tuning
-        # the three EfficientNet-Lite models dominates, hence 64 px, 100 images, 4 epochs
-        # of batches of 10 at lr 0.01 (40 SGD steps: with 20 steps at lr 0.003 every model
-        # stayed near chance on digits, which made its ground truth noise).
-        ms = ModelSelectionConfig(targets=_targets(), sources=_sources(n=1000, few=2, many=4),
-                                  image_size=64, source_image_size=32, n_train=100,
-                                  n_test=100, epochs=4, lr=0.01, batch_size=10)
-        # a linear probe per layer: re-initialising + fine-tuning once per layer (the
-        # paper's protocol) does not fit the CI budget; full mode runs it
-        ls = LayerSelectionConfig(image_size=64, n_train=200, n_test=200,
-                                  protocol="linear_probe", epochs=2, lr=0.003, batch_size=10)
+        ms = ModelSelectionConfig(
+            targets=(TargetSpec("textures", "textures", 10, 250),
+                     TargetSpec("digits", "digits", 10, 250)),
+            sources=_zoo(n=400, short=1, long=3, extra=False), width=8, depth=3,
+            image_size=16, epochs=6, lr=0.01, batch_size=10, seeds=(0, 1, 2))
+        ls = LayerSelectionConfig(source=SourceSpec("glyphs-3ep", "glyphs", 3, 400),
+                                  target=TargetSpec("textures", "textures", 10, 250),
+                                  width=8, depth=4, image_size=16, epochs=10, seeds=(0, 1, 2))
         return TransRateConfig("fast", ms, ls)
-    # about an hour on 2 CPU cores, minutes on a GPU
-    ms = ModelSelectionConfig(targets=_targets(),
-                              sources=_sources(n=4000, few=3, many=8, per_class=600),
-                              image_size=128, source_image_size=32, n_train=300, n_test=300,
-                              epochs=5, lr=0.003, batch_size=16, timing_repeats=3)
-    ls = LayerSelectionConfig(image_size=64, n_train=200, n_test=300,
-                              protocol="finetune_reinit", epochs=5, lr=0.003, batch_size=16)
+    ms = ModelSelectionConfig(
+        targets=(TargetSpec("textures", "textures", 10, 250),
+                 TargetSpec("digits", "digits", 10, 400),
+                 TargetSpec("lowercase", "glyphs", 10, 520, options=(("chars", "lowercase"),))),
+        sources=_zoo(n=2000, short=3, long=10, extra=True), width=32, depth=3,
+        image_size=32, epochs=30, lr=0.01, batch_size=10, seeds=(0, 1, 2),
+        pretrained=("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"),
+        pretrained_image_size=64, timing_repeats=3)
+    ls = LayerSelectionConfig(source=SourceSpec("glyphs-10ep", "glyphs", 10, 2000),
+                              target=TargetSpec("textures", "textures", 10, 250),
+                              width=16, depth=5, image_size=32, epochs=30, seeds=(0, 1, 2))
     return TransRateConfig("full", ms, ls)
+
+
+def config_hash(cfg: TransRateConfig) -> str:
+    """SHA-256 over the whole configuration and the experiment version: a stored run is
+    stale when this no longer matches."""
+    from transfer_nb.cache import hash_inputs
+    return hash_inputs(version=_VERSION, config=dataclasses.asdict(cfg))
 
 
 def _ms(cfg) -> ModelSelectionConfig:
@@ -167,23 +186,24 @@ def _ls(cfg) -> LayerSelectionConfig:
 def describe(cfg: TransRateConfig) -> str:
     """Human-readable sizes of a configuration (deterministic: safe to check in CI)."""
     ms, ls = cfg.model_selection, cfg.layer_selection
-    lines = [f"mode: {cfg.mode}",
-             "model selection:",
-             f"  targets: {', '.join(t.name for t in ms.targets)}",
-             f"  pretrained (ImageNet): {', '.join(ms.pretrained)}",
-             f"  trained sources: {', '.join(s.name for s in ms.sources)}"
-             f" ({ms.sources[0].n if ms.sources else 0} source images at "
-             f"{ms.source_image_size}px)",
-             f"  zoo size: {len(ms.pretrained) + len(ms.sources)} models",
-             f"  target images: {ms.image_size}px (ImageNet models), {ms.source_image_size}px "
-             f"(trained sources); up to {ms.n_train} train / {ms.n_test} test per target",
-             f"  fine-tuning: {ms.epochs} epochs, {ms.optimizer} lr={ms.lr}, "
-             f"batch {ms.batch_size}, all layers, new head",
-             "layer selection:",
-             f"  model: {ls.model}, target: {ls.target.name}, protocol: {ls.protocol}",
-             f"  target images: {ls.image_size}px, {ls.n_train} train / {ls.n_test} test, "
-             f"{ls.epochs} epochs",
-             f"TransRate eps: {ms.eps}"]
+    lines = [
+        f"mode: {cfg.mode}",
+        "model selection:",
+        f"  zoo: {len(ms.sources)} x {ms.arch} (width {ms.width}, depth {ms.depth}, "
+        f"feature dim {ms.width * 2 ** (ms.depth - 1)}), {ms.image_size} px",
+        *(f"    {s.name}: {s.dataset}{dict(s.options) or ''}, {s.epochs} epochs on {s.n} "
+          f"images, label noise {s.label_noise:g}" for s in ms.sources),
+        "  ImageNet EfficientNet-Lite zoo (separate): "
+        + (", ".join(ms.pretrained) if ms.pretrained else "skipped in this mode"),
+        "  targets: " + ", ".join(f"{t.name} ({t.per_class}/class train, {t.n_test} test)"
+                                  for t in ms.targets),
+        f"  ground truth: new head, all layers fine-tuned, {ms.epochs} epochs, batch "
+        f"{ms.batch_size}, lr {ms.lr}, seeds {list(ms.seeds)}; linear probe as second column",
+        f"  eps: snippet {ms.eps}, projected {ms.projected_eps}, sweep {list(ms.eps_sweep)}",
+        "layer selection:",
+        f"  model: {ls.arch} (width {ls.width}, depth {ls.depth}) trained on {ls.source.name}",
+        f"  target: {ls.target.name} ({ls.target.per_class}/class train, "
+        f"{ls.target.n_test} test), {ls.image_size} px",
+        f"  ground truth: re-initialise after the layer, fine-tune {ls.epochs} epochs, "
+        f"seeds {list(ls.seeds)}"]
     return "\n".join(lines)
-
-

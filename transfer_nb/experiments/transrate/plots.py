@@ -3,84 +3,91 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb.experiments.transrate.report import (correlation_table, layer_correlation,
-                                                      timing_table)
-from transfer_nb.stats import rank_correlations
+from transfer_nb.experiments.transrate.report import layer_correlation, timing_table
 
-__all__ = ["plot_model_selection", "plot_correlations", "plot_timings", "plot_layer_selection"]
+__all__ = ["plot_model_selection", "plot_eps_sweep", "plot_timings", "plot_layer_selection"]
 
 
-def plot_model_selection(df, estimator: str = "transrate", annotate: bool = True):
-    """One scatter per target: ``estimator`` score vs fine-tuned accuracy, per model."""
+def plot_model_selection(df, estimators=("transrate_projected", "logme", "source_epochs"),
+                         zoo: str = "small_cnn", check=None):
+    """One row per target, one scatter per score: score vs mean fine-tuned accuracy,
+    with the seed spread as error bars; failing targets are marked in the title."""
     import matplotlib.pyplot as plt
-    if estimator not in df.columns:
-        raise ValueError(f"df has no column {estimator!r}")
-    targets = list(dict.fromkeys(df["target"]))
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.2 * len(targets), 3.6), squeeze=False)
-    for ax, target in zip(axes[0], targets):
-        part = df[df["target"] == target]
-        for kind, marker in (("ImageNet", "o"), ("trained source", "s")):
-            sel = part[part["kind"] == kind] if "kind" in part else part
-            ax.scatter(sel[estimator], sel["accuracy"], marker=marker, label=kind)
-        if annotate:
-            for _, r in part.iterrows():
-                ax.annotate(str(r["model"]).replace("efficientnet_", ""),
-                            (r[estimator], r["accuracy"]), fontsize=7,
-                            xytext=(3, 3), textcoords="offset points")
-        c = rank_correlations(part[[estimator]], part["accuracy"]).iloc[0]
-        ax.set_title(f"{target}: r={c['pearson']:.2f} [{c['pearson_low']:.2f}, "
-                     f"{c['pearson_high']:.2f}]", fontsize=9)
-        ax.set_xlabel(estimator)
-        ax.set_ylabel("fine-tuned test accuracy")
-    axes[0][0].legend(fontsize=8)
+    part = df[df["zoo"] == zoo]
+    targets = list(dict.fromkeys(part["target"]))
+    fig, axes = plt.subplots(len(targets), len(estimators),
+                             figsize=(3.3 * len(estimators), 2.8 * len(targets)), squeeze=False)
+    for i, t in enumerate(targets):
+        p = part[part["target"] == t]
+        fails = ""
+        if check is not None:
+            row = check[(check["zoo"] == zoo) & (check["target"] == t)]
+            fails = "" if row["passes"].all() else " (fails check)"
+        for j, est in enumerate(estimators):
+            ax = axes[i][j]
+            ax.errorbar(p[est], p["accuracy"], yerr=p["accuracy_std"], fmt="o", ms=4, capsize=2)
+            ax.set_xlabel(est, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"{t}{fails}\nfine-tuned accuracy", fontsize=8)
+            ax.tick_params(labelsize=7)
     fig.tight_layout()
     return fig
 
 
-def plot_correlations(corr, stat: str = "pearson"):
-    """Grouped bars: one group per target, one bar per estimator."""
+def plot_eps_sweep(sweep):
+    """Pearson of the projected TransRate vs eps (log axis), one line per target, with
+    the 95 % interval as a band; the paper's CIFAR-100 eps marked."""
     import matplotlib.pyplot as plt
-    table = correlation_table(corr, stat)
-    fig, ax = plt.subplots(figsize=(7.5, 3.6))
-    table.plot.bar(ax=ax, rot=0)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_ylim(-1.05, 1.05)
-    ax.set_ylabel(stat)
-    ax.set_title(f"{stat} correlation with fine-tuned accuracy")
-    ax.legend(fontsize=8, ncol=3)
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for t in [c for c in sweep.columns if not c.endswith(("_low", "_high"))]:
+        ax.plot(sweep.index, sweep[t], "o-", label=t)
+        ax.fill_between(sweep.index, sweep[f"{t}_low"], sweep[f"{t}_high"], alpha=0.15)
+    ax.axvline(1.5e-2, color="k", ls=":", lw=1, label="paper (CIFAR-100)")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("eps (projected variant)")
+    ax.set_ylabel("Pearson with accuracy")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def plot_timings(df):
-    """Bar chart (log scale) of the median wall-clock per estimator."""
+    """Bar chart (log scale) of the median wall-clock per estimator, feature pass and
+    fine-tuning."""
     import matplotlib.pyplot as plt
     t = timing_table(df)
-    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.bar(t.index, t.values)
     ax.set_yscale("log")
     ax.set_ylabel("median seconds")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     ax.set_title("wall-clock per (model, target)")
     fig.tight_layout()
     return fig
 
 
-def plot_layer_selection(df, score: str = "transrate"):
-    """TransRate (line, left axis) and accuracy (bars, right axis) per layer."""
+def plot_layer_selection(df):
+    """Per layer: accuracy after re-init + fine-tune (bars with seed spread, right axis),
+    TransRate snippet / layerwise and the width (lines, left axes, standardised)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 3.6))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
     x = np.arange(len(df))
     ax2 = ax.twinx()
-    ax2.bar(x, df["accuracy"], color="C1", alpha=0.35, label="accuracy")
-    ax.plot(x, df[score], "o-", color="C0", label=score)
+    ax2.bar(x, df["accuracy"], yerr=df["accuracy_std"], color="C1", alpha=0.35, capsize=3)
+    ax2.set_ylabel("re-init + fine-tune accuracy", color="C1")
+    for col, style in (("transrate", "o-"), ("transrate_layerwise", "s-"), ("width", "k^--")):
+        v = df[col].to_numpy(dtype=float)
+        z = (v - v.mean()) / (v.std() or 1.0)
+        ax.plot(x, z, style, label=col)
+    ax.set_ylabel("score (standardised)")
     ax.set_xticks(x)
-    ax.set_xticklabels(df["layer"], rotation=45, ha="right", fontsize=8)
-    ax.set_ylabel(score, color="C0")
-    ax2.set_ylabel(f"accuracy ({df['protocol'].iloc[0]})", color="C1")
+    ax.set_xticklabels([f"{l}\n(w={w})" for l, w in zip(df["layer"], df["width"])], fontsize=8)
     ax.set_zorder(ax2.get_zorder() + 1)
     ax.patch.set_visible(False)
-    c = layer_correlation(df, score)
-    ax.set_title(f"layer selection: pearson={c['pearson']:.2f} [{c['pearson_low']:.2f}, "
-                 f"{c['pearson_high']:.2f}], kendall={c['kendall']:.2f}", fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    c = layer_correlation(df)
+    ax.set_title("Pearson with accuracy: " + ", ".join(
+        f"{k} {c.loc[k, 'pearson']:.2f}" for k in c.index), fontsize=9)
     fig.tight_layout()
     return fig

@@ -1,67 +1,96 @@
 """Running the TransRate experiment: model selection and layer selection, cached.
 
-* :func:`model_selection`: every model of the zoo is scored on each target by TransRate
-  and the baselines (LogME, LEEP, NCE, H-score) and fine-tuned on it (the paper's ground
-  truth: new head, all layers trained).
-* :func:`layer_selection`: :func:`transfer_nb.selection.score_layers` on one model --
-  TransRate of every default layer vs the accuracy of transferring up to that layer
-  (``finetune_reinit``, the paper's protocol, or ``linear_probe``), on the target's own
-  train / test splits.
+* :func:`model_selection`: every model of the equal-width zoo (and, when configured, the
+  ImageNet EfficientNet-Lite models as a separate zoo) is scored on each data-scarce
+  target by the three TransRate variants and the baselines (LogME, LEEP, NCE, H-score,
+  shrinkage H-score), each timed, and fine-tuned on it with several seeds (the paper's
+  ground truth: new head, all layers trained); a linear probe on the same features is a
+  second ground-truth column.
+* :func:`layer_selection`: :func:`transfer_nb.selection.score_layers` with the paper's
+  protocol (``truth="finetune_reinit"``: re-initialise every layer after the chosen one,
+  fine-tune) on one small CNN, once per seed.
+* :func:`save_full_run` / :func:`load_full_run`: the stored full-mode table under
+  ``results/`` with a JSON sidecar (config hash, commit, device, date).
 
-Every result is cached on disk (:mod:`transfer_nb.cache`) under a key that covers the
-whole configuration; the wall-clock times stored in a cached row are those of the run
-that computed it.
+Every (model, target) cell is cached on disk (:mod:`transfer_nb.cache`) under a key over
+the whole configuration; the wall-clock times in a cached row are those of the run that
+computed it.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.config import (
     _CACHE_KIND, _VERSION, ESTIMATORS, LayerSelectionConfig, ModelSelectionConfig, SourceSpec,
-    TargetSpec, _ls, _ms)
+    TargetSpec, _ls, _ms, config, config_hash)
 
-__all__ = ["model_selection", "layer_selection", "score_features"]
+__all__ = ["model_selection", "layer_selection", "score_features", "build_source",
+           "save_full_run", "load_full_run", "RESULTS_CSV"]
 
-#: cache version of the layer-selection tables (columns of score_layers)
-_LAYER_VERSION = "transrate-layers-v3"
+_LAYER_VERSION = "transrate-layers-v4"
+_PENULTIMATE, _OUTPUT = "penultimate", "output"
+#: where the stored full run lives (relative to the repository root)
+RESULTS_CSV = Path("results") / "transrate_model_selection.csv"
+
 
 # ----------------------------------------------------------------------- building
-def _load_target(spec: TargetSpec, split: str, n: int, image_size: int, seed: int,
-                 normalize: str | None):
-    """``n`` images of a target split; the whole split when it has fewer (lfw_faces)."""
+def _load(dataset: str, options: tuple, split: str, n: int | None, image_size: int, seed: int,
+          normalize: str = "none"):
     from transfer_nb.data import load_dataset
-    kw = dict(split=split, image_size=image_size, seed=seed, normalize=normalize,
-              **dict(spec.options))
-    full = load_dataset(spec.dataset, **kw)
-    if n is None or n >= len(full):
-        return full
-    return load_dataset(spec.dataset, n=n, **kw)
+    return load_dataset(dataset, split=split, n=n, image_size=image_size, seed=seed,
+                        normalize=normalize, **dict(options))
 
 
-def _build_source(spec: SourceSpec, image_size: int, seed: int, progress: bool):
-    """Train (or load from the cache) one small source model of the zoo."""
+def _target_data(target: TargetSpec, image_size: int, seed: int, normalize: str = "none"):
+    """``per_class`` training images per class and ``n_test`` test images (at most the split)."""
+    from transfer_nb.data import dataset_info
+    k = int(dataset_info(target.dataset)["num_classes"])
+    if dict(target.options).get("chars") == "lowercase":
+        k = 26
+    train = _load(target.dataset, target.options, "train", target.per_class * k, image_size,
+                  seed, normalize)
+    full_test = _load(target.dataset, target.options, "test", None, image_size, seed, normalize)
+    test = full_test if target.n_test >= len(full_test) else _load(
+        target.dataset, target.options, "test", target.n_test, image_size, seed, normalize)
+    return train, test
+
+
+def _with_label_noise(data, fraction: float, seed: int):
+    """A copy of an ImageDataset whose labels are replaced, for ``fraction`` of the images,
+    by uniformly random classes (fixed by ``seed``; recorded in ``spec``)."""
+    from transfer_nb.data.base import ImageDataset
+    if fraction <= 0:
+        return data
+    rng = np.random.default_rng([seed, 7919])
+    y = np.asarray(data.targets).copy()
+    flip = rng.random(len(y)) < fraction
+    y[flip] = rng.integers(0, len(data.classes), size=int(flip.sum()))
+    return ImageDataset(data._images, y, data.classes, name=data.name,
+                        spec={**data.spec, "label_noise": float(fraction), "noise_seed": seed},
+                        normalize=data.normalize, source_indices=data.source_indices)
+
+
+def build_source(spec: SourceSpec, arch: str, width: int, depth: int, image_size: int,
+                 lr: float = 0.05, batch_size: int = 64, seed: int = 0):
+    """Train (or load from the cache) one source model of the zoo (``epochs=0``: random)."""
+    import torch
     from transfer_nb.models import train_source
-    data = _load_target(TargetSpec(spec.dataset, spec.dataset, spec.options), "train",
-                        spec.n, image_size, seed, "none")
-    model = train_source(spec.arch, data, epochs=spec.epochs, seed=seed, width=spec.width,
-                         progress=progress)
+    data = _load(spec.dataset, spec.options, "train", spec.n, image_size, seed)
+    data = _with_label_noise(data, spec.label_noise, seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # measured faster than 2 threads for these tiny convs
+    try:
+        model = train_source(arch, data, epochs=spec.epochs, lr=lr, batch_size=batch_size,
+                             seed=seed, width=width, depth=depth, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     model.transfer_nb_name = spec.name
     return model
-
-
-def _image_size_for(model, ms: "ModelSelectionConfig") -> int:
-    """Small sources see the target at their source resolution, ImageNet models at
-    ``ms.image_size``."""
-    return ms.source_image_size if getattr(model, "transfer_nb_normalize", "none") == "none" \
-        else ms.image_size
-
-
-# virtual layer names of transfer_nb.features: the classifier's input and the model output
-_PENULTIMATE, _OUTPUT = "penultimate", "output"
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -70,98 +99,101 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def score_features(Z, y, logits, eps: float = 1e-4, repeats: int = 1) -> dict:
-    """All five estimators (and TransRate's layerwise variant) with their wall-clock.
+def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-2,
+                   repeats: int = 1) -> dict:
+    """Every estimator of :data:`ESTIMATORS` with its wall-clock.
 
-    ``Z``: penultimate features, ``logits``: source-head outputs on the same images
-    (LEEP uses their softmax, NCE their argmax as source labels).  Returns a flat
-    dict ``{estimator: score, "time_" + estimator: seconds}``.
+    ``Z``: penultimate features, ``logits``: the source head's outputs on the same images
+    (LEEP uses their softmax, NCE their argmax as source labels).  TransRate's snippet and
+    layerwise variants use ``eps``, the projected one ``projected_eps`` (the authors'
+    CIFAR-100 setting, eigenvalue normalisation off).  Returns a flat dict
+    ``{estimator: score, "time_" + estimator: seconds}``.
     """
-    from transfer_nb import estimators as est
-    from transfer_nb.coding_rate import transrate
+    from transfer_nb.estimators import registry
 
     Z = np.asarray(Z, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y)
+    f = {name: registry.get(name).func for name in ESTIMATORS}
     jobs = {
-        "transrate": lambda: transrate(Z, y, eps=eps),
-        "logme": lambda: est.logme(Z, y),
-        "leep": lambda: est.leep(_softmax(logits), y),
-        "nce": lambda: est.nce(np.argmax(logits, axis=1), y),
-        "hscore": lambda: est.hscore(Z, y),
+        "transrate": lambda: f["transrate"](Z, y, eps=eps),
+        "transrate_layerwise": lambda: f["transrate_layerwise"](Z, y, eps=eps),
+        "transrate_projected": lambda: f["transrate_projected"](
+            Z, y, eps=projected_eps, normalize_eigenvalues=False),
+        "logme": lambda: f["logme"](Z, y),
+        "leep": lambda: f["leep"](_softmax(logits), y),
+        "nce": lambda: f["nce"](np.argmax(logits, axis=1), y),
+        "hscore": lambda: f["hscore"](Z, y),
+        "hscore_shrinkage": lambda: f["hscore_shrinkage"](Z, y),
     }
     out = {}
     for name, fn in jobs.items():
         out[name], out["time_" + name] = timed(fn, repeats)
-    out["transrate_layerwise"] = float(transrate(Z, y, eps=eps, variant="layerwise"))
     return out
 
 
-def _model_key(model_name, ms: ModelSelectionConfig):
-    if isinstance(model_name, SourceSpec):
-        return {"source": dataclasses.asdict(model_name), "image_size": ms.source_image_size,
-                "seed": ms.seed}
-    return {"pretrained": model_name}
-
-
-def _cell_key(model_name, target: TargetSpec, ms: ModelSelectionConfig) -> str:
+def _cell_key(entry, target: TargetSpec, ms: ModelSelectionConfig) -> str:
     from transfer_nb.cache import hash_inputs
-    return hash_inputs(version=_VERSION, model=_model_key(model_name, ms),
-                       target=dataclasses.asdict(target), image_size=ms.image_size,
-                       n_train=ms.n_train, n_test=ms.n_test, epochs=ms.epochs, lr=ms.lr,
-                       batch_size=ms.batch_size, optimizer=ms.optimizer, eps=ms.eps,
-                       seed=ms.seed, repeats=ms.timing_repeats)
+    model = (dataclasses.asdict(entry) if isinstance(entry, SourceSpec) else {"pretrained": entry})
+    common = {k: v for k, v in dataclasses.asdict(ms).items()
+              if k not in ("targets", "sources", "pretrained")}
+    return hash_inputs(version=_VERSION, model=model, target=dataclasses.asdict(target),
+                       **common)
 
 
-def _evaluate_cell(model, target: TargetSpec, ms: ModelSelectionConfig) -> dict:
-    """Scores, timings and fine-tuned accuracy of one model on one target.
-
-    No progress bar of its own: the caller shows one bar over all pairs.  (A bar per
-    fine-tuning floods a notebook kernel's iopub channel with widget messages, which
-    then drops messages and stalls nbval.)
-    """
+def _evaluate_cell(model, target: TargetSpec, ms: ModelSelectionConfig, image_size: int,
+                   normalize: str) -> dict:
+    """Scores, timings, linear-probe and fine-tuned accuracies (one per seed) of one model
+    on one target."""
+    import torch
+    from transfer_nb.coding_rate import transrate
     from transfer_nb.features import extract_features
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.transfer import fine_tune, linear_probe
 
-    norm = getattr(model, "transfer_nb_normalize", None) or "none"
-    size = _image_size_for(model, ms)
-    train = _load_target(target, "train", ms.n_train, size, ms.seed, norm)
-    test = _load_target(target, "test", ms.n_test, size, ms.seed, norm)
+    train, test = _target_data(target, image_size, ms.seed, normalize)
     y = np.asarray(train.targets)
-    penult, head = _PENULTIMATE, _OUTPUT
-    t0 = time.perf_counter()
-    feats = extract_features(model, train, layers=[penult, head], progress=False)
-    t_feat = time.perf_counter() - t0
-    out = score_features(feats[penult], y, feats[head], eps=ms.eps, repeats=ms.timing_repeats)
-    out["time_features"] = t_feat
-    out["feature_dim"] = float(feats[penult].shape[1])
-    t0 = time.perf_counter()
-    res = fine_tune(model, train, test, epochs=ms.epochs, lr=ms.lr, batch_size=ms.batch_size,
-                    seed=ms.seed, progress=False, optimizer=ms.optimizer, normalize="none")
-    out["time_finetune"] = time.perf_counter() - t0
-    out["accuracy"] = float(res["accuracy"])
-    out["train_loss"] = np.asarray(res["train_loss"], dtype=np.float64)
-    out["num_classes"] = float(res["num_classes"])
-    out["n_train"], out["n_test"], out["image_size"] = float(len(train)), float(len(test)), float(size)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # measured faster than 2 threads for these tiny convs
+    try:
+        t0 = time.perf_counter()
+        feats = extract_features(model, train, layers=[_PENULTIMATE, _OUTPUT], progress=False)
+        out = {"time_features": time.perf_counter() - t0}
+        test_feats = extract_features(model, test, layers=[_PENULTIMATE], progress=False)
+        Z = np.asarray(feats[_PENULTIMATE], dtype=np.float64)
+        out.update(score_features(Z, y, feats[_OUTPUT], eps=ms.eps,
+                                  projected_eps=ms.projected_eps, repeats=ms.timing_repeats))
+        out["projected_eps_sweep"] = np.array([transrate(Z, y, eps=e, variant="projected",
+                                                         normalize_eigenvalues=False)
+                                               for e in ms.eps_sweep])
+        out["width"] = float(Z.shape[1])
+        out["linear_probe"] = float(linear_probe(Z, y, test_feats[_PENULTIMATE],
+                                                 np.asarray(test.targets), seed=ms.seed))
+        accs, t0 = [], time.perf_counter()
+        for seed in ms.seeds:
+            res = fine_tune(model, train, test, epochs=ms.epochs, lr=ms.lr,
+                            batch_size=ms.batch_size, seed=seed, progress=False,
+                            normalize="none")
+            accs.append(float(res["accuracy"]))
+        out["time_finetune"] = (time.perf_counter() - t0) / len(ms.seeds)
+    finally:
+        torch.set_num_threads(threads)
+    out["accuracy_seeds"] = np.asarray(accs)
+    out["n_train"], out["n_test"] = float(len(train)), float(len(test))
+    out["num_classes"] = float(len(np.unique(y)))
     return out
 
 
 def model_selection(cfg, progress: bool = True, use_cache: bool = True):
-    """Run the model-selection experiment; one row per (target, model).
-
-    Parameters
-    ----------
-    cfg : TransRateConfig or ModelSelectionConfig
-    progress : bool
-        tqdm bars (to stderr) over the (target, model) pairs and the fine-tuning.
-    use_cache : bool
-        Read / write each (target, model) result from / to the on-disk cache.
+    """Run the model-selection experiment; one row per (zoo, target, model).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``target, model, kind, feature_dim, transrate, logme, leep, nce, hscore,
-        transrate_layerwise, accuracy, time_transrate, time_logme, time_leep, time_nce,
-        time_hscore, time_features, time_finetune, final_train_loss``.
+        Columns ``zoo`` (``"small_cnn"`` or ``"imagenet"``), ``target, model, width,
+        source_epochs, label_noise``, one column per estimator of :data:`ESTIMATORS`,
+        ``accuracy`` (mean fine-tuned test accuracy over the seeds), ``accuracy_std``,
+        ``accuracy_seed<i>``, ``linear_probe``, ``n_train, n_test, num_classes``,
+        ``projected_eps=<eps>`` (the eps sweep) and ``time_*`` (seconds).
     """
     import pandas as pd
     from transfer_nb.cache import cache_dir, load_arrays, save_arrays
@@ -169,110 +201,188 @@ def model_selection(cfg, progress: bool = True, use_cache: bool = True):
     ms = _ms(cfg)
     if not ms.targets:
         raise ValueError("the configuration has no targets")
-    zoo = list(ms.pretrained) + list(ms.sources)
-    if len(zoo) < 2:
+    if len(ms.sources) < 2:
         raise ValueError("model selection needs at least 2 models in the zoo")
+    zoo = [("small_cnn", s) for s in ms.sources] + [("imagenet", p) for p in ms.pretrained]
     loaded: dict = {}
 
     def get_model(entry):
         key = entry.name if isinstance(entry, SourceSpec) else entry
         if key not in loaded:
             if isinstance(entry, SourceSpec):
-                loaded[key] = _build_source(entry, ms.source_image_size, ms.seed, progress)
+                loaded[key] = build_source(entry, ms.arch, ms.width, ms.depth, ms.image_size,
+                                           ms.source_lr, ms.source_batch_size, ms.seed)
             else:
                 from transfer_nb.models import load_model
                 loaded[key] = load_model(entry, pretrained=True)
         return loaded[key]
 
-    pairs = [(t, m) for t in ms.targets for m in zoo]
+    pairs = [(t, z, m) for z, m in zoo for t in ms.targets]
     bar = None
     if progress:
         from tqdm.auto import tqdm
-        bar = tqdm(total=len(pairs), desc="model selection")
+        bar = tqdm(total=len(pairs), desc="model selection (score + fine-tune x seeds)")
     rows = []
-    for target, entry in pairs:
-        mname = entry.name if isinstance(entry, SourceSpec) else entry
-        if bar is not None:
-            bar.set_postfix_str(f"{target.name} / {mname}")
+    for target, zname, entry in pairs:
         path = cache_dir(_CACHE_KIND) / f"ms-{_cell_key(entry, target, ms)}.npz"
         cell = load_arrays(path) if use_cache else None
         if cell is None:
-            cell = _evaluate_cell(get_model(entry), target, ms)
+            model = get_model(entry)
+            if zname == "small_cnn":
+                cell = _evaluate_cell(model, target, ms, ms.image_size, "none")
+            else:
+                cell = _evaluate_cell(model, target, ms, ms.pretrained_image_size,
+                                      getattr(model, "transfer_nb_normalize", "none") or "none")
             if use_cache:
                 save_arrays(path, cell)
-        row = {"target": target.name, "model": mname,
-               "kind": "trained source" if isinstance(entry, SourceSpec) else "ImageNet"}
+        src = entry if isinstance(entry, SourceSpec) else None
+        row = {"zoo": zname, "target": target.name,
+               "model": src.name if src else entry,
+               "source_epochs": float(src.epochs) if src else np.nan,
+               "label_noise": float(src.label_noise) if src else np.nan}
+        accs = np.asarray(cell["accuracy_seeds"], dtype=np.float64)
+        row["accuracy"] = float(accs.mean())
+        row["accuracy_std"] = float(accs.std(ddof=1)) if accs.size > 1 else 0.0
+        for s, a in zip(ms.seeds, accs):
+            row[f"accuracy_seed{s}"] = float(a)
+        for e, v in zip(ms.eps_sweep, np.asarray(cell["projected_eps_sweep"])):
+            row[f"projected_eps={e:g}"] = float(v)
         for k, v in cell.items():
-            v = np.asarray(v)
-            if k == "train_loss":
-                row["final_train_loss"] = float(v[-1]) if v.size else float("nan")
-            else:
-                row[k] = float(v)
+            if k not in ("accuracy_seeds", "projected_eps_sweep"):
+                row[k] = float(np.asarray(v))
         rows.append(row)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     df = pd.DataFrame(rows)
-    front = ["target", "model", "kind", "feature_dim", *ESTIMATORS, "transrate_layerwise",
-             "accuracy"]
-    front = [c for c in front if c in df.columns]
+    front = ["zoo", "target", "model", "width", "source_epochs", "label_noise", *ESTIMATORS,
+             "accuracy", "accuracy_std", "linear_probe"]
     return df[front + [c for c in df.columns if c not in front]]
 
 
 # ------------------------------------------------------------------ layer selection
 def layer_selection(cfg, progress: bool = True, use_cache: bool = True):
-    """TransRate of every layer of one model vs the accuracy of transferring up to it.
+    """TransRate of every layer of one small CNN vs the paper's layer-selection truth.
 
-    Runs :func:`transfer_nb.selection.score_layers` -- the procedure of the
-    ``%transrate`` magic and the ``LayerSelector`` widget -- on ``n_train`` images of the
-    target's train split, with ``n_test`` images of its test split held out.
-    ``protocol="finetune_reinit"`` (the paper's): keep the layers up to ``layer``,
-    re-initialise every later layer, replace the head and fine-tune everything.
-    ``protocol="linear_probe"``: logistic regression on the (pooled) layer features.
-    TransRate is computed on the training images, accuracy on the test images.
+    The model (``ls.arch``, trained on ``ls.source``) is scored by
+    :func:`transfer_nb.selection.score_layers` with ``truth="finetune_reinit"`` -- keep
+    the layers up to ``layer``, re-initialise every later one, replace the head and
+    fine-tune everything -- once per seed of ``ls.seeds``; TransRate (snippet and
+    layerwise) on the target's training images, accuracy on its test images.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``layer, depth, width, transrate, transrate_layerwise, accuracy, protocol``.
+        Columns ``layer, depth, width, transrate, transrate_layerwise, accuracy``
+        (mean over seeds), ``accuracy_std``, ``accuracy_seed<i>``, ``protocol``.
     """
     import pandas as pd
     from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
 
     ls = _ls(cfg)
-    if ls.protocol not in ("finetune_reinit", "linear_probe"):
-        raise ValueError(f"protocol must be 'finetune_reinit' or 'linear_probe', got {ls.protocol!r}")
     key = hash_inputs(version=_LAYER_VERSION, kind="layer", **dataclasses.asdict(ls))
     path = cache_dir(_CACHE_KIND) / f"ls-{key}.npz"
     hit = load_arrays(path) if use_cache else None
     if hit is None:
-        table = _run_layer_selection(ls, progress)
-        hit = {"layer": np.asarray(table.index, dtype=str),
-               **{c: table[c].to_numpy() for c in table.columns}}
+        hit = _run_layer_selection(ls, progress)
         if use_cache:
             save_arrays(path, hit)
+    acc = np.asarray(hit["accuracy"], dtype=np.float64)  # (seeds, layers)
     df = pd.DataFrame({"layer": [str(s) for s in hit["layer"]],
                        "depth": np.asarray(hit["depth"]).astype(int),
                        "width": np.asarray(hit["width"]).astype(int),
                        "transrate": hit["transrate"],
                        "transrate_layerwise": hit["transrate_layerwise"],
-                       "accuracy": hit["accuracy"]})
-    df["protocol"] = ls.protocol
+                       "accuracy": acc.mean(axis=0),
+                       "accuracy_std": acc.std(axis=0, ddof=1) if len(acc) > 1 else 0.0})
+    for s, a in zip(ls.seeds, acc):
+        df[f"accuracy_seed{s}"] = a
+    df["protocol"] = "finetune_reinit"
     return df
 
 
-def _run_layer_selection(ls: LayerSelectionConfig, progress: bool):
-    from transfer_nb.models import load_model
+def _run_layer_selection(ls: LayerSelectionConfig, progress: bool) -> dict:
+    import torch
     from transfer_nb.selection import score_layers
 
-    model = load_model(ls.model, pretrained=True)
-    norm = getattr(model, "transfer_nb_normalize", None) or "none"
-    train = _load_target(ls.target, "train", ls.n_train, ls.image_size, ls.seed, norm)
-    test = _load_target(ls.target, "test", ls.n_test, ls.image_size, ls.seed, norm)
-    return score_layers(model, train, layers=list(ls.layers) if ls.layers else None,
-                        estimators=("transrate", "transrate_layerwise"), truth=ls.protocol,
-                        test_data=test, seed=ls.seed, eps=ls.eps,
-                        finetune={"epochs": ls.epochs, "lr": ls.lr,
-                                  "batch_size": ls.batch_size, "optimizer": ls.optimizer},
-                        progress=progress)
+    model = build_source(ls.source, ls.arch, ls.width, ls.depth, ls.image_size, ls.source_lr,
+                         ls.source_batch_size, ls.seed)
+    train, test = _target_data(ls.target, ls.image_size, ls.seed)
+    it = ls.seeds
+    if progress:
+        from tqdm.auto import tqdm
+        it = tqdm(ls.seeds, desc="layer selection (re-init + fine-tune per layer, per seed)")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    tables = []
+    try:
+        for seed in it:
+            tables.append(score_layers(
+                model, train, estimators=("transrate", "transrate_layerwise"),
+                truth="finetune_reinit", test_data=test, seed=seed, eps=ls.eps,
+                finetune={"epochs": ls.epochs, "lr": ls.lr, "batch_size": ls.batch_size},
+                progress=False))
+    finally:
+        torch.set_num_threads(threads)
+    t = tables[0]
+    return {"layer": np.asarray(t.index, dtype=str), "depth": t["depth"].to_numpy(),
+            "width": t["width"].to_numpy(), "transrate": t["transrate"].to_numpy(),
+            "transrate_layerwise": t["transrate_layerwise"].to_numpy(),
+            "accuracy": np.stack([tb["accuracy"].to_numpy() for tb in tables])}
+
+
+# ------------------------------------------------------------------ stored full run
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[3]
+
+
+def save_full_run(df=None, root: Path | str | None = None, progress: bool = True) -> Path:
+    """Run (or take) the full-mode model selection and store it under ``results/``.
+
+    Writes ``results/transrate_model_selection.csv`` and a JSON sidecar
+    (``.json``: ``config_hash`` of ``config(fast=False)``, git ``commit``, ``device``,
+    ``date``).  Returns the CSV path.
+    """
+    import datetime
+    import json
+    import platform
+    import subprocess
+
+    root = Path(root) if root is not None else _repo_root()
+    cfg = config(fast=False)
+    if df is None:
+        df = model_selection(cfg, progress=progress)
+    path = root / RESULTS_CSV
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    import torch
+    device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+              else f"cpu ({platform.processor() or platform.machine()}, "
+                   f"{torch.get_num_threads()} threads)")
+    meta = {"config_hash": config_hash(cfg), "commit": commit, "device": device,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "mode": cfg.mode}
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def load_full_run(root: Path | str | None = None):
+    """``(DataFrame, metadata dict)`` of the stored full run, or ``(None, None)`` when
+    none is stored.  ``metadata["stale"]`` is True when its config hash no longer
+    matches ``config(fast=False)``."""
+    import json
+    import pandas as pd
+    root = Path(root) if root is not None else _repo_root()
+    path = root / RESULTS_CSV
+    side = path.with_suffix(".json")
+    if not path.exists() or not side.exists():
+        return None, None
+    meta = json.loads(side.read_text())
+    meta["stale"] = meta.get("config_hash") != config_hash(config(fast=False))
+    return pd.read_csv(path), meta
