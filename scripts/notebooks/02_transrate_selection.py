@@ -184,11 +184,13 @@ else:
 ## 4. Paper says / this run measured
 
 Every statistic the paper reports for model selection, every baseline, layer selection and
-cost. Rule (stated, applied mechanically): per target that passes the discrimination
-check, the 95 % interval entirely above 0 is *reproduced*, entirely below 0 *not
-reproduced*, straddling 0 *inconclusive*; targets that disagree give *mixed*. Rows of
-scores the paper does not report carry their verdict in parentheses. Comparisons between
-two scores need one interval entirely above the other.
+cost. Rules (stated, applied mechanically), per target that passes the discrimination
+check: *interval vs 0*: the 95 % interval entirely above 0 is *reproduced*, entirely below
+0 *not reproduced*, straddling 0 *inconclusive*; *interval vs interval* (one score beats
+another): one interval entirely above the other is *reproduced*, entirely below *not
+reproduced*, overlapping *inconclusive*; targets that disagree give *mixed*. Rows of
+scores the paper does not report carry their verdict in parentheses; "paper value inside
+the interval" says whether the run is also compatible with the paper's number.
 """),
         code("""
 summary = E.paper_vs_measured(ms, corr, check, layers)
