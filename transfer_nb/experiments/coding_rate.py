@@ -197,6 +197,9 @@ def report_separation(sweep) -> str:
     """Generated explanation of :func:`separation_sweep`: why R(Z|Y) rises."""
     first, last = sweep.iloc[0], sweep.iloc[-1]
     s0, s1 = sweep.index[0], sweep.index[-1]
+    a, b = first["R(Z|Y) re-centred"], last["R(Z|Y) re-centred"]
+    rc = (f"stays at {a:.2f} nats for every separation" if round(a, 2) == round(b, 2)
+          else f"moves only from {a:.2f} to {b:.2f} nats")
     return (f"From separation {s0:g} to {s1:g}, R(Z) grows from {first['R(Z)']:.2f} to "
             f"{last['R(Z)']:.2f} nats and the snippet's R(Z|Y) also grows, from "
             f"{first['R(Z|Y)']:.2f} to {last['R(Z|Y)']:.2f}. Why does the class term rise "
@@ -204,8 +207,7 @@ def report_separation(sweep) -> str:
             "centres Z once, globally, and never re-centres the classes: each class subset "
             "still carries its offset from the global mean, one extra direction of large "
             "variance that grows with the separation. Centring each class on its own mean "
-            f"removes it: the re-centred R(Z|Y) moves only from {first['R(Z|Y) re-centred']:.2f} "
-            f"to {last['R(Z|Y) re-centred']:.2f} nats. TransRate still rises (from "
+            f"removes it: the re-centred R(Z|Y) {rc}. TransRate still rises (from "
             f"{first['TransRate']:.2f} to {last['TransRate']:.2f}) because R(Z) gains "
             "the spread of all the class means at once, each class only its own offset.")
 
