@@ -143,7 +143,11 @@ def test_paper_vs_measured_uses_only_passing_targets():
     sweep = E.eps_sweep(ms, check, n_boot=200)
     assert sweep.loc[1.5e-2, "good"] == pytest.approx(1.0)
     assert sweep.loc[1e-2, "good"] == pytest.approx(-1.0)
-    assert "a gain of 0.00" in E.report_eps_sweep(sweep, check)
+    assert "changes nothing visible" in E.report_eps_sweep(sweep, check)
+    worse = sweep[["good"]].copy()
+    worse["good"] = [1.0, 0.5]          # eps 0.01 (chosen on the answer) vs 0.015
+    worse["good_low"], worse["good_high"] = worse["good"], worse["good"]
+    assert "a gain of 0.50 bought by looking at the answer" in E.report_eps_sweep(worse, check)
 
 
 def test_label_noise_copy_is_seeded_and_recorded():
