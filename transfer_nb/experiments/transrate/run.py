@@ -93,12 +93,6 @@ def build_source(spec: SourceSpec, arch: str, width: int, depth: int, image_size
     return model
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-2,
                    repeats: int = 1) -> dict:
     """Every estimator of :data:`ESTIMATORS` with its wall-clock.
@@ -109,6 +103,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-
     CIFAR-100 setting, eigenvalue normalisation off).  Returns a flat dict
     ``{estimator: score, "time_" + estimator: seconds}``.
     """
+    from scipy.special import softmax
     from transfer_nb.estimators import registry
 
     Z = np.asarray(Z, dtype=np.float64)
@@ -121,7 +116,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-
         "transrate_projected": lambda: f["transrate_projected"](
             Z, y, eps=projected_eps, normalize_eigenvalues=False),
         "logme": lambda: f["logme"](Z, y),
-        "leep": lambda: f["leep"](_softmax(logits), y),
+        "leep": lambda: f["leep"](softmax(logits, axis=1), y),
         "nce": lambda: f["nce"](np.argmax(logits, axis=1), y),
         "hscore": lambda: f["hscore"](Z, y),
         "hscore_shrinkage": lambda: f["hscore_shrinkage"](Z, y),
