@@ -98,8 +98,8 @@ def test_discrimination_check_flags_ceiling_and_flat_targets(fast):
     gain = {"transfer": t, "scratch": np.full((1, 6), 0.5)}
     chk = E.discrimination_check(cfg, gain)
     names = [x.name for x in cfg.tasks]
-    assert chk.loc[names[0], "why not"] == "ceiling (>= 0.97)"
-    assert chk.loc[names[1], "why not"] == "spread < 3 SE"
+    assert "reaches" in chk.loc[names[0], "why not"] and ">= 0.97" in chk.loc[names[0], "why not"]
+    assert chk.loc[names[1], "why not"].startswith("spread") and "< 3 SE" in chk.loc[names[1], "why not"]
     assert bool(chk.loc[names[2], "discriminates"])
 
 

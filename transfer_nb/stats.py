@@ -21,7 +21,12 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["rank_correlations", "interval_verdict", "STATISTICS"]
+__all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se",
+           "STATISTICS", "CEILING", "N_SE"]
+
+#: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
+#: least N_SE standard errors of a single measurement and none reaches CEILING
+CEILING, N_SE = 0.97, 3.0
 
 #: the statistics of :func:`rank_correlations`, in column order
 STATISTICS = ("pearson", "kendall", "weighted_tau")
@@ -201,3 +206,44 @@ def interval_verdict(low, high, threshold: float) -> str:
     if high < threshold:
         return "not reproduced"
     return "inconclusive"
+
+
+def accuracy_se(p: float, n_test: int) -> float:
+    """Standard error of one accuracy ``p`` measured on ``n_test`` items (binomial)."""
+    return float(np.sqrt(max(p * (1 - p), 1e-12) / n_test))
+
+
+def discrimination(values, se: float, top: float | None = None, ceiling: float = CEILING,
+                   n_se: float = N_SE) -> dict:
+    """Does a ground truth tell the models apart?  The project's one rule.
+
+    Parameters
+    ----------
+    values : array-like
+        The models' ground truth on one target (e.g. seed-mean accuracies).
+    se : float
+        Standard error of a single measurement (:func:`accuracy_se` for accuracies).
+    top : float, optional
+        The value compared with ``ceiling`` (default ``max(values)``; e.g. an R^2 for
+        regression, or the best of transfer and scratch accuracy).
+    ceiling, n_se : float
+        A target passes when ``max - min >= n_se * se`` and ``top < ceiling``.
+
+    Returns
+    -------
+    dict
+        ``spread``, ``se``, ``spread_in_se``, ``passes`` (bool) and ``reason`` (plain
+        words; ``""`` when it passes).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    spread = float(v.max() - v.min())
+    top = float(v.max() if top is None else top)
+    reasons = []
+    if spread < n_se * se:
+        reasons.append(f"spread {spread:.3f} < {n_se:g} SE ({n_se * se:.3f})")
+    if top >= ceiling:
+        reasons.append(f"a model reaches {top:.3f} >= {ceiling:g}")
+    return {"spread": spread, "se": float(se),
+            "spread_in_se": spread / se if se > 0 else float("inf"),
+            "passes": not reasons, "reason": "; ".join(reasons)}
+

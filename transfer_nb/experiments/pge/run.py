@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from transfer_nb.stats import accuracy_se, discrimination
 from transfer_nb.experiments.pge.config import _CACHE_KIND, PGEConfig, TaskSpec, _key, config
 
 def load_task(spec: TaskSpec, split: str, n: int, image_size: int, seed: int = 0):
@@ -240,15 +241,11 @@ def discrimination_check(cfg: PGEConfig, gain: dict):
     rows = []
     for j, tn in enumerate(names):
         acc = np.delete(tr[:, j], j)
-        p = float(acc.mean())
-        se = float(np.sqrt(max(p * (1 - p), 1e-12) / cfg.n_test))
-        spread = float(acc.max() - acc.min())
-        top = float(max(acc.max(), sc[j]))
-        ok = spread >= 3 * se and top < 0.97
-        why = "" if ok else ("ceiling (>= 0.97)" if top >= 0.97 else "spread < 3 SE")
+        se = accuracy_se(float(acc.mean()), cfg.n_test)
+        chk = discrimination(acc, se, top=max(float(acc.max()), float(sc[j])))
         rows.append({"target": tn, "scratch": float(sc[j]), "best transfer": float(acc.max()),
-                     "worst transfer": float(acc.min()), "spread": spread, "3 SE": 3 * se,
-                     "discriminates": bool(ok), "why not": why})
+                     "worst transfer": float(acc.min()), "spread": chk["spread"],
+                     "3 SE": 3 * se, "discriminates": chk["passes"], "why not": chk["reason"]})
     return pd.DataFrame(rows).set_index("target")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb.stats import discrimination
 from transfer_nb.experiments.regression.config import BASELINES, ESTIMATORS, PAPER
 from transfer_nb.experiments.regression.run import RegressionResults
 
@@ -21,13 +22,12 @@ def ground_truth_check(results: RegressionResults):
         spread = float(part["neg_mse"].max() - part["neg_mse"].min())
         se = float(part["se"].median())
         max_r2 = float(part["r2"].max())
-        ok = spread >= 3 * se and max_r2 < 0.97
-        why = "" if ok else ("spread < 3 SE" if spread < 3 * se else "a model at R2 >= 0.97")
+        chk = discrimination(part["neg_mse"], se, top=max_r2)
         rows.append({"target": target, "models": int(len(part)), "spread": spread, "se": se,
-                     "spread_in_se": spread / se if se > 0 else float("inf"),
+                     "spread_in_se": chk["spread_in_se"],
                      "best_mse": float(-part["neg_mse"].max()),
                      "worst_mse": float(-part["neg_mse"].min()), "max_r2": max_r2,
-                     "discriminates": bool(ok), "reason": why})
+                     "discriminates": chk["passes"], "reason": chk["reason"]})
     return pd.DataFrame(rows).set_index("target")
 
 

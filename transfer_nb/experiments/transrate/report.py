@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from transfer_nb.experiments.transrate.config import BASELINES, ESTIMATORS, PAPER, PAPER_LAYER
+from transfer_nb import stats
 from transfer_nb.stats import interval_verdict, rank_correlations
 
 __all__ = ["discrimination_check", "correlations", "interval_table", "eps_sweep",
@@ -22,7 +23,7 @@ __all__ = ["discrimination_check", "correlations", "interval_table", "eps_sweep"
            "report_eps_sweep", "report_layer_selection", "CEILING", "N_SE", "VERDICT_RULE"]
 
 #: a target discriminates when no model reaches CEILING and the spread is >= N_SE SE
-CEILING, N_SE = 0.97, 3.0
+CEILING, N_SE = stats.CEILING, stats.N_SE
 VERDICT_RULE = ("per target that passes the discrimination check, the 95 % bootstrap "
                 "interval entirely above 0: reproduced; entirely below 0: not reproduced; "
                 "straddling 0: inconclusive; targets that disagree: mixed")
@@ -55,19 +56,11 @@ def discrimination_check(df, truth: str = "accuracy", ceiling: float = CEILING,
     rows = []
     for (zoo, target), part in df.groupby(["zoo", "target"], sort=False):
         acc = part[truth].to_numpy(dtype=np.float64)
-        n_test = float(part["n_test"].iloc[0])
-        p = float(acc.mean())
-        se = float(np.sqrt(max(p * (1 - p), 1e-12) / n_test))
-        spread = float(acc.max() - acc.min())
-        reasons = []
-        if spread < n_se * se:
-            reasons.append(f"spread {spread:.3f} < {n_se:g} SE ({n_se * se:.3f})")
-        if acc.max() >= ceiling:
-            reasons.append(f"a model reaches {acc.max():.3f} >= {ceiling:g}")
-        rows.append({"zoo": zoo, "target": target, "models": len(acc), "n_test": int(n_test),
-                     "min": float(acc.min()), "max": float(acc.max()), "spread": spread,
-                     "se": se, "spread_in_se": spread / se, "passes": not reasons,
-                     "reason": "; ".join(reasons)})
+        n_test = int(part["n_test"].iloc[0])
+        chk = stats.discrimination(acc, stats.accuracy_se(float(acc.mean()), n_test),
+                                   ceiling=ceiling, n_se=n_se)
+        rows.append({"zoo": zoo, "target": target, "models": len(acc), "n_test": n_test,
+                     "min": float(acc.min()), "max": float(acc.max()), **chk})
     return pd.DataFrame(rows)
 
 
