@@ -92,3 +92,19 @@ def test_missing_required_argument_exits_2(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "required: --data" in err and len(err.splitlines()) == 1
+
+
+def test_score_layers_and_score_models_read_a_folder_path(folder):
+    from tests.test_score_models import Net
+    from transfer_nb.selection import score_layers
+
+    model = Net(0, "imagenet")
+    data = load_dataset("folder", root=folder, split="train", image_size=12,
+                        normalize="imagenet")
+    by_path = score_layers(model, str(folder), layers=["conv", "penultimate"], image_size=12)
+    by_dataset = score_layers(model, data, layers=["conv", "penultimate"], test_data=data)
+    pd.testing.assert_frame_equal(by_path, by_dataset)
+    row = score_models([model], folder, estimators=["transrate"], image_size=12,
+                       device="cpu", cache=False)
+    assert row.loc["Net", "transrate"] == pytest.approx(by_path.loc["penultimate", "transrate"],
+                                                        rel=1e-9)

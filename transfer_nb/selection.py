@@ -190,9 +190,10 @@ def score_layers(model, data, layers=None, *, estimators=("transrate",),
     model : str or torch.nn.Module
         A name for :func:`transfer_nb.models.load_model`, or a module.
     data : str or torch.utils.data.Dataset
-        Target data: a name for :func:`transfer_nb.data.load_dataset` (``n`` images of
-        ``split`` at ``image_size``, with the model's input normalisation) or a dataset
-        of ``(image, label)`` pairs used as is.
+        Target data: a name for :func:`transfer_nb.data.load_dataset` or a folder of
+        images (one subfolder per class, :mod:`transfer_nb.data.folder`) -- ``n`` images
+        of ``split`` at ``image_size``, with the model's input normalisation -- or a
+        dataset of ``(image, label)`` pairs used as is.
     layers : None, "all", str or list of str
         Passed to :func:`transfer_nb.features.extract_features`, which resolves it
         (``None``: the model's default layers).
@@ -295,9 +296,9 @@ def extract_layer_features(model, data, layers=None, n: int | None = None,
     model : str or torch.nn.Module
         A name for :func:`transfer_nb.models.load_model`, or a module.
     data : str or torch.utils.data.Dataset
-        A name for :func:`transfer_nb.data.load_dataset` (loaded with the model's input
-        normalisation, ``n`` images of ``split`` at ``image_size``), or a dataset of
-        ``(image, label)`` pairs used as is.
+        A name for :func:`transfer_nb.data.load_dataset` or an image folder (loaded with
+        the model's input normalisation, ``n`` images of ``split`` at ``image_size``), or
+        a dataset of ``(image, label)`` pairs used as is.
     layers : passed to :func:`transfer_nb.features.extract_features` (which resolves it).
     n, image_size, split, seed : passed to :func:`transfer_nb.data.load_dataset`.
     batch_size : int
@@ -324,9 +325,7 @@ def extract_layer_features(model, data, layers=None, n: int | None = None,
         from transfer_nb.models import load_model
         model = load_model(model)
     if isinstance(data, str):
-        from transfer_nb.data import load_dataset
-        data = load_dataset(data, split=split, n=n, image_size=image_size, seed=seed,
-                            normalize=getattr(model, "transfer_nb_normalize", None))
+        data = _normalized_for(_load_target(data, split, n, image_size, seed), model)
     total = len(data)
     if total == 0:
         raise ValueError("the dataset is empty")
@@ -572,8 +571,12 @@ def _load_target(data, split, n, image_size, seed):
 
         if not _is_folder(data):
             return load_dataset(data, split=split, n=n, image_size=image_size, seed=seed)
+        from transfer_nb.data import list_datasets
         from transfer_nb.data.folder import check_root
-        root = check_root(data)  # ValueError: missing folder, or a file
+        if not os.path.exists(os.fspath(data)):
+            raise ValueError(f"data {os.fspath(data)!r} does not exist as a folder and is not "
+                             f"a dataset name (list_datasets(): {list_datasets()})")
+        root = check_root(data)  # ValueError: a file, not a folder
         return load_dataset("folder", root=root, split=split, n=n, image_size=image_size,
                             seed=seed)
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
