@@ -34,6 +34,7 @@ read the source model's own ImageNet predictions and ask how well they predict y
 Higher is better for all of them.
 """),
         code("""
+%matplotlib inline
 import subprocess
 import sys
 import tempfile
@@ -130,16 +131,18 @@ print("exit code", run.returncode, "| same scores as the API:",
         md("""
 ## 4. Plot the scores
 
-The estimators live on different scales, so each gets its own panel; what matters is the
-order of the models within a panel, and whether the panels agree.
+The estimators live on different scales, so each gets its own panel (right is better);
+what matters is the order of the models within a panel, and whether the panels agree.
 """),
         code("""
-fig, axes = plt.subplots(1, len(SCORES), figsize=(3.2 * len(SCORES), 3))
+fig, axes = plt.subplots(1, len(SCORES), figsize=(2.6 * len(SCORES), 2.4), sharey=True)
+rows = range(len(table))
 for ax, score in zip(axes, SCORES):
-    table[score].plot.barh(ax=ax, color="tab:blue")
+    ax.plot(table[score].round(6), rows, "o", markersize=9)  # float noise is not a spread
     ax.set_title(score)
-    ax.set_ylabel("")
-    ax.invert_yaxis()
+    ax.margins(x=0.25)
+axes[0].set_yticks(rows, table.index)
+axes[0].set_ylim(len(table) - 0.5, -0.5)
 fig.tight_layout()
 plt.show()
 """),
