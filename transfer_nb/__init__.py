@@ -8,6 +8,8 @@ The public API (see DESIGN.md)::
     tnb.extract_features(model, data, layers=None, pool="avg")
     tnb.load_dataset(name, split="train", n=None, image_size=None, seed=0)
     tnb.load_model(name, pretrained=True)
+    tnb.score_models(["efficientnet_lite0", "efficientnet_lite1"], "my_images/")
+    tnb.score_layers(model, data, layers=None, estimators=("transrate",))
     tnb.estimators.linear_mse / logme / leep / nce / hscore / pge
 
 Attributes are imported lazily so that ``import transfer_nb`` stays cheap and the
@@ -34,6 +36,8 @@ _LAZY = {
     "list_datasets": "transfer_nb.data",
     "load_model": "transfer_nb.models",
     "list_models": "transfer_nb.models",
+    "score_models": "transfer_nb.selection",
+    "score_layers": "transfer_nb.selection",
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
                "selection", "plots",
