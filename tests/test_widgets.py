@@ -165,7 +165,9 @@ def test_feature_explorer_extracts_and_plots():
                                     progress=False)
     np.testing.assert_allclose(w.features["2"], expected["2"], rtol=1e-5, atol=1e-6)
     assert w.progress.value == w.progress.max == 48
-    assert "feature dim" in w.summary.value
+    assert "Feature width" in w.summary.value
+    assert w.features_summary["widths"] == {"2": 6, "4": 6}
+    assert w.features_summary["n"] == 48 and w.features_summary["problems"] == []
     assert w.view_layer.value == "4" and _has_png(w.plot)
     w.view_layer.value = "2"
     assert _has_png(w.plot)
