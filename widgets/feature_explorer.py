@@ -141,8 +141,9 @@ class FeatureExplorer(W.VBox):
         The model currently selected.
     features_summary : dict (traitlet)
         Summary of the last extraction: ``dataset``, ``model``, ``n``, ``n_classes``,
-        ``widths`` (layer -> feature dim) and ``problems`` (plain-word texts, see
-        :func:`data_problems`); ``{}`` before any.  ``features`` is a traitlet too, so
+        ``widths`` (layer -> feature dim), ``problems`` (plain-word texts, see
+        :func:`data_problems`) and ``scorable`` (False when a problem prevents any
+        TransRate, e.g. a class with one sample); ``{}`` before any.  ``features`` is a traitlet too, so
         ``observe`` / ``link`` see every extraction.
     busy : bool (traitlet)
         True while an extraction runs; clicks on Extract are then ignored (so is a
@@ -332,7 +333,8 @@ class FeatureExplorer(W.VBox):
         self.features_summary = {
             "dataset": str(name), "model": str(self.model_dropdown.value),
             "n": int(len(labels)), "n_classes": int(len(np.unique(labels))),
-            "widths": widths, "problems": [text for text, _ in problems]}
+            "widths": widths, "problems": [text for text, _ in problems],
+            "scorable": not any(blocking for _, blocking in problems)}
         self.features = features
         listed = ", ".join(f"{html.escape(layer)}&nbsp;({d})" for layer, d in widths.items())
         self.summary.value = (

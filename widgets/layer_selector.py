@@ -165,11 +165,6 @@ class LayerSelector(W.VBox):
         self.layer.value = layer
 
     @property
-    def chosen_layer(self) -> str | None:
-        """The chosen layer (same as :attr:`value`)."""
-        return self.layer.value
-
-    @property
     def transrates(self):
         """TransRate per layer (``pandas.Series``), ``None`` before any features."""
         return None if self.scores is None else self.scores["transrate"]
