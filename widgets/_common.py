@@ -26,7 +26,7 @@ from transfer_nb import plots
 ERROR_CLASS = "tnb-error"
 WARNING_CLASS = "tnb-warning"
 #: Width of the left (controls) column; the results take the rest of the row.
-CONTROLS_WIDTH = "350px"
+CONTROLS_WIDTH = "330px"
 #: Clicks on the same button that arrive this soon (seconds) after its previous action
 #: ended are ignored: a double click queues a second click behind the first one.
 REPEAT_WINDOW_S = 0.4

@@ -17,8 +17,9 @@ from ._common import (ErrorArea, NoteArea, about as about_box, columns, fmt, htm
 __all__ = ["CodingRateExplorer"]
 
 TOY, FEATURES = "toy", "features"
-VARIANTS = (("paper snippet", "snippet"), ("layerwise", "layerwise"),
-            ("projected", "projected"))
+VARIANTS = (("snippet", "snippet"), ("layerwise", "layerwise"), ("projected", "projected"))
+#: Up to this many classes every R(Z_k) gets its own bar and column; above, their range.
+MAX_CLASS_BARS = 4
 
 EXPLANATION = (
     "<p>TransRate measures how much the features <i>Z</i> say about the labels "
@@ -109,11 +110,11 @@ class CodingRateExplorer(W.VBox):
         self._updating = False
 
         style = {"description_width": "80px"}
-        slider = dict(continuous_update=False, style=style, layout=W.Layout(width="340px"))
-        self.source = W.ToggleButtons(options=[("Toy Gaussians", TOY)], value=TOY,
+        slider = dict(continuous_update=False, style=style, layout=W.Layout(width="320px"))
+        self.source = W.ToggleButtons(options=[("toy Gaussians", TOY)], value=TOY,
                                       description="Data",
                                       style={"description_width": "80px",
-                                             "button_width": "120px"})
+                                             "button_width": "105px"})
         self.n_classes = W.ToggleButtons(options=[2, 3], value=3 if k not in (2, 3) else k,
                                          description="Classes",
                                          style={"description_width": "80px",
@@ -127,14 +128,14 @@ class CodingRateExplorer(W.VBox):
         self.seed = seed
         self.toy_box = W.VBox([self.n_classes, self.separation, self.spread, self.dim, self.n])
         self.layer = W.Dropdown(options=[], description="Layer", style=style,
-                                layout=W.Layout(width="340px"))
+                                layout=W.Layout(width="320px"))
         self.features_box = W.VBox([self.layer])
         self.eps = W.FloatLogSlider(value=eps, base=10, min=-6, max=1, step=0.25,
                                     description="eps (ε)", readout_format=".1e", **slider)
         self.variant = W.ToggleButtons(options=VARIANTS, value=variant,
                                        description="Variant",
                                        style={"description_width": "80px",
-                                              "button_width": "82px"})
+                                              "button_width": "76px"})
 
         self.transrate_label = W.HTML(value="TransRate = &ndash;")
         self.transrate_label.add_class("tnb-transrate")
@@ -203,7 +204,7 @@ class CodingRateExplorer(W.VBox):
         self._class_names = class_names
         self._updating = True
         try:
-            self.source.options = [("Toy Gaussians", TOY), ("Extracted features", FEATURES)]
+            self.source.options = [("toy Gaussians", TOY), ("features", FEATURES)]
             self.layer.options = names
             self.layer.value = layer if layer is not None else names[-1]
             self.source.value = FEATURES
@@ -304,9 +305,16 @@ class CodingRateExplorer(W.VBox):
     def _draw(self) -> None:
         terms = self.terms
         per_class = terms["per_class"]
-        header = (["R(Z)"] + [f"R(Z<sub>{html.escape(str(k))}</sub>)" for k in per_class]
-                  + ["R(Z|Y)", "<b>TransRate</b>"])
-        row = ([fmt(terms["R"])] + [fmt(v) for v in per_class.values()]
+        rates = np.array(list(per_class.values()), dtype=float)
+        many = len(per_class) > MAX_CLASS_BARS
+        if many:  # a column per class would not fit: their range instead
+            class_head = [f"R(Z<sub>k</sub>), {len(per_class)} classes"]
+            class_cells = [f"{fmt(rates.min())} &ndash; {fmt(rates.max())}"]
+        else:
+            class_head = [f"R(Z<sub>{html.escape(str(k))}</sub>)" for k in per_class]
+            class_cells = [fmt(v) for v in rates]
+        header = ["R(Z)"] + class_head + ["R(Z|Y)", "<b>TransRate</b>"]
+        row = ([fmt(terms["R"])] + class_cells
                + [fmt(terms["R_given_y"]), f"<b>{fmt(terms['transrate'])}</b>"])
         n, d = np.shape(self.Z)
         self.table.value = (html_table(header, [row]) +
@@ -314,14 +322,27 @@ class CodingRateExplorer(W.VBox):
                             f"K = {len(per_class)}, &epsilon; = {self.eps.value:.1e}, "
                             f"{html.escape(terms['variant'])} variant.</p>")
 
-        fig, (ax_bar, ax_pts) = new_figure(ncols=2, width=2.95, height=2.7)
-        names = ["R(Z)"] + [f"R(Z_{k})" for k in per_class] + ["R(Z|Y)", "TransRate"]
-        values = [terms["R"], *per_class.values(), terms["R_given_y"], terms["transrate"]]
-        colors = ["tab:blue"] + ["tab:gray"] * len(per_class) + ["tab:orange", "tab:green"]
-        bars = ax_bar.bar(range(len(values)), values, color=colors)
+        fig, (ax_bar, ax_pts) = new_figure(ncols=2, width=2.6, height=2.6)
+        if many:
+            names = ["R(Z)", "R(Z_k)\nmean", "R(Z|Y)", "TransRate"]
+            values = [terms["R"], rates.mean(), terms["R_given_y"], terms["transrate"]]
+            colors = ["tab:blue", "tab:gray", "tab:orange", "tab:green"]
+        else:
+            names = ["R(Z)"] + [f"R(Z_{k})" for k in per_class] + ["R(Z|Y)", "TransRate"]
+            values = [terms["R"], *rates, terms["R_given_y"], terms["transrate"]]
+            colors = ["tab:blue"] + ["tab:gray"] * len(rates) + ["tab:orange", "tab:green"]
+        x = np.arange(len(values))
+        bars = ax_bar.bar(x, values, color=colors)
+        if many:  # the spread of the class terms, as a min-max bar
+            ax_bar.errorbar([1], [rates.mean()], yerr=[[rates.mean() - rates.min()],
+                                                       [rates.max() - rates.mean()]],
+                            color="black", capsize=3, linewidth=1)
         # Numbers on the bars: TransRate is often tiny next to R(Z) and would be invisible.
-        ax_bar.bar_label(bars, labels=[fmt(v, 2) for v in values], fontsize=8.5, padding=1)
-        ax_bar.set_xticks(range(len(values)), names, rotation=40, ha="right",
+        shown = [fmt(v, 1 if abs(v) >= 100 else 2) for v in values]
+        if many:
+            shown[1] = ""
+        ax_bar.bar_label(bars, labels=shown, fontsize=8.5, padding=1)
+        ax_bar.set_xticks(x, names, rotation=40 if len(values) > 4 else 30, ha="right",
                           rotation_mode="anchor")
         ax_bar.margins(y=0.15)
         style_axes(ax_bar, ylabel="nats", title="coding-rate terms")

@@ -55,9 +55,8 @@ def data_problems(features, labels) -> list:
     if wide:
         listed = ", ".join(f"{name} (d = {d})" for name, d in wide.items())
         problems.append((f"Fewer samples (n = {len(labels)}) than dimensions in "
-                         f"{listed}: the coding rate of such a layer counts directions "
-                         "more than class separation; compare those layers with care or "
-                         "raise n.", False))
+                         f"{listed}: there the coding rate counts directions more than "
+                         "class separation; compare those layers with care.", False))
     return problems
 
 
@@ -174,7 +173,7 @@ class FeatureExplorer(W.VBox):
         self._guard = RepeatGuard()
 
         style = {"description_width": "80px"}
-        wide = W.Layout(width="340px")
+        wide = W.Layout(width="320px")
         dataset_names, self._dataset_objects = self._options(datasets, _offline_datasets)
         model_names, self._model_objects = self._options(models, _offline_models)
         self.dataset_dropdown = W.Dropdown(options=dataset_names, description="Dataset",
@@ -184,17 +183,17 @@ class FeatureExplorer(W.VBox):
         self.layers = W.SelectMultiple(options=[], description="Layers", rows=6,
                                        style=style, layout=wide)
         self.n = W.BoundedIntText(value=n, min=2, max=100_000, description="n",
-                                  style=style, layout=W.Layout(width="165px"))
+                                  style=style, layout=W.Layout(width="150px"))
         self.image_size = W.BoundedIntText(value=image_size, min=8, max=1024,
-                                           description="Image px",
-                                           style={"description_width": "60px"},
-                                           layout=W.Layout(width="170px"))
+                                           description="pixels",
+                                           style={"description_width": "50px"},
+                                           layout=W.Layout(width="165px"))
         self.extract_button = W.Button(description="Extract", button_style="primary",
                                        icon="play", layout=W.Layout(width="120px"))
-        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="210px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="190px"))
         self.summary = W.HTML()
         self.view_layer = W.Dropdown(options=[], description="Show layer", style=style,
-                                     layout=W.Layout(width="340px", display="none"))
+                                     layout=W.Layout(width="320px", display="none"))
         self.plot = W.Output()
 
         self.model_dropdown.observe(self._on_model_change, names="value")
@@ -206,8 +205,9 @@ class FeatureExplorer(W.VBox):
         body = columns([self.dataset_dropdown, self.model_dropdown, self.layers,
                         W.HBox([self.n, self.image_size]),
                         W.HBox([self.extract_button, self.progress],
-                               layout=W.Layout(align_items="center"))],
-                       [self.errors, self.notes, self.summary, self.view_layer, self.plot])
+                               layout=W.Layout(align_items="center")),
+                        self.summary, self.notes],
+                       [self.errors, self.view_layer, self.plot])
         super().__init__(([self.about] if self.about is not None else []) + [body])
         self.add_class("tnb-feature-explorer")
 
@@ -363,7 +363,7 @@ class FeatureExplorer(W.VBox):
         try:
             Z = self.features[self.view_layer.value]
             P = pca_2d(Z)
-            fig, (ax,) = new_figure(ncols=1, width=5.0, height=3.4)
+            fig, (ax,) = new_figure(ncols=1, width=5.0, height=3.0)
             scatter_classes(ax, P, self.labels, class_names=self.class_names)
             style_axes(ax, xlabel="PC 1", ylabel="PC 2",
                        title=f"{self.view_layer.value}: d = {Z.shape[1]}, PCA to 2-D")

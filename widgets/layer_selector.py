@@ -109,13 +109,13 @@ class LayerSelector(W.VBox):
         self.eps = W.FloatLogSlider(value=eps, base=10, min=-6, max=1, step=0.25,
                                     description="eps (ε)", readout_format=".1e",
                                     continuous_update=False, style=style,
-                                    layout=W.Layout(width="340px"))
+                                    layout=W.Layout(width="320px"))
         self.probe_button = W.Button(description="Measure linear-probe accuracy",
-                                     icon="check", layout=W.Layout(width="340px"))
+                                     icon="check", layout=W.Layout(width="320px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="Probes",
-                                      style=style, layout=W.Layout(width="340px"))
+                                      style=style, layout=W.Layout(width="320px"))
         self.layer = W.Dropdown(options=[], description="Chosen layer", style=style,
-                                layout=W.Layout(width="340px"))
+                                layout=W.Layout(width="320px"))
         self.info = W.HTML()
         self.table = W.HTML()
         self.plot = W.Output()
