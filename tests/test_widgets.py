@@ -282,7 +282,7 @@ def test_layer_selector_transrate_and_probe():
         stats.kendalltau(w.transrates.values, acc.values)[0])
     assert w.correlation["pearson"] == pytest.approx(
         stats.pearsonr(w.transrates.values, acc.values)[0])
-    assert "Kendall" in w.info.value and "probe acc." in w.table.value
+    assert "Kendall" in w.info.value and "probe" in w.table.value
 
     w.layer.value = "mid"  # the user overrides the choice
     assert w.value == w.chosen_layer == "mid"

@@ -24,7 +24,7 @@ FIGURE_DPI = 110
 #: Font sizes in points: ticks and legends never below 9 pt.
 FONT_SIZES = {"tick": 9, "label": 10, "title": 10.5, "legend": 9, "annotation": 9}
 #: Above this many classes the legend goes outside the axes (it would cover points).
-LEGEND_INSIDE_MAX = 4
+LEGEND_INSIDE_MAX = 2
 
 
 def new_figure(ncols: int = 1, width: float = 2.8, height: float = 2.6, nrows: int = 1,

@@ -72,6 +72,11 @@ def columns(controls, results) -> W.HBox:
     return W.HBox([left, right], layout=W.Layout(align_items="flex-start", width="100%"))
 
 
+def prose(text: str) -> str:
+    """``text`` (HTML) with a compact line height (widget labels default to 28 px lines)."""
+    return f'<div style="line-height:1.4">{text}</div>'
+
+
 def plain(values) -> list:
     """Numpy scalars in ``values`` as plain Python values (``[1, 3]``, not ``np.int64``)."""
     return [v.item() if isinstance(v, np.generic) else v for v in values]
@@ -177,8 +182,8 @@ class NoteArea(W.HTML):
             return
         items = "".join(f"<li>{note}</li>" for note in self.notes)
         self.value = (f'<div style="color:#7a4a00;background:#fff4e0;padding:2px 8px;'
-                      f'border-left:3px solid #e69500"><ul style="margin:2px 0;'
-                      f'padding-left:16px">{items}</ul></div>')
+                      f'line-height:1.4;border-left:3px solid #e69500">'
+                      f'<ul style="margin:2px 0;padding-left:16px">{items}</ul></div>')
         self.add_class(WARNING_CLASS)
 
     def clear(self) -> None:
@@ -187,8 +192,8 @@ class NoteArea(W.HTML):
 
 def html_table(header, rows, css_class: str = "tnb-table") -> str:
     """A small HTML table; cells are inserted as given (callers escape text)."""
-    style = "border-collapse:collapse"
-    cell = ("padding:2px 8px;border-bottom:1px solid #ddd;text-align:right;"
+    style = "border-collapse:collapse;line-height:1.3;font-size:0.95em"
+    cell = ("padding:1px 5px;border-bottom:1px solid #ddd;text-align:right;"
             "white-space:nowrap")
     head = "".join(f'<th style="{cell}">{h}</th>' for h in header)
     body = "".join("<tr>" + "".join(f'<td style="{cell}">{c}</td>' for c in row) + "</tr>"

@@ -114,7 +114,7 @@ class CodingRateExplorer(W.VBox):
         self.source = W.ToggleButtons(options=[("toy Gaussians", TOY)], value=TOY,
                                       description="Data",
                                       style={"description_width": "80px",
-                                             "button_width": "105px"})
+                                             "button_width": "118px"})
         self.n_classes = W.ToggleButtons(options=[2, 3], value=3 if k not in (2, 3) else k,
                                          description="Classes",
                                          style={"description_width": "80px",
@@ -135,7 +135,7 @@ class CodingRateExplorer(W.VBox):
         self.variant = W.ToggleButtons(options=VARIANTS, value=variant,
                                        description="Variant",
                                        style={"description_width": "80px",
-                                              "button_width": "76px"})
+                                              "button_width": "92px"})
 
         self.transrate_label = W.HTML(value="TransRate = &ndash;")
         self.transrate_label.add_class("tnb-transrate")
@@ -318,13 +318,13 @@ class CodingRateExplorer(W.VBox):
                + [fmt(terms["R_given_y"]), f"<b>{fmt(terms['transrate'])}</b>"])
         n, d = np.shape(self.Z)
         self.table.value = (html_table(header, [row]) +
-                            f"<p style='margin:2px 0'>In nats; n = {n}, d = {d}, "
+                            f"<p style='margin:2px 0;line-height:1.4'>In nats; n = {n}, d = {d}, "
                             f"K = {len(per_class)}, &epsilon; = {self.eps.value:.1e}, "
                             f"{html.escape(terms['variant'])} variant.</p>")
 
         fig, (ax_bar, ax_pts) = new_figure(ncols=2, width=2.6, height=2.6)
         if many:
-            names = ["R(Z)", "R(Z_k)\nmean", "R(Z|Y)", "TransRate"]
+            names = ["R(Z)", "R(Z_k) avg", "R(Z|Y)", "TransRate"]
             values = [terms["R"], rates.mean(), terms["R_given_y"], terms["transrate"]]
             colors = ["tab:blue", "tab:gray", "tab:orange", "tab:green"]
         else:
@@ -342,7 +342,7 @@ class CodingRateExplorer(W.VBox):
         if many:
             shown[1] = ""
         ax_bar.bar_label(bars, labels=shown, fontsize=8.5, padding=1)
-        ax_bar.set_xticks(x, names, rotation=40 if len(values) > 4 else 30, ha="right",
+        ax_bar.set_xticks(x, names, rotation=40, ha="right",
                           rotation_mode="anchor")
         ax_bar.margins(y=0.15)
         style_axes(ax_bar, ylabel="nats", title="coding-rate terms")

@@ -12,7 +12,7 @@ from transfer_nb.plots import pca_2d, scatter_classes, style_axes
 from transfer_nb.selection import extract_layer_features
 
 from ._common import (ErrorArea, NoteArea, RepeatGuard, about as about_box, columns, new_figure,
-                      plain, show_figure)
+                      plain, prose, show_figure)
 
 __all__ = ["FeatureExplorer"]
 
@@ -142,8 +142,8 @@ class FeatureExplorer(W.VBox):
         Summary of the last extraction: ``dataset``, ``model``, ``n``, ``n_classes``,
         ``widths`` (layer -> feature dim), ``problems`` (plain-word texts, see
         :func:`data_problems`) and ``scorable`` (False when a problem prevents any
-        TransRate, e.g. a class with one sample); ``{}`` before any.  ``features`` is a traitlet too, so
-        ``observe`` / ``link`` see every extraction.
+        TransRate, e.g. a class with one sample); ``{}`` before any.  ``features`` is
+        a traitlet too, so ``observe`` / ``link`` see every extraction.
     busy : bool (traitlet)
         True while an extraction runs; clicks on Extract are then ignored (so is a
         second click arriving right after one, e.g. a double click).
@@ -337,8 +337,8 @@ class FeatureExplorer(W.VBox):
             "scorable": not any(blocking for _, blocking in problems)}
         self.features = features
         listed = ", ".join(f"{html.escape(layer)}&nbsp;({d})" for layer, d in widths.items())
-        self.summary.value = (
-            f"<p style='margin:2px 0'>{len(labels)} images of "
+        self.summary.value = prose(
+            f"<p style='margin:6px 0'>{len(labels)} images of "
             f"<b>{html.escape(str(name))}</b>, {len(np.unique(labels))} classes, through "
             f"<b>{html.escape(str(self.model_dropdown.value))}</b>. Feature width per "
             f"layer: {listed}.</p>")

@@ -12,7 +12,7 @@ from transfer_nb.selection import extract_layer_features, score_layer_features
 from transfer_nb.stats import rank_correlations
 
 from ._common import (ErrorArea, RepeatGuard, about as about_box, columns, fmt, html_table,
-                      new_figure, show_figure)
+                      new_figure, prose, show_figure)
 
 __all__ = ["LayerSelector"]
 
@@ -306,7 +306,7 @@ class LayerSelector(W.VBox):
                           else float("nan"))
         best = str(scores["transrate"].idxmax())
         has_acc = "accuracy" in scores
-        header = ["", "layer", "width", "TransRate"] + (["probe acc."] if has_acc else [])
+        header = ["", "layer", "d", "TransRate"] + (["probe"] if has_acc else [])
         rows = []
         for name, row in scores.iterrows():
             label = html.escape(str(name))
@@ -335,7 +335,7 @@ class LayerSelector(W.VBox):
                      f"[{fmt(c['pearson_low'])}, {fmt(c['pearson_high'])}], "
                      f"Kendall &tau; = {fmt(c['kendall'])} "
                      f"[{fmt(c['kendall_low'])}, {fmt(c['kendall_high'])}]</p>")
-        self.info.value = text
+        self.info.value = prose(text)
         self.table.value = html_table(header, rows)
 
         fig, axes = new_figure(nrows=2 if has_acc else 1, ncols=1,

@@ -222,7 +222,7 @@ class TransferabilityStepper(W.VBox):
     def _show(self) -> None:
         title, text = STEPS[self.step]
         self.title.value = f"<h3 style='margin:0 0 0 12px'>{title}</h3>"
-        self.explanation.value = f"<p style='margin:4px 0'>{text}</p>"
+        self.explanation.value = f"<p style='margin:4px 0;line-height:1.4'>{text}</p>"
         self.about.children[0].value = ABOUT[self.step]
         self.about.selected_index = None
         self.body.children = ({1: self.explorer, 2: self.coding, 3: self.selector}[self.step],)
