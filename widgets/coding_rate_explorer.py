@@ -339,8 +339,8 @@ class CodingRateExplorer(W.VBox):
                             color="black", capsize=3, linewidth=1)
         # Numbers on the bars: TransRate is often tiny next to R(Z) and would be invisible.
         shown = [fmt(v, 1 if abs(v) >= 100 else 2) for v in values]
-        if many:
-            shown[1] = ""
+        for i in range(1, len(values) - 2):  # the class terms are in the table below
+            shown[i] = ""
         ax_bar.bar_label(bars, labels=shown, fontsize=8.5, padding=1)
         ax_bar.set_xticks(x, names, rotation=40, ha="right",
                           rotation_mode="anchor")
