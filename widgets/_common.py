@@ -44,7 +44,7 @@ def show_figure(output: W.Output, fig) -> None:
     output.append_display_data(Image(data=buf.getvalue(), format="png"))
 
 
-def new_figure(ncols: int = 1, width: float = 2.8, height: float = 2.6, **kwargs):
+def new_figure(ncols: int = 1, width: float = 4.2, height: float = 3.2, **kwargs):
     """A figure with ``ncols`` axes side by side (:func:`transfer_nb.plots.new_figure`).
 
     A bare ``matplotlib.figure.Figure``, not pyplot: the inline backend would otherwise
