@@ -18,6 +18,7 @@ from transfer_nb.data.base import stratified_split
 from transfer_nb.data.toy import make_gaussian_classes
 from widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
                      TransferabilityStepper)
+from widgets import coding_rate_explorer
 from widgets._common import ERROR_CLASS
 
 
@@ -403,7 +404,7 @@ def test_stepper_error_of_step_2_shown_in_visible_step(monkeypatch):
 
     def broken(*args, **kwargs):
         raise ValueError("simulated coding-rate failure")
-    monkeypatch.setattr(tnb, "coding_rate_terms", broken)
+    monkeypatch.setattr(coding_rate_explorer, "coding_rate_terms", broken)
     assert s.next() is False and s.step == 1 and s.body.children == (s.explorer,)
     assert "simulated coding-rate failure" in s.message
     assert "tnb-error" in s.message_html._dom_classes

@@ -7,7 +7,7 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-import transfer_nb as tnb
+from transfer_nb.coding_rate import coding_rate_terms
 from transfer_nb.data.toy import make_gaussian_classes
 from transfer_nb.plots import pca_2d, scatter_classes, style_axes
 
@@ -265,8 +265,8 @@ class CodingRateExplorer(W.VBox):
                 self.Z, self.y = None, None
                 Z, y = self._load_data()
                 self.Z, self.y = Z, y
-            terms = tnb.coding_rate_terms(self.Z, self.y, eps=self.eps.value,
-                                          variant=self.variant.value)
+            terms = coding_rate_terms(self.Z, self.y, eps=self.eps.value,
+                                      variant=self.variant.value)
         except Exception as exc:
             self.terms, self.transrate = {}, float("nan")
             self.transrate_label.value = "TransRate = &ndash;"

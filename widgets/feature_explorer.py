@@ -7,7 +7,9 @@ import ipywidgets as W
 import numpy as np
 import traitlets
 
-import transfer_nb as tnb
+from transfer_nb.data import dataset_info, list_datasets
+from transfer_nb.models import list_models, load_model, model_info
+from transfer_nb.models.layers import feature_layers
 from transfer_nb.plots import pca_2d, scatter_classes, style_axes
 from transfer_nb.selection import extract_layer_features
 
@@ -62,10 +64,8 @@ def data_problems(features, labels) -> list:
 
 def _offline_datasets() -> list:
     """Names of the datasets that work without a network (the embedded ones)."""
-    from transfer_nb.data import dataset_info
-
     names = []
-    for name in tnb.list_datasets():
+    for name in list_datasets():
         try:
             if dataset_info(name).get("offline", False):
                 names.append(name)
@@ -80,10 +80,8 @@ def _offline_models() -> list:
     The small source models are left out: they are trained by an experiment, they
     have no ImageNet weights to explore.
     """
-    from transfer_nb.models import model_info
-
     names = []
-    for name in tnb.list_models():
+    for name in list_models():
         try:
             info = model_info(name)
         except Exception:
@@ -233,7 +231,7 @@ class FeatureExplorer(W.VBox):
             return self._model_objects[name]
         if name not in self._models:
             # Cached per widget: switching back and forth must not reload weights.
-            self._models[name] = tnb.load_model(name)
+            self._models[name] = load_model(name)
         return self._models[name]
 
     @property
@@ -276,7 +274,7 @@ class FeatureExplorer(W.VBox):
             return
         try:
             self.model = self._get_model(name)
-            names = tnb.models.layers.feature_layers(self.model)
+            names = feature_layers(self.model)
         except Exception as exc:
             self.errors.show(exc)
             return
