@@ -18,6 +18,7 @@ from transfer_nb.data.base import stratified_split
 from transfer_nb.data.toy import make_gaussian_classes
 from widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
                      TransferabilityStepper)
+from widgets import coding_rate_explorer
 from widgets._common import ERROR_CLASS
 
 
@@ -165,7 +166,9 @@ def test_feature_explorer_extracts_and_plots():
                                     progress=False)
     np.testing.assert_allclose(w.features["2"], expected["2"], rtol=1e-5, atol=1e-6)
     assert w.progress.value == w.progress.max == 48
-    assert "feature dim" in w.summary.value
+    assert "Feature width" in w.summary.value
+    assert w.features_summary["widths"] == {"2": 6, "4": 6}
+    assert w.features_summary["n"] == 48 and w.features_summary["problems"] == []
     assert w.view_layer.value == "4" and _has_png(w.plot)
     w.view_layer.value = "2"
     assert _has_png(w.plot)
@@ -280,7 +283,7 @@ def test_layer_selector_transrate_and_probe():
         stats.kendalltau(w.transrates.values, acc.values)[0])
     assert w.correlation["pearson"] == pytest.approx(
         stats.pearsonr(w.transrates.values, acc.values)[0])
-    assert "Kendall" in w.info.value and "probe acc." in w.table.value
+    assert "Kendall" in w.info.value and "probe" in w.table.value
 
     w.layer.value = "mid"  # the user overrides the choice
     assert w.value == w.chosen_layer == "mid"
@@ -338,7 +341,7 @@ def test_stepper_refuses_steps_before_their_prerequisite():
     s.coding.eps.value = 1e-2
     assert s.next() is True and s.step == 3
     assert s.body.children == (s.selector,)
-    assert s.selector.eps.value == 1e-2  # step 3 uses step 2's eps
+    assert s.selector.eps.value == pytest.approx(1e-2)  # step 3 uses step 2's eps
     assert list(s.selector.scores.index) == list(s.explorer.features)
     assert s.step_done == {1: True, 2: True, 3: True}
 
@@ -352,6 +355,7 @@ def test_stepper_refuses_steps_before_their_prerequisite():
 
 def test_stepper_buttons():
     s = TransferabilityStepper(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    s._guard.window = 0  # clicks faster than a person: no double-click protection here
     s.next_button.click()
     assert s.step == 1 and s.message
     s.explorer.extract_button.click()
@@ -359,3 +363,173 @@ def test_stepper_buttons():
     assert s.step == 2
     s.back_button.click()
     assert s.step == 1 and s.message is None
+
+
+def _stepper(**data):
+    return TransferabilityStepper(datasets={"blobs": _image_set(**data)},
+                                  models={"tiny": _tiny_net()})
+
+
+def test_stepper_refusal_clears_after_extraction():
+    s = _stepper()
+    assert s.next() is False and "needs features" in s.message
+    assert "tnb-error" in s.message_html._dom_classes and s.message_html.value
+    assert s.explorer.extract()
+    # the cause is gone: so is the refusal, before any new click
+    assert s.message is None and s.message_html.value == ""
+    assert "tnb-error" not in s.message_html._dom_classes
+    assert s.next() and s.step == 2
+
+
+def test_stepper_unscorable_data_flagged_at_extraction_in_plain_words():
+    # 6 images, classes 0..3 with counts [2, 1, 2, 1]: classes 1 and 3 have one sample
+    x = torch.rand(6, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 0, 1, 2, 2, 3])
+    s = TransferabilityStepper(datasets={"few": TensorDataset(x, y)},
+                               models={"tiny": _tiny_net()})
+    assert s.explorer.extract()
+    flagged = " ".join(s.explorer.notes.notes)
+    assert "[1, 3]" in flagged and "np." not in flagged
+    assert "tnb-warning" in s.explorer.notes._dom_classes
+    assert s.explorer.features_summary["scorable"] is False
+    assert s.next() is False and s.step == 1
+    # the reason is shown in the stepper, where the learner is, in plain words
+    assert "[1, 3]" in s.message and "np.int64" not in s.message
+    assert "step 2's panel" not in s.message
+
+
+def test_stepper_error_of_step_2_shown_in_visible_step(monkeypatch):
+    s = _stepper()
+    assert s.explorer.extract()
+
+    def broken(*args, **kwargs):
+        raise ValueError("simulated coding-rate failure")
+    monkeypatch.setattr(coding_rate_explorer, "coding_rate_terms", broken)
+    assert s.next() is False and s.step == 1 and s.body.children == (s.explorer,)
+    assert "simulated coding-rate failure" in s.message
+    assert "tnb-error" in s.message_html._dom_classes
+    monkeypatch.undo()
+    assert s.next() and s.step == 2 and s.message is None
+
+
+def test_stepper_eps_in_sync_both_ways():
+    s = _stepper()
+    assert s.explorer.extract() and s.next() and s.step == 2
+    s.coding.eps.value = 1e-2
+    assert s.next() and s.selector.eps.value == pytest.approx(1e-2)
+    s.selector.eps.value = 1e-3  # set in step 3
+    assert s.coding.eps.value == pytest.approx(1e-3)
+    assert s.back() and s.step == 2 and s.coding.eps.value == pytest.approx(1e-3)
+    assert s.coding.transrate == pytest.approx(
+        tnb.transrate(s.explorer.features["4"], s.explorer.labels, eps=1e-3))
+    assert s.next() and s.selector.eps.value == pytest.approx(1e-3)  # not reset
+
+
+def test_stepper_repeated_clicks_are_ignored():
+    s = _stepper()
+    extractions = []
+    s.explorer.on_extract(lambda explorer: extractions.append(explorer.features))
+    s.explorer.extract_button.click()
+    s.explorer.extract_button.click()  # the second click of a double click
+    assert len(extractions) == 1
+    s.next_button.click()
+    s.next_bottom.click()  # a double click on Next (either copy) does not skip step 2
+    assert s.step == 2
+    # while a move or an extraction runs, moves are ignored
+    s.busy = True
+    assert s.go_to(3) is False and s.step == 2 and s.message is None
+    s.busy = False
+    s.explorer.busy = True
+    assert s.explorer.extract() is False and len(extractions) == 1
+    assert s.go_to(3) is False and s.step == 2
+    s.explorer.busy = False
+    assert s.go_to(3) and s.step == 3
+
+
+def test_stepper_layout_one_explanation_and_buttons_at_both_ends():
+    s = _stepper()
+    assert s.explorer.about is None and s.coding.about is None and s.selector.about is None
+    assert s.children[-1].children == (s.back_bottom, s.next_bottom)
+    assert s.back_bottom.disabled and not s.next_bottom.disabled
+    assert s.about.selected_index is None  # folded
+    assert "forward pass" in s.about.children[0].value
+    assert s.explorer.extract() and s.next()
+    assert "coding rate" in s.about.children[0].value
+
+
+def test_coding_rate_explorer_bad_variant_names_the_argument():
+    with pytest.raises(ValueError, match=r"variant.*'snippet', 'layerwise', 'projected'"):
+        CodingRateExplorer(variant="x")
+
+
+def test_results_are_observable_traitlets():
+    import traitlets
+
+    w = CodingRateExplorer()
+    seen = []
+    w.observe(lambda change: seen.append(change["new"]), names="transrate")
+    w.separation.value = 5.0
+    assert seen == [w.transrate] and w.transrate == pytest.approx(tnb.transrate(w.Z, w.y))
+
+    feats, y = _layer_features()
+    sel = LayerSelector(features=feats, labels=y)
+    chosen = []
+    sel.observe(lambda change: chosen.append(change["new"]), names="chosen_layer")
+    sel.layer.value = "mid"
+    assert chosen == ["mid"] and sel.chosen_layer == "mid"
+    sel.chosen_layer = "low"  # from code, the dropdown follows
+    assert sel.layer.value == "low" and sel.value == "low"
+    assert sel.transrate == pytest.approx(sel.scores.loc["low", "transrate"])
+    holder = traitlets.HasTraits()
+    holder.add_traits(layer=traitlets.Unicode(allow_none=True))
+    traitlets.link((sel, "chosen_layer"), (holder, "layer"))
+    holder.layer = "high"
+    assert sel.layer.value == "high"
+
+    fe = FeatureExplorer(datasets={"blobs": _image_set()}, models={"tiny": _tiny_net()})
+    summaries = []
+    fe.observe(lambda change: summaries.append(change["new"]), names="features_summary")
+    assert fe.extract()
+    assert summaries[-1]["n"] == 48 and summaries[-1]["n_classes"] == 3
+    assert summaries[-1]["widths"] == {"0": 4, "1": 4, "2": 6, "4": 6}
+
+
+def test_coding_rate_notes_fewer_samples_than_dimensions_and_two_classes():
+    w = CodingRateExplorer(n=10, dim=64, k=3)
+    assert any("Fewer samples than dimensions (n = 10 points in d = 64)" in note
+               for note in w.notes.notes)
+    assert "tnb-warning" in w.notes._dom_classes
+    w.n.value = 200
+    w.dim.value = 2
+    assert w.notes.notes == [] and "tnb-warning" not in w.notes._dom_classes
+    w.n_classes.value = 2
+    w.separation.value = 10.0
+    w.spread.value = 0.05  # perfectly separated, yet ~0 under both un-centred variants
+    for variant in ("snippet", "layerwise"):
+        w.variant.value = variant
+        assert abs(w.transrate) < 0.01
+        assert any("snippet and the layerwise variant" in note for note in w.notes.notes)
+    w.variant.value = "projected"
+    assert w.transrate > 1 and w.notes.notes == []
+
+
+def test_never_minus_zero():
+    from widgets._common import fmt
+
+    assert fmt(-1e-5) == "0.000" and fmt(-0.0) == "0.000" and fmt(-0.0006) == "-0.001"
+    w = CodingRateExplorer(k=2, separation=10.0, spread=0.05)
+    assert "-0.00" not in w.transrate_label.value and "-0.00" not in w.table.value
+
+
+def test_layer_selector_points_out_probe_ties():
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(2), 30)
+    feats = {"a": rng.normal(size=(60, 4)) + 10.0 * y[:, None],
+             "b": rng.normal(size=(60, 4)) + 8.0 * y[:, None],
+             "c": rng.normal(size=(60, 4))}
+    w = LayerSelector(features=feats, labels=y)
+    assert w.measure()
+    assert w.accuracies["a"] == w.accuracies["b"] == 1.0 and w.accuracies["c"] < 1.0
+    assert w.probe_ties == ["a", "b"]
+    assert w.best_probe_layer == max(["a", "b"], key=lambda k: w.transrates[k])
+    assert "tied at 1.000: a, b" in w.info.value and "Best probe" in w.info.value

@@ -5,29 +5,67 @@ import html
 
 import ipywidgets as W
 import numpy as np
+import traitlets
 
-import transfer_nb as tnb
-from transfer_nb.plots import pca_2d
+from transfer_nb.data import dataset_info, list_datasets
+from transfer_nb.models import list_models, load_model, model_info
+from transfer_nb.models.layers import feature_layers
+from transfer_nb.plots import pca_2d, scatter_classes, style_axes
 from transfer_nb.selection import extract_layer_features
 
-from ._common import ErrorArea, html_table, new_figure, show_figure
+from ._common import (ErrorArea, NoteArea, RepeatGuard, about as about_box, columns, new_figure,
+                      plain, prose, show_figure)
 
 __all__ = ["FeatureExplorer"]
 
-_EXPLANATION = (
+EXPLANATION = (
     "<p>A pretrained network turns every image into one feature vector per layer "
     "(the layer's output, averaged over space). Pick a target dataset, a model and "
     "the layers to read, then <b>Extract</b>: one forward pass hooks all the chosen "
     "layers. The scatter shows a layer's features projected to 2-D by PCA, one colour "
     "per class: classes that already separate here are easy to transfer to.</p>")
+_EXPLANATION = EXPLANATION  # the old name
+
+
+def data_problems(features, labels) -> list:
+    """Plain-word reasons why ``features`` / ``labels`` cannot be scored well.
+
+    Parameters
+    ----------
+    features : dict[str, array-like]
+        Layer name -> ``(n, d)`` features.
+    labels : array-like, shape (n,)
+
+    Returns
+    -------
+    list of (str, bool)
+        ``(text, blocking)`` pairs: ``blocking`` when TransRate cannot be computed at
+        all (a class with fewer than 2 samples), not when it is only hard to read
+        (fewer samples than dimensions).
+    """
+    labels = np.asarray(labels)
+    values, counts = np.unique(labels, return_counts=True)
+    problems = []
+    small = plain(values[counts < 2])
+    if small:
+        problems.append((f"{len(small)} class(es) have fewer than 2 samples ({small}): "
+                         "TransRate and the probes need at least 2 images per class. "
+                         f"Raise n (now {len(labels)} images for {len(values)} classes).",
+                         True))
+    wide = {name: int(np.shape(Z)[1]) for name, Z in features.items()
+            if np.shape(Z)[1] > len(labels)}
+    if wide:
+        listed = ", ".join(f"{name} (d = {d})" for name, d in wide.items())
+        problems.append((f"Fewer samples (n = {len(labels)}) than dimensions in "
+                         f"{listed}: there the coding rate counts directions more than "
+                         "class separation; compare those layers with care.", False))
+    return problems
 
 
 def _offline_datasets() -> list:
     """Names of the datasets that work without a network (the embedded ones)."""
-    from transfer_nb.data import dataset_info
-
     names = []
-    for name in tnb.list_datasets():
+    for name in list_datasets():
         try:
             if dataset_info(name).get("offline", False):
                 names.append(name)
@@ -42,10 +80,8 @@ def _offline_models() -> list:
     The small source models are left out: they are trained by an experiment, they
     have no ImageNet weights to explore.
     """
-    from transfer_nb.models import model_info
-
     names = []
-    for name in tnb.list_models():
+    for name in list_models():
         try:
             info = model_info(name)
         except Exception:
@@ -100,13 +136,28 @@ class FeatureExplorer(W.VBox):
         The dataset they came from (``.classes`` gives the class names when it has it).
     model : torch.nn.Module or None
         The model currently selected.
+    features_summary : dict (traitlet)
+        Summary of the last extraction: ``dataset``, ``model``, ``n``, ``n_classes``,
+        ``widths`` (layer -> feature dim), ``problems`` (plain-word texts, see
+        :func:`data_problems`) and ``scorable`` (False when a problem prevents any
+        TransRate, e.g. a class with one sample); ``{}`` before any.  ``features`` is
+        a traitlet too, so ``observe`` / ``link`` see every extraction.
+    busy : bool (traitlet)
+        True while an extraction runs; clicks on Extract are then ignored (so is a
+        second click arriving right after one, e.g. a double click).
+    notes : NoteArea
+        Plain-word warnings about the extracted data (CSS class ``tnb-warning``).
     errors : ErrorArea
         Shows the last error (CSS class ``tnb-error``).
     """
 
+    features = traitlets.Any(None)
+    features_summary = traitlets.Dict()
+    busy = traitlets.Bool(False)
+
     def __init__(self, datasets=None, models=None, n: int = 200, image_size: int = 64,
-                 layers=None, seed: int = 0, batch_size: int = 32, n_chunks: int = 10):
-        self.features = None
+                 layers=None, seed: int = 0, batch_size: int = 32, n_chunks: int = 10,
+                 about: str | None = None):
         self.labels = None
         self.dataset = None
         self.model = None
@@ -116,9 +167,11 @@ class FeatureExplorer(W.VBox):
         self._callbacks = []
         self._models: dict = {}
         self.errors = ErrorArea()
+        self.notes = NoteArea()
+        self._guard = RepeatGuard()
 
-        style = {"description_width": "90px"}
-        wide = W.Layout(width="360px")
+        style = {"description_width": "80px"}
+        wide = W.Layout(width="320px")
         dataset_names, self._dataset_objects = self._options(datasets, _offline_datasets)
         model_names, self._model_objects = self._options(models, _offline_models)
         self.dataset_dropdown = W.Dropdown(options=dataset_names, description="Dataset",
@@ -128,28 +181,32 @@ class FeatureExplorer(W.VBox):
         self.layers = W.SelectMultiple(options=[], description="Layers", rows=6,
                                        style=style, layout=wide)
         self.n = W.BoundedIntText(value=n, min=2, max=100_000, description="n",
-                                  style=style, layout=W.Layout(width="200px"))
+                                  style=style, layout=W.Layout(width="150px"))
         self.image_size = W.BoundedIntText(value=image_size, min=8, max=1024,
-                                           description="Image size", style=style,
-                                           layout=W.Layout(width="200px"))
+                                           description="pixels",
+                                           style={"description_width": "50px"},
+                                           layout=W.Layout(width="165px"))
         self.extract_button = W.Button(description="Extract", button_style="primary",
-                                       icon="play")
-        self.progress = W.IntProgress(value=0, min=0, max=1, description="Progress",
-                                      style=style)
+                                       icon="play", layout=W.Layout(width="120px"))
+        self.progress = W.IntProgress(value=0, min=0, max=1, layout=W.Layout(width="190px"))
         self.summary = W.HTML()
         self.view_layer = W.Dropdown(options=[], description="Show layer", style=style,
-                                     layout=wide)
+                                     layout=W.Layout(width="320px", display="none"))
         self.plot = W.Output()
 
         self.model_dropdown.observe(self._on_model_change, names="value")
         self.view_layer.observe(lambda change: self._draw(), names="value")
-        self.extract_button.on_click(lambda button: self.extract())
+        self.extract_button.on_click(self._guard(self.extract))
 
-        super().__init__([
-            W.HTML(_EXPLANATION),
-            W.HBox([W.VBox([self.dataset_dropdown, self.model_dropdown, self.layers]),
-                    W.VBox([self.n, self.image_size, self.extract_button, self.progress])]),
-            self.errors, self.summary, self.view_layer, self.plot])
+        text = EXPLANATION if about is None else about
+        self.about = about_box(text) if text else None
+        body = columns([self.dataset_dropdown, self.model_dropdown, self.layers,
+                        W.HBox([self.n, self.image_size]),
+                        W.HBox([self.extract_button, self.progress],
+                               layout=W.Layout(align_items="center")),
+                        self.summary, self.notes],
+                       [self.errors, self.view_layer, self.plot])
+        super().__init__(([self.about] if self.about is not None else []) + [body])
         self.add_class("tnb-feature-explorer")
 
         self._on_model_change(None)
@@ -174,7 +231,7 @@ class FeatureExplorer(W.VBox):
             return self._model_objects[name]
         if name not in self._models:
             # Cached per widget: switching back and forth must not reload weights.
-            self._models[name] = tnb.load_model(name)
+            self._models[name] = load_model(name)
         return self._models[name]
 
     @property
@@ -186,6 +243,11 @@ class FeatureExplorer(W.VBox):
     def model_name(self) -> str | None:
         """Name of the selected model."""
         return self.model_dropdown.value
+
+    @property
+    def class_names(self) -> list | None:
+        """Class names of the extracted dataset (its ``.classes``), if it has them."""
+        return list(getattr(self.dataset, "classes", None) or []) or None
 
     def on_extract(self, callback) -> None:
         """Call ``callback(explorer)`` after every successful extraction."""
@@ -212,7 +274,7 @@ class FeatureExplorer(W.VBox):
             return
         try:
             self.model = self._get_model(name)
-            names = tnb.models.layers.feature_layers(self.model)
+            names = feature_layers(self.model)
         except Exception as exc:
             self.errors.show(exc)
             return
@@ -231,6 +293,9 @@ class FeatureExplorer(W.VBox):
         bool
             True on success; on failure the error is shown and the previous result kept.
         """
+        if self.busy:  # an extraction is running: this request is ignored
+            return False
+        self.busy = True
         self.errors.clear()
         self.extract_button.disabled = True
         self.progress.bar_style = ""
@@ -257,14 +322,26 @@ class FeatureExplorer(W.VBox):
             return False
         finally:
             self.extract_button.disabled = False
+            self.busy = False
         self.progress.bar_style = "success"
-        self.features, self.labels, self.dataset = features, labels, dataset
-        rows = [[html.escape(layer), f"{Z.shape[1]}"] for layer, Z in features.items()]
-        self.summary.value = (
-            f"<p>{len(labels)} images of <b>{html.escape(str(name))}</b>, "
-            f"{len(np.unique(labels))} classes, through "
-            f"<b>{html.escape(str(self.model_dropdown.value))}</b>:</p>"
-            + html_table(["layer", "feature dim"], rows))
+        labels = np.asarray(labels)
+        problems = data_problems(features, labels)
+        widths = {layer: int(np.shape(Z)[1]) for layer, Z in features.items()}
+        self.labels, self.dataset = labels, dataset
+        self.features_summary = {
+            "dataset": str(name), "model": str(self.model_dropdown.value),
+            "n": int(len(labels)), "n_classes": int(len(np.unique(labels))),
+            "widths": widths, "problems": [text for text, _ in problems],
+            "scorable": not any(blocking for _, blocking in problems)}
+        self.features = features
+        listed = ", ".join(f"{html.escape(layer)}&nbsp;({d})" for layer, d in widths.items())
+        self.summary.value = prose(
+            f"<p style='margin:6px 0'>{len(labels)} images of "
+            f"<b>{html.escape(str(name))}</b>, {len(np.unique(labels))} classes, through "
+            f"<b>{html.escape(str(self.model_dropdown.value))}</b>. Feature width per "
+            f"layer: {listed}.</p>")
+        self.notes.show([html.escape(text) for text, _ in problems])
+        self.view_layer.layout.display = None
         self.view_layer.options = list(features)
         # Default view: the last layer (the penultimate features).
         if self.view_layer.value != layers[-1]:
@@ -284,18 +361,10 @@ class FeatureExplorer(W.VBox):
         try:
             Z = self.features[self.view_layer.value]
             P = pca_2d(Z)
-            classes = list(getattr(self.dataset, "classes", None) or [])
-            fig, (ax,) = new_figure(ncols=1, width=5.0, height=3.8)
-            for label in np.unique(self.labels):
-                mask = self.labels == label
-                name = (classes[label] if isinstance(label, (int, np.integer))
-                        and 0 <= label < len(classes) else label)
-                ax.scatter(P[mask, 0], P[mask, 1], s=10, alpha=0.75, label=str(name))
-            ax.set_title(f"{self.view_layer.value}: d = {Z.shape[1]}, PCA to 2-D")
-            ax.set_xlabel("PC 1")
-            ax.set_ylabel("PC 2")
-            if len(np.unique(self.labels)) <= 12:
-                ax.legend(fontsize=7, markerscale=1.5, loc="best")
+            fig, (ax,) = new_figure(ncols=1, width=5.0, height=3.0)
+            scatter_classes(ax, P, self.labels, class_names=self.class_names)
+            style_axes(ax, xlabel="PC 1", ylabel="PC 2",
+                       title=f"{self.view_layer.value}: d = {Z.shape[1]}, PCA to 2-D")
             show_figure(self.plot, fig)
         except Exception as exc:
             self.errors.show(exc)

@@ -5,16 +5,18 @@ import html
 
 import ipywidgets as W
 import numpy as np
+import traitlets
 
 from transfer_nb.plots import plot_layer_scores
 from transfer_nb.selection import extract_layer_features, score_layer_features
 from transfer_nb.stats import rank_correlations
 
-from ._common import ErrorArea, fmt, html_table, new_figure, show_figure
+from ._common import (ErrorArea, RepeatGuard, about as about_box, columns, fmt, html_table,
+                      new_figure, prose, show_figure)
 
 __all__ = ["LayerSelector"]
 
-_EXPLANATION = (
+EXPLANATION = (
     "<p><b>Layer selection.</b> Which layer of the pretrained model should feed the "
     "new task? TransRate scores every layer from its features alone (computed on the "
     "training part of the samples). <b>Measure linear-probe accuracy</b> trains a "
@@ -23,6 +25,7 @@ _EXPLANATION = (
     "layers the same way (high Pearson r and Kendall &tau;; the brackets are 95% "
     "bootstrap intervals over layers: with few layers they are wide). Beware: the coding rate "
     "grows with the feature dimension, so wide layers are favoured.</p>")
+_EXPLANATION = EXPLANATION  # the old name
 
 
 class LayerSelector(W.VBox):
@@ -66,35 +69,53 @@ class LayerSelector(W.VBox):
     correlation : pandas.Series or None
         The ``transrate`` row of :func:`transfer_nb.stats.rank_correlations` (Pearson,
         Kendall, weighted tau with intervals and p-values), once measured.
-    value, chosen_layer : str or None
-        The selected layer: the TransRate argmax unless changed with the dropdown.
+    chosen_layer : str or None (traitlet, linked to the dropdown)
+        The selected layer: the TransRate argmax unless changed (dropdown or code).
+        ``value`` is the same.
+    transrate : float (traitlet)
+        TransRate of the chosen layer (``nan`` before any features).
+    best_layer, best_probe_layer : str or None (traitlets)
+        The TransRate argmax, and the layer of highest probe accuracy once measured.
+    probe_ties : list of str (traitlet)
+        Every layer that reaches the best probe accuracy (more than one: a tie).
+    busy : bool (traitlet)
+        True while the probes run; clicks on the button are then ignored.
     errors : ErrorArea
         Shows the last error (CSS class ``tnb-error``).
     """
 
+    scores = traitlets.Any(None)
+    chosen_layer = traitlets.Unicode(None, allow_none=True)
+    transrate = traitlets.Float(float("nan"))
+    best_layer = traitlets.Unicode(None, allow_none=True)
+    best_probe_layer = traitlets.Unicode(None, allow_none=True)
+    probe_ties = traitlets.List()
+    busy = traitlets.Bool(False)
+
     def __init__(self, model=None, dataset="digits", features=None, labels=None, test=None,
                  layers=None, n: int = 200, image_size: int = 64, seed: int = 0,
-                 eps: float = 1e-4, test_size: float = 0.3):
+                 eps: float = 1e-4, test_size: float = 0.3, about: str | None = None):
         self.features = None
         self.labels = None
         self.test = None
-        self.scores = None
         self.correlation = None
+        self._guard = RepeatGuard()
         self.test_size = test_size
         self.seed = seed
         self._user_chose = False
         self._setting = False
 
-        style = {"description_width": "110px"}
+        style = {"description_width": "95px"}
         self.eps = W.FloatLogSlider(value=eps, base=10, min=-6, max=1, step=0.25,
                                     description="eps (ε)", readout_format=".1e",
-                                    continuous_update=False, style=style)
+                                    continuous_update=False, style=style,
+                                    layout=W.Layout(width="320px"))
         self.probe_button = W.Button(description="Measure linear-probe accuracy",
-                                     icon="check", layout=W.Layout(width="260px"))
+                                     icon="check", layout=W.Layout(width="320px"))
         self.progress = W.IntProgress(value=0, min=0, max=1, description="Probes",
-                                      style=style)
+                                      style=style, layout=W.Layout(width="320px"))
         self.layer = W.Dropdown(options=[], description="Chosen layer", style=style,
-                                layout=W.Layout(width="360px"))
+                                layout=W.Layout(width="320px"))
         self.info = W.HTML()
         self.table = W.HTML()
         self.plot = W.Output()
@@ -102,12 +123,15 @@ class LayerSelector(W.VBox):
 
         self.eps.observe(self._on_eps, names="value")
         self.layer.observe(self._on_layer, names="value")
-        self.probe_button.on_click(lambda button: self.measure())
+        traitlets.link((self.layer, "value"), (self, "chosen_layer"))
+        self.probe_button.on_click(self._guard(self.measure))
 
-        super().__init__([W.HTML(_EXPLANATION), self.eps,
-                          W.HBox([self.probe_button, self.progress]),
-                          self.errors, self.layer, self.info,
-                          W.HBox([self.table, self.plot])])
+        text = EXPLANATION if about is None else about
+        self.about = about_box(text) if text else None
+        body = columns([self.eps, self.probe_button, self.progress, self.layer, self.info,
+                        self.table],
+                       [self.errors, self.plot])
+        super().__init__(([self.about] if self.about is not None else []) + [body])
         self.add_class("tnb-layer-selector")
 
         if features is not None:
@@ -139,11 +163,6 @@ class LayerSelector(W.VBox):
     @value.setter
     def value(self, layer: str) -> None:
         self.layer.value = layer
-
-    @property
-    def chosen_layer(self) -> str | None:
-        """The chosen layer (same as :attr:`value`)."""
-        return self.layer.value
 
     @property
     def transrates(self):
@@ -195,10 +214,13 @@ class LayerSelector(W.VBox):
         bool
             True on success; on failure the error is shown and the state is unchanged.
         """
+        if self.busy:  # the probes are running: this request is ignored
+            return False
         self.errors.clear()
         if self.features is None:
             self.errors.show("no features to probe yet: extract features first")
             return False
+        self.busy = True
         self.probe_button.disabled = True
         self.progress.bar_style = ""
         try:
@@ -210,6 +232,7 @@ class LayerSelector(W.VBox):
             return False
         finally:
             self.probe_button.disabled = False
+            self.busy = False
         self.progress.bar_style = "success"
         self.correlation = correlation
         self._set_scores(scores)
@@ -250,7 +273,6 @@ class LayerSelector(W.VBox):
         self._draw()
 
     def _set_scores(self, scores) -> None:
-        self.scores = scores
         names = list(scores.index)
         best = str(scores["transrate"].idxmax())
         keep = self._user_chose and self.layer.value in names
@@ -260,6 +282,18 @@ class LayerSelector(W.VBox):
             self.layer.value = self.layer.value if keep else best
         finally:
             self._setting = False
+        if "accuracy" in scores:
+            acc = scores["accuracy"].to_numpy(dtype=float)
+            top = np.nanmax(acc)
+            ties = [str(name) for name, a in zip(names, acc) if abs(a - top) <= 1e-9]
+            # among equal accuracies the best-probe layer is the one TransRate ranks higher
+            best_probe = max(ties, key=lambda name: scores.loc[name, "transrate"])
+        else:
+            ties, best_probe = [], None
+        self.best_layer = best
+        self.probe_ties = ties
+        self.best_probe_layer = best_probe
+        self.scores = scores
         self._draw()
 
     # ------------------------------------------------------------------ drawing
@@ -268,31 +302,44 @@ class LayerSelector(W.VBox):
         if scores is None:
             return
         chosen = self.layer.value
+        self.transrate = (float(scores.loc[chosen, "transrate"]) if chosen in scores.index
+                          else float("nan"))
         best = str(scores["transrate"].idxmax())
         has_acc = "accuracy" in scores
-        header = ["layer", "width", "TransRate"] + (["probe acc."] if has_acc else [])
+        header = ["", "layer", "d", "TransRate"] + (["probe"] if has_acc else [])
         rows = []
         for name, row in scores.iterrows():
             label = html.escape(str(name))
-            if name == chosen:
-                label = f"<b>{label}</b> &larr;"
-            cells = [label, str(int(row["width"])), fmt(row["transrate"])]
+            mark = "&#9654;" if name == chosen else ""  # same column width either way
+            cells = [mark, f"<b>{label}</b>" if name == chosen else label,
+                     str(int(row["width"])), fmt(row["transrate"])]
             if has_acc:
                 cells.append(fmt(row["accuracy"]))
             rows.append(cells)
-        text = (f"<p>Highest TransRate: <b>{html.escape(best)}</b>; chosen: "
-                f"<b>{html.escape(str(chosen))}</b>.</p>")
+        text = (f"<p style='margin:2px 0'>Highest TransRate: <b>{html.escape(best)}</b>; "
+                f"chosen: <b>{html.escape(str(chosen))}</b>.</p>")
+        if has_acc:
+            acc = scores["accuracy"]
+            text += (f"<p class='tnb-best-probe' style='margin:2px 0'>Best probe: "
+                     f"<b>{html.escape(str(self.best_probe_layer))}</b> "
+                     f"({fmt(acc.max())})")
+            if len(self.probe_ties) > 1:
+                text += (f"; tied at {fmt(acc.max())}: "
+                         f"{html.escape(', '.join(self.probe_ties))} (the probe cannot "
+                         "tell these layers apart, so neither can a ranking)")
+            text += ".</p>"
         if self.correlation is not None:
             c = self.correlation
-            text += (f'<p class="tnb-correlation">TransRate vs probe accuracy over '
-                     f"{int(c['n'])} layers: Pearson r = {fmt(c['pearson'])} "
+            text += (f'<p class="tnb-correlation" style="margin:2px 0">TransRate vs probe '
+                     f"accuracy over {int(c['n'])} layers: Pearson r = {fmt(c['pearson'])} "
                      f"[{fmt(c['pearson_low'])}, {fmt(c['pearson_high'])}], "
                      f"Kendall &tau; = {fmt(c['kendall'])} "
                      f"[{fmt(c['kendall_low'])}, {fmt(c['kendall_high'])}]</p>")
-        self.info.value = text
+        self.info.value = prose(text)
         self.table.value = html_table(header, rows)
 
-        fig, axes = new_figure(ncols=2 if has_acc else 1, width=4.4, height=3.2)
+        fig, axes = new_figure(nrows=2 if has_acc else 1, ncols=1,
+                               width=max(5.2, 0.42 * len(scores)),
+                               height=2.25 if has_acc else 3.0, sharex=has_acc)
         plot_layer_scores(scores, "transrate", axes=list(axes), highlight=chosen)
-        axes[0].set_ylabel("nats")
         show_figure(self.plot, fig)
