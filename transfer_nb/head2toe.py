@@ -48,7 +48,7 @@ import numpy as np
 
 from transfer_nb._validation import as_features, check_fraction, check_scalar
 
-__all__ = ["Head2Toe", "Head2ToeCV", "head2toe_features", "concat_features",
+__all__ = ["Head2Toe", "Head2ToeCV", "head2toe_features", "concat_features", "fraction_sweep",
            "group_lasso_penalty", "KEEP_FRACTIONS", "GROUP_LASSOS", "DEFAULT_TARGET"]
 
 #: kept fractions of the paper's sweeps (0.01 .. 0.2)
@@ -242,11 +242,16 @@ class Head2Toe:
         return head.cpu(), int(res["steps"])
 
     def _prepare(self, features):
-        X, layer_index, names = concat_features(features, self.layers)
-        if hasattr(self, "layer_names_") and names != self.layer_names_:
+        """Normalised concatenation; after fitting, of the fitted layers in their order."""
+        layers = self.layers
+        fitted = getattr(self, "layer_names_", None)
+        if fitted is not None and isinstance(features, Mapping):
+            layers = fitted
+        X, layer_index, names = concat_features(features, layers)
+        if fitted is not None and names != fitted:
             raise ValueError(f"features have layers {names} but the model was fitted on "
-                             f"{self.layer_names_}")
-        if hasattr(self, "layer_index_") and X.shape[1] != len(self.layer_index_):
+                             f"{fitted}")
+        if fitted is not None and X.shape[1] != len(self.layer_index_):
             raise ValueError(f"features have {X.shape[1]} columns in all but the model was "
                              f"fitted on {len(self.layer_index_)}")
         return X, layer_index, names
@@ -334,6 +339,7 @@ class Head2Toe:
 
     def predict(self, features) -> np.ndarray:
         """Predicted labels (values of ``classes_``)."""
+        self._check_fitted()
         return self.classes_[self.decision_function(features).argmax(axis=1)]
 
     def score(self, features, y) -> float:
@@ -350,6 +356,58 @@ class Head2Toe:
         self._check_fitted()
         X, _, _ = self._prepare(features)
         return X[:, self.selected_]
+
+
+# ------------------------------------------------------------------------ sweeps
+def fraction_sweep(train_features, y_train, test_features, y_test, fractions, *,
+                   group_lasso: float = 1e-4, steps: int = 300, lr: float = 0.01,
+                   seed: int = 0, layers=None) -> list[dict]:
+    """Head2Toe at several kept fractions sharing one group-lasso selection.
+
+    The group-lasso head is trained once (at the smallest fraction); every other fraction
+    reuses its scores and trains only its final head.
+
+    Parameters
+    ----------
+    train_features, test_features : dict of str -> (n, d) arrays, or (n, D) arrays
+    y_train, y_test : array-like
+    fractions : sequence of float
+        Kept fractions in (0, 1].
+    group_lasso, steps, lr, seed, layers :
+        As for :class:`Head2Toe`.
+
+    Returns
+    -------
+    list of dict
+        One per fraction, in increasing order: ``keep_fraction``, ``n_features``,
+        ``accuracy`` (test), ``layer_counts`` (dict), ``time`` (seconds: the shared
+        selection head plus this fraction's head), ``steps`` (the same count) and
+        ``model`` (the fitted :class:`Head2Toe`).
+    """
+    import time
+
+    fractions = sorted(check_fraction(f, "fractions") for f in fractions)
+    if not fractions:
+        raise ValueError("fractions is empty; expected at least one kept fraction")
+    kw = dict(group_lasso=group_lasso, steps=steps, lr=lr, seed=seed, layers=layers)
+    t0 = time.perf_counter()
+    base = Head2Toe(fractions[0], **kw).fit(train_features, y_train)
+    t_base = time.perf_counter() - t0
+    # the selection head's share: the base fit trained two heads of equal steps
+    t_select = t_base / 2 if base.fit_steps_ > steps else 0.0
+    out = []
+    for f in fractions:
+        t0 = time.perf_counter()
+        model = base if f == fractions[0] else \
+            Head2Toe(f, **kw).fit(train_features, y_train, scores=base.scores_)
+        t = t_base if f == fractions[0] else t_select + time.perf_counter() - t0
+        out.append({"keep_fraction": f, "n_features": int(len(model.selected_)),
+                    "accuracy": model.score(test_features, y_test),
+                    "layer_counts": dict(model.layer_counts_), "time": t,
+                    "steps": int(base.fit_steps_ if f == fractions[0] else
+                                 model.fit_steps_ + (base.fit_steps_ - steps)),
+                    "model": model})
+    return out
 
 
 # ----------------------------------------------------------------------------- CV

@@ -32,7 +32,7 @@ from transfer_nb.experiments.transrate import TargetSpec
 __all__ = ["Head2ToeExperimentConfig", "config", "describe", "run", "accuracy_table",
            "discrimination_check", "cost_table", "transrate_table", "layer_count_table",
            "paper_vs_measured", "report", "plot_accuracy", "plot_layer_counts",
-           "fraction_sweep", "mean_interval", "PAPER", "PROBE", "FINETUNE"]
+           "mean_interval", "PAPER", "PROBE", "FINETUNE"]
 
 PROBE = "linear probe (last layer)"
 FINETUNE = "fine-tuning"
@@ -166,41 +166,6 @@ def _load(spec: TargetSpec, split: str, image_size: int, n=None, seed: int = 0):
     return load_dataset(spec.dataset, n=n, **kw)
 
 
-def fraction_sweep(train_features, y_train, test_features, y_test, fractions, *,
-                   group_lasso: float = 1e-4, steps: int = 300, lr: float = 0.01,
-                   seed: int = 0, layers=None) -> list[dict]:
-    """Head2Toe at several kept fractions sharing one group-lasso selection.
-
-    Returns one dict per fraction: ``keep_fraction``, ``n_features``, ``accuracy``
-    (test), ``layer_counts`` (dict), ``time`` (seconds: the shared selection head plus
-    this fraction's head), ``steps`` and ``model`` (the fitted :class:`Head2Toe`).
-    """
-    from transfer_nb.head2toe import Head2Toe
-
-    fractions = sorted(float(f) for f in fractions)
-    if not fractions:
-        raise ValueError("fractions is empty; expected at least one kept fraction")
-    kw = dict(group_lasso=group_lasso, steps=steps, lr=lr, seed=seed, layers=layers)
-    t0 = time.perf_counter()
-    base = Head2Toe(fractions[0], **kw).fit(train_features, y_train)
-    t_base = time.perf_counter() - t0
-    # the selection head's share: the base fit trained two heads of equal steps
-    t_select = t_base / 2 if base.fit_steps_ > steps else 0.0
-    out = []
-    for f in fractions:
-        t0 = time.perf_counter()
-        model = base if f == fractions[0] else \
-            Head2Toe(f, **kw).fit(train_features, y_train, scores=base.scores_)
-        t = t_base if f == fractions[0] else t_select + time.perf_counter() - t0
-        out.append({"keep_fraction": f, "n_features": int(len(model.selected_)),
-                    "accuracy": model.score(test_features, y_test),
-                    "layer_counts": dict(model.layer_counts_), "time": t,
-                    "steps": int(base.fit_steps_ if f == fractions[0] else
-                                 model.fit_steps_ + (base.fit_steps_ - steps)),
-                    "model": model})
-    return out
-
-
 def _subset(features: dict, idx) -> dict:
     return {k: v[idx] for k, v in features.items()}
 
@@ -226,7 +191,7 @@ def run(cfg: Head2ToeExperimentConfig | None = None, progress: bool = True) -> d
 
     from transfer_nb.coding_rate import transrate
     from transfer_nb.data.base import stratified_subsample
-    from transfer_nb.head2toe import Head2Toe, Head2ToeCV, head2toe_features
+    from transfer_nb.head2toe import Head2Toe, Head2ToeCV, fraction_sweep, head2toe_features
     from transfer_nb.models import load_model
     from transfer_nb.transfer import fine_tune
 
