@@ -180,7 +180,9 @@ def run(cfg: Head2ToeExperimentConfig | None = None, progress: bool = True) -> d
         ``results`` (DataFrame: one row per target, seed and method: ``accuracy``,
         ``keep_fraction``, ``n_features``, ``time``, ``steps``), ``layer_counts``
         (DataFrame: target, seed, keep_fraction, layer, count), ``transrate``
-        (DataFrame: target, seed, features, dim, transrate), ``extraction`` (dict
+        (DataFrame: target, seed, features, dim, transrate), ``sweeps`` (dict
+        ``(target, seed) ->`` :func:`~transfer_nb.head2toe.fraction_sweep` results
+        without the models, for :class:`widgets.Head2ToeExplorer`), ``extraction`` (dict
         target -> seconds of the one forward pass over train + test), ``layers`` (the
         layer names), ``n_test`` (dict target -> test images), ``config``.
     """
@@ -199,7 +201,7 @@ def run(cfg: Head2ToeExperimentConfig | None = None, progress: bool = True) -> d
     if not cfg.targets:
         raise ValueError("the configuration has no targets")
     model = load_model(cfg.model, pretrained=True)
-    rows, counts, rates = [], [], []
+    rows, counts, rates, sweeps = [], [], [], {}
     extraction, n_test, layers = {}, {}, None
     bar = tqdm(total=len(cfg.targets) * len(cfg.seeds), desc="head2toe", disable=not progress)
     for spec in cfg.targets:
@@ -231,7 +233,8 @@ def run(cfg: Head2ToeExperimentConfig | None = None, progress: bool = True) -> d
             sweep = fraction_sweep(F_tr, y_tr, F_test, y_test, cfg.fractions,
                                    group_lasso=cfg.group_lasso, steps=cfg.head_steps,
                                    lr=cfg.head_lr, seed=seed)
-            X_tr = None
+            sweeps[(spec.name, seed)] = [{k: v for k, v in r.items() if k != "model"}
+                                         for r in sweep]
             for r in sweep:
                 rows.append({**base, "method": f"{_H2T} {r['keep_fraction']:g}",
                              "keep_fraction": r["keep_fraction"],
@@ -266,7 +269,8 @@ def run(cfg: Head2ToeExperimentConfig | None = None, progress: bool = True) -> d
             bar.update(1)
     bar.close()
     return {"results": pd.DataFrame(rows), "layer_counts": pd.DataFrame(counts),
-            "transrate": pd.DataFrame(rates), "extraction": extraction, "layers": layers,
+            "transrate": pd.DataFrame(rates), "sweeps": sweeps, "extraction": extraction,
+            "layers": layers,
             "n_test": n_test, "config": cfg}
 
 
