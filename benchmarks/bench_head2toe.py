@@ -8,10 +8,11 @@ On one target (textures by default), with EfficientNet-Lite0's ImageNet weights:
   (:func:`transfer_nb.transfer.fine_tune`, the same number of epochs the experiment
   uses).
 
-Peak memory: the process's peak resident set (``VmHWM``, torch's CPU tensors included)
-above the resident set at the start of each measurement; the peak is reset before each
-one (``/proc/self/clear_refs``, Linux), so the two are measured independently.  Python
-allocations alone (``tracemalloc``: numpy arrays, Python objects) are printed beside.  Timings on a shared machine are inflated by
+Peak memory: the process's peak resident set (``VmHWM``, torch's CPU tensors
+included) above the resident set at the start of each measurement; the peak is reset
+before each one (``/proc/self/clear_refs``, Linux), so the two are measured
+independently.  Python allocations alone (``tracemalloc``: numpy arrays, Python
+objects) are printed beside.  Timings on a shared machine are inflated by
 contention; the ratio is what to read.
 
     PYTHONPATH=. python benchmarks/bench_head2toe.py [--target textures] [--per-class 10]
