@@ -297,7 +297,8 @@ def _method_order(df) -> list[str]:
 
 
 def accuracy_table(out: dict):
-    """Mean test accuracy and 95% t-interval over seeds, per target and method."""
+    """Mean test accuracy and 95% t-interval over seeds (clipped to [0, 1]), per target
+    and method."""
     import pandas as pd
 
     df = out["results"]
@@ -306,6 +307,7 @@ def accuracy_table(out: dict):
         for method in _method_order(df):
             v = df[(df.target == target) & (df.method == method)]["accuracy"]
             m, lo, hi = mean_interval(v)
+            lo, hi = max(lo, 0.0), min(hi, 1.0)  # an accuracy stays in [0, 1]
             rows.append({"target": target, "method": method, "mean": m, "low": lo, "high": hi,
                          "seeds": len(v)})
     return pd.DataFrame(rows)
