@@ -22,6 +22,7 @@ results; :func:`accuracy_table`, :func:`cost_table`, :func:`paper_vs_measured` a
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from transfer_nb.experiments.transrate import TargetSpec
 
 __all__ = ["Head2ToeExperimentConfig", "config", "describe", "run", "accuracy_table",
            "discrimination_check", "cost_table", "transrate_table", "layer_count_table",
-           "paper_vs_measured", "report", "plot_accuracy", "plot_layer_counts",
+           "paper_vs_measured", "report", "fast_vs_full", "plot_accuracy", "plot_layer_counts",
            "mean_interval", "PAPER", "PROBE", "FINETUNE"]
 
 PROBE = "linear probe (last layer)"
@@ -120,6 +121,26 @@ def describe(cfg: Head2ToeExperimentConfig) -> str:
                                 f"off (fraction {cfg.main_fraction}, the paper's default)"),
         f"fine-tuning: all layers, new head, {cfg.ft_epochs} epochs, SGD lr {cfg.ft_lr}, "
         f"batch {cfg.ft_batch_size}, BatchNorm statistics frozen"])
+
+
+def fast_vs_full() -> str:
+    """Markdown: every setting in which the fast preset differs from the full one."""
+    fast, full = config(True), config(False)
+    lines = ["| setting | fast mode | full mode |", "|---|---|---|"]
+    for f in dataclasses.fields(Head2ToeExperimentConfig):
+        a, b = getattr(fast, f.name), getattr(full, f.name)
+        if f.name == "mode" or a == b:
+            continue
+        if f.name == "targets":
+            a, b = ", ".join(t.name for t in a), ", ".join(t.name for t in b)
+        lines.append(f"| {f.name} | {a} | {b} |")
+    same = [f.name for f in dataclasses.fields(Head2ToeExperimentConfig)
+            if getattr(fast, f.name) == getattr(full, f.name)]
+    lines += ["", "Identical in both: " + ", ".join(f"{n} = {getattr(fast, n)}" for n in same)
+              + ". Without cross-validation, the paper's default fraction "
+              f"({fast.main_fraction}) and coefficient ({fast.group_lasso}) are used as they "
+              "are, and the verdicts use Head2Toe at that fraction."]
+    return "\n".join(lines)
 
 
 def _names(cfg) -> list[str]:
