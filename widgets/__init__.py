@@ -14,10 +14,11 @@ never leave it unusable.
 """
 from .coding_rate_explorer import CodingRateExplorer
 from .feature_explorer import FeatureExplorer
+from .head2toe_explorer import Head2ToeExplorer
 from .layer_selector import LayerSelector
 from .pge_explorer import PGEExplorer
 from .regression_explorer import LambdaExplorer
 from .stepper import TransferabilityStepper
 
 __all__ = ["FeatureExplorer", "CodingRateExplorer", "LayerSelector",
-           "TransferabilityStepper", "PGEExplorer", "LambdaExplorer"]
+           "TransferabilityStepper", "PGEExplorer", "LambdaExplorer", "Head2ToeExplorer"]
