@@ -29,8 +29,22 @@ def code(text: str, check: bool = False):
     return new_code_cell(text)
 
 
+#: first-cell note for notebooks with widgets: a saved copy shows their text repr only
+WIDGET_NOTE = ("*The interactive widgets in this notebook appear only when its cells run in "
+               "Jupyter; a saved copy shows a line of text such as `CodingRateExplorer(children=...)` "
+               "in their place: run the cells to see them.*")
+
+
+def with_widget_note(cells):
+    """``cells`` with :data:`WIDGET_NOTE` after the title cell when a code cell uses widgets."""
+    uses = any(c.cell_type == "code" and "widgets." in c.source for c in cells)
+    if not uses or any(WIDGET_NOTE in c.source for c in cells):
+        return list(cells)
+    return [cells[0], md(WIDGET_NOTE), *cells[1:]]
+
+
 def build(cells, path: Path) -> None:
-    nb = new_notebook(cells=cells)
+    nb = new_notebook(cells=with_widget_note(cells))
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python",
                                  "name": "python3"}
     nb.metadata["language_info"] = {"name": "python"}
