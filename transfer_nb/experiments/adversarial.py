@@ -39,7 +39,7 @@ import numpy as np
 
 __all__ = ["AdversarialConfig", "config", "describe", "imagenet_equivalent", "source_data",
            "target_data", "build_source", "score_features", "run_cell", "run", "SOURCE_KINDS",
-           "summary", "discrimination", "correlations", "adversarial_examples",
+           "summary", "discrimination", "correlations", "correlation_table", "adversarial_examples",
            "plot_transfer_curve", "plot_tradeoff", "plot_examples", "paper_vs_measured",
            "report", "PAPER", "ESTIMATORS"]
 
@@ -341,11 +341,28 @@ def correlations(df, truth: str = "linear_probe", n_boot: int = 1000, seed: int 
     """Each estimator (and the baseline) vs ``truth`` over every (source, seed) row.
 
     :func:`transfer_nb.stats.rank_correlations`: Pearson, Kendall, weighted tau with
-    bootstrap intervals and permutation p-values.
+    bootstrap intervals and permutation p-values.  ``None`` (with a warning) while that
+    module is missing from the installed library.
     """
-    from transfer_nb import stats
+    try:
+        from transfer_nb import stats
+    except ImportError:
+        import warnings
+        warnings.warn("transfer_nb.stats is not available: no correlations", RuntimeWarning,
+                      stacklevel=2)
+        return None
     return stats.rank_correlations({e: df[e].to_numpy() for e in ESTIMATORS},
                                    df[truth].to_numpy(), n_boot=n_boot, seed=seed)
+
+
+def correlation_table(corr):
+    """The columns of :func:`correlations` a reader needs (an empty frame for ``None``)."""
+    import pandas as pd
+    cols = ["pearson", "pearson_low", "pearson_high", "pearson_p", "kendall", "kendall_low",
+            "kendall_high", "n"]
+    if corr is None:
+        return pd.DataFrame(columns=cols)
+    return corr[cols]
 
 
 def _diff_interval(df, measure: str, a: tuple, b: tuple) -> tuple[float, float, float]:
