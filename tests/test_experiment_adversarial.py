@@ -130,6 +130,9 @@ def test_paper_vs_measured_verdicts_follow_the_interval_rule():
     # every paired gain is exactly 0.1 on each seed: zero-width interval above 0
     assert list(t.verdict) == ["reproduced"] * 5
     assert t["mean"].to_numpy() == pytest.approx([0.1, 0.1, 0.09, 0.05, 0.1])
+    flat = _synthetic_df().assign(fine_tune=0.5)
+    t = ex.paper_vs_measured(flat, n_test=250)
+    assert list(t.verdict) == ["reproduced", "excluded: fine_tune spread < 3 SE"] + ["reproduced"] * 3
     assert ex._verdict(-0.1, 0.2) == "inconclusive"
     assert ex._verdict(-0.3, -0.1) == "not reproduced"
     assert ex._verdict(np.nan, 0.1) == "inconclusive"

@@ -79,7 +79,7 @@ display(E.discrimination(df, n_test).round(3))
 The check above asks whether the ground truth can tell the sources apart at all: the
 spread of the mean accuracies must be at least three standard errors of a single
 accuracy on the target test set, and no source may be near-perfect. A truth that fails
-is still shown, but its verdicts below are not to be trusted.
+is still shown, and its rows in the final table are marked *excluded*, with the reason.
 """),
         code("""
 cols = ["kind", "eps", "linear_probe", "linear_probe_low", "linear_probe_high", "fine_tune",
@@ -129,7 +129,7 @@ reproduced*; straddling zero → *inconclusive*. For the estimators, the rule is
 the bootstrap interval of Pearson r. The best eps is chosen on the same runs, so its gain
 is optimistic.
 """),
-        code("E.paper_vs_measured(df, corr).round(3)"),
+        code("E.paper_vs_measured(df, corr, n_test=n_test).round(3)"),
         code("display(Markdown(E.report(df, corr)))"),
     ]
 

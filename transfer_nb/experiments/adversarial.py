@@ -86,6 +86,7 @@ class AdversarialConfig:
     threshold: float
     source_epochs: int
     source_lr: float
+    source_batch: int
     ft_epochs: int
     ft_lr: float
     seeds: tuple
@@ -103,16 +104,18 @@ def config(fast: bool | None = None) -> AdversarialConfig:
     if fast:
         return AdversarialConfig(
             mode="fast", image_size=16, arch="small_cnn", width=8, source="shapes",
-            target="textures", n_labeled=240, n_unlabeled=480, n_source_test=200,
-            target_per_class=10, eps=(0.0, 0.1, 0.3), norm="l2", attack_steps=2,
+            target="textures", n_labeled=240, n_unlabeled=240, n_source_test=200,
+            target_per_class=10, eps=(0.0, 0.1, 0.3), norm="l2", attack_steps=1,
             eval_eps=0.3, eval_steps=3, semi_eps=0.1, threshold=0.9, source_epochs=6,
-            source_lr=0.05, ft_epochs=10, ft_lr=0.01, seeds=(0, 1, 2), n_boot=500)
+            source_lr=0.05, source_batch=16, ft_epochs=8, ft_lr=0.01, seeds=(0, 1, 2),
+            n_boot=500)
     return AdversarialConfig(
         mode="full", image_size=16, arch="small_cnn", width=16, source="shapes",
         target="textures", n_labeled=400, n_unlabeled=1200, n_source_test=400,
         target_per_class=10, eps=(0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.8), norm="l2",
         attack_steps=3, eval_eps=0.3, eval_steps=5, semi_eps=0.1, threshold=0.9,
-        source_epochs=10, source_lr=0.05, ft_epochs=20, ft_lr=0.01, seeds=(0, 1, 2, 3, 4),
+        source_epochs=10, source_lr=0.05, source_batch=32, ft_epochs=20, ft_lr=0.01,
+        seeds=(0, 1, 2, 3, 4),
         n_boot=1000)
 
 
@@ -173,7 +176,9 @@ def target_data(cfg: AdversarialConfig, seed: int):
 # --------------------------------------------------------------------------- sources
 def _perturb(cfg: AdversarialConfig, eps: float, seed: int):
     from transfer_nb.adversarial import pgd_perturbation
-    return pgd_perturbation(eps, norm=cfg.norm, steps=cfg.attack_steps, seed=seed) if eps > 0 else None
+    if eps == 0:
+        return None
+    return pgd_perturbation(eps, norm=cfg.norm, steps=cfg.attack_steps, seed=seed)
 
 
 def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dict,
@@ -203,9 +208,9 @@ def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data:
     if kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {list(SOURCE_KINDS)}, got {kind!r}")
     if (eps > 0) != kind.endswith("adversarial"):
-        raise ValueError(f"kind {kind!r} needs eps {'> 0' if kind.endswith('adversarial') else '= 0'}, "
-                         f"got {eps!r}")
-    train = dict(epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=64, seed=seed,
+        need = "> 0" if kind.endswith("adversarial") else "= 0"
+        raise ValueError(f"kind {kind!r} needs eps {need}, got {eps!r}")
+    train = dict(epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=cfg.source_batch, seed=seed,
                  width=cfg.width, progress=progress, device="cpu")
     dataset = data["labeled"]
     if kind.startswith("semi"):
@@ -265,8 +270,7 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
         z_te = extract_features(model, te, layers=["pool"], device="cpu", progress=False)["pool"]
         probe = transfer.linear_probe(z_tr, tr.targets, z_te, te.targets, seed=seed)
         ft = transfer.fine_tune(model, tr, te, epochs=cfg.ft_epochs, lr=cfg.ft_lr, batch_size=16,
-                                seed=seed, progress=False, device="cpu",
-                                freeze_bn_stats=True)["accuracy"]
+                                seed=seed, progress=False, device="cpu")["accuracy"]
         scores = score_features(z_tr, tr.targets, clean)
         return {"n_pseudo": np.array(model.transfer_nb_n_pseudo), "source_clean": np.array(clean),
                 "source_robust": np.array(robust), "linear_probe": np.array(probe),
@@ -308,9 +312,12 @@ def summary(df):
         row = {"kind": kind, "eps": eps, "seeds": len(g)}
         for m in _MEASURES:
             v = g[m].to_numpy(dtype=float)
-            mean, sem = float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
-            half = float(st.t.ppf(0.975, len(v) - 1) * sem) if len(v) > 1 else np.nan
-            row.update({m: mean, f"{m}_sem": sem, f"{m}_low": mean - half, f"{m}_high": mean + half})
+            mean, sem, half = float(v.mean()), np.nan, np.nan
+            if len(v) > 1:
+                sem = float(v.std(ddof=1) / np.sqrt(len(v)))
+                half = float(st.t.ppf(0.975, len(v) - 1) * sem)
+            row.update({m: mean, f"{m}_sem": sem, f"{m}_low": mean - half,
+                        f"{m}_high": mean + half})
         out.append(row)
     return pd.DataFrame(out)
 
@@ -391,11 +398,13 @@ def _best_adversarial(df, truth: str) -> float:
     return float(adv.loc[adv[truth].idxmax(), "eps"])
 
 
-def paper_vs_measured(df, corr=None, truth: str = "linear_probe"):
+def paper_vs_measured(df, corr=None, truth: str = "linear_probe", n_test: int | None = None):
     """The "paper says / this run measured" table, verdicts by the rule of :func:`_verdict`.
 
     Gains are paired by seed against the standard source (eps = 0).  The best eps is
     chosen on the same runs, so its gain is optimistic; the largest eps is reported too.
+    With ``n_test`` (target test images), rows whose ground truth fails
+    :func:`discrimination` get the verdict ``"excluded: <why>"``.
     """
     import pandas as pd
     std = ("standard", 0.0)
@@ -426,7 +435,13 @@ def paper_vs_measured(df, corr=None, truth: str = "linear_probe"):
                          "representation", "this run measured": f"Pearson r of {est} vs {truth}",
                          "mean": r["pearson"], "low": r["pearson_low"], "high": r["pearson_high"],
                          "verdict": _verdict(r["pearson_low"], r["pearson_high"])})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if n_test is not None:
+        for _, c in discrimination(df, n_test).iterrows():
+            if not c.discriminates:
+                hit = out["this run measured"].str.contains(c.truth, regex=False)
+                out.loc[hit, "verdict"] = f"excluded: {c.truth} {c.why_not}"
+    return out
 
 
 def report(df, corr=None, truth: str = "linear_probe") -> str:
@@ -443,7 +458,8 @@ def report(df, corr=None, truth: str = "linear_probe") -> str:
         f"[{b[truth + '_low']:.3f}, {b[truth + '_high']:.3f}].",
         f"- Source clean accuracy goes from {std.source_clean:.3f} (eps 0) to "
         f"{adv.source_clean.iloc[-1]:.3f} (eps {adv.eps.iloc[-1]:g}); robust accuracy at eps "
-        f"{df.eval_eps.iloc[0]:g} from {std.source_robust:.3f} to {adv.source_robust.iloc[-1]:.3f}.",
+        f"{df.eval_eps.iloc[0]:g} from {std.source_robust:.3f} to "
+        f"{adv.source_robust.iloc[-1]:.3f}.",
     ]
     for kind in ("semi", "semi+adversarial"):
         r = s[s.kind == kind].iloc[0]
@@ -480,7 +496,8 @@ def adversarial_examples(model, images, labels, eps: float, norm: str = "l2", st
     pred = training.predict(model, x).argmax(1)
     pred_adv = training.predict(model, x_adv).argmax(1)
     delta = (x_adv - x)
-    return {"clean": x.permute(0, 2, 3, 1).numpy(), "adversarial": x_adv.permute(0, 2, 3, 1).numpy(),
+    return {"clean": x.permute(0, 2, 3, 1).numpy(),
+            "adversarial": x_adv.permute(0, 2, 3, 1).numpy(),
             "delta": delta.permute(0, 2, 3, 1).numpy(), "pred_clean": pred.astype(np.int64),
             "pred_adversarial": pred_adv.astype(np.int64),
             "l2": delta.flatten(1).norm(dim=1).numpy()}
@@ -500,7 +517,8 @@ def plot_transfer_curve(df, truths=("linear_probe", "fine_tune"), ax=None):
         for j, kind in enumerate(("semi", "semi+adversarial")):
             r = s[s.kind == kind].iloc[0]
             xi = int(np.argmin(np.abs(adv.eps.to_numpy() - r.eps)))
-            ax.errorbar(xi + 0.15 * (j + 1), r[t], yerr=[[r[t] - r[t + "_low"]], [r[t + "_high"] - r[t]]],
+            err = [[r[t] - r[t + "_low"]], [r[t + "_high"] - r[t]]]
+            ax.errorbar(xi + 0.15 * (j + 1), r[t], yerr=err,
                         marker="s^"[j], color=f"C{i}", capsize=3, linestyle="none",
                         label=f"{kind} ({t.replace('_', ' ')})")
     ax.set_xticks(x, [f"{e:g}" for e in adv.eps])
