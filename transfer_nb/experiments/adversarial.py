@@ -351,8 +351,9 @@ def correlations(df, truth: str = "linear_probe", n_boot: int = 1000, seed: int 
     bootstrap intervals and permutation p-values.  ``None`` (with a warning) while that
     module is missing from the installed library.
     """
+    import importlib
     try:
-        from transfer_nb import stats
+        stats = importlib.import_module("transfer_nb.stats")
     except ImportError:
         import warnings
         warnings.warn("transfer_nb.stats is not available: no correlations", RuntimeWarning,
