@@ -344,3 +344,76 @@ def test_semi_supervised_dataset_uses_the_teachers_confident_labels():
     np.testing.assert_array_equal(ds.pseudo_indices, [0, 2, 4])
     np.testing.assert_array_equal(ds.targets[4:], [0, 1, 2])
     assert math.isclose(float(ds[5][0].flatten()[1]), 0.92, rel_tol=1e-6)
+
+
+# ------------------------------------------- the hook inside fit / evaluate (pixel space)
+
+
+class _Recorder(nn.Module):
+    """A linear classifier that records the inputs of its training-mode forward passes."""
+
+    def __init__(self, normalize):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+        self.transfer_nb_normalize = normalize
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(x.detach().clone())
+        return self.net(x)
+
+
+@pytest.mark.parametrize("where", ["fit_transform", "dataset"])
+def test_fit_hook_attacks_pixels_and_the_model_sees_normalised_input_once(where):
+    # the hook gets the batch the model takes (normalised by fit's transform or by the
+    # data set itself); it must attack in [0, 1] pixels and hand back normalised input
+    from transfer_nb import training
+    from transfer_nb.preprocessing import normalize_images
+    x, y = _images(4), torch.tensor([0, 1, 0, 1])
+    model = _Recorder("imagenet")
+    eps = 0.5
+    hook = adversarial.pgd_perturbation(eps, norm="l2", steps=3)
+    if where == "dataset":
+        data, transform = ImageDataset(x.numpy(), y.numpy(), ["a", "b"], normalize="imagenet"), None
+    else:
+        data, transform = (x, y), (lambda z: normalize_images(z, "imagenet"))
+    training.fit(model, data, epochs=1, batch_size=4, lr=1e-3, perturb=hook, transform=transform)
+    (seen,) = model.seen
+    pixels = adversarial._to_pixels(seen, "imagenet")
+    assert float(pixels.min()) >= -1e-5 and float(pixels.max()) <= 1 + 1e-5
+    # each row is within eps (pixel L2) of one clean image, and was moved
+    dist = torch.cdist(pixels.flatten(1), x.flatten(1))
+    nearest = dist.min(dim=1).values
+    assert float(nearest.max()) <= eps + 1e-4
+    assert float(nearest.min()) > 0.1
+
+
+def test_hook_in_pixel_space_matches_pgd_on_pixels():
+    from transfer_nb.preprocessing import normalize_images
+    model, x, y = _conv(), _images(), _labels()
+    model.transfer_nb_normalize = "lite"
+    out = adversarial.pgd_perturbation(0.5, steps=3, seed=2)(model, normalize_images(x, "lite"), y)
+    ref = adversarial.pgd(model, x, y, 0.5, steps=3, generator=torch.Generator().manual_seed(2))
+    torch.testing.assert_close(out, normalize_images(ref, "lite"), atol=1e-5, rtol=0)
+
+
+def test_robust_accuracy_same_for_pixel_and_prenormalised_data():
+    model, x, y = _binary_task()
+    from transfer_nb.preprocessing import normalize_images
+    # a model that normalises nothing itself but was "trained" on imagenet-normalised input
+    model.transfer_nb_normalize = "imagenet"
+    pix = adversarial.robust_accuracy(model, (x, y), 0.5, steps=3, batch_size=16)
+    pre = adversarial.robust_accuracy(
+        model, ImageDataset(x.numpy(), y.numpy(), ["a", "b"], normalize="imagenet"), 0.5,
+        steps=3, batch_size=16)
+    assert pix == pre
+    with torch.no_grad():
+        clean = float((model(normalize_images(x, "imagenet")).argmax(1) == y).float().mean())
+    assert adversarial.robust_accuracy(model, (x, y), 0.0) == clean
+
+
+def test_hook_rejects_a_callable_normalisation():
+    with pytest.raises(ValueError, match="cannot be inverted"):
+        adversarial.pgd_perturbation(0.5, normalize=lambda z: z)

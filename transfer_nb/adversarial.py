@@ -1,4 +1,4 @@
-"""Adversarial and semi-supervised source training: PGD attacks and pseudo-labels.
+"""Adversarial source training: the PGD attack, its training hook and robust accuracy.
 
 Foundations for Deng et al., "Adversarial Training Helps Transfer Learning via Better
 Representations" (NeurIPS 2021), and the transfer study it builds on (Salman et al.
@@ -10,11 +10,11 @@ labelled plus pseudo-labelled data, or both, and then transferred.
 * :func:`pgd_perturbation` -- the attack as a per-batch hook ``perturb(model, x, y)`` for
   the training loop (``train_source(perturb=...)``, ``training.fit(perturb=...)``); its
   ``cache_key`` attribute puts every attack setting in the trained model's cache key.
-* :func:`robust_accuracy` -- accuracy under the attack.
-* :func:`pseudo_label`, :func:`pseudo_labeled_dataset`, :func:`semi_supervised_dataset`
-  -- confident predictions of a teacher on unlabelled images, and the labelled +
-  pseudo-labelled data set a student source model is then trained on (by
-  ``train_source``; this module has no training loop).
+* :func:`robust_accuracy` -- accuracy under the attack (scored by
+  :func:`transfer_nb.training.evaluate`; this module has no training or scoring loop).
+
+Pseudo-labelling (the semi-supervised half of Deng et al.) lives in
+:mod:`transfer_nb.adversarial_semi`; its names are re-exported here.
 
 Pixel space
 -----------
@@ -23,12 +23,19 @@ range live in that space (as in the ``robustness`` library that Salman et al. us
 an L2 eps of 3 means 3 in ``[0, 1]`` pixel units over the whole image).  Models may
 expect normalised input (``model.transfer_nb_normalize``, see
 :func:`transfer_nb.preprocessing.normalize_images`); the attack applies that
-normalisation inside, just before the model, so the caller always passes and gets back
-pixel-space images.
+normalisation inside, just before the model, so the caller of :func:`pgd` always
+passes and gets back pixel-space images.
+
+The training hook is different: :func:`transfer_nb.training.fit` (and ``evaluate``)
+hand it the batch the model takes -- after ``transform``, which may normalise, and
+after any normalisation the data set applied itself (``ImageDataset.normalize``).  A
+:class:`PGDPerturbation` therefore maps that batch back to pixels with its named
+normalisation, attacks in ``[0, 1]`` pixel space and returns the adversarial batch
+normalised again: the eps-ball is in pixels, and the model sees normalised input
+exactly once.
 """
 from __future__ import annotations
 
-import hashlib
 from numbers import Integral, Real
 from typing import Callable
 
@@ -45,7 +52,7 @@ __all__ = ["pgd", "pgd_perturbation", "PGDPerturbation", "robust_accuracy", "pse
 NORMS = ("l2", "linf")
 
 # bump when the attack changes so that models trained with the old one are not reused
-_ATTACK_VERSION = 1
+_ATTACK_VERSION = 2  # 2: the hook attacks model-input batches in pixel space
 
 
 # --------------------------------------------------------------------------- validation
@@ -111,14 +118,6 @@ def _check_clamp(clamp) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _check_threshold(threshold) -> float:
-    v = _check_real(threshold, "threshold")
-    if not 0 < v <= 1:
-        raise ValueError(f"threshold must satisfy 0 < threshold <= 1 (a softmax probability), "
-                         f"got {_plain(threshold)!r}")
-    return v
-
-
 def _check_batch_size(batch_size) -> int:
     batch_size = _plain(batch_size)
     if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
@@ -148,6 +147,47 @@ def _resolve_normalize(normalize, model: nn.Module) -> Callable[[torch.Tensor], 
         return normalize
     name = normalize
     return lambda x: preprocessing.normalize_images(x, name)
+
+
+def _normalization_name(normalize, model: nn.Module) -> str:
+    """The named normalisation of ``normalize`` (``"model"``: the model's; None: ``"none"``).
+
+    The training hook must undo the normalisation of its input, so it takes names only.
+    """
+    normalize = _check_normalize(normalize)
+    if callable(normalize) and not isinstance(normalize, str):
+        raise ValueError("the perturbation hook needs normalize=None, 'model' or a name "
+                         f"{sorted(preprocessing.NORMALIZATIONS)} to map model inputs back to "
+                         "pixels; a callable cannot be inverted (call pgd() directly)")
+    if normalize == "model":
+        normalize = getattr(model, "transfer_nb_normalize", None)
+    return "none" if normalize is None else str(normalize)
+
+
+def _to_pixels(x: torch.Tensor, name: str) -> torch.Tensor:
+    """Inverse of :func:`transfer_nb.preprocessing.normalize_images`."""
+    mean, std = preprocessing.get_normalization(name)
+    shape = (len(mean), 1, 1)
+    return (x * torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
+            + torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape))
+
+
+def _model_input_transform(normalize, model: nn.Module, data):
+    """``(transform, name)`` that turn ``data``'s batches into model input.
+
+    A data set that normalised itself (``.normalize`` other than ``"none"``, as an
+    :class:`transfer_nb.data.ImageDataset` may) gets no transform and its own name;
+    pixel data get ``normalize`` (``transform`` None when it is the identity).
+    """
+    own = getattr(getattr(data, "dataset", data), "normalize", None)
+    if isinstance(own, str) and own != "none":
+        return None, own
+    if callable(normalize) and not isinstance(normalize, str):
+        return normalize, None
+    name = _normalization_name(normalize, model)
+    if name == "none":
+        return None, name
+    return (lambda x: preprocessing.normalize_images(x, name)), name
 
 
 def _describe_callable(obj) -> object:
@@ -184,21 +224,6 @@ class _AttackMode:
         for p, flag in self.flags:
             p.requires_grad_(flag)
         return False
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
-def _place_model(model: nn.Module, device) -> torch.device:
-    """``device=None``: where the model is; otherwise move the model there."""
-    if device is None:
-        return _model_device(model)
-    device = torch.device(device)
-    model.to(device)
-    return device
 
 
 # --------------------------------------------------------------------------- PGD
@@ -364,6 +389,12 @@ class PGDPerturbation:
     With ``seed`` set, the random starts come from a private generator seeded once at
     construction (the same sequence of batches gives the same attacks); ``seed=None``
     uses the global RNG (``train_source`` seeds it).
+
+    The hook takes and returns *model input*: the batch as the training loop hands it
+    (normalised or not).  With a normalisation other than ``"none"`` (``normalize``, a
+    name; ``"model"`` reads ``model.transfer_nb_normalize``) the batch is mapped back to
+    ``[0, 1]`` pixels, attacked there (eps-ball and clamp in pixels) and normalised
+    again, so the model sees normalised input exactly once.
     """
 
     def __init__(self, eps: float, norm: str = "l2", steps: int = 10, step_size: float | None = None,
@@ -378,6 +409,10 @@ class PGDPerturbation:
         self.clamp = _check_clamp(clamp)
         self.loss_fn = loss_fn
         self.normalize = _check_normalize(normalize)
+        if callable(self.normalize) and not isinstance(self.normalize, str):
+            raise ValueError("pgd_perturbation needs normalize=None, 'model' or a name "
+                             f"{sorted(preprocessing.NORMALIZATIONS)}: the hook maps model inputs "
+                             "back to pixels, and a callable cannot be inverted")
         seed = _plain(seed)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
             raise ValueError(f"seed must be an integer or None, got {seed!r}")
@@ -401,9 +436,15 @@ class PGDPerturbation:
         return self.describe()
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return pgd(model, x, y, self.eps, norm=self.norm, steps=self.steps, step_size=self.step_size,
-                   random_start=self.random_start, clamp=self.clamp, loss_fn=self.loss_fn,
-                   generator=self.generator, normalize=self.normalize)
+        """Adversarial version of the model-input batch ``x`` (same space as ``x``)."""
+        name = _normalization_name(self.normalize, model)
+        if self.eps == 0:
+            return torch.as_tensor(x).detach().clone()
+        pixels = x if name == "none" else _to_pixels(x, name)
+        x_adv = pgd(model, pixels, y, self.eps, norm=self.norm, steps=self.steps,
+                    step_size=self.step_size, random_start=self.random_start, clamp=self.clamp,
+                    loss_fn=self.loss_fn, generator=self.generator, normalize=name)
+        return x_adv if name == "none" else preprocessing.normalize_images(x_adv, name)
 
     def __repr__(self) -> str:
         return (f"PGDPerturbation(eps={self.eps}, norm={self.norm!r}, steps={self.steps}, "
@@ -429,45 +470,6 @@ def pgd_perturbation(eps: float, norm: str = "l2", steps: int = 10, step_size: f
                            clamp=clamp, loss_fn=loss_fn, normalize=normalize, seed=seed)
 
 
-# --------------------------------------------------------------------------- data batches
-
-def _batches(data, batch_size: int, need_labels: bool):
-    """Yield ``(x, y)`` batches (``y`` None when absent) from the accepted data forms.
-
-    ``data``: a torch Dataset (items ``(x, y)`` or ``x``), a DataLoader, a tuple
-    ``(X, y)`` or ``(X,)`` of tensors/arrays, or a tensor/array ``X``.
-    """
-    from torch.utils.data import DataLoader
-
-    def split(batch):
-        if isinstance(batch, (tuple, list)):
-            return torch.as_tensor(batch[0]), (torch.as_tensor(batch[1]) if len(batch) > 1 else None)
-        return torch.as_tensor(batch), None
-
-    if isinstance(data, DataLoader):
-        batches = (split(b) for b in data)
-    elif isinstance(data, tuple) and 1 <= len(data) <= 2:
-        X = torch.as_tensor(np.asarray(data[0]) if not isinstance(data[0], torch.Tensor) else data[0])
-        Y = None if len(data) == 1 else torch.as_tensor(
-            np.asarray(data[1]) if not isinstance(data[1], torch.Tensor) else data[1])
-        if Y is not None and len(Y) != len(X):
-            raise ValueError(f"data has {len(X)} inputs but {len(Y)} labels")
-        batches = ((X[i:i + batch_size], None if Y is None else Y[i:i + batch_size])
-                   for i in range(0, len(X), batch_size))
-    elif isinstance(data, (torch.Tensor, np.ndarray)):
-        X = torch.as_tensor(data)
-        batches = ((X[i:i + batch_size], None) for i in range(0, len(X), batch_size))
-    elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-        batches = (split(b) for b in DataLoader(data, batch_size=batch_size, shuffle=False, num_workers=0))
-    else:
-        raise ValueError(f"data must be a Dataset, DataLoader, tensor or tuple (X, y), "
-                         f"got {type(data).__name__}")
-    for x, y in batches:
-        if need_labels and y is None:
-            raise ValueError("data yields no labels; expected (x, y) pairs")
-        yield x.float() if not x.is_floating_point() else x, y
-
-
 # --------------------------------------------------------------------------- evaluation
 
 def robust_accuracy(model: nn.Module, data, eps: float, norm: str = "l2", steps: int = 10,
@@ -476,17 +478,21 @@ def robust_accuracy(model: nn.Module, data, eps: float, norm: str = "l2", steps:
                     seed: int = 0) -> float:
     """Accuracy of ``model`` on PGD adversarial examples of ``data`` (see :func:`pgd`).
 
-    Each batch is attacked (with ``model`` in eval mode), then classified in eval mode;
-    the fraction of examples still classified correctly is returned.  At ``eps = 0``
-    this is exactly the clean accuracy.
+    :func:`transfer_nb.training.evaluate` with a :class:`PGDPerturbation` hook: each
+    batch is attacked (with ``model`` in eval mode), then classified in eval mode; the
+    fraction of examples still classified correctly is returned.  At ``eps = 0`` this
+    is exactly the clean accuracy.
 
     Parameters
     ----------
     model : torch.nn.Module
     data : Dataset, DataLoader or tuple (X, y)
-        Pixel-space images in ``clamp`` and integer labels.
-    eps, norm, steps, step_size, random_start, clamp, normalize
+        Pixel-space images in ``clamp`` and integer labels, or an ``ImageDataset``
+        normalised already (its ``.normalize``: the attack maps it back to pixels).
+    eps, norm, steps, step_size, random_start, clamp
         The attack, as in :func:`pgd`.
+    normalize : "model" (default), None or a normalisation name
+        Pixel -> model input (a name, so that it can be undone).
     batch_size : int
     device : str or torch.device, optional
         ``None``: where the model is; otherwise the model is moved there.
@@ -497,168 +503,26 @@ def robust_accuracy(model: nn.Module, data, eps: float, norm: str = "l2", steps:
     -------
     float
     """
-    eps = _check_eps(eps)
-    norm = _check_norm(norm)
-    steps = _check_steps(steps, eps)
-    step_size = _check_step_size(step_size)
+    from transfer_nb import training
+
     batch_size = _check_batch_size(batch_size)
-    device = _place_model(model, device)
-    transform = _resolve_normalize(normalize, model)
-    generator = torch.Generator().manual_seed(int(seed))
-    correct = total = 0
-    for x, y in _batches(data, batch_size, need_labels=True):
-        x, y = x.to(device), y.to(device).long()
-        x_adv = pgd(model, x, y, eps, norm=norm, steps=steps, step_size=step_size,
-                    random_start=random_start, clamp=clamp, generator=generator, normalize=normalize)
-        with _AttackMode(model), torch.no_grad():
-            pred = model(transform(x_adv)).argmax(1)
-        correct += int((pred == y).sum())
-        total += int(y.numel())
-    if total == 0:
-        raise ValueError("data is empty")
-    return correct / total
+    if isinstance(data, tuple) and len(data) == 2:
+        data = tuple(torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v
+                     for v in data)
+        data = (data[0].float() if not data[0].is_floating_point() else data[0], data[1].long())
+    transform, name = _model_input_transform(normalize, model, data)
+    if name is None:
+        raise ValueError("robust_accuracy needs normalize=None, 'model' or a normalisation name "
+                         f"{sorted(preprocessing.NORMALIZATIONS)}, not a callable")
+    hook = PGDPerturbation(eps, norm=norm, steps=steps, step_size=step_size,
+                           random_start=random_start, clamp=clamp, normalize=name, seed=int(seed))
+    if device is not None:
+        model.to(torch.device(device))
+    return training.evaluate(model, data, metric="accuracy", batch_size=batch_size,
+                             transform=transform, perturb=hook)
 
 
 # --------------------------------------------------------------------------- pseudo-labels
-
-def pseudo_label(model: nn.Module, unlabeled_data, threshold: float = 0.9, batch_size: int = 256,
-                 device=None, normalize="model") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Confident predictions of a teacher ``model`` on unlabelled images.
-
-    The model (in eval mode; modes restored) predicts every image; an image is kept
-    when its maximum softmax probability is ``>= threshold`` (inclusive), and its
-    pseudo-label is the arg-max class.  Deng et al. (2021) train the source on labelled
-    plus pseudo-labelled data; the confidence filter is the usual pseudo-labelling
-    safeguard (FixMatch uses 0.95).  Any ``threshold <= 1 / n_classes`` keeps every
-    image, since the maximum of a softmax is at least ``1 / n_classes``.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Teacher classifier returning logits.
-    unlabeled_data : Dataset, DataLoader, tensor or tuple (X,) / (X, y)
-        Pixel-space images; labels, if the items carry them, are ignored.
-    threshold : float
-        ``0 < threshold <= 1``.
-    batch_size : int
-    device : str or torch.device, optional
-        ``None``: where the model is; otherwise the model is moved there.
-    normalize : "model", None, str or callable
-        Pixel -> model input, as in :func:`pgd`.
-
-    Returns
-    -------
-    indices : numpy.ndarray of int64
-        Positions in ``unlabeled_data`` of the kept images, increasing.
-    labels : numpy.ndarray of int64
-        Their pseudo-labels.
-    confidences : numpy.ndarray of float64
-        Their maximum softmax probabilities (all ``>= threshold``).
-    """
-    threshold = _check_threshold(threshold)
-    batch_size = _check_batch_size(batch_size)
-    device = _place_model(model, device)
-    transform = _resolve_normalize(normalize, model)
-    confs, preds = [], []
-    with _AttackMode(model), torch.no_grad():
-        for x, _ in _batches(unlabeled_data, batch_size, need_labels=False):
-            probs = torch.softmax(model(transform(x.to(device))).float(), dim=1)
-            conf, pred = probs.max(dim=1)
-            confs.append(conf.cpu().double().numpy())
-            preds.append(pred.cpu().numpy().astype(np.int64))
-    conf = np.concatenate(confs) if confs else np.zeros(0)
-    pred = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
-    keep = np.flatnonzero(conf >= threshold).astype(np.int64)
-    return keep, pred[keep], conf[keep]
-
-
-class PseudoLabeledDataset(torch.utils.data.Dataset):
-    """Labelled examples followed by pseudo-labelled ones, as ``(x, int label)`` pairs.
-
-    Items ``0 .. n_labeled - 1`` are ``labeled[i]``; item ``n_labeled + j`` is image
-    ``unlabeled[pseudo_indices[j]]`` (its own label, if any, dropped) with label
-    ``pseudo_labels[j]``.
-
-    Attributes
-    ----------
-    classes : list of str or None
-        From ``labeled.classes`` (what ``train_source`` uses for the number of outputs).
-    targets : numpy.ndarray of int64
-        Every label, labelled then pseudo.
-    is_pseudo : numpy.ndarray of bool
-    spec : dict or None
-        When both parts have a ``spec``: both specs plus a digest of the pseudo-labels
-        (so a cached source model is keyed by what it was trained on); otherwise None
-        and ``train_source`` hashes the content.
-    """
-
-    def __init__(self, labeled, unlabeled, indices, labels):
-        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-        lab = np.asarray(labels, dtype=np.int64).reshape(-1)
-        if len(idx) != len(lab):
-            raise ValueError(f"indices has {len(idx)} entries but labels has {len(lab)}")
-        if len(idx) and (idx.min() < 0 or idx.max() >= len(unlabeled)):
-            raise ValueError(f"indices must lie in 0..{len(unlabeled) - 1}, "
-                             f"got {int(idx.min())}..{int(idx.max())}")
-        if len(np.unique(idx)) != len(idx):
-            raise ValueError("indices contains duplicates; each unlabelled image is pseudo-labelled once")
-        classes = getattr(labeled, "classes", None)
-        self.classes = None if classes is None else list(classes)
-        if len(lab) and (lab.min() < 0 or (self.classes and lab.max() >= len(self.classes))):
-            hi = f"{len(self.classes) - 1}" if self.classes else "K-1"
-            raise ValueError(f"labels must lie in 0..{hi}, got {int(lab.min())}..{int(lab.max())}")
-        self.labeled, self.unlabeled = labeled, unlabeled
-        self.pseudo_indices, self.pseudo_labels = idx, lab
-        self.n_labeled = len(labeled)
-        own = getattr(labeled, "targets", None)
-        if own is None:
-            own = [int(labeled[i][1]) for i in range(self.n_labeled)]
-        self.targets = np.concatenate([np.asarray(own, dtype=np.int64).reshape(-1), lab])
-        self.is_pseudo = np.arange(len(self.targets)) >= self.n_labeled
-        spec_l, spec_u = getattr(labeled, "spec", None), getattr(unlabeled, "spec", None)
-        if spec_l is not None and spec_u is not None:
-            digest = hashlib.sha256(idx.tobytes() + b"|" + lab.tobytes()).hexdigest()[:16]
-            self.spec = {"kind": "pseudo_labeled", "labeled": spec_l, "unlabeled": spec_u,
-                         "pseudo": digest, "n_pseudo": int(len(idx))}
-        else:
-            self.spec = None
-
-    def __len__(self) -> int:
-        return self.n_labeled + len(self.pseudo_indices)
-
-    def __getitem__(self, i):
-        i = int(i)
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} items")
-        if i < self.n_labeled:
-            x, y = self.labeled[i][:2]
-            return x, int(y)
-        j = i - self.n_labeled
-        item = self.unlabeled[int(self.pseudo_indices[j])]
-        x = item[0] if isinstance(item, (tuple, list)) else item
-        return x, int(self.pseudo_labels[j])
-
-
-def pseudo_labeled_dataset(labeled, unlabeled, indices, labels) -> PseudoLabeledDataset:
-    """Labelled data plus the pseudo-labelled images ``unlabeled[indices]``.
-
-    ``indices`` and ``labels`` are the first two outputs of :func:`pseudo_label`.  The
-    result is what a student source model is trained on, e.g.
-    ``train_source(arch, pseudo_labeled_dataset(...), ...)``.  See
-    :class:`PseudoLabeledDataset`.
-    """
-    return PseudoLabeledDataset(labeled, unlabeled, indices, labels)
-
-
-def semi_supervised_dataset(teacher: nn.Module, labeled, unlabeled, threshold: float = 0.9,
-                            batch_size: int = 256, device=None, normalize="model") -> PseudoLabeledDataset:
-    """:func:`pseudo_label` the unlabelled images with ``teacher``, then combine.
-
-    Self-training in one call: the teacher (usually a source model trained on
-    ``labeled`` alone) labels ``unlabeled``; the confident ones join ``labeled``.
-    """
-    idx, lab, _ = pseudo_label(teacher, unlabeled, threshold=threshold, batch_size=batch_size,
-                               device=device, normalize=normalize)
-    return pseudo_labeled_dataset(labeled, unlabeled, idx, lab)
+# re-exported (defined in transfer_nb.adversarial_semi, which imports helpers from here)
+from transfer_nb.adversarial_semi import (PseudoLabeledDataset, pseudo_label,  # noqa: E402
+                                          pseudo_labeled_dataset, semi_supervised_dataset)

@@ -137,7 +137,9 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
         Added to the loss at every step (e.g. a group-lasso penalty).
     perturb : callable(model, x, y) -> x_adv, optional
         Applied to every (transformed) batch with gradients enabled, e.g. a PGD attack for
-        adversarial training; the model's train mode is restored after it.
+        adversarial training; the model's train mode is restored after it.  It takes and
+        returns model input (after ``transform``): a hook that attacks in pixel space
+        undoes the normalisation itself (``transfer_nb.adversarial.PGDPerturbation``).
     transform : callable(x) -> x, optional
         Applied to every batch on ``device`` before ``perturb`` (normalisation,
         augmentation).

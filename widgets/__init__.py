@@ -12,6 +12,7 @@ attributes, so that code and tests can read the state without a browser:
 Errors are shown inside the widget (an ``HTML`` with CSS class ``tnb-error``) and
 never leave it unusable.
 """
+from .adversarial_explorer import AdversarialExplorer
 from .coding_rate_explorer import CodingRateExplorer
 from .feature_explorer import FeatureExplorer
 from .head2toe_explorer import Head2ToeExplorer
@@ -21,4 +22,5 @@ from .regression_explorer import LambdaExplorer
 from .stepper import TransferabilityStepper
 
 __all__ = ["FeatureExplorer", "CodingRateExplorer", "LayerSelector",
-           "TransferabilityStepper", "PGEExplorer", "LambdaExplorer", "Head2ToeExplorer"]
+           "TransferabilityStepper", "PGEExplorer", "LambdaExplorer", "Head2ToeExplorer",
+           "AdversarialExplorer"]
