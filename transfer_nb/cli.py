@@ -147,20 +147,19 @@ def run_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> list
 
 def run_demo(n: int = 200, image_size: int = 64) -> None:
     """Extract features of EfficientNet-Lite0 on ``digits`` and print TransRate per layer."""
-    import transfer_nb as tnb
+    from transfer_nb.coding_rate import transrate_per_layer
+    from transfer_nb.data import load_dataset
+    from transfer_nb.features import extract_features
+    from transfer_nb.models import load_model
 
-    model = tnb.load_model("efficientnet_lite0")
-    data = tnb.load_dataset("digits", n=n, image_size=image_size,
-                            normalize=model.transfer_nb_normalize)
-    features = tnb.extract_features(model, data)
-    try:
-        scores = tnb.transrate_per_layer(features, data.targets)
-    except (ImportError, AttributeError):  # estimator suite not installed yet
-        scores = None
+    model = load_model("efficientnet_lite0")
+    data = load_dataset("digits", n=n, image_size=image_size,
+                        normalize=model.transfer_nb_normalize)
+    features = extract_features(model, data)
+    scores = transrate_per_layer(features, data.targets)
     print(f"demo: efficientnet_lite0 on digits (n={len(data)}, {image_size}px)")
     for name, feats in features.items():
-        extra = f"  TransRate = {scores[name]:.4f}" if scores is not None else ""
-        print(f"  {name:<20s} {str(feats.shape):>14s}{extra}")
+        print(f"  {name:<20s} {str(feats.shape):>14s}  TransRate = {scores[name]:.4f}")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
