@@ -132,21 +132,19 @@ def test_paper_vs_measured_verdicts_follow_the_interval_rule():
     assert t["mean"].to_numpy() == pytest.approx([0.1, 0.1, 0.09, 0.05, 0.1])
     flat = _synthetic_df().assign(fine_tune=0.5)
     t = ex.paper_vs_measured(flat, n_test=250)
-    assert list(t.verdict) == ["reproduced", "excluded: fine_tune spread < 3 SE"] + ["reproduced"] * 3
-    assert ex._verdict(-0.1, 0.2) == "inconclusive"
-    assert ex._verdict(-0.3, -0.1) == "not reproduced"
-    assert ex._verdict(np.nan, 0.1) == "inconclusive"
+    assert list(t.verdict) == (["reproduced", "excluded: fine_tune spread 0.000 < 3 SE (0.095)"]
+                               + ["reproduced"] * 3)
 
 
 def test_discrimination_check():
     d = ex.discrimination(_synthetic_df(), n_test=250).set_index("truth")
     # means 0.6, 0.7, 0.65, 0.8: spread 0.2 >> 3 * sqrt(0.6875 * 0.3125 / 250)
     assert d.loc["linear_probe", "spread"] == pytest.approx(0.2)
-    assert d.loc["linear_probe", "se_single"] == pytest.approx(np.sqrt(0.6875 * 0.3125 / 250))
-    assert bool(d.loc["linear_probe", "discriminates"])
+    assert d.loc["linear_probe", "se"] == pytest.approx(np.sqrt(0.6875 * 0.3125 / 250))
+    assert bool(d.loc["linear_probe", "passes"])
     flat = _synthetic_df().assign(linear_probe=0.98)
     d = ex.discrimination(flat, n_test=250).set_index("truth")
-    assert not bool(d.loc["linear_probe", "discriminates"])
+    assert not bool(d.loc["linear_probe", "passes"])
 
 
 def test_imagenet_equivalent():
