@@ -60,6 +60,8 @@ PAPER = {
     "accuracy_falls": "source clean accuracy falls as eps grows",
     "semi_helps": "pseudo-label semi-supervised sources transfer better than supervised ones",
     "combined_best": "semi-supervised + adversarial transfers best",
+    "baseline_wrong": "source accuracy is no guide: the less accurate (robust) sources "
+                      "transfer better",
 }
 
 
@@ -436,6 +438,11 @@ def paper_vs_measured(df, corr=None, truth: str = "linear_probe", n_test: int | 
                          "representation", "this run measured": f"Pearson r of {est} vs {truth}",
                          "mean": r["pearson"], "low": r["pearson_low"], "high": r["pearson_high"],
                          "verdict": stats.interval_verdict(r["pearson_low"], r["pearson_high"], 0.0)})
+        r = corr.loc["source_accuracy"]
+        rows.append({"paper says": PAPER["baseline_wrong"],
+                     "this run measured": f"minus Pearson r of source_accuracy vs {truth}",
+                     "mean": -r["pearson"], "low": -r["pearson_high"], "high": -r["pearson_low"],
+                     "verdict": stats.interval_verdict(-r["pearson_high"], -r["pearson_low"], 0.0)})
     out = pd.DataFrame(rows)
     if n_test is not None:
         for _, c in discrimination(df, n_test).iterrows():
@@ -445,8 +452,12 @@ def paper_vs_measured(df, corr=None, truth: str = "linear_probe", n_test: int | 
     return out
 
 
-def report(df, corr=None, truth: str = "linear_probe") -> str:
-    """Markdown sentences with every number of the conclusion, generated from the results."""
+def report(df, corr=None, truth: str = "linear_probe", n_test: int | None = None) -> str:
+    """Markdown sentences with every number of the conclusion, generated from the results.
+
+    With ``n_test`` (target test images) the first lines say which ground truths pass
+    :func:`discrimination` (verdicts on a failing one are excluded).
+    """
     s = summary(df)
     std = s[s.kind == "standard"].iloc[0]
     best = _best_adversarial(df, truth)
@@ -462,6 +473,12 @@ def report(df, corr=None, truth: str = "linear_probe") -> str:
         f"{df.eval_eps.iloc[0]:g} from {std.source_robust:.3f} to "
         f"{adv.source_robust.iloc[-1]:.3f}.",
     ]
+    if n_test is not None:
+        for _, c in discrimination(df, n_test).iterrows():
+            state = ("discriminates the sources" if c.passes else
+                     f"does not discriminate the sources ({c.reason}): its verdicts are excluded")
+            lines.insert(0, f"- Ground truth {c.truth.replace('_', ' ')}: spread of the source "
+                            f"means {c.spread:.3f} = {c.spread_in_se:.1f} SE, {state}.")
     for kind in ("semi", "semi+adversarial"):
         r = s[s.kind == kind].iloc[0]
         n = int(df[df.kind == kind].n_pseudo.mean())
