@@ -174,6 +174,19 @@ def test_report_numbers_come_from_the_summary():
     assert "- Ground truth linear probe: spread of the source means 0.200" in text
 
 
+def test_choose_truth_takes_the_first_that_discriminates():
+    df = _synthetic_df()
+    assert ex.choose_truth(df, n_test=250) == "linear_probe"
+    assert ex.choose_truth(df.assign(linear_probe=0.5), n_test=250) == "fine_tune"
+    flat = df.assign(linear_probe=0.5, fine_tune=0.5)
+    assert ex.choose_truth(flat, n_test=250) == "linear_probe"
+    with pytest.raises(ValueError, match=r"unknown ground truths \['probe'\]"):
+        ex.choose_truth(df, n_test=250, order=("probe",))
+    t = ex.paper_vs_measured(df, truth="fine_tune")
+    assert list(t["this run measured"].iloc[:2]) == ["fine_tune: eps 0.2 (best) - eps 0",
+                                                     "linear_probe: eps 0.2 - eps 0"]
+
+
 def test_paper_vs_measured_baseline_row_flips_the_sign_of_r():
     cols = ["pearson", "pearson_low", "pearson_high"]
     corr = pd.DataFrame([[0.1, -0.2, 0.4], [0.2, -0.1, 0.5], [0.6, 0.2, 0.9]],
