@@ -31,9 +31,9 @@ show a second route to them: training the source on pseudo-labelled unlabelled d
 We reproduce the experiment at CPU scale, offline, and ask one more question: do the
 transferability estimators of this project (TransRate, LogME) see the better
 representation? In CI the notebook runs in *fast mode*: the same protocol with three
-eps values (none, moderate, large) instead of seven, smaller source sets, fewer epochs,
-one-step PGD during training and three seeds instead of five (the printed config below
-lists both choices); `TRANSFER_NB_FAST=0` runs the full experiment.
+eps values (none, moderate, large) instead of seven, smaller source sets, a narrower CNN,
+fewer fine-tuning epochs, one-step PGD during training and three seeds instead of five
+(the printed config below lists this run's choices); `TRANSFER_NB_FAST=0` runs the full experiment.
 """),
         code("""
 %matplotlib inline

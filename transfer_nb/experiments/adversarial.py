@@ -487,11 +487,13 @@ def report(df, corr=None, truth: str = "linear_probe", n_test: int | None = None
         f"{adv.source_robust.iloc[-1]:.3f}.",
     ]
     if n_test is not None:
+        checks = []
         for _, c in discrimination(df, n_test).iterrows():
             state = ("discriminates the sources" if c.passes else
                      f"does not discriminate the sources ({c.reason}): its verdicts are excluded")
-            lines.insert(0, f"- Ground truth {c.truth.replace('_', ' ')}: spread of the source "
-                            f"means {c.spread:.3f} = {c.spread_in_se:.1f} SE, {state}.")
+            checks.append(f"- Ground truth {c.truth.replace('_', ' ')}: spread of the source "
+                          f"means {c.spread:.3f} = {c.spread_in_se:.1f} SE, {state}.")
+        lines = checks + lines
     for kind in ("semi", "semi+adversarial"):
         r = s[s.kind == kind].iloc[0]
         n = int(df[df.kind == kind].n_pseudo.mean())
