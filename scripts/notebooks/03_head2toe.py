@@ -64,7 +64,8 @@ display(Markdown(E.fast_vs_full()))
   off) scores each feature by its squared weights; the top *kept fraction* is kept and
   a fresh head is trained on it.
 - **Fine-tuning**: a new head, and every layer of the network trained on the target
-  (SGD, BatchNorm statistics frozen).
+  (Adam, full-batch steps; the pretrained BatchNorm statistics stay frozen, since batch
+  statistics of a few dozen images would overwrite ImageNet's).
 
 Each seed draws its own few labelled images per class; all methods of one seed see the
 same images. One forward pass per target gives every layer's features.
@@ -77,11 +78,21 @@ out = E.run(cfg)
 
 A target only counts when the methods' mean accuracies spread over at least 3
 standard errors of one accuracy (binomial, at the test-set size) and no method sits at
-the ceiling (`at ceiling`, see `E.discrimination_check`): otherwise the comparison is
-noise or saturation.
+the ceiling (`why not` says which failed; the rule is `transfer_nb.stats.discrimination`):
+otherwise the comparison is noise or saturation.
 """),
         code("""
 E.discrimination_check(out).round(3)
+"""),
+        md("""
+**Did the fine-tuning baseline train?** A baseline stuck at chance would make Head2Toe
+look good for free. Fine-tuning counts as trained on a target when its mean accuracy
+exceeds chance (one over the number of classes) by more than two standard errors of
+one accuracy at chance; claims that compare with an untrained baseline are
+*inconclusive*.
+"""),
+        code("""
+E.finetune_check(out).round(3)
 """),
         md("""
 ## 3. Accuracy: probe vs Head2Toe vs fine-tuning
@@ -158,8 +169,9 @@ display(Markdown(E.report(out)))
 **Reading it.** The paper's numbers come from VTAB-1k (1000 images per task, 19
 tasks) with ResNet-50 and ViT-B/16 and a tuned fine-tuning baseline; this is one
 small ImageNet model, a handful of images per class and a short fine-tuning budget, so
-the verdicts above are about this setting only. Fast mode shortens fine-tuning most of
-all; the full run (`TRANSFER_NB_FAST=0`) is the fairer comparison.
+the verdicts above are about this setting only. Fast mode shrinks everything (images,
+pooled features, test set, steps); the full run (`TRANSFER_NB_FAST=0`) is the fairer
+comparison.
 """),
     ]
 
