@@ -29,8 +29,8 @@ beats it on targets far from the source domain (ImageNet photos); a linear probe
 the last layer trails both.
 
 Here: ImageNet EfficientNet-Lite0 (real weights, offline) and embedded targets from
-near the source domain (textures, faces: photos) to far (handwritten digits, rendered
-lowercase glyphs), with a handful of labelled images per class so that the methods
+near the source domain (textures, faces: photos) to far (handwritten digits, rendered digit
+glyphs in several fonts), with a handful of labelled images per class so that the methods
 differ. In CI the notebook runs in *fast mode* (described below); set
 `TRANSFER_NB_FAST=0` for the full run.
 """),
