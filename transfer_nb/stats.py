@@ -21,7 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
-__all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se",
+__all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "STATISTICS", "CEILING", "N_SE"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
@@ -246,4 +246,22 @@ def discrimination(values, se: float, top: float | None = None, ceiling: float =
     return {"spread": spread, "se": float(se),
             "spread_in_se": spread / se if se > 0 else float("inf"),
             "passes": not reasons, "reason": "; ".join(reasons)}
+
+
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t interval of the mean over seeds: ``(mean, low, high)``.
+
+    Non-finite values are dropped; fewer than two values give ``(mean, nan, nan)``.
+    """
+    from scipy import stats as st
+
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    m = float(v.mean())
+    if v.size < 2:
+        return m, float("nan"), float("nan")
+    half = float(st.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
+    return m, m - half, m + half
 

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transfer_nb.stats import mean_interval
+
 __all__ = ["AdversarialConfig", "config", "describe", "imagenet_equivalent", "source_data",
            "target_data", "build_source", "score_features", "run_cell", "run", "SOURCE_KINDS",
            "summary", "discrimination", "correlations", "correlation_table", "adversarial_examples",
@@ -314,18 +316,14 @@ _MEASURES = ("linear_probe", "fine_tune", "source_clean", "source_robust", "tran
 def summary(df):
     """Mean, standard error and 95 % t-interval over seeds per source, for each measure."""
     import pandas as pd
-    from scipy import stats as st
     out = []
     for (kind, eps), g in df.groupby(["kind", "eps"], sort=False):
         row = {"kind": kind, "eps": eps, "seeds": len(g)}
         for m in _MEASURES:
             v = g[m].to_numpy(dtype=float)
-            mean, sem, half = float(v.mean()), np.nan, np.nan
-            if len(v) > 1:
-                sem = float(v.std(ddof=1) / np.sqrt(len(v)))
-                half = float(st.t.ppf(0.975, len(v) - 1) * sem)
-            row.update({m: mean, f"{m}_sem": sem, f"{m}_low": mean - half,
-                        f"{m}_high": mean + half})
+            mean, low, high = mean_interval(v)
+            sem = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else np.nan
+            row.update({m: mean, f"{m}_sem": sem, f"{m}_low": low, f"{m}_high": high})
         out.append(row)
     return pd.DataFrame(out)
 
@@ -392,14 +390,9 @@ def correlation_table(corr):
 
 def _diff_interval(df, measure: str, a: tuple, b: tuple) -> tuple[float, float, float]:
     """Mean and 95 % t-interval of ``measure(b) - measure(a)`` paired by seed."""
-    from scipy import stats as st
     ga = df[(df.kind == a[0]) & np.isclose(df.eps, a[1])].set_index("seed")[measure]
     gb = df[(df.kind == b[0]) & np.isclose(df.eps, b[1])].set_index("seed")[measure]
-    d = (gb - ga.reindex(gb.index)).dropna().to_numpy()
-    if len(d) < 2:
-        return float(d.mean()) if len(d) else np.nan, np.nan, np.nan
-    half = float(st.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+    return mean_interval((gb - ga.reindex(gb.index)).dropna().to_numpy())
 
 
 def _best_adversarial(df, truth: str) -> float:

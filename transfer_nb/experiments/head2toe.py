@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from transfer_nb.experiments.transrate import TargetSpec
-from transfer_nb.stats import accuracy_se, discrimination, interval_verdict
+from transfer_nb.stats import accuracy_se, discrimination, interval_verdict, mean_interval
 
 __all__ = ["Head2ToeExperimentConfig", "config", "describe", "run", "accuracy_table",
            "discrimination_check", "finetune_check", "cost_table", "transrate_table", "layer_count_table",
@@ -154,24 +154,6 @@ def _names(cfg) -> list[str]:
 
 
 # ------------------------------------------------------------------------ helpers
-def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of the mean over seeds: ``(mean, low, high)``.
-
-    One value gives ``(v, nan, nan)``.
-    """
-    from scipy import stats
-
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    m = float(v.mean())
-    if v.size < 2:
-        return m, float("nan"), float("nan")
-    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
-    return m, m - half, m + half
-
-
 def _load(spec: TargetSpec, split: str, image_size: int, n=None, seed: int = 0):
     from transfer_nb.data import load_dataset
 
