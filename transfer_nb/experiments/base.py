@@ -1,0 +1,288 @@
+"""What the five paper experiments share: the experiment contract (DESIGN.md).
+
+* :class:`SourceSpec`, :class:`TargetSpec` -- a source model to train, a target task (a
+  named data set with options, or a user's image folder); :func:`target_spec` turns a
+  name or a folder path into one, :func:`load_target` is the one target loader.
+* :func:`resolve_mode` -- ``"fast"`` | ``"full"`` (None: the environment's).
+* :func:`config_hash` -- the hash that marks a stored run stale.
+* :class:`Results`, :func:`save_run`, :func:`load_run` -- a run's tidy tables and
+  metadata, stored under ``results/<paper>/`` with its provenance (config hash, commit,
+  device, date, wall-clock, library versions).
+* :data:`VERDICT_COLUMNS`, :func:`verdict_row` -- the shape of every "paper says / this
+  run measured" table.
+* The validity gates of DESIGN rule 1 live in :mod:`transfer_nb.experiments.gates`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["SourceSpec", "TargetSpec", "target_spec", "target_specs", "load_target",
+           "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
+           "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
+           "verdict_table", "MODES"]
+
+MODES = ("fast", "full")
+
+
+# ------------------------------------------------------------------------------ specs
+@dataclass(frozen=True)
+class SourceSpec:
+    """A small source model an experiment trains (and caches).
+
+    ``epochs=0`` is the random initialisation (BatchNorm statistics still set on the
+    source images); ``label_noise`` the fraction of source labels replaced by uniformly
+    random ones; ``options`` extra ``(key, value)`` pairs for ``load_dataset``;
+    ``setting`` paper-specific ``(key, value)`` pairs (e.g. ``(("eps", 0.5),)``).
+    """
+    name: str
+    dataset: str
+    epochs: int
+    n: int = 600
+    label_noise: float = 0.0
+    options: tuple = ()
+    setting: tuple = ()
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target task: ``per_class`` labelled training images per class (or ``n_train``
+    images in all, for regression sets) and ``n_test`` test images.
+
+    ``dataset`` is a name of :func:`transfer_nb.data.list_datasets` or ``"folder"`` with
+    ``options=(("root", PATH),)`` (a user's images, one subfolder per class).
+    """
+    name: str
+    dataset: str
+    per_class: int = 10
+    n_test: int = 250
+    options: tuple = ()
+    n_train: int | None = None
+
+    @property
+    def is_folder(self) -> bool:
+        return self.dataset == "folder"
+
+
+def target_spec(value, per_class: int = 10, n_test: int = 250, task: str = "classification"
+                ) -> TargetSpec:
+    """A :class:`TargetSpec` from a spec, a data-set name or an image-folder path.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is neither a known data set of the ``task`` nor an existing folder.
+    """
+    from transfer_nb.data import list_datasets
+    if isinstance(value, TargetSpec):
+        return value
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and (os.sep in value
+                                                                       or Path(value).is_dir())):
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            raise ValueError(f"target {str(value)!r} is not a folder (expected a data-set name "
+                             f"or a folder with one subfolder of images per class)")
+        if task != "classification":
+            raise ValueError(f"target {str(value)!r}: an image folder gives class labels, but "
+                             f"this experiment needs {task} targets; expected one of "
+                             f"{list_datasets(task=task)}")
+        return TargetSpec(path.resolve().name, "folder", per_class, n_test,
+                          options=(("root", str(path.resolve())),))
+    if isinstance(value, str):
+        known = list_datasets(task=task)
+        if value not in known:
+            raise ValueError(f"unknown target {value!r}: expected one of {known} or a folder "
+                             f"with one subfolder of images per class")
+        return TargetSpec(value, value, per_class, n_test)
+    raise ValueError(f"a target must be a data-set name, a folder path or a TargetSpec, "
+                     f"got {type(value).__name__}")
+
+
+def target_specs(targets, default: tuple, per_class: int = 10, n_test: int = 250,
+                 task: str = "classification") -> tuple:
+    """``default`` when ``targets`` is None, else each of ``targets`` through
+    :func:`target_spec` (a single name or path counts as one target)."""
+    if targets is None:
+        return tuple(default)
+    if isinstance(targets, (str, os.PathLike, TargetSpec)):
+        targets = [targets]
+    specs = tuple(target_spec(t, per_class, n_test, task) for t in targets)
+    if not specs:
+        raise ValueError("targets is empty: pass at least one data-set name or folder")
+    return specs
+
+
+def _load(spec: TargetSpec, split: str, n, image_size, seed: int, normalize):
+    from transfer_nb.data import load_dataset
+    return load_dataset(spec.dataset, split=split, n=n, image_size=image_size, seed=seed,
+                        normalize=normalize, **dict(spec.options))
+
+
+def num_classes(spec: TargetSpec) -> int:
+    """Number of classes of a classification target (its class list, at 8 px)."""
+    return len(_load(spec, "train", None, 8, 0, None).classes)
+
+
+def load_target(spec: TargetSpec, image_size, seed: int = 0, normalize: str | None = None):
+    """``(train, test)`` of a target: the one target loader of every experiment.
+
+    ``train`` holds ``per_class`` images per class (``n_train`` in all when set), drawn
+    stratified by ``seed``; ``test`` holds ``n_test`` images of the test split (all of it
+    when it is smaller), drawn with seed 0 so every seed is measured on the same test set.
+
+    Raises
+    ------
+    ValueError
+        A class has fewer training images than asked for (the message names the target).
+    """
+    n_train = spec.n_train if spec.n_train is not None else spec.per_class * num_classes(spec)
+    try:
+        train = _load(spec, "train", n_train, image_size, seed, normalize)
+    except ValueError as exc:
+        raise ValueError(f"target {spec.name!r}: cannot draw {n_train} training images "
+                         f"({exc})") from None
+    full_test = _load(spec, "test", None, image_size, 0, normalize)
+    if spec.n_test >= len(full_test):
+        return train, full_test
+    return train, _load(spec, "test", spec.n_test, image_size, 0, normalize)
+
+
+def with_label_noise(data, fraction: float, seed: int):
+    """A copy of an ImageDataset whose labels are replaced, for ``fraction`` of the images,
+    by uniformly random classes (fixed by ``seed``; recorded in ``spec``)."""
+    from transfer_nb.data.base import ImageDataset
+    if fraction <= 0:
+        return data
+    rng = np.random.default_rng([seed, 7919])
+    y = np.asarray(data.targets).copy()
+    flip = rng.random(len(y)) < fraction
+    y[flip] = rng.integers(0, len(data.classes), size=int(flip.sum()))
+    return ImageDataset(data._images, y, data.classes, name=data.name,
+                        spec={**data.spec, "label_noise": float(fraction), "noise_seed": seed},
+                        normalize=data.normalize, source_indices=data.source_indices)
+
+
+# ------------------------------------------------------------------------------ config
+def resolve_mode(mode) -> str:
+    """``"fast"`` or ``"full"``; None reads the environment (``CI`` / ``TRANSFER_NB_FAST``)."""
+    if mode is None:
+        from transfer_nb.config import fast_mode
+        return "fast" if fast_mode() else "full"
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    return mode
+
+
+def config_hash(cfg, version: str) -> str:
+    """SHA-256 over a frozen config dataclass and the experiment's version string: a
+    stored run is stale when it no longer matches."""
+    from transfer_nb.cache import hash_inputs
+    return hash_inputs(version=version, config=dataclasses.asdict(cfg))
+
+
+# ------------------------------------------------------------------------------ results
+@dataclass
+class Results:
+    """A run: its main tidy ``table``, further named ``tables`` and ``meta`` (paper, mode,
+    config hash, provenance).  ``cfg`` is the config that produced it (None when loaded
+    from disk)."""
+    paper: str
+    table: object
+    tables: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    cfg: object = None
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def results_dir(paper: str, root=None) -> Path:
+    """``results/<paper>/`` of the repository (or of ``root``)."""
+    return (Path(root) if root is not None else _repo_root()) / "results" / paper
+
+
+def _provenance(root: Path) -> dict:
+    import numpy
+    import pandas
+    import scipy
+    import torch
+
+    from transfer_nb._version import __version__
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    device = (torch.cuda.get_device_name(0) if torch.cuda.is_available()
+              else f"cpu ({platform.machine()}, {os.cpu_count()} cores, "
+                   f"{torch.get_num_threads()} torch threads)")
+    return {"commit": commit, "device": device,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "versions": {"transfer_nb": __version__, "torch": torch.__version__,
+                         "numpy": numpy.__version__, "scipy": scipy.__version__,
+                         "pandas": pandas.__version__, "python": platform.python_version()}}
+
+
+def save_run(results: Results, root=None) -> Path:
+    """Store a run under ``results/<paper>/``: ``table.csv``, one CSV per extra table and
+    ``run.json`` (``meta`` + provenance).  Files are written atomically.  Returns the
+    folder."""
+    from transfer_nb.cache import atomic_write_bytes
+    folder = results_dir(results.paper, root)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(folder / "table.csv", results.table.to_csv(index=False).encode())
+    for name, table in results.tables.items():
+        atomic_write_bytes(folder / f"{name}.csv", table.to_csv(index=False).encode())
+    meta = {**results.meta, **_provenance(folder), "tables": sorted(results.tables)}
+    atomic_write_bytes(folder / "run.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
+    return folder
+
+
+def load_run(paper: str, current_hash: str | None = None, root=None) -> Results | None:
+    """The stored run of ``paper`` (None when there is none).  With ``current_hash``,
+    ``meta["stale"]`` says whether it no longer matches the current full config."""
+    import pandas as pd
+    folder = results_dir(paper, root)
+    if not (folder / "run.json").exists():
+        return None
+    meta = json.loads((folder / "run.json").read_text())
+    tables = {name: pd.read_csv(folder / f"{name}.csv") for name in meta.get("tables", [])}
+    if current_hash is not None:
+        meta["stale"] = meta.get("config_hash") != current_hash
+    return Results(paper, pd.read_csv(folder / "table.csv"), tables, meta)
+
+
+# ------------------------------------------------------------------------------ verdicts
+#: columns of every ``report.verdicts`` table (DESIGN: "paper says / this run measured")
+VERDICT_COLUMNS = ("claim", "primary", "paper", "statistic", "estimate", "low", "high",
+                   "rule", "verdict", "gates")
+
+
+def verdict_row(claim: str, *, primary: bool, paper, statistic: str, estimate, low, high,
+                rule: str, verdict: str, gates: str = "") -> dict:
+    """One row of a verdict table (checked: the verdict word is one of stats.VERDICTS)."""
+    from transfer_nb.stats import VERDICTS
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
+    return {"claim": claim, "primary": bool(primary), "paper": paper, "statistic": statistic,
+            "estimate": float(estimate), "low": float(low), "high": float(high),
+            "rule": rule, "verdict": verdict, "gates": gates}
+
+
+def verdict_table(rows):
+    """A DataFrame of :func:`verdict_row` rows with exactly one primary claim."""
+    import pandas as pd
+    table = pd.DataFrame(list(rows), columns=list(VERDICT_COLUMNS))
+    if int(table["primary"].sum()) != 1:
+        raise ValueError(f"a verdict table needs exactly one primary claim, got "
+                         f"{int(table['primary'].sum())}")
+    return table
