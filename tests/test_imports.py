@@ -98,3 +98,40 @@ def test_version_has_one_source():
     pyproject = (ROOT.parent / "pyproject.toml").read_text()
     assert 'attr = "transfer_nb._version.__version__"' in pyproject
     assert not re.search(r'^version\s*=\s*"', pyproject, re.M)
+
+
+_FRESH = (
+    "import importlib, json, sys, traceback\n"
+    "mods = json.loads(sys.argv[1])\n"
+    "failed = {}\n"
+    "for name in mods:\n"
+    "    # forget every project module: each import starts as in a fresh interpreter\n"
+    "    # (third-party modules such as torch stay loaded: they cannot form our cycles)\n"
+    "    for loaded in [m for m in sys.modules if m.split('.')[0] in ('transfer_nb', 'widgets')]:\n"
+    "        del sys.modules[loaded]\n"
+    "    try:\n"
+    "        importlib.import_module(name)\n"
+    "    except Exception as exc:\n"
+    "        failed[name] = f'{type(exc).__name__}: {exc}'\n"
+    "print(json.dumps(failed))\n"
+)
+
+
+def _widget_modules():
+    folder = ROOT.parent / "widgets"
+    if not folder.is_dir():
+        return []
+    return sorted(m.name for m in pkgutil.walk_packages([str(folder)], prefix="widgets."))
+
+
+@pytest.mark.parametrize("group", ["transfer_nb", "widgets"])
+def test_every_module_imports_alone(group):
+    """``python -c "import transfer_nb.X"`` works for every X: an import cycle (a module
+    importing a half-initialised one) shows only when X is the first module imported."""
+    mods = SUBMODULES if group == "transfer_nb" else _widget_modules()
+    if not mods:
+        pytest.skip("no widgets package in this checkout")
+    proc = subprocess.run([sys.executable, "-c", _FRESH, json.dumps(mods)], capture_output=True,
+                          text=True, timeout=600, cwd=str(ROOT.parent))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {}

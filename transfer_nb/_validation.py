@@ -23,6 +23,7 @@ by duck typing (``.detach()``/``.cpu()``).
 from __future__ import annotations
 
 import numbers
+from numbers import Integral, Real
 from dataclasses import dataclass
 
 import numpy as np
@@ -403,3 +404,19 @@ def as_probabilities(P, name: str = "source_probs", atol: float = 1e-3,
                          f"{worst:.6g}. Expected softmax probabilities ({hint}).")
     return P / sums[:, None]
 
+
+
+def check_real(value, name: str) -> float:
+    value = plain(value)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return v
+
+def check_batch_size(batch_size) -> int:
+    batch_size = plain(batch_size)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    return int(batch_size)

@@ -45,6 +45,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import preprocessing
+from transfer_nb._validation import check_batch_size as _check_batch_size  # noqa: F401
+from transfer_nb._validation import check_real as _check_real
+from transfer_nb._validation import plain as _plain
+from transfer_nb.preprocessing import check_normalize as _check_normalize
+from transfer_nb.preprocessing import model_input_transform as _model_input_transform
+from transfer_nb.preprocessing import normalization_name as _normalization_name
+from transfer_nb.preprocessing import resolve_normalize as _resolve_normalize  # noqa: F401
+from transfer_nb.preprocessing import to_pixels as _to_pixels
 
 __all__ = ["pgd", "pgd_perturbation", "PGDPerturbation", "robust_accuracy", "pseudo_label",
            "pseudo_labeled_dataset", "semi_supervised_dataset", "PseudoLabeledDataset", "NORMS"]
@@ -57,21 +65,8 @@ _ATTACK_VERSION = 2  # 2: the hook attacks model-input batches in pixel space
 
 # --------------------------------------------------------------------------- validation
 
-def _plain(value):
-    """Numpy / 0-d torch scalars as plain Python values for error messages."""
-    if isinstance(value, np.generic) or (isinstance(value, torch.Tensor) and value.ndim == 0):
-        return value.item()
-    return value
 
 
-def _check_real(value, name: str) -> float:
-    value = _plain(value)
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not np.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return v
 
 
 def _check_eps(eps) -> float:
@@ -118,76 +113,16 @@ def _check_clamp(clamp) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _check_batch_size(batch_size) -> int:
-    batch_size = _plain(batch_size)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, Integral) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return int(batch_size)
 
 
-def _check_normalize(normalize):
-    """Validate ``normalize`` without a model (names are checked against the known ones)."""
-    if normalize is None or normalize == "model" or callable(normalize):
-        return normalize
-    if isinstance(normalize, str):
-        preprocessing.get_normalization(normalize)  # raises a ValueError naming the choices
-        return normalize
-    raise ValueError(f"normalize must be None, 'model', a normalisation name "
-                     f"{sorted(preprocessing.NORMALIZATIONS)} or a callable, got {normalize!r}")
 
 
-def _resolve_normalize(normalize, model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The pixel -> model-input map: ``"model"`` reads ``model.transfer_nb_normalize``."""
-    normalize = _check_normalize(normalize)
-    if normalize == "model":
-        normalize = getattr(model, "transfer_nb_normalize", None)
-    if normalize is None or normalize == "none":
-        return lambda x: x
-    if callable(normalize):
-        return normalize
-    name = normalize
-    return lambda x: preprocessing.normalize_images(x, name)
 
 
-def _normalization_name(normalize, model: nn.Module) -> str:
-    """The named normalisation of ``normalize`` (``"model"``: the model's; None: ``"none"``).
-
-    The training hook must undo the normalisation of its input, so it takes names only.
-    """
-    normalize = _check_normalize(normalize)
-    if callable(normalize) and not isinstance(normalize, str):
-        raise ValueError("the perturbation hook needs normalize=None, 'model' or a name "
-                         f"{sorted(preprocessing.NORMALIZATIONS)} to map model inputs back to "
-                         "pixels; a callable cannot be inverted (call pgd() directly)")
-    if normalize == "model":
-        normalize = getattr(model, "transfer_nb_normalize", None)
-    return "none" if normalize is None else str(normalize)
 
 
-def _to_pixels(x: torch.Tensor, name: str) -> torch.Tensor:
-    """Inverse of :func:`transfer_nb.preprocessing.normalize_images`."""
-    mean, std = preprocessing.get_normalization(name)
-    shape = (len(mean), 1, 1)
-    return (x * torch.tensor(std, dtype=x.dtype, device=x.device).view(shape)
-            + torch.tensor(mean, dtype=x.dtype, device=x.device).view(shape))
 
 
-def _model_input_transform(normalize, model: nn.Module, data):
-    """``(transform, name)`` that turn ``data``'s batches into model input.
-
-    A data set that normalised itself (``.normalize`` other than ``"none"``, as an
-    :class:`transfer_nb.data.ImageDataset` may) gets no transform and its own name;
-    pixel data get ``normalize`` (``transform`` None when it is the identity).
-    """
-    own = getattr(getattr(data, "dataset", data), "normalize", None)
-    if isinstance(own, str) and own != "none":
-        return None, own
-    if callable(normalize) and not isinstance(normalize, str):
-        return normalize, None
-    name = _normalization_name(normalize, model)
-    if name == "none":
-        return None, name
-    return (lambda x: preprocessing.normalize_images(x, name)), name
 
 
 def _describe_callable(obj) -> object:

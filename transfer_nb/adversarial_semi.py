@@ -18,7 +18,10 @@ import torch
 from torch import nn
 
 from transfer_nb import training
-from transfer_nb.adversarial import _check_batch_size, _check_real, _plain, _model_input_transform
+from transfer_nb._validation import check_batch_size as _check_batch_size
+from transfer_nb._validation import check_real as _check_real
+from transfer_nb._validation import plain as _plain
+from transfer_nb.preprocessing import model_input_transform as _model_input_transform
 
 __all__ = ["pseudo_label", "pseudo_labeled_dataset", "semi_supervised_dataset",
            "PseudoLabeledDataset"]

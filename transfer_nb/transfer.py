@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from transfer_nb._validation import as_features, check_scalar, plain, to_numpy
+from transfer_nb.preprocessing import input_normalization
 from transfer_nb.models.heads import layers_after, reinit_after_layer, replace_head  # noqa: F401
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
@@ -118,14 +119,9 @@ def _labels_of(ds) -> np.ndarray:
 
 
 def _resolve_normalize(model, normalize, dataset=None):
-    """``"auto"``: the model's ``transfer_nb_normalize`` unless the data are already
-    normalised (an ``ImageDataset`` whose ``.normalize`` is not ``"none"``)."""
-    if normalize == "auto":
-        already = getattr(dataset, "normalize", None)
-        if isinstance(already, str) and already not in ("", "none"):
-            return "none"
-        return getattr(model, "transfer_nb_normalize", None) or "none"
-    return "none" if normalize is None else normalize
+    """The normalisation name for ``model`` on ``dataset`` (``"auto"``: the model's unless
+    the data are already normalised): :func:`transfer_nb.preprocessing.input_normalization`."""
+    return input_normalization(model, normalize, dataset)
 
 
 def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
