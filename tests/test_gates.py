@@ -46,6 +46,7 @@ def test_training_gate_catches_collapse_and_a_lost_probe():
 
 def test_plateau():
     assert gates.plateau([0.2, 0.5, 0.7, 0.80, 0.81, 0.81, 0.81, 0.81])
+    assert not gates.plateau([0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     assert not gates.plateau([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
     t = seeds_table([0.6, 0.7], 0.0)
     out = gates.training_gate(t, probe=None, chance=0.2, n_test=250,

@@ -1,24 +1,23 @@
-"""The stored full run under results/ must match today's full configuration."""
-import json
-from pathlib import Path
+"""A stored full run under results/<paper>/ must match today's full configuration."""
+import importlib
 
 import pytest
 
-from transfer_nb.experiments import transrate as E
+from transfer_nb.experiments import base
 
-ROOT = Path(__file__).resolve().parents[1]
+PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
 
 
-def test_stored_transrate_full_run_is_fresh():
-    csv = ROOT / E.RESULTS_CSV
-    if not csv.exists():
-        pytest.skip(f"no stored full run ({E.RESULTS_CSV}); create it with "
-                    "`python -m transfer_nb.experiments.transrate --full --save`")
-    side = csv.with_suffix(".json")
-    assert side.exists(), f"{csv.name} has no JSON sidecar {side.name}"
-    meta = json.loads(side.read_text())
-    for key in ("config_hash", "commit", "device", "date"):
-        assert key in meta, f"sidecar lacks {key!r}"
-    assert meta["config_hash"] == E.config_hash(E.config(fast=False)), (
-        "results/transrate_model_selection.csv is stale: config(fast=False) changed since it "
-        "was stored; re-run `python -m transfer_nb.experiments.transrate --full --save`")
+@pytest.mark.parametrize("paper", PAPERS)
+def test_stored_full_run_is_fresh(paper):
+    pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
+    stored = base.load_run(paper)
+    if stored is None:
+        pytest.skip(f"no stored full run of {paper}; create it with "
+                    f"`python -m transfer_nb.experiments.{paper} --full --save`")
+    for key in ("config_hash", "commit", "device", "date", "wall_clock_s", "versions", "mode"):
+        assert key in stored.meta, f"results/{paper}/run.json lacks {key!r}"
+    assert stored.meta["mode"] == "full"
+    assert stored.meta["config_hash"] == pkg.config_hash(pkg.config("full")), (
+        f"results/{paper}/ is stale: config('full') changed since it was stored; re-run "
+        f"`python -m transfer_nb.experiments.{paper} --full --save`")

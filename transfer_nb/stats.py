@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
-           "noninferiority_verdict", "leave_one_out_range", "correlation_verdict",
+           "noninferiority_verdict", "leave_one_out_range", "correlation_verdict", "direction_verdict",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
@@ -491,3 +491,15 @@ def correlation_verdict(scores, truth, groups=None, method: str = "pearson",
                 break
     out["verdict"] = verdict
     return out
+
+
+def direction_verdict(low, high, direction: float) -> str:
+    """A claim about the *sign* of a paired difference: ``direction > 0`` claims it is
+    positive, ``< 0`` negative.  The interval decides: entirely on the claimed side
+    "reproduced", entirely on the other "not reproduced", else "inconclusive"."""
+    if direction == 0 or not np.isfinite(direction):
+        raise ValueError(f"direction must be a non-zero number, got {direction!r}")
+    if direction > 0:
+        return interval_verdict(low, high, 0.0)
+    flipped = interval_verdict(-float(high), -float(low), 0.0)
+    return flipped

@@ -129,7 +129,8 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
               reinit_after: str | None = None, head: str = "auto",
               optimizer: str = "sgd", momentum: float = 0.9, weight_decay: float = 1e-4,
               head_lr_mult: float = 10.0, normalize: str | None = "auto",
-              copy_model: bool = True, freeze_bn_stats: bool = False) -> dict:
+              copy_model: bool = True, freeze_bn_stats: bool = False,
+              head_init: str = "random", probe_C: float = 1.0) -> dict:
     """Fine-tune all layers of ``model`` on the target and report test accuracy.
 
     The classification head is replaced by a new ``nn.Linear`` with as many outputs as
@@ -165,6 +166,11 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
         their affine parameters still trained).  The usual fix for small-batch
         fine-tuning, where batch statistics of ~10 images would overwrite ImageNet's;
         re-initialised BatchNorm layers (``reinit_after``) always train normally.
+    head_init : {"random", "probe"}
+        ``"probe"`` is LP-FT (Kumar et al., ICLR 2022): the new head starts from a
+        multinomial logistic regression fitted on the frozen model's head inputs (L2,
+        inverse strength ``probe_C``), so fine-tuning starts from the linear probe
+        instead of distorting good features with a random head's large gradients.
 
     Returns
     -------
@@ -210,6 +216,11 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
         if reinit_after is not None:
             torch.manual_seed(seed + 1)
             reinitialized = reinit_after_layer(net, reinit_after, exclude=(head_name,))
+    if head_init == "probe":
+        _init_head_from_probe(net, head_name, train_ds, to_idx, _normalizer(norm), probe_C,
+                              device)
+    elif head_init != "random":
+        raise ValueError(f"head_init must be 'random' or 'probe', got {head_init!r}")
     for p in net.parameters():
         p.requires_grad_(True)
     name = getattr(model, "transfer_nb_name", type(model).__name__)
@@ -227,6 +238,33 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
             "train_accuracy": result["train_accuracy"], "reinitialized": reinitialized,
             "head": head_name, "num_classes": num_classes, "steps": result["steps"],
             "model": net if not copy_model else None}
+
+
+def _init_head_from_probe(net, head_name: str, data, to_idx, transform, C: float, device) -> None:
+    """Set the (new) linear head to a logistic regression on its own frozen inputs."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transfer_nb import training
+
+    head = net.get_submodule(head_name)
+    feats: list = []
+    hook = head.register_forward_hook(lambda m, inp, out: feats.append(inp[0].detach().cpu()))
+    try:
+        training.predict(net, data, batch_size=256, device=device, transform=transform)
+    finally:
+        hook.remove()
+    Z = torch.cat(feats).double().numpy()
+    y = to_idx(torch.as_tensor(_labels_of(data).astype(np.int64))).numpy()
+    clf = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
+    W = np.zeros((head.out_features, Z.shape[1]))
+    b = np.zeros(head.out_features)
+    W[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.r_[-clf.coef_, clf.coef_] / 2
+    b[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else np.r_[-clf.intercept_,
+                                                                         clf.intercept_] / 2
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(W, dtype=head.weight.dtype))
+        if head.bias is not None:
+            head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))
 
 
 def _label_map(classes: np.ndarray):

@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["SourceSpec", "TargetSpec", "target_spec", "target_specs", "load_target",
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
-           "verdict_table", "MODES"]
+           "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim"]
 
 MODES = ("fast", "full")
 
@@ -268,21 +268,114 @@ VERDICT_COLUMNS = ("claim", "primary", "paper", "statistic", "estimate", "low", 
 
 
 def verdict_row(claim: str, *, primary: bool, paper, statistic: str, estimate, low, high,
-                rule: str, verdict: str, gates: str = "") -> dict:
-    """One row of a verdict table (checked: the verdict word is one of stats.VERDICTS)."""
+                rule: str, verdict: str, gates: str = "", **extra) -> dict:
+    """One row of a verdict table (checked: the verdict word is one of stats.VERDICTS);
+    ``extra`` columns (e.g. ``loo_low``, ``loo_high``) follow the standard ones."""
     from transfer_nb.stats import VERDICTS
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
     return {"claim": claim, "primary": bool(primary), "paper": paper, "statistic": statistic,
             "estimate": float(estimate), "low": float(low), "high": float(high),
-            "rule": rule, "verdict": verdict, "gates": gates}
+            "rule": rule, "verdict": verdict, "gates": gates, **extra}
 
 
 def verdict_table(rows):
     """A DataFrame of :func:`verdict_row` rows with exactly one primary claim."""
     import pandas as pd
-    table = pd.DataFrame(list(rows), columns=list(VERDICT_COLUMNS))
+    rows = list(rows)
+    extra = [k for r in rows for k in r if k not in VERDICT_COLUMNS]
+    table = pd.DataFrame(rows, columns=list(VERDICT_COLUMNS) + list(dict.fromkeys(extra)))
     if int(table["primary"].sum()) != 1:
         raise ValueError(f"a verdict table needs exactly one primary claim, got "
                          f"{int(table['primary'].sum())}")
     return table
+
+
+# ------------------------------------------------------------------------------ claims
+def item_means(table, group: str, item: str, columns) -> "object":
+    """Mean of ``columns`` per (group, item) over seeds: the items a correlation uses."""
+    return table.groupby([group, item], sort=False)[list(columns)].mean().reset_index()
+
+
+def correlation_claim(means, score: str, truth: str, group: str, *, claim: str,
+                      primary: bool, paper, method: str = "pearson", groups_used=None,
+                      gates: str = "", n_boot: int = 1000) -> dict:
+    """A verdict row for "``score`` correlates positively with ``truth``", decided by
+    :func:`transfer_nb.stats.correlation_verdict` pooled within ``group`` over the groups
+    that passed the gates (``groups_used``); ``excluded`` when none did."""
+    from transfer_nb import stats
+    names = {"pearson": "Pearson", "kendall": "Kendall tau", "weighted_tau": "weighted tau"}
+    rule = (f"{names[method]} pooled within {group} (items resampled within each), "
+            "95% bootstrap interval > 0: reproduced; < 0: not reproduced; else inconclusive; "
+            "fragile when leaving one item out flips it")
+    used = means if groups_used is None else means[means[group].isin(list(groups_used))]
+    if used.empty or score not in used or used[score].nunique() < 2:
+        why = "no group passed the gates" if used.empty else f"{score} is constant"
+        return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
+                           estimate=np.nan, low=np.nan, high=np.nan, rule=rule,
+                           verdict="excluded", gates=f"{gates}; {why}".strip("; "),
+                           loo_low=np.nan, loo_high=np.nan, n_items=int(len(used)))
+    out = stats.correlation_verdict(used[score].to_numpy(float), used[truth].to_numpy(float),
+                                    used[group].astype(str).to_numpy(), method, 0.0, n_boot)
+    return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
+                       estimate=out["estimate"], low=out["low"], high=out["high"], rule=rule,
+                       verdict=out["verdict"], gates=gates, loo_low=out["loo_low"],
+                       loo_high=out["loo_high"], n_items=int(out["n_items"]))
+
+
+def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, paper,
+                 direction: float = 1.0, method: str = "pearson", groups_used=None,
+                 gates: str = "", n_boot: int = 1000) -> dict:
+    """A verdict row for "``a`` correlates better (``direction > 0``) or worse than ``b``",
+    decided by :func:`transfer_nb.stats.paired_correlation_difference` (same resamples)."""
+    from transfer_nb import stats
+    rule = (f"paired bootstrap of r({a}) - r({b}) within {group}: interval on the claimed "
+            "side of 0: reproduced; on the other: not reproduced; else inconclusive")
+    used = means if groups_used is None else means[means[group].isin(list(groups_used))]
+    if used.empty:
+        return verdict_row(claim, primary=False, paper=paper, statistic=f"{method} difference",
+                           estimate=np.nan, low=np.nan, high=np.nan, rule=rule,
+                           verdict="excluded", gates=f"{gates}; no group passed".strip("; "))
+    d = stats.paired_correlation_difference(
+        used[a].to_numpy(float), used[b].to_numpy(float), used[truth].to_numpy(float),
+        used[group].astype(str).to_numpy(), method, n_boot)
+    return verdict_row(claim, primary=False, paper=paper, statistic=f"{method} difference",
+                       estimate=d["estimate"], low=d["low"], high=d["high"], rule=rule,
+                       verdict=stats.direction_verdict(d["low"], d["high"], direction),
+                       gates=gates)
+
+
+# ------------------------------------------------------------------------------ CLI
+def experiment_main(paper: str, argv=None) -> int:
+    """``python -m transfer_nb.experiments.<paper> [--full] [--save] [--targets ...]``:
+    run, print the checks and the verdict table, store the full run with ``--save``."""
+    import argparse
+    import importlib
+    pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
+    parser = argparse.ArgumentParser(prog=f"python -m transfer_nb.experiments.{paper}")
+    parser.add_argument("--full", action="store_true", help="full mode (default: fast)")
+    parser.add_argument("--save", action="store_true",
+                        help="store the run under results/%s/ (needs --full)" % paper)
+    parser.add_argument("--targets", nargs="+", metavar="NAME_OR_FOLDER",
+                        help="data-set names or image folders (one subfolder per class)")
+    parser.add_argument("--no-cache", action="store_true", help="recompute every cell")
+    args = parser.parse_args(argv)
+    if args.save and not args.full:
+        parser.error("--save stores the full run only: add --full")
+    if args.save and args.targets:
+        parser.error("--save stores the paper's own targets only: drop --targets")
+    try:
+        cfg = pkg.config("full" if args.full else "fast", targets=args.targets)
+    except ValueError as exc:
+        parser.error(f"--targets: {exc}")
+    print(pkg.describe(cfg), flush=True)
+    results = pkg.run(cfg, progress=True, use_cache=not args.no_cache)
+    import pandas as pd
+    with pd.option_context("display.width", 200, "display.max_columns", 30,
+                           "display.precision", 3):
+        print(pkg.report.checks(results).to_string())
+        print(pkg.report.verdicts(results).to_string())
+    print(pkg.report.summary(results))
+    if args.save:
+        print("stored", save_run(results))
+    return 0

@@ -55,16 +55,18 @@ def discrimination_gate(table, *, item: str = "model", seed: str = "seed",
     return out
 
 
-def plateau(curve, tail: float = 0.25, tol: float = 0.02) -> bool:
-    """True when a training curve (accuracy per step or epoch) rose by at most ``tol``
-    over its last ``tail`` fraction: it converged rather than being stopped mid-climb."""
+def plateau(curve, tail: float = 0.25, frac: float = 0.1, tol: float = 0.01) -> bool:
+    """True when a training curve (higher is better: accuracy, or minus the loss) gained
+    at most ``frac`` of its total gain (plus ``tol``) over its last ``tail`` fraction: it
+    converged rather than being stopped mid-climb."""
     c = np.asarray(curve, dtype=np.float64).ravel()
     c = c[np.isfinite(c)]
     if c.size < 4:
         return False
     k = max(2, int(round(c.size * tail)))
     last = c[-k:]
-    return bool(last[-1] - last[0] <= tol or last.min() >= 0.99)
+    total = max(float(c.max() - c[0]), 0.0)
+    return bool(last[-1] - last[0] <= frac * total + tol)
 
 
 def collapsed_seeds(per_seed, chance: float, n_test: int) -> list[int]:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transfer_nb.experiments.transrate import TargetSpec
+from transfer_nb.experiments.base import TargetSpec
 from transfer_nb.stats import accuracy_se, discrimination, interval_verdict, mean_interval
 
 __all__ = ["Head2ToeExperimentConfig", "config", "describe", "run", "accuracy_table",

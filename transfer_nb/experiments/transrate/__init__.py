@@ -1,44 +1,28 @@
 """TransRate (Huang et al., ICML 2022): model selection and layer selection.
 
-The paper's two core experiments at toy scale, offline, in the regime where the ground
-truth discriminates:
+The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
+``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
+:mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
+``python -m transfer_nb.experiments.transrate --full --save``.
 
-* **Model selection** (:func:`model_selection`): an equal-width zoo of small CNNs of
-  graded quality (random init, different source tasks, source epochs, label noise) is
-  scored on data-scarce targets (10 labelled images per class) by TransRate's three
-  variants and the baselines (LogME, LEEP, NCE, H-score and its shrinkage version), and
-  fine-tuned with several seeds (the paper's ground truth); the ImageNet EfficientNet-Lite
-  models form a separate zoo in full mode.  :func:`discrimination_check` says per target
-  whether the accuracies spread enough to rank anything; :func:`correlations` gives
-  Pearson, Kendall and weighted tau with intervals, beside the width and source-epochs
-  baselines.
-* **Layer selection** (:func:`layer_selection`): the paper's protocol (re-initialise after
-  the layer, fine-tune) on a small CNN, several seeds.
-
-Submodules: :mod:`.config` (presets), :mod:`.run` (the runs, cached; the stored full
-run), :mod:`.report` (tables, verdicts, generated prose), :mod:`.plots`.
-Command line: ``python -m transfer_nb.experiments.transrate --full --save``.
+* **Model selection**: a zoo of one architecture at one width and one epoch budget, whose
+  quality varies through the source task, source data size, label noise and
+  augmentation, scored on few-shot targets (5 labelled images per class) by TransRate's
+  three computations and the baselines (LogME, LEEP, NCE, H-score and its shrinkage
+  version, source accuracy, source data size); the truth is LP-FT fine-tuning (head from
+  the linear probe, then every layer), its learning rate chosen per target on a
+  validation split of the training images, several seeds.  The random-init model is
+  declared out of the verdicts in the config (its features are degenerate).
+* **Layer selection**: the paper's protocol (keep layers up to L, re-initialise the rest,
+  new head, fine-tune) on an equal-width residual stack, several (source, target) cases.
+* An EfficientNet-Lite0/1/2 illustration (full mode; three items decide nothing).
 """
-from transfer_nb.experiments.transrate.config import (
-    BASELINES, ESTIMATORS, PAPER, PAPER_LAYER, LayerSelectionConfig, ModelSelectionConfig,
-    SourceSpec, TargetSpec, TransRateConfig, config, config_hash, describe)
-from transfer_nb.experiments.transrate.plots import (
-    plot_eps_sweep, plot_layer_selection, plot_model_selection, plot_timings)
-from transfer_nb.experiments.transrate.report import (
-    VERDICT_RULE, claim_verdict, combine_verdicts, compare_verdict, correlations,
-    discrimination_check, eps_sweep, interval_table, layer_correlation, paper_vs_measured,
-    report_check, report_eps_sweep, report_layer_selection, report_model_selection,
-    timing_table)
-from transfer_nb.experiments.transrate.run import (
-    RESULTS_CSV, build_source, layer_selection, load_full_run, model_selection, save_full_run,
-    score_features)
+from transfer_nb.experiments.transrate import plots, report
+from transfer_nb.experiments.transrate.presets import (BASELINES, ESTIMATORS, PAPER,
+                                                       PAPER_LAYER, PRIMARY, TransRateConfig,
+                                                       config, config_hash, describe)
+from transfer_nb.experiments.transrate.runner import build_source, choose_recipe, run, score_features
 
-__all__ = ["SourceSpec", "TargetSpec", "ModelSelectionConfig", "LayerSelectionConfig",
-           "TransRateConfig", "config", "config_hash", "describe", "ESTIMATORS", "BASELINES",
-           "PAPER", "PAPER_LAYER", "model_selection", "layer_selection", "score_features",
-           "build_source", "save_full_run", "load_full_run", "RESULTS_CSV",
-           "discrimination_check", "correlations", "interval_table", "eps_sweep",
-           "layer_correlation", "timing_table", "claim_verdict", "compare_verdict",
-           "combine_verdicts", "paper_vs_measured", "VERDICT_RULE", "report_check",
-           "report_model_selection", "report_eps_sweep", "report_layer_selection",
-           "plot_model_selection", "plot_eps_sweep", "plot_timings", "plot_layer_selection"]
+__all__ = ["config", "run", "report", "plots", "describe", "config_hash", "TransRateConfig",
+           "ESTIMATORS", "BASELINES", "PAPER", "PAPER_LAYER", "PRIMARY", "build_source",
+           "choose_recipe", "score_features"]

@@ -1,93 +1,95 @@
-"""Plots of the TransRate experiment's tables."""
+"""Figures of the TransRate experiment (each returns the matplotlib Figure)."""
 from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb.experiments.transrate.report import layer_correlation, timing_table
-
-__all__ = ["plot_model_selection", "plot_eps_sweep", "plot_timings", "plot_layer_selection"]
+__all__ = ["plot_model_selection", "plot_layer_selection", "plot_curves", "plot_recipe"]
 
 
-def plot_model_selection(df, estimators=("transrate_projected", "logme", "source_epochs"),
-                         zoo: str = "small_cnn", check=None):
-    """One row per target, one scatter per score: score vs mean fine-tuned accuracy,
-    with the seed spread as error bars; failing targets are marked in the title."""
+def plot_model_selection(results, scores=("transrate_projected", "logme", "source_accuracy")):
+    """Fine-tuned accuracy (seed mean, bars: seed SD) against each score, one row per
+    target; the declared-degenerate models are hollow markers."""
     import matplotlib.pyplot as plt
-    part = df[df["zoo"] == zoo]
-    targets = list(dict.fromkeys(part["target"]))
-    fig, axes = plt.subplots(len(targets), len(estimators),
-                             figsize=(3.3 * len(estimators), 2.8 * len(targets)), squeeze=False)
-    for i, t in enumerate(targets):
-        p = part[part["target"] == t]
-        fails = ""
-        if check is not None:
-            row = check[(check["zoo"] == zoo) & (check["target"] == t)]
-            fails = "" if row["passes"].all() else " (fails check)"
-        for j, est in enumerate(estimators):
-            ax = axes[i][j]
-            ax.errorbar(p[est], p["accuracy"], yerr=p["accuracy_std"], fmt="o", ms=4, capsize=2)
-            ax.set_xlabel(est, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(f"{t}{fails}\nfine-tuned accuracy", fontsize=8)
-            ax.tick_params(labelsize=7)
+
+    from transfer_nb.experiments.transrate.report import _out_models
+    t = results.table
+    targets = list(dict.fromkeys(t["target"]))
+    fig, axes = plt.subplots(len(targets), len(scores), squeeze=False,
+                             figsize=(3.6 * len(scores), 2.8 * len(targets)))
+    out = _out_models(results)
+    for i, target in enumerate(targets):
+        part = t[t["target"] == target]
+        g = part.groupby("model", sort=False)
+        mean, sd = g["accuracy"].mean(), g["accuracy"].std(ddof=1)
+        for j, s in enumerate(scores):
+            ax = axes[i, j]
+            x = g[s].mean()
+            kept = [m for m in mean.index if m not in out]
+            ax.errorbar(x[kept], mean[kept], yerr=sd[kept], fmt="o", ms=4, capsize=2)
+            gone = [m for m in mean.index if m in out]
+            ax.plot(x[gone], mean[gone], "o", mfc="none", color="gray", label="declared out")
+            ax.set_xlabel(s)
+            ax.set_ylabel(f"{target}: LP-FT accuracy" if j == 0 else "")
+            if i == 0 and j == 0 and gone:
+                ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def plot_eps_sweep(sweep):
-    """Pearson of the projected TransRate vs eps (log axis), one line per target, with
-    the 95 % interval as a band; the paper's CIFAR-100 eps marked."""
+def plot_layer_selection(results):
+    """Per case: layer-selection accuracy (re-init after the layer + fine-tune) and the
+    layerwise TransRate, by depth (equal width: width cannot explain the trend)."""
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.2))
-    for t in [c for c in sweep.columns if not c.endswith(("_low", "_high"))]:
-        ax.plot(sweep.index, sweep[t], "o-", label=t)
-        ax.fill_between(sweep.index, sweep[f"{t}_low"], sweep[f"{t}_high"], alpha=0.15)
-    ax.axvline(1.5e-2, color="k", ls=":", lw=1, label="paper (CIFAR-100)")
-    ax.axhline(0, color="k", lw=0.6)
+    layers = results.tables["layers"]
+    cases = list(dict.fromkeys(layers["case"]))
+    fig, axes = plt.subplots(1, max(len(cases), 1), squeeze=False, figsize=(4 * len(cases), 3))
+    for ax, case in zip(axes[0], cases):
+        part = layers[layers["case"] == case]
+        g = part.groupby("depth")
+        ax.errorbar(g["accuracy"].mean().index, g["accuracy"].mean(), yerr=g["accuracy"].std(),
+                    fmt="o-", label="accuracy", capsize=2)
+        ax.set_xlabel("layer (block) kept")
+        ax.set_ylabel("accuracy")
+        ax2 = ax.twinx()
+        ax2.plot(g["transrate_layerwise"].mean().index, g["transrate_layerwise"].mean(), "s--",
+                 color="C1", label="TransRate (layerwise)")
+        ax2.set_ylabel("TransRate (layerwise)")
+        ax.set_title(case, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(results):
+    """Training loss per epoch of every fine-tuning run, one panel per target: the
+    training gate asks that each curve has flattened."""
+    import matplotlib.pyplot as plt
+    curves = results.tables["curves"]
+    targets = list(dict.fromkeys(curves["target"]))
+    fig, axes = plt.subplots(1, len(targets), squeeze=False, figsize=(4 * len(targets), 2.8))
+    for ax, target in zip(axes[0], targets):
+        for _, g in curves[curves["target"] == target].groupby(["model", "seed"]):
+            ax.plot(g["epoch"], g["train_loss"], color="C0", alpha=0.25, lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"{target}: LP-FT training loss", fontsize=9)
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+def plot_recipe(results):
+    """Validation accuracy of each learning rate of the grid, per target."""
+    import matplotlib.pyplot as plt
+
+    from transfer_nb.experiments.transrate.report import recipe_table
+    r = recipe_table(results)
+    fig, ax = plt.subplots(figsize=(4, 2.8))
+    for target, g in r.groupby("target", sort=False):
+        ax.plot(g["lr"], g["val_accuracy"], "o-", label=target)
+        chosen = g[g["chosen"]]
+        ax.plot(chosen["lr"], chosen["val_accuracy"], "k*", ms=10)
     ax.set_xscale("log")
-    ax.set_xlabel("eps (projected variant)")
-    ax.set_ylabel("Pearson with accuracy")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_timings(df):
-    """Bar chart (log scale) of the median wall-clock per estimator, feature pass and
-    fine-tuning."""
-    import matplotlib.pyplot as plt
-    t = timing_table(df)
-    fig, ax = plt.subplots(figsize=(7, 3.2))
-    ax.bar(t.index, t.values)
-    ax.set_yscale("log")
-    ax.set_ylabel("median seconds")
-    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-    ax.set_title("wall-clock per (model, target)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_layer_selection(df):
-    """Per layer: accuracy after re-init + fine-tune (bars with seed spread, right axis),
-    TransRate snippet / layerwise and the width (lines, left axes, standardised)."""
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    x = np.arange(len(df))
-    ax2 = ax.twinx()
-    ax2.bar(x, df["accuracy"], yerr=df["accuracy_std"], color="C1", alpha=0.35, capsize=3)
-    ax2.set_ylabel("re-init + fine-tune accuracy", color="C1")
-    for col, style in (("transrate", "o-"), ("transrate_layerwise", "s-"), ("width", "k^--")):
-        v = df[col].to_numpy(dtype=float)
-        z = (v - v.mean()) / (v.std() or 1.0)
-        ax.plot(x, z, style, label=col)
-    ax.set_ylabel("score (standardised)")
-    ax.set_xticks(x)
-    ax.set_xticklabels([f"{l}\n(w={w})" for l, w in zip(df["layer"], df["width"])], fontsize=8)
-    ax.set_zorder(ax2.get_zorder() + 1)
-    ax.patch.set_visible(False)
-    ax.legend(fontsize=8, loc="upper left")
-    c = layer_correlation(df)
-    ax.set_title("Pearson with accuracy: " + ", ".join(
-        f"{k} {c.loc[k, 'pearson']:.2f}" for k in c.index), fontsize=9)
+    ax.set_xlabel("fine-tuning lr")
+    ax.set_ylabel("validation accuracy")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
