@@ -1,5 +1,6 @@
 """Generate notebooks/02_transrate_selection.ipynb: TransRate for model and layer
-selection (Huang et al., ICML 2022) in a regime where the ground truth discriminates."""
+selection (Huang et al., ICML 2022) on the experiment contract: the stored full run first,
+the fast run beside it."""
 from __future__ import annotations
 
 import sys
@@ -12,11 +13,13 @@ PATH = "notebooks/02_transrate_selection.ipynb"
 
 SETUP = """
 %matplotlib inline
-import warnings
 import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from IPython.display import Markdown, display
-pd.set_option("display.precision", 3); pd.set_option("display.width", 140)
-from transfer_nb.experiments import transrate as E
+pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
+pd.set_option("display.max_colwidth", 70)
+from transfer_nb.experiments import base, transrate as E
+SHOW = ["claim", "primary", "paper", "statistic", "estimate", "low", "high", "verdict",
+        "loo_low", "loo_high", "gates"]
 """
 
 
@@ -26,183 +29,154 @@ def cells():
 # 02 · TransRate for model and layer selection (Huang et al., ICML 2022)
 
 **The paper's claims.** (a) *Model selection*: over a zoo of pretrained models, TransRate
-correlates with the accuracy reached after fine-tuning on the target: on CIFAR-100
-Pearson 0.81 and weighted tau 0.94, where LogME reaches 0.57 / 0.62, and LEEP and NCE
-reach about 0.97 Pearson but a lower weighted tau (0.87 and 0.73). (b) *Layer selection*:
-over the layers of one model, TransRate correlates with the accuracy of re-initialising
-every later layer and fine-tuning (Pearson about 0.98 in 5 of 7 cases). (c) It is cheap.
+correlates with the accuracy reached after fine-tuning on the target (CIFAR-100: Pearson
+0.81, weighted tau 0.94; LogME 0.57 / 0.62; LEEP and NCE about 0.97 Pearson but a lower
+weighted tau, 0.87 and 0.73). (b) *Layer selection*: over the layers of one model,
+TransRate correlates with the accuracy of keeping the layers up to it, re-initialising the
+rest and fine-tuning (Pearson about 0.98 in 5 of 7 cases). (c) It is cheap.
 
-**What makes such a correlation evidence** (and what this notebook does):
+**The design** (`transfer_nb.experiments.transrate`, on the experiment contract):
 
-* *one width*: a score that grows with feature width (TransRate's snippet, H-score) ranks
-  width when the zoo mixes widths, so the main zoo is one architecture at one width, of
-  graded quality (random init, other source tasks, fewer source epochs, label noise);
-  trivial baselines (width, source epochs) are printed beside every estimator;
-* *a ground truth that discriminates*: with many labelled images every small model
-  fine-tunes to the ceiling, so the targets are data-scarce (10 labelled images per
-  class), fine-tuning runs with 3 seeds, and each target must pass a check before it
-  counts;
-* *intervals*: 95 % bootstrap intervals over the models and permutation p-values; every
-  verdict reads the interval, by a stated rule.
+* *one architecture, one width, one epoch budget*: 24 small CNNs (full run) whose quality
+  varies only through what they learned -- the source task, the amount of source data,
+  label noise and augmentation -- so width and training length cannot explain a ranking;
+* *few-shot targets the sources never saw* (lowercase letters, symbols, italic capitals;
+  5 labelled images per class);
+* *a truth that trained*: **LP-FT** fine-tuning (the new head starts from the linear
+  probe, then every layer trains; Kumar et al., ICLR 2022), its learning rate chosen per
+  target on a validation split of the *training* images before any score is seen,
+  several seeds; every target must pass the gates (below) before it counts;
+* *the random-init model is declared out* of the verdicts in the config (its projected
+  TransRate is 0 by construction: a leverage point), and shown in the plots;
+* *the primary claim is fixed in the config*: projected TransRate (the authors'
+  model-selection code, eps 0.015) correlates positively with fine-tuned accuracy,
+  Pearson pooled **within** target.
+
+Terms. **Pearson r**: linear agreement of score and accuracy. **Kendall tau**: the share of
+model pairs put in the same order. **Weighted tau**: Kendall's tau where swaps among the top
+models count more (the paper's headline). **Pooled within target**: the correlation is
+computed per target and averaged (through Fisher's z for Pearson), because choosing a model
+is a question asked of one target at a time. **Leave-one-out range**: the statistic's
+smallest and largest value when one model is dropped; a verdict one model flips is
+*fragile*.
 """),
         code(SETUP),
-        md("The configuration (fast mode in CI: 16 px images, short source training, two targets; the full mode adds a third target, longer training and the ImageNet models as a separate zoo):"),
+        md("The configuration of this run (fast in CI; the full preset is what the stored run used):"),
         code("""
 cfg = E.config()          # fast when CI or TRANSFER_NB_FAST is set
 print(E.describe(cfg))
 """, check=True),
         md("""
-## 1. Model selection
+## 1. The stored full run (the evidence)
 
-For every (model, target): features of the target's training images at the penultimate
-layer, the source head's outputs, and the scores, each timed:
-
-* **TransRate** estimates how much the features say about the labels as a difference of
-  coding rates; three computations: the paper's printed *snippet*, the authors'
-  *layerwise* code, and their *projected* model-selection code (eps = 0.015, their
-  CIFAR-100 setting);
-* **LogME** is the evidence of a Bayesian linear model from features to one-hot labels;
-* **LEEP** is the log-likelihood of the target labels under the source head's softmax
-  pushed through the empirical source-to-target label map;
-* **NCE** is the negative conditional entropy of target labels given the source head's
-  predicted labels;
-* **H-score** is the between-class variance of the features in units of their total
-  variance; **shrinkage H-score** replaces the covariance by a Ledoit-Wolf estimate,
-  needed when images are fewer than dimensions;
-* baselines: the feature **width** and the number of **source epochs**.
-
-Ground truth: **fine-tune** (new head, all layers trained, `transfer_nb.transfer.fine_tune`)
-with 3 seeds, test accuracy mean and spread; a **linear probe** on the frozen features is
-a second column.
+`python -m transfer_nb.experiments.transrate --full --save` stores its tables and
+provenance under `results/transrate/`; the test suite fails when its config hash no
+longer matches `config("full")`. Its gates, verdicts and summary, recomputed from the
+stored tables by the same report functions as the fast run below:
 """),
         code("""
-ms = E.model_selection(cfg)   # cached on disk: re-running is fast
-cols = ["target", "model", "source_epochs", "label_noise", "transrate", "transrate_projected",
-        "logme", "leep", "nce", "hscore_shrinkage", "accuracy", "accuracy_std", "linear_probe"]
-ms[ms["zoo"] == "small_cnn"][cols].round(3)
-"""),
-        md("""
-### Does the ground truth discriminate?
-
-A target counts only when the models' mean accuracies spread over at least 3 standard
-errors of a single accuracy, and no model reaches 0.97 (the ceiling, where ranks are
-noise). The check, per target:
-"""),
-        code("""
-check = E.discrimination_check(ms)
-display(check.round(3))
-display(Markdown(E.report_check(check)))
-"""),
-        code("fig = E.plot_model_selection(ms, check=E.discrimination_check(ms))"),
-        md("""
-### Correlations with the fine-tuned accuracy
-
-**Pearson r** measures a linear relation between score and accuracy; **Kendall tau** the
-fraction of model pairs ranked in the same order; **weighted tau** (the paper's headline)
-is Kendall's tau with swaps among the top models weighing more. Each cell is the
-statistic with its 95 % bootstrap interval over the models (`transfer_nb.stats.rank_correlations`).
-"""),
-        code("""
-corr = E.correlations(ms)
-for stat in ("pearson", "kendall", "weighted_tau"):
-    display(E.interval_table(corr, stat))
-"""),
-        code("display(Markdown(E.report_model_selection(ms, corr, check)))"),
-        md("""
-The same correlations against the **linear probe** instead of fine-tuning (the estimators
-look at frozen features; a probe measures exactly that):
-"""),
-        code("""
-corr_probe = E.correlations(ms, truth="linear_probe")
-E.interval_table(corr_probe, "pearson")
-"""),
-        md("""
-### Choosing eps after seeing the answer
-
-The authors set the projected variant's eps per target (0.015 for CIFAR-100, 0.01 to 0.02
-elsewhere). How much does the correlation move with eps, and what would choosing the best
-eps per target after seeing the accuracies report?
-"""),
-        code("""
-sweep = E.eps_sweep(ms, check)
-fig = E.plot_eps_sweep(sweep)
-display(Markdown(E.report_eps_sweep(sweep, check, fixed=cfg.model_selection.projected_eps)))
-"""),
-        md("**Wall-clock** (median seconds per model and target; the feature pass and one fine-tuning for scale):"),
-        code("""
-display(E.timing_table(ms).to_frame().style.format("{:.4f}"))
-fig = E.plot_timings(ms)
-"""),
-        md("""
-## 2. Layer selection, with the paper's protocol
-
-One small CNN trained on a source task; for each of its feature layers: keep the layers up
-to it, **re-initialise every later layer**, put a new head and fine-tune everything
-(`transfer_nb.selection.score_layers(truth="finetune_reinit")`), 3 seeds. Beside
-TransRate (snippet and layerwise): the width of the layer as a baseline, since deeper
-layers are wider and the snippet grows with width.
-"""),
-        code("""
-layers = E.layer_selection(cfg)
-display(layers.round(3))
-fig = E.plot_layer_selection(layers)
-"""),
-        code("""
-display(E.layer_correlation(layers)[["pearson", "pearson_low", "pearson_high", "pearson_p",
-                                     "kendall", "kendall_low", "kendall_high"]].round(2))
-display(Markdown(E.report_layer_selection(layers)))
-"""),
-        md("""
-`widgets.LayerSelector` explores layers interactively with a linear probe as its ground
-truth, a cheaper and different measurement from the re-init + fine-tune protocol of the
-table above; it is not shown here so that the notebook's numbers all come from one
-protocol.
-"""),
-        md("""
-## 3. The stored full run
-
-The full mode (32 px, 10 models, 3 targets, 30 fine-tuning epochs, plus the three ImageNet
-EfficientNet-Lite models as a separate zoo) is too slow for CI. When it has been run and
-stored (`python -m transfer_nb.experiments.transrate --full --save`), its table is read
-here, **labelled as the stored full run**, with its config hash, commit and device.
-"""),
-        code("""
-full, meta = E.load_full_run()
+full = base.load_run("transrate", current_hash=E.config_hash(E.config("full")))
 if full is None:
-    print("no stored full run in results/: run "
-          "`python -m transfer_nb.experiments.transrate --full --save` to add one")
+    print("no stored full run: run `python -m transfer_nb.experiments.transrate --full --save`")
 else:
-    print({k: meta[k] for k in ("mode", "commit", "device", "date", "stale")})
-    full_check = E.discrimination_check(full)
-    display(full_check.round(3))
-    full_corr = E.correlations(full)
-    for zoo in full_corr["zoo"].unique():
-        display(E.interval_table(full_corr, "pearson", zoo=zoo).style.set_caption(
-            f"STORED FULL RUN, zoo {zoo}: Pearson [95% CI]"))
+    full.cfg = E.config("full")
+    print({k: full.meta[k] for k in ("mode", "commit", "device", "date", "wall_clock_s", "stale")})
+    display(E.report.checks(full).round(3))
+    display(E.report.verdicts(full)[SHOW].round(3).style.set_caption("STORED FULL RUN"))
+    display(Markdown(E.report.summary(full)))
+"""),
+        code("""
+if full is not None:
+    fig = E.plots.plot_model_selection(full)
+"""),
+        md("""
+The three ImageNet EfficientNet-Lite models, scored on the first target beside their LP-FT
+accuracy (an illustration only: three items decide nothing, and their widths differ):
+"""),
+        code("""
+if full is not None and len(full.tables.get("pretrained", [])):
+    display(full.tables["pretrained"][["model", "width", "transrate_projected", "logme",
+                                       "linear_probe", "accuracy"]].round(3))
+"""),
+        md("""
+## 2. This run (fast mode: the same design, smaller)
+
+Every cell (model x target) is cached on disk; re-running is fast.
+"""),
+        code("res = E.run(cfg)"),
+        md("""
+### The truth's recipe, chosen before any score is seen
+
+Each learning rate of the grid fine-tunes a few models (evenly spaced over the zoo, the
+random init left out) on 60 % of the target's training images and is scored on the other
+40 %; the best mean validation accuracy fixes the recipe for every model of that target.
+"""),
+        code("""
+display(E.report.recipe_table(res).round(3))
+fig = E.plots.plot_recipe(res)
+"""),
+        md("""
+### The gates
+
+A target counts only when (i) the models' seed-mean accuracies spread over at least 3
+standard errors, where the standard error counts seed noise as well as test sampling, and
+no model reaches 0.97; (ii) the fine-tuning converged (every training-loss curve has
+flattened), no seed collapsed to chance, and it reaches at least the frozen linear probe on
+most models.
+"""),
+        code("""
+display(E.report.checks(res).round(3))
+fig = E.plots.plot_curves(res)
+"""),
+        md("Seed-mean accuracy against three scores (hollow: the declared-out random init):"),
+        code("fig = E.plots.plot_model_selection(res)"),
+        md("""
+Per target, every score and baseline: Pearson, Kendall and weighted tau with 95 % bootstrap
+intervals, permutation p-values and the leave-one-out range -- first with the random-init
+model (as the old notebook did), then without it. Compare the two: the random init's
+projected TransRate is exactly 0, so with it in, a score can look better than it is.
+"""),
+        code("""
+cols = ["target", "score", "pearson", "pearson_low", "pearson_high", "loo_low", "loo_high",
+        "weighted_tau", "n"]
+with_ri = E.report.correlation_table(res, include_degenerate=True, n_boot=300)
+without = E.report.correlation_table(res, include_degenerate=False, n_boot=300)
+display(with_ri[cols].round(2).style.set_caption("random init IN"))
+display(without[cols].round(2).style.set_caption("random init OUT (the verdicts' items)"))
+"""),
+        md("""
+## 3. Layer selection, with the paper's protocol
+
+A residual stack of 8 blocks **of equal width** (so width cannot confound) trained on a
+source task; for each block: keep the blocks up to it, re-initialise every later one, new
+head, LP-FT (`transfer_nb.selection.score_layers(truth="finetune_reinit")`), with the
+learning rate chosen for that target above.
+"""),
+        code("""
+fig = E.plots.plot_layer_selection(res)
+display(E.report.layer_checks(res).round(3))
 """),
         md("""
 ## 4. Paper says / this run measured
 
-Every statistic the paper reports for model selection, every baseline, layer selection and
-cost. Rules (stated, applied mechanically), per target that passes the discrimination
-check: *interval vs 0*: the 95 % interval entirely above 0 is *reproduced*, entirely below
-0 *not reproduced*, straddling 0 *inconclusive*; *interval vs interval* (one score beats
-another): one interval entirely above the other is *reproduced*, entirely below *not
-reproduced*, overlapping *inconclusive*; targets that disagree give *mixed*. Rows of
-scores the paper does not report carry their verdict in parentheses; "paper value inside
-the interval" says whether the run is also compatible with the paper's number.
+One row per claim; exactly one is the primary claim. Rules, applied mechanically: a
+correlation claim is *reproduced* when the 95 % interval of the within-target pooled
+statistic lies above 0, *not reproduced* below 0, *inconclusive* across 0, *fragile* when
+leaving one model out flips it, *excluded* when no target passed the gates. "A beats B" is
+the paired bootstrap of the difference of their correlations on the same resamples.
 """),
         code("""
-summary = E.paper_vs_measured(ms, corr, check, layers)
-with pd.option_context("display.max_colwidth", None):
-    display(summary)
+verdicts = E.report.verdicts(res)
+with pd.option_context("display.max_colwidth", 60):
+    display(verdicts[SHOW].round(3))
+display(Markdown(E.report.summary(res)))
 """),
         md("""
-**How to read it.** The paper's zoo holds ImageNet models of very different quality and a
-target with thousands of images; here eight small CNNs, a few hundred test images and ten
-labelled images per class. A correlation over eight models has wide intervals: one
-swapped pair among eight models moves Kendall tau by 2/28. Where the intervals straddle 0 the run
-cannot tell, and the table says *inconclusive* rather than picking a side.
+**How to read it.** The fast run has 9 models per target and 2 seeds: it shows the method
+and its checks; the stored full run (24 models, 3 targets, 3 seeds, 3 layer-selection cases)
+is the evidence. The paper's zoo holds ImageNet models and targets with thousands of
+images; here the models are small CNNs and the targets few-shot: a verdict here says what
+this design measured, not what CIFAR-100 would give.
 """),
     ]
 

@@ -1,0 +1,94 @@
+"""One test holds every paper experiment to the experiment contract (DESIGN.md), as
+scikit-learn's common checks hold every estimator to its API."""
+import dataclasses
+import importlib
+import inspect
+
+import numpy as np
+import pytest
+
+from transfer_nb.experiments import base
+
+PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+#: papers whose targets cannot be an image folder of classes (they say so, clearly)
+NO_FOLDER = {"regression": "regression", "pge": "task"}
+
+
+def _pkg(paper):
+    try:
+        return importlib.import_module(f"transfer_nb.experiments.{paper}")
+    except ImportError as exc:        # pragma: no cover - a missing package is a failure
+        pytest.fail(f"transfer_nb.experiments.{paper} does not import: {exc}")
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_package_faces(paper):
+    pkg = _pkg(paper)
+    for name in ("config", "run", "describe", "config_hash"):
+        assert callable(getattr(pkg, name, None)), f"{paper}.{name} is not a function"
+    for module in ("report", "plots"):
+        assert inspect.ismodule(getattr(pkg, module, None)), f"{paper}.{module} is not a module"
+    for name in ("checks", "verdicts", "summary"):
+        assert callable(getattr(pkg.report, name, None)), f"{paper}.report.{name} missing"
+    assert list(inspect.signature(pkg.run).parameters)[:3] == ["cfg", "progress", "use_cache"]
+    importlib.import_module(f"transfer_nb.experiments.{paper}.__main__")
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_config_modes(paper):
+    pkg = _pkg(paper)
+    fast, full = pkg.config("fast"), pkg.config("full")
+    for cfg, mode in ((fast, "fast"), (full, "full")):
+        assert dataclasses.is_dataclass(cfg) and cfg.__dataclass_params__.frozen
+        assert cfg.mode == mode
+        assert isinstance(cfg.primary, str) and cfg.primary
+    assert pkg.config_hash(full) == pkg.config_hash(pkg.config("full"))
+    assert pkg.config_hash(full) != pkg.config_hash(fast)
+    assert pkg.describe(fast) == pkg.describe(pkg.config("fast"))
+    with pytest.raises(ValueError, match="mode must be one of"):
+        pkg.config("medium")
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
+    pkg = _pkg(paper)
+    for c in ("cat", "dog", "fox"):
+        (tmp_path / "mine" / c).mkdir(parents=True)
+    if paper in NO_FOLDER:
+        with pytest.raises(ValueError, match=NO_FOLDER[paper]):
+            pkg.config("fast", targets=[tmp_path / "mine"])
+        return
+    cfg = pkg.config("fast", targets=[tmp_path / "mine"])
+    assert base.config_hash(cfg, "x") != base.config_hash(pkg.config("fast"), "x")
+    assert str((tmp_path / "mine").resolve()) in repr(dataclasses.asdict(cfg))
+    with pytest.raises(ValueError, match="unknown target"):
+        pkg.config("fast", targets=["no-such-data-set"])
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_cli_parses_the_contract_flags(paper, capsys):
+    with pytest.raises(SystemExit) as exc:
+        base.experiment_main(paper, ["--save"])          # --save without --full
+    assert exc.value.code == 2
+    assert "--save stores the full run only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("paper", PAPERS)
+def test_stored_full_run_reports_by_the_contract(paper):
+    """The stored full run (when present) goes through checks / verdicts / summary."""
+    pkg = _pkg(paper)
+    stored = base.load_run(paper)
+    if stored is None:
+        pytest.skip(f"no stored full run of {paper}")
+    stored.cfg = pkg.config("full")
+    verdicts = pkg.report.verdicts(stored)
+    assert list(verdicts.columns[:len(base.VERDICT_COLUMNS)]) == list(base.VERDICT_COLUMNS)
+    assert int(verdicts["primary"].sum()) == 1
+    assert set(verdicts["verdict"]) <= {"reproduced", "not reproduced", "inconclusive",
+                                        "fragile", "excluded"}
+    primary = verdicts[verdicts["primary"]].iloc[0]
+    assert primary["verdict"] in ("reproduced", "not reproduced"), (
+        f"the full run must decide {paper}'s primary claim, got {primary['verdict']}")
+    assert np.isfinite(primary["low"]) and np.isfinite(primary["high"])
+    assert isinstance(pkg.report.summary(stored), str)
+    assert len(pkg.report.checks(stored))
