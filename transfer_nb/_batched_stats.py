@@ -57,3 +57,51 @@ def _all_stats(x: np.ndarray, y: np.ndarray) -> dict:
     return {"pearson": _pearson(x, y), "kendall": _tau(sx, sy), "weighted_tau": wt}
 
 
+
+
+# ------------------------------------------------- grouping and resampling helpers
+_FISHER_CLIP = 1 - 1e-9
+
+def _pool(values: np.ndarray, method: str) -> np.ndarray:
+    """Average per-group statistics (last axis): Fisher-z for Pearson, plain mean else."""
+    with np.errstate(invalid="ignore"):
+        if method == "pearson":
+            return np.tanh(np.nanmean(np.arctanh(np.clip(values, -_FISHER_CLIP, _FISHER_CLIP)),
+                                      axis=-1))
+        return np.nanmean(values, axis=-1)
+
+
+def _groups_of(truth: np.ndarray, groups) -> list[np.ndarray]:
+    if groups is None:
+        return [np.arange(truth.size)]
+    g = np.asarray(groups).ravel()
+    if g.size != truth.size:
+        raise ValueError(f"groups has {g.size} values but truth has {truth.size}")
+    _, codes = np.unique(g.astype(str), return_inverse=True)
+    return [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
+
+
+def _within_resamples(members: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+    """Bootstrap indices per group (items resampled within their own group)."""
+    rng = np.random.default_rng([int(seed), 0xB007])
+    return [m[rng.integers(0, m.size, size=(n_boot, m.size))] for m in members]
+
+
+def _percentile(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    d = draws[np.isfinite(draws)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    a = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(d, [a, 100 - a])
+    return float(lo), float(hi)
+
+
+def _prepare(truth, *scores):
+    truth = np.asarray(truth, dtype=np.float64).ravel()
+    out = []
+    for name, x in scores:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if x.shape != truth.shape:
+            raise ValueError(f"{name} has {x.size} values but truth has {truth.size}")
+        out.append(x)
+    return truth, out

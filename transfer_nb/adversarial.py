@@ -36,7 +36,7 @@ exactly once.
 """
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Callable
 
 import numpy as np

@@ -5,7 +5,10 @@ model was trained on.  Kept here (not in ``data`` or ``models``) because both ne
 """
 from __future__ import annotations
 
-from transfer_nb._validation import plain
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:  # annotations only: importing preprocessing stays torch-free
+    import torch
 
 NORMALIZATIONS: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),

@@ -43,7 +43,8 @@ STATISTICS = ("pearson", "kendall", "weighted_tau")
 _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high", "_p")] + ["n"]
 
 
-from transfer_nb._batched_stats import _all_stats  # noqa: E402  (batched kernels)
+from transfer_nb._batched_stats import (_all_stats, _groups_of, _percentile, _pool,  # noqa: E402
+                                        _prepare, _within_resamples)
 
 
 # ------------------------------------------------------------------------ public
@@ -262,7 +263,6 @@ def seed_aware_se(per_seed, n_test: int) -> float:
 
 
 # ------------------------------------------------------------- rules (DESIGN rule 3)
-_FISHER_CLIP = 1 - 1e-9
 
 
 def _check_method(method: str) -> str:
@@ -271,29 +271,10 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _pool(values: np.ndarray, method: str) -> np.ndarray:
-    """Average per-group statistics (last axis): Fisher-z for Pearson, plain mean else."""
-    with np.errstate(invalid="ignore"):
-        if method == "pearson":
-            return np.tanh(np.nanmean(np.arctanh(np.clip(values, -_FISHER_CLIP, _FISHER_CLIP)),
-                                      axis=-1))
-        return np.nanmean(values, axis=-1)
 
 
-def _groups_of(truth: np.ndarray, groups) -> list[np.ndarray]:
-    if groups is None:
-        return [np.arange(truth.size)]
-    g = np.asarray(groups).ravel()
-    if g.size != truth.size:
-        raise ValueError(f"groups has {g.size} values but truth has {truth.size}")
-    _, codes = np.unique(g.astype(str), return_inverse=True)
-    return [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
 
 
-def _within_resamples(members: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
-    """Bootstrap indices per group (items resampled within their own group)."""
-    rng = np.random.default_rng([int(seed), 0xB007])
-    return [m[rng.integers(0, m.size, size=(n_boot, m.size))] for m in members]
 
 
 def _stat_rows(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
@@ -314,24 +295,8 @@ def _pooled_from(scores: list[np.ndarray], truth: np.ndarray, members, resamples
     return _pool(per_group, method), _pool(boots, method), per_group
 
 
-def _percentile(draws: np.ndarray, confidence: float) -> tuple[float, float]:
-    d = draws[np.isfinite(draws)]
-    if d.size == 0:
-        return float("nan"), float("nan")
-    a = 100 * (1 - confidence) / 2
-    lo, hi = np.percentile(d, [a, 100 - a])
-    return float(lo), float(hi)
 
 
-def _prepare(truth, *scores):
-    truth = np.asarray(truth, dtype=np.float64).ravel()
-    out = []
-    for name, x in scores:
-        x = np.asarray(x, dtype=np.float64).ravel()
-        if x.shape != truth.shape:
-            raise ValueError(f"{name} has {x.size} values but truth has {truth.size}")
-        out.append(x)
-    return truth, out
 
 
 def pooled_within(scores, truth, groups, method: str = "pearson", n_boot: int = 1000,

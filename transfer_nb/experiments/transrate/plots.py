@@ -1,7 +1,6 @@
 """Figures of the TransRate experiment (each returns the matplotlib Figure)."""
 from __future__ import annotations
 
-import numpy as np
 
 __all__ = ["plot_model_selection", "plot_layer_selection", "plot_curves", "plot_recipe"]
 
