@@ -167,7 +167,8 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     dict
         ``loss_history`` (mean data loss of each epoch, the regulariser excluded),
         ``final_loss`` (data loss of the last step; NaN without steps), ``steps``
-        (optimisation steps taken) and ``train_accuracy`` (running accuracy over the
+        (optimisation steps taken), ``accuracy_history`` (running training accuracy
+        per epoch, classification losses only) and ``train_accuracy`` (running accuracy over the
         last epoch with ``loss="cross_entropy"``, else NaN).
 
     Raises
@@ -225,6 +226,7 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
     name = getattr(model, "transfer_nb_name", type(model).__name__)
     bar = tqdm(total=total, desc=desc or f"fit {name}", disable=not progress, leave=False)
     history: list[float] = []
+    acc_history: list[float] = []
     final_loss = float("nan")
     train_acc = float("nan")
     step = 0
@@ -274,10 +276,11 @@ def fit(model: nn.Module, data, *, epochs: int = 1, steps: int | None = None, lr
                 history.append(tot / count)
                 if is_ce:
                     train_acc = correct / count
+                    acc_history.append(train_acc)
     finally:
         bar.close()
     return {"loss_history": history, "final_loss": final_loss, "steps": step,
-            "train_accuracy": train_acc}
+            "train_accuracy": train_acc, "accuracy_history": acc_history}
 
 
 # -------------------------------------------------------------------- evaluate

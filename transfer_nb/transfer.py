@@ -176,7 +176,8 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
     -------
     dict
         ``accuracy`` (float, test), ``train_loss`` (mean loss per epoch),
-        ``train_accuracy`` (last epoch), ``reinitialized`` (names), ``head`` (name),
+        ``train_accuracy`` (last epoch), ``train_accuracy_curve`` (per epoch),
+        ``reinitialized`` (names), ``head`` (name),
         ``num_classes``, ``steps``.
     """
     import torch
@@ -235,7 +236,8 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
     acc = evaluate(net, test_ds, batch_size=max(batch_size, 64), device=device,
                    normalize=norm_test, label_map=to_idx)
     return {"accuracy": acc, "train_loss": result["loss_history"],
-            "train_accuracy": result["train_accuracy"], "reinitialized": reinitialized,
+            "train_accuracy": result["train_accuracy"],
+            "train_accuracy_curve": result["accuracy_history"], "reinitialized": reinitialized,
             "head": head_name, "num_classes": num_classes, "steps": result["steps"],
             "model": net if not copy_model else None}
 
@@ -255,12 +257,19 @@ def _init_head_from_probe(net, head_name: str, data, to_idx, transform, C: float
         hook.remove()
     Z = torch.cat(feats).double().numpy()
     y = to_idx(torch.as_tensor(_labels_of(data).astype(np.int64))).numpy()
-    clf = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
+    # fit on standardised inputs (lbfgs converges), then fold the scaling into the head
+    mu, sd = Z.mean(axis=0), Z.std(axis=0)
+    sd = np.where(sd > 1e-12, sd, 1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an initialisation: a few unconverged steps are fine
+        clf = LogisticRegression(C=C, max_iter=2000).fit((Z - mu) / sd, y)
+    coef, icpt = clf.coef_, clf.intercept_
+    if len(clf.classes_) == 2:                       # sklearn's binary form: one row
+        coef, icpt = np.r_[-coef, coef] / 2, np.r_[-icpt, icpt] / 2
     W = np.zeros((head.out_features, Z.shape[1]))
     b = np.zeros(head.out_features)
-    W[clf.classes_] = clf.coef_ if len(clf.classes_) > 2 else np.r_[-clf.coef_, clf.coef_] / 2
-    b[clf.classes_] = clf.intercept_ if len(clf.classes_) > 2 else np.r_[-clf.intercept_,
-                                                                         clf.intercept_] / 2
+    W[clf.classes_] = coef / sd
+    b[clf.classes_] = icpt - (coef * (mu / sd)).sum(axis=1)
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(W, dtype=head.weight.dtype))
         if head.bias is not None:

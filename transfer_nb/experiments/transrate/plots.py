@@ -59,7 +59,7 @@ def plot_layer_selection(results):
 
 
 def plot_curves(results):
-    """Training loss per epoch of every fine-tuning run, one panel per target: the
+    """Training accuracy per epoch of every fine-tuning run, one panel per target: the
     training gate asks that each curve has flattened."""
     import matplotlib.pyplot as plt
     curves = results.tables["curves"]
@@ -67,9 +67,8 @@ def plot_curves(results):
     fig, axes = plt.subplots(1, len(targets), squeeze=False, figsize=(4 * len(targets), 2.8))
     for ax, target in zip(axes[0], targets):
         for _, g in curves[curves["target"] == target].groupby(["model", "seed"]):
-            ax.plot(g["epoch"], g["train_loss"], color="C0", alpha=0.25, lw=0.8)
-        ax.set_yscale("log")
-        ax.set_title(f"{target}: LP-FT training loss", fontsize=9)
+            ax.plot(g["epoch"], g["train_accuracy"], color="C0", alpha=0.25, lw=0.8)
+        ax.set_title(f"{target}: LP-FT training accuracy", fontsize=9)
         ax.set_xlabel("epoch")
     fig.tight_layout()
     return fig

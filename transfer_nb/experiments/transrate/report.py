@@ -40,7 +40,7 @@ def model_means(results, include_degenerate: bool = False):
 def checks(results):
     """The gates per target of the model-selection zoo (declared-degenerate models out):
     seed-aware discrimination with the ceiling, and the training gate (no collapsed
-    seed, LP-FT reaches the linear probe on most models, training loss plateaued)."""
+    seed, LP-FT reaches the linear probe on most models, training accuracy plateaued)."""
     t = results.table[~results.table["model"].isin(_out_models(results))]
     curves = results.tables.get("curves")
     per_target = {}
@@ -50,7 +50,7 @@ def checks(results):
         c = None
         if curves is not None and len(curves):
             cc = curves[(curves["target"] == target) & curves["model"].isin(part["model"])]
-            c = [-g.sort_values("epoch")["train_loss"].to_numpy()
+            c = [g.sort_values("epoch")["train_accuracy"].to_numpy()
                  for _, g in cc.groupby(["model", "seed"])]
         per_target[target] = {
             "discrimination": gates.discrimination_gate(part, n_test=n_test),

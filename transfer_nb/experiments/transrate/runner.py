@@ -172,7 +172,8 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
             res = _fine_tune(model, train, test, cfg, lr, seed)
             times.append(time.perf_counter() - t0)
             accs.append(float(res["accuracy"]))
-            curves.append(np.asarray(res["train_loss"], dtype=np.float64))
+            curves.append(np.stack([np.asarray(res["train_loss"], dtype=np.float64),
+                                    np.asarray(res["train_accuracy_curve"], dtype=np.float64)]))
     out["time_finetune"] = float(np.mean(times))
     out["accuracy_seeds"] = np.asarray(accs)
     out["curves"] = np.stack(curves)
@@ -270,7 +271,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
             for seed, acc, curve in zip(cfg.seeds, cell["accuracy_seeds"], cell["curves"]):
                 rows.append({**base_row, "seed": seed, "accuracy": float(acc)})
                 curves += [{"target": target.name, "model": spec.name, "seed": seed,
-                            "epoch": e + 1, "train_loss": float(v)} for e, v in enumerate(curve)]
+                            "epoch": e + 1, "train_loss": float(loss), "train_accuracy": float(a)}
+                           for e, (loss, a) in enumerate(zip(*curve))]
             bar.update(1)
     layers = []
     for source, target in cfg.layer_cases:
@@ -290,12 +292,14 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
                                "seed": seed, "accuracy": float(hit["accuracy"][s_i, j])})
         bar.update(1)
     pretrained = _pretrained(cfg, use_cache, bar)
+    lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
     meta = {"paper": "transrate", "mode": cfg.mode, "config_hash": config_hash(cfg),
             "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
-                         "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained)},
+                         "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
+                         "lite_layers": lite_layers},
                         meta, cfg)
 
 
@@ -326,3 +330,33 @@ def _pretrained(cfg: TransRateConfig, use_cache: bool, bar) -> list:
                      "accuracy": float(np.mean(cell["accuracy_seeds"]))})
         bar.update(1)
     return rows
+
+
+def _lite_layers(cfg: TransRateConfig, use_cache: bool):
+    """EfficientNet-Lite0's declared layers on the first target: TransRate (snippet and
+    layerwise) beside each layer's width and its linear-probe accuracy (an illustration:
+    the widths differ, so the width column is the baseline to beat)."""
+    import pandas as pd
+
+    from transfer_nb.models import load_model
+    from transfer_nb.selection import score_layers
+    if not cfg.pretrained:
+        return pd.DataFrame()
+    target = cfg.targets[0]
+
+    def compute():
+        model = load_model(cfg.pretrained[0], pretrained=True)
+        train, test = base.load_target(target, cfg.pretrained_image_size, 0,
+                                       model.transfer_nb_normalize)
+        with _one_thread():
+            t = score_layers(model, train, estimators=("transrate", "transrate_layerwise"),
+                             truth="linear_probe", test_data=test, eps=cfg.eps, progress=False)
+        return {"layer": np.asarray(t.index, dtype=str), "width": t["width"].to_numpy(float),
+                "transrate": t["transrate"].to_numpy(float),
+                "transrate_layerwise": t["transrate_layerwise"].to_numpy(float),
+                "accuracy": t["accuracy"].to_numpy(float)}
+    hit = _cached({"part": "lite_layers", "name": cfg.pretrained[0],
+                   "target": dataclasses.asdict(target), "size": cfg.pretrained_image_size,
+                   "eps": cfg.eps}, compute, use_cache)
+    return pd.DataFrame({k: hit[k] for k in ("layer", "width", "transrate",
+                                             "transrate_layerwise", "accuracy")})
