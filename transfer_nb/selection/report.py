@@ -156,12 +156,13 @@ def estimator_agreement(table):
 
 
 def top_models(table) -> dict:
-    """``{estimator: the model it ranks first}`` (ties: the first in table order)."""
+    """``{column: the model it ranks first}`` for the estimators (and ``accuracy``);
+    ties go to the first in table order; a column constant across the models has none."""
     ok = _ok(table)
     out = {}
     for col in score_columns(ok) + (["accuracy"] if "accuracy" in ok.columns else []):
         values = ok[col].to_numpy(float) * (1 if higher_is_better(col) else -1)
-        if np.isfinite(values).any():
+        if np.isfinite(values).any() and not _constant(values):
             out[col] = ok.index[int(np.nanargmax(values))]
     return out
 
@@ -241,9 +242,13 @@ def _agreement_lines(ok) -> list[str]:
         elif len(ok) < 3:
             lines.append("agreement: 3 or more models are needed to compare the estimators' "
                          "rankings")
-    if firsts:
-        distinct = set(firsts[c] for c in scores if c in firsts)
-        head = ("the estimators disagree on the best model: " if len(distinct) > 1
-                else "first: ")
-        lines.append(head + ", ".join(f"{col} -> {model}" for col, model in firsts.items()))
+    distinct = list(dict.fromkeys(firsts[c] for c in scores if c in firsts))
+    truth = f"; the ground truth (accuracy) puts {firsts['accuracy']} first" \
+        if "accuracy" in firsts else ""
+    if len(distinct) > 1:
+        lines.append("the estimators disagree on the best model: " + ", ".join(
+            f"{col} -> {firsts[col]}" for col in scores if col in firsts) + truth)
+    elif distinct:
+        every = "every estimator puts" if len(scores) > 1 else f"{scores[0]} puts"
+        lines.append(f"{every} {distinct[0]} first{truth}")
     return lines
