@@ -196,6 +196,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
+        import nbclient  # noqa: F401 - the notebooks extra
+        import nbconvert  # noqa: F401
+    except ImportError:
+        print(f"{prog}: error: running notebooks needs Jupyter: pip install "
+              "'transfer-nb[notebooks]'", file=sys.stderr)
+        return 2
+    try:
         nb_dir = _notebook_folder(args)
     except FileNotFoundError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
