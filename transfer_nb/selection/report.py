@@ -137,7 +137,7 @@ def _ok(table):
 def estimator_agreement(table):
     """Kendall tau between the rankings of every pair of estimator columns (lower-is-better
     scores flipped), over the models both scored; a square DataFrame (NaN with fewer
-    than 3 models in common)."""
+    than 3 models in common, or for a column constant across them)."""
     import pandas as pd
     from scipy.stats import kendalltau
 
@@ -149,7 +149,7 @@ def estimator_agreement(table):
             va = ok[a].to_numpy(float) * (1 if higher_is_better(a) else -1)
             vb = ok[b].to_numpy(float) * (1 if higher_is_better(b) else -1)
             both = np.isfinite(va) & np.isfinite(vb)
-            if both.sum() >= 3 and np.ptp(va[both]) > 0 and np.ptp(vb[both]) > 0:
+            if both.sum() >= 3 and not _constant(va[both]) and not _constant(vb[both]):
                 tau = float(kendalltau(va[both], vb[both]).statistic)
                 out.loc[a, b] = out.loc[b, a] = tau
     return out
