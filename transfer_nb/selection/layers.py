@@ -144,7 +144,7 @@ def score_layer_features(features: Mapping, labels, *, test=None,
     """
     import pandas as pd
 
-    ground_truth = _truth_choice(ground_truth, truth, ("linear_probe",), "for features")
+    ground_truth = _truth_choice(ground_truth, truth, LAYER_TRUTHS, "for features")
     test_fraction = _renamed(test_size, "test_size", test_fraction, "test_fraction",
                              TEST_FRACTION)
     if ground_truth == "fine_tune_reinit":
