@@ -196,3 +196,43 @@ def test_plot_layer_scores():
     np.testing.assert_allclose(heights, table["transrate"].values)
     with pytest.raises(ValueError, match="no column 'logme'"):
         plot_layer_scores(table, "logme")
+
+
+def test_hold_out_keeps_the_scores_of_a_later_probe():
+    feats, y = _layer_features()
+    before = score_layer_features(feats, y, estimators=("transrate",), hold_out=True, seed=1)
+    after = score_layer_features(feats, y, estimators=("transrate",), hold_out=True, seed=1,
+                                 ground_truth="linear_probe")
+    pd.testing.assert_series_equal(before["transrate"], after["transrate"])
+    train, _ = stratified_split(y, 0.25, seed=1)
+    assert before.loc["mid", "transrate"] == pytest.approx(transrate(feats["mid"][train],
+                                                                     y[train]))
+
+
+def test_former_argument_names_still_work_with_a_warning():
+    feats, y = _layer_features()
+    with pytest.warns(DeprecationWarning, match="truth= is now ground_truth="):
+        old = score_layer_features(feats, y, truth="linear_probe", estimators=("transrate",))
+    new = score_layer_features(feats, y, ground_truth="linear_probe", estimators=("transrate",))
+    pd.testing.assert_frame_equal(old, new)
+    model, data = _tiny_net(), _images(45)
+    with pytest.warns(DeprecationWarning, match="'finetune_reinit' is now 'fine_tune_reinit'"):
+        table = score_layers(model, data, layers=["3"], ground_truth="finetune_reinit",
+                             test_data=_images(30, seed=1), progress=False,
+                             finetune={"epochs": 1, "batch_size": 15})
+    assert table.attrs["ground_truth"] == "fine_tune_reinit"
+    with pytest.raises(ValueError, match="test_size is the former name of test_fraction"):
+        score_layer_features(feats, y, test_size=0.3, test_fraction=0.4)
+
+
+def test_score_layers_defaults_match_score_models():
+    from transfer_nb.selection import DEFAULT_ESTIMATORS, LAYER_ESTIMATORS
+    from transfer_nb.estimators import registry
+    assert LAYER_ESTIMATORS == tuple(e for e in DEFAULT_ESTIMATORS
+                                     if registry.get(e).inputs == ("features", "labels"))
+    model, data = _tiny_net(), _images()
+    table = score_layers(model, data, layers=["1", "3"], progress=False)
+    assert list(table.columns) == ["depth", "width", *LAYER_ESTIMATORS]
+    feats = extract_features(model, data, layers=["1", "3"], progress=False)
+    y = data.tensors[1].numpy()
+    assert table.loc["3", "logme"] == pytest.approx(est.logme(feats["3"], y))  # every image

@@ -179,7 +179,8 @@ class LayerSelector(W.VBox):
     def _score(self, features, labels, test, probe=False):
         return score_layer_features(features, labels, test=test, estimators=("transrate",),
                                     ground_truth="linear_probe" if probe else None,
-                                    test_fraction=self.test_size, seed=self.seed,
+                                    test_fraction=self.test_size, hold_out=True,
+                                    seed=self.seed,
                                     eps=self.eps.value,
                                     on_progress=self._on_progress if probe else None)
 

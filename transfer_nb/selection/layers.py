@@ -111,7 +111,7 @@ def _as_arrays(features, labels, what: str) -> tuple[dict, np.ndarray]:
 def score_layer_features(features: Mapping, labels, *, test=None,
                          estimators=LAYER_ESTIMATORS, ground_truth: str | None = None,
                          test_fraction: float = TEST_FRACTION, seed: int = 0,
-                         eps: float = 1e-4,
+                         eps: float = 1e-4, hold_out: bool | None = None,
                          on_progress: Callable[[int, int], None] | None = None,
                          truth=None, test_size=None):
     """:func:`score_layers` on features that are already extracted.
@@ -131,6 +131,11 @@ def score_layer_features(features: Mapping, labels, *, test=None,
     test_fraction, seed : the split (and the probe's seed).
     eps : float
         Distortion of TransRate's coding rate.
+    hold_out : bool, optional
+        Without ``test``: whether the held-out part is cut out of ``features``.  Default
+        (``None``): when a ground truth is asked.  ``True`` keeps the scores of a caller
+        that asks for the ground truth later (the ``LayerSelector`` widget) the same
+        before and after.
     on_progress : callable, optional
         ``on_progress(done, total)`` after each probed layer.
     truth, test_size : former names of ``ground_truth`` and ``test_fraction``.
@@ -153,7 +158,9 @@ def score_layer_features(features: Mapping, labels, *, test=None,
     arrays, labels = _as_arrays(features, labels, "features")
     names = list(arrays)
     test_arrays = test_labels = None
-    if test is None and ground_truth is not None:
+    if hold_out is None:
+        hold_out = ground_truth is not None
+    if test is None and hold_out:
         train, held = split_indices(labels, test_fraction, seed)
         test_arrays = {k: v[held] for k, v in arrays.items()}
         test_labels = labels[held]
