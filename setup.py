@@ -1,4 +1,11 @@
-"""Build hook only (metadata lives in pyproject.toml): ship the tutorials in the wheel.
+"""Packages and a build hook (the metadata lives in pyproject.toml).
+
+Packages: ``transfer_nb`` and its subpackages, and the repository folder ``widgets/``
+installed as ``transfer_nb_widgets`` (``import transfer_nb_widgets as widgets``): a
+top-level name of its own, so that it cannot be mistaken for another package's
+``widgets``.  An editable install maps the same name onto ``widgets/``.
+
+Build hook: ship the tutorials in the wheel.
 
 ``notebooks/*.ipynb`` is the single source of the tutorials.  ``build_py`` copies them
 into the built package as ``transfer_nb/tutorials/`` (real files, no symlink), so that a
@@ -9,7 +16,7 @@ from the sdist gets them too.
 """
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
@@ -31,4 +38,6 @@ class BuildPyWithTutorials(build_py):
             self.copy_file(str(nb), str(dest / nb.name))
 
 
-setup(cmdclass={"build_py": BuildPyWithTutorials})
+setup(packages=find_packages(include=["transfer_nb", "transfer_nb.*"]) + ["transfer_nb_widgets"],
+      package_dir={"transfer_nb_widgets": "widgets"},
+      cmdclass={"build_py": BuildPyWithTutorials})

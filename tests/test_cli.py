@@ -37,3 +37,65 @@ def test_list_commands_say_what_works_offline(capsys):
     assert cli.main(["list-models"]) == 0
     models = capsys.readouterr().out.splitlines()
     assert any(line.startswith("efficientnet_lite0") and "offline" in line for line in models)
+
+
+# ------------------------------------------------------------- which notebooks `run` runs
+def _fake_runner(monkeypatch):
+    seen = []
+
+    def fake_run(notebooks, out, timeout=1800):
+        seen.append([p.name for p in notebooks])
+        return [{"name": p.name, "ok": True, "seconds": 0.0, "error": None}
+                for p in notebooks]
+
+    monkeypatch.setattr(cli, "run_notebooks", fake_run)
+    return seen
+
+
+def _notebooks(folder, *names):
+    folder.mkdir()
+    for name in names:
+        nbformat.write(nbformat.v4.new_notebook(), folder / name)
+    return folder
+
+
+def test_run_honours_only_and_says_when_it_matches_nothing(tmp_path, monkeypatch, capsys):
+    seen = _fake_runner(monkeypatch)
+    nb_dir = _notebooks(tmp_path / "nbs", "00_quickstart.ipynb", "01_coding_rate.ipynb",
+                        "02_transrate.ipynb")
+    base = ["run", "--notebooks", str(nb_dir), "--out", str(tmp_path / "b")]
+    assert cli.main(base + ["--only", "00", "02"]) == 0
+    assert seen == [["00_quickstart.ipynb", "02_transrate.ipynb"]]
+    capsys.readouterr()
+    assert cli.main(base + ["--only", "99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"transfer-nb run: error: --only 99 matches no notebook in {nb_dir} "
+                   "(there: 00_quickstart, 01_coding_rate, 02_transrate)")
+    assert len(seen) == 1  # nothing ran
+
+
+def test_run_outside_a_checkout_runs_the_shipped_tutorials(tmp_path, monkeypatch, capsys):
+    seen = _fake_runner(monkeypatch)
+    shipped = _notebooks(tmp_path / "shipped", "00_quickstart.ipynb", "01_coding_rate.ipynb")
+    monkeypatch.setattr(cli, "tutorials_dir", lambda: shipped)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # no ./notebooks here
+    assert cli.main(["run", "--only", "00", "--out", "runout"]) == 0
+    assert seen == [["00_quickstart.ipynb"]]
+    assert f"from {shipped} in" in capsys.readouterr().out
+    # a ./notebooks folder with notebooks wins over the shipped ones
+    _notebooks(elsewhere / "notebooks", "00_mine.ipynb")
+    assert cli.main(["run", "--out", "runout"]) == 0
+    assert seen[-1] == ["00_mine.ipynb"]
+    # an install without tutorials is one line, exit 2
+    monkeypatch.chdir(tmp_path)
+
+    def missing():
+        raise FileNotFoundError("no tutorial notebooks in X; reinstall transfer-nb")
+
+    monkeypatch.setattr(cli, "tutorials_dir", missing)
+    capsys.readouterr()
+    assert cli.main(["run"]) == 2
+    assert capsys.readouterr().err.strip() == ("transfer-nb run: error: no tutorial notebooks "
+                                               "in X; reinstall transfer-nb")

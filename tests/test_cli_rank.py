@@ -4,9 +4,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from transfer_nb._rank_cli import in_cli_terms
 from transfer_nb.cli import main, rank_table
 from transfer_nb.data import load_dataset
 from transfer_nb.selection import score_models
+from transfer_nb.selection.report import SCORE_MEANINGS
 
 MODELS = "efficientnet_lite0,efficientnet_lite1"
 
@@ -46,10 +48,18 @@ def test_rank_prints_ranking_and_writes_csv(folder, tmp_path, capsys):
     # printed best first by TransRate, with a rank column and without the timings
     best = table["transrate"].idxmax()
     lines = printed.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["rank", "layer"])
+    header = next(i for i, line in enumerate(lines)
+                  if line.split()[:2] == ["rank", "image_size"])
     assert lines[header + 2].split()[:2] == [best, "1"]
     assert "seconds" not in lines[header]
-    assert f"wrote {out}" in printed
+    assert f"wrote {out} (2 models, every column)" in printed
+    # the output says how to read it: the sort column and direction, each column's meaning
+    assert lines[header - 1].startswith("2 models ranked by transrate (the first estimator; "
+                                        "--sort-by picks another column; higher is better), "
+                                        "27 images scored, 3 classes, 9 held out")
+    assert "what the columns mean (higher is better):" in printed
+    assert "  " + SCORE_MEANINGS["transrate"] in lines and "  " + SCORE_MEANINGS["leep"] in lines
+    assert "  (accuracy: linear_probe on the held-out images)" in lines
 
 
 def test_rank_table_orders_by_first_score():
@@ -59,7 +69,7 @@ def test_rank_table_orders_by_first_score():
     ranked = rank_table(table)
     assert list(ranked.index) == ["b", "a", "c"]
     assert list(ranked.columns) == ["rank", "layer", "logme"]
-    assert ranked["rank"].tolist() == [1, 2, 3]
+    assert ranked["rank"].tolist()[:2] == [1, 2] and pd.isna(ranked["rank"].iloc[2])
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -67,7 +77,12 @@ def test_rank_table_orders_by_first_score():
     (["--data", "/no/such/folder"], "does not exist"),
     (["--test-data", "/no/such/folder"], "does not exist"),
     (["--ground-truth", "guess"], "invalid choice: 'guess'"),
-    (["--jobs", "0"], "n_jobs must be"),
+    (["--jobs", "0"], "--jobs must be 1 or more, got 0"),
+    (["--image-size", "0"], "--image-size must be 1 or more, got 0"),
+    (["--sort-by", "bogus"], "--sort-by 'bogus' is not a column of this ranking"),
+    (["--sort-by", "accuracy"], "--sort-by 'accuracy' is not a column"),  # no ground truth
+    (["--evaluate"], "--evaluate compares the estimators with a ground truth: add "
+                     "--ground-truth"),
     (["--jobs", "two"], "invalid int value: 'two'"),
     (["--estimators", "bogus"], "unknown estimator 'bogus'"),
     (["--models", ","], "--models is empty"),
@@ -99,12 +114,146 @@ def test_score_layers_and_score_models_read_a_folder_path(folder):
     from transfer_nb.selection import score_layers
 
     model = Net(0, "imagenet")
-    data = load_dataset("folder", root=folder, split="train", image_size=12,
+    # without a ground truth every image of the folder is scored, as of the dataset
+    data = load_dataset("folder", root=folder, split="all", image_size=12,
                         normalize="imagenet")
-    by_path = score_layers(model, str(folder), layers=["conv", "penultimate"], image_size=12)
-    by_dataset = score_layers(model, data, layers=["conv", "penultimate"], test_data=data)
+    by_path = score_layers(model, str(folder), layers=["conv", "penultimate"], image_size=12,
+                           progress=False)
+    by_dataset = score_layers(model, data, layers=["conv", "penultimate"], progress=False)
     pd.testing.assert_frame_equal(by_path, by_dataset)
     row = score_models([model], folder, estimators=["transrate"], image_size=12,
                        device="cpu", cache=False)
     assert row.loc["Net", "transrate"] == pytest.approx(by_path.loc["penultimate", "transrate"],
                                                         rel=1e-9)
+
+
+# ------------------------------------------------------------ failures that lose nothing
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """The README's example offline: torchvision weights not cached, host unreachable."""
+    from transfer_nb.models import zoo
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.delenv("TRANSFER_NB_OFFLINE", raising=False)
+    monkeypatch.setattr(zoo, "_host_reachable", lambda host, *a, **k: False)
+
+
+def test_an_unavailable_model_is_a_warning_line_and_the_others_are_saved(
+        folder, tmp_path, capsys, offline):
+    out = tmp_path / "ranking.csv"
+    code = main(["rank", "--data", str(folder), "--models", "efficientnet_lite0,resnet18",
+                 "--image-size", "32", "--estimators", "transrate,logme", "--device", "cpu",
+                 "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0
+    warnings = [line for line in captured.err.splitlines() if "warning" in line]
+    assert warnings == [
+        "transfer-nb rank: warning: resnet18 was not scored: WeightsUnavailableError: "
+        "pretrained weights for 'resnet18' could not be fetched (download.pytorch.org is "
+        "unreachable); models that work offline: efficientnet_lite0, efficientnet_lite1, "
+        "efficientnet_lite2"]
+    assert "Traceback" not in captured.err
+    assert "1 model ranked by transrate" in captured.out
+    csv = pd.read_csv(out, index_col="model")
+    assert list(csv.index) == ["efficientnet_lite0"] and np.isfinite(csv["transrate"]).all()
+
+
+def test_no_model_scored_is_one_line_and_exit_2(folder, capsys, offline):
+    code = main(["rank", "--data", str(folder), "--models", "resnet18", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("transfer-nb rank: error: no model could be scored: 'resnet18': "
+                              "WeightsUnavailableError")
+    assert not any("Traceback" in line for line in err)
+
+
+# --------------------------------------------------------------- data checks first
+def test_a_class_with_one_image_is_named(folder, tmp_path, capsys):
+    import shutil
+    small = tmp_path / "small"
+    shutil.copytree(folder, small)
+    (small / "rocket").mkdir()
+    shutil.copy(next((small / "digit_0").glob("*.png")), small / "rocket" / "r.png")
+    code = main(["rank", "--data", str(small), "--models", "efficientnet_lite0"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err == ("transfer-nb rank: error: class 'rocket' has 1 image: the estimators need "
+                   "at least 2 images per class; add images to these classes")
+
+
+def test_skip_bad(folder, tmp_path, capsys):
+    import shutil
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / "digit_1" / "bad.png").write_bytes(b"\x89PNG truncated")
+    args = ["rank", "--data", str(broken), "--models", "efficientnet_lite0", "--image-size",
+            "32", "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bad.png" in err and "pass --skip-bad to leave unreadable files out" in err
+    assert len(err.splitlines()) == 1
+    assert main(args + ["--skip-bad"]) == 0
+    assert "36 images scored" in capsys.readouterr().out
+
+
+def test_sort_by_another_column(folder, capsys):
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "transrate,logme", "--device", "cpu"]
+    assert main(args + ["--sort-by", "logme"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("2 models ranked by logme (--sort-by; higher is better)")
+    table = score_models(MODELS.split(","), folder, estimators=["transrate", "logme"],
+                         image_size=32, device="cpu", progress=False)
+    assert lines[3].split()[:2] == [table["logme"].idxmax(), "1"]
+
+
+def test_evaluate_compares_every_column_with_the_ground_truth(folder, capsys):
+    pytest.importorskip("transfer_nb.evaluation",
+                        reason="transfer_nb.evaluation (evaluate_estimators) is not merged yet")
+    code = main(["rank", "--data", str(folder), "--models",
+                 "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2", "--image-size",
+                 "32", "--estimators", "transrate,logme", "--ground-truth", "linear_probe",
+                 "--evaluate", "--device", "cpu"])
+    out = capsys.readouterr()
+    assert code in (0, 2)
+    if code == 0:
+        assert "how well each column ranks the models by the ground truth" in out.out
+        assert "transrate" in out.out.split("how well each column")[1]
+    else:  # evaluate_estimators refused (e.g. too few models): one line, CLI terms
+        assert out.err.startswith("transfer-nb rank: error: --evaluate:")
+
+
+def test_device_message_in_cli_terms(folder, capsys):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: --device cuda is valid here")
+    code = main(["rank", "--data", str(folder), "--models", "efficientnet_lite0",
+                 "--device", "cuda"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        "transfer-nb rank: error: --device cuda: CUDA is not available on this machine; use "
+        "--device cpu, or leave --device out")
+
+
+def test_messages_use_the_command_line_names():
+    assert in_cli_terms("n_jobs must be an int >= 1") == "--jobs must be an int >= 1"
+    assert in_cli_terms("image_size must be positive") == "--image-size must be positive"
+    assert in_cli_terms("a smaller image size is faster (image_size=64)") == \
+        "a smaller image size is faster (--image-size 64)"
+    assert in_cli_terms("remove it or pass skip_bad=True to leave it out") == \
+        "remove it or pass --skip-bad to leave it out"
+    assert in_cli_terms("give a separate\n held-out set (test_data)") == \
+        "give a separate held-out set (--test-data)"
+
+
+def test_help_explains_the_columns_without_markup(capsys):
+    with pytest.raises(SystemExit):
+        main(["rank", "--help"])
+    text = capsys.readouterr().out
+    assert "columns (higher is better for every estimator):" in text
+    assert "exit status: 0 when at least one model was scored" in text
+    for flag in ("--sort-by", "--skip-bad", "--evaluate", "--image-size", "--jobs"):
+        assert flag in text
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "``" not in text and ":func:" not in text

@@ -19,6 +19,7 @@ from transfer_nb.selection import score_models
 from transfer_nb.transfer import linear_probe
 
 SCORES = ["transrate", "logme", "leep", "nce", "hscore"]
+INFO = ["layer", "image_size", "width", "n_train", "n_classes"]
 
 
 class Net(nn.Module):
@@ -67,8 +68,14 @@ def test_dict_of_modules_each_normalised_its_own_way(parts):
     models = {"plain": Net(0, "none"), "imnet": Net(1, "imagenet")}
     table = score_models(models, train, test_data=test, device="cpu", cache=False)
     assert list(table.index) == ["plain", "imnet"]
-    assert list(table.columns[:8]) == ["layer", "width", "n_train"] + SCORES
+    assert list(table.columns[:10]) == INFO + SCORES
     assert table["width"].tolist() == [48, 48] and table["n_train"].tolist() == [60, 60]
+    assert table["n_classes"].tolist() == [10, 10] and table["image_size"].tolist() == [12, 12]
+    # the static baselines: every parameter counted once, no published top-1 for a module
+    assert table["params"].tolist() == [sum(p.numel() for p in m.parameters())
+                                        for m in models.values()] == [826, 826]
+    assert table["imagenet_top1"].isna().all()
+    assert table.attrs["estimators"] == SCORES and table.attrs["failed"] == {}
     for name, model in models.items():
         ref, *_ = _reference(model, "train", 60)
         for score in SCORES:
@@ -93,7 +100,11 @@ def test_names_and_modules(parts):
     assert table.loc["efficientnet_lite0", "width"] == 1280
     assert table.loc["efficientnet_lite0", "transrate"] == pytest.approx(
         transrate(Z, ref.targets, eps=1e-4), rel=1e-9)
-    assert list(table.columns[:4]) == ["layer", "width", "n_train", "transrate"]
+    assert list(table.columns[:6]) == INFO + ["transrate"]
+    # the zoo's published top-1 (TF-Lite model card, FP32) beside a parameter count
+    assert table.loc["efficientnet_lite0", "imagenet_top1"] == 75.1
+    assert table.loc["efficientnet_lite0", "params"] == sum(
+        p.numel() for p in lite.parameters())
 
 
 def test_model_without_classifier_gets_nan_and_a_note(parts):
@@ -123,7 +134,7 @@ def test_dataset_without_test_data_is_split_like_score_layers(parts):
     model = Net(5)
     table = score_models([model], train, estimators=["transrate"],
                          ground_truth="linear_probe", device="cpu", cache=False)
-    tr, held = stratified_split(train.targets, 0.3, 0)
+    tr, held = stratified_split(train.targets, 0.25, 0)  # test_fraction's default
     Z = extract_features(model, train, layers="penultimate", device="cpu",
                          progress=False)["penultimate"]
     assert table.loc["Net", "n_train"] == len(tr)

@@ -45,7 +45,8 @@ def test_scores_equal_the_estimators_on_the_training_part():
     feats, y = _layer_features()
     table = score_layer_features(feats, y, estimators=("transrate", "transrate_layerwise",
                                                        "logme", "hscore"),
-                                 truth="linear_probe", test_size=0.3, seed=4, eps=1e-3)
+                                 ground_truth="linear_probe", test_fraction=0.3, seed=4,
+                                 eps=1e-3)
     train, test = stratified_split(y, 0.3, seed=4)
     assert list(table.index) == ["low", "mid", "high"] and table.index.name == "layer"
     assert list(table["depth"]) == [1, 2, 3] and list(table["width"]) == [6, 8, 5]
@@ -57,11 +58,13 @@ def test_scores_equal_the_estimators_on_the_training_part():
         assert table.loc[name, "hscore"] == pytest.approx(est.hscore(Z[train], y[train]))
         assert table.loc[name, "accuracy"] == pytest.approx(
             linear_probe(Z[train], y[train], Z[test], y[test], seed=4))
-    # the score columns do not change when the ground truth is added
-    plain = score_layer_features(feats, y, estimators=("transrate", "transrate_layerwise",
-                                                       "logme", "hscore"), seed=4, eps=1e-3)
-    pd.testing.assert_frame_equal(plain, table.drop(columns="accuracy"))
     assert table["accuracy"].idxmax() == "high"
+    # without a ground truth nothing is held out: every row is scored
+    plain = score_layer_features(feats, y, estimators=("transrate", "logme"), seed=4, eps=1e-3)
+    assert "accuracy" not in plain.columns
+    for name, Z in feats.items():
+        assert plain.loc[name, "transrate"] == pytest.approx(transrate(Z, y, eps=1e-3))
+        assert plain.loc[name, "logme"] == pytest.approx(est.logme(Z, y))
 
 
 def test_separate_test_set_and_callable_estimators():
@@ -69,7 +72,7 @@ def test_separate_test_set_and_callable_estimators():
     test_feats, test_y = _layer_features(1)
     calls = []
     table = score_layer_features(
-        feats, y, test=(test_feats, test_y), truth="linear_probe",
+        feats, y, test=(test_feats, test_y), ground_truth="linear_probe",
         estimators={"mean_norm": lambda Z, lab: float(np.linalg.norm(Z.mean(0)))},
         on_progress=lambda done, total: calls.append((done, total)))
     for name, Z in feats.items():  # all of `feats` is the training part
@@ -88,40 +91,44 @@ def test_score_layer_features_errors():
     with pytest.raises(ValueError, match="'leep' takes"):
         score_layer_features(feats, y, estimators=("leep",))
     with pytest.raises(ValueError, match="needs the model"):
-        score_layer_features(feats, y, truth="finetune_reinit")
+        score_layer_features(feats, y, ground_truth="fine_tune_reinit")
+    with pytest.raises(ValueError, match=r"class 2 has 1 image.*at least 2 images per class"):
+        score_layer_features(feats, np.r_[y[:-30], np.zeros(29, int), [2]])
 
 
 # -------------------------------------------------------------------------- score_layers
 def test_score_layers_equals_estimators_on_the_same_extracted_features():
     model, data = _tiny_net(), _images()
-    table = score_layers(model, data, layers=["1", "3"], truth="linear_probe",
-                         estimators=("transrate", "logme"), seed=2)
+    table = score_layers(model, data, layers=["1", "3"], ground_truth="linear_probe",
+                         estimators=("transrate", "logme"), seed=2, progress=False)
     feats = extract_features(model, data, layers=["1", "3"], progress=False)
     y = data.tensors[1].numpy()
     expected = score_layer_features(feats, y, estimators=("transrate", "logme"),
-                                    truth="linear_probe", seed=2)
+                                    ground_truth="linear_probe", seed=2)
     pd.testing.assert_frame_equal(table, expected)
-    train, test = stratified_split(y, 0.3, seed=2)
+    train, test = stratified_split(y, 0.25, seed=2)  # test_fraction's default
     assert table.loc["3", "transrate"] == pytest.approx(transrate(feats["3"][train], y[train]))
     assert list(table["width"]) == [4, 6]
 
 
 def test_score_layers_with_test_data_and_finetune_reinit():
     model, data, held = _tiny_net(), _images(45, seed=0), _images(30, seed=1)
-    table = score_layers(model, data, layers=["1", "3"], truth="finetune_reinit",
-                         test_data=held, seed=0,
+    table = score_layers(model, data, layers=["1", "3"], ground_truth="fine_tune_reinit",
+                         test_data=held, seed=0, progress=False,
                          finetune={"epochs": 1, "batch_size": 15, "lr": 0.01})
     feats = extract_features(model, data, layers=["1", "3"], progress=False)
     y = data.tensors[1].numpy()
     assert table.loc["1", "transrate"] == pytest.approx(transrate(feats["1"], y))
     # fine-tuning is seeded: running it again gives the same accuracies
-    again = score_layers(model, data, layers=["1", "3"], truth="finetune_reinit",
-                         test_data=held, seed=0,
+    again = score_layers(model, data, layers=["1", "3"], ground_truth="fine_tune_reinit",
+                         test_data=held, seed=0, progress=False,
                          finetune={"epochs": 1, "batch_size": 15, "lr": 0.01})
     np.testing.assert_array_equal(table["accuracy"].values, again["accuracy"].values)
     assert set(np.round(table["accuracy"] * 30, 6)) <= set(range(31))  # k / 30 test images
-    with pytest.raises(ValueError, match="truth must be"):
-        score_layers(model, data, truth="magic")
+    with pytest.raises(ValueError, match="ground_truth must be"):
+        score_layers(model, data, ground_truth="magic")
+    with pytest.raises(ValueError, match="'fine_tune_reinit'"):  # the layer protocol's name
+        score_layers(model, data, ground_truth="fine_tune")
 
 
 def test_extract_layer_features_chunks_match_one_pass():
@@ -181,10 +188,51 @@ def test_plot_layer_scores():
     import matplotlib
     matplotlib.use("Agg")
     feats, y = _layer_features()
-    table = score_layer_features(feats, y, truth="linear_probe")
+    table = score_layer_features(feats, y, estimators=("transrate",),
+                                 ground_truth="linear_probe")
     fig = plot_layer_scores(table, highlight="mid")
     assert len(fig.axes) == 2
     heights = [p.get_height() for p in fig.axes[0].patches]
     np.testing.assert_allclose(heights, table["transrate"].values)
     with pytest.raises(ValueError, match="no column 'logme'"):
         plot_layer_scores(table, "logme")
+
+
+def test_hold_out_keeps_the_scores_of_a_later_probe():
+    feats, y = _layer_features()
+    before = score_layer_features(feats, y, estimators=("transrate",), hold_out=True, seed=1)
+    after = score_layer_features(feats, y, estimators=("transrate",), hold_out=True, seed=1,
+                                 ground_truth="linear_probe")
+    pd.testing.assert_series_equal(before["transrate"], after["transrate"])
+    train, _ = stratified_split(y, 0.25, seed=1)
+    assert before.loc["mid", "transrate"] == pytest.approx(transrate(feats["mid"][train],
+                                                                     y[train]))
+
+
+def test_former_argument_names_still_work_with_a_warning():
+    feats, y = _layer_features()
+    with pytest.warns(DeprecationWarning, match="truth= is now ground_truth="):
+        old = score_layer_features(feats, y, truth="linear_probe", estimators=("transrate",))
+    new = score_layer_features(feats, y, ground_truth="linear_probe", estimators=("transrate",))
+    pd.testing.assert_frame_equal(old, new)
+    model, data = _tiny_net(), _images(45)
+    with pytest.warns(DeprecationWarning, match="'finetune_reinit' is now 'fine_tune_reinit'"):
+        table = score_layers(model, data, layers=["3"], ground_truth="finetune_reinit",
+                             test_data=_images(30, seed=1), progress=False,
+                             finetune={"epochs": 1, "batch_size": 15})
+    assert table.attrs["ground_truth"] == "fine_tune_reinit"
+    with pytest.raises(ValueError, match="test_size is the former name of test_fraction"):
+        score_layer_features(feats, y, test_size=0.3, test_fraction=0.4)
+
+
+def test_score_layers_defaults_match_score_models():
+    from transfer_nb.selection import DEFAULT_ESTIMATORS, LAYER_ESTIMATORS
+    from transfer_nb.estimators import registry
+    assert LAYER_ESTIMATORS == tuple(e for e in DEFAULT_ESTIMATORS
+                                     if registry.get(e).inputs == ("features", "labels"))
+    model, data = _tiny_net(), _images()
+    table = score_layers(model, data, layers=["1", "3"], progress=False)
+    assert list(table.columns) == ["depth", "width", *LAYER_ESTIMATORS]
+    feats = extract_features(model, data, layers=["1", "3"], progress=False)
+    y = data.tensors[1].numpy()
+    assert table.loc["3", "logme"] == pytest.approx(est.logme(feats["3"], y))  # every image

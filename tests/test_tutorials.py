@@ -57,7 +57,7 @@ def _build_wheel(tmp_path: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
         shutil.copy2(REPO / name, src / name)
-    for name in ("transfer_nb", "widgets", "notebooks"):
+    for name in ("transfer_nb", "widgets", "notebooks", "docs"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",

@@ -1,16 +1,30 @@
 """transfer-nb: transferability estimation, taught and reproduced.
 
-The public API (see DESIGN.md)::
+How well will a pretrained model, or one of its layers, transfer to your task, estimated
+without fine-tuning?  After ``pip install transfer-nb``:
+
+* ``transfer-nb tutorials DIR`` copies the tutorial notebooks (shipped in this package)
+  into ``DIR``; ``transfer-nb run --only 00`` executes tutorial 00 headless and writes
+  ``build/00_quickstart.html``; ``transfer-nb rank --data my_images/ --models
+  efficientnet_lite0,efficientnet_lite1`` ranks models on your own images (one subfolder
+  per class).  ``transfer-nb --help`` lists the commands.
+* In Python::
 
     import transfer_nb as tnb
+    table = tnb.score_models(["efficientnet_lite0", "efficientnet_lite1"], "my_images/")
+    tnb.rank_table(table)                         # best first
+    tnb.selection.ranking_notes(table)            # how to read it
+    tnb.score_layers(model, "my_images/")         # which layer to transfer
     tnb.coding_rate(Z, eps=1e-4)
-    tnb.transrate(Z, y, eps=1e-4)
+    tnb.transrate(Z, y, eps=1e-4)                 # variant="snippet" | "layerwise" | "projected"
+    tnb.estimators.logme / leep / nce / hscore / linear_mse / label_mse / pge
     tnb.extract_features(model, data, layers=None, pool="avg")
-    tnb.load_dataset(name, split="train", n=None, image_size=None, seed=0)
-    tnb.load_model(name, pretrained=True)
-    tnb.score_models(["efficientnet_lite0", "efficientnet_lite1"], "my_images/")
-    tnb.score_layers(model, data, layers=None, estimators=("transrate",))
-    tnb.estimators.linear_mse / logme / leep / nce / hscore / pge
+    tnb.load_dataset(name, split="train", n=None, image_size=None, seed=0)  # or "folder"
+    tnb.load_model(name, pretrained=True)         # EfficientNet-Lite0/1/2 work offline
+    tnb.list_models(), tnb.list_datasets()
+
+* The interactive widgets: ``import transfer_nb_widgets as widgets`` (needs the
+  ``widgets`` extra); ``%load_ext transfer_nb`` adds the ``%transrate`` magic.
 
 Attributes are imported lazily so that ``import transfer_nb`` stays cheap and the
 numerical core works without touching torch.  This package never imports ipywidgets.
@@ -38,6 +52,7 @@ _LAZY = {
     "list_models": "transfer_nb.models",
     "score_models": "transfer_nb.selection",
     "score_layers": "transfer_nb.selection",
+    "rank_table": "transfer_nb.selection",
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
                "selection", "plots",

@@ -1,12 +1,14 @@
 """``transfer-nb`` console script: run the tutorials, rank models, list datasets and models.
 
-``transfer-nb run`` executes every notebook in ``notebooks/`` headless (fast mode unless
-``--full`` or ``TRANSFER_NB_FAST=0``), writes the executed notebook and an HTML copy under ``build/``
-and prints one line per notebook.  With no notebook present it runs a small demo.
-``transfer-nb tutorials DIR`` copies the tutorial notebooks shipped in the package (the
-repository's ``notebooks/`` in a source checkout) into ``DIR``, keeping the user's edits.
-``transfer-nb rank --data DIR --models a,b,c`` scores the models on your images
-(:func:`transfer_nb.selection.score_models`), prints them ranked and writes a CSV.
+``transfer-nb run`` executes the tutorial notebooks headless (fast mode unless ``--full``
+or ``TRANSFER_NB_FAST=0``) and writes each executed notebook and an HTML copy under
+``--out`` (default ``build/``), one line per notebook.  It runs ``--notebooks DIR``, else
+``./notebooks`` when that folder holds notebooks (a source checkout), else the tutorials
+shipped in the package; ``--only 00 02`` picks notebooks by name.
+``transfer-nb tutorials DIR`` copies the shipped tutorials into ``DIR``, keeping the
+user's edits.  ``transfer-nb rank --data DIR --models a,b,c`` scores the models on your
+images (:func:`transfer_nb.selection.score_models`), prints them ranked with what the
+scores mean and writes a CSV (:mod:`transfer_nb._rank_cli`).
 """
 from __future__ import annotations
 
@@ -19,18 +21,16 @@ import sys
 import time
 from pathlib import Path
 
+from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
+from transfer_nb._rank_cli import cmd_rank as _cmd_rank
+from transfer_nb.selection.report import rank_table  # noqa: F401 - its former home
+
 __all__ = ["main", "run_notebooks", "run_demo", "tutorials_dir", "copy_tutorials",
            "rank_table"]
 
 # In DIR, after a copy: {notebook name: sha256 of the version copied there}, so that a later
 # copy can tell an untouched older tutorial (updated) from one the user edited (kept).
 TUTORIALS_MANIFEST = ".transfer_nb_tutorials.json"
-
-
-def _repo_notebooks() -> Path:
-    """``notebooks/`` next to the package (source checkout) or in the working directory."""
-    here = Path(__file__).resolve().parent.parent / "notebooks"
-    return here if here.is_dir() else Path.cwd() / "notebooks"
 
 
 def tutorials_dir() -> Path:
@@ -162,33 +162,70 @@ def run_demo(n: int = 200, image_size: int = 64) -> None:
         print(f"  {name:<20s} {str(feats.shape):>14s}  TransRate = {scores[name]:.4f}")
 
 
+def _notebook_folder(args: argparse.Namespace) -> Path:
+    """Where ``run`` finds notebooks: ``--notebooks``, else ``./notebooks`` when it holds
+    some, else the tutorials shipped in the package (:func:`tutorials_dir`)."""
+    if args.notebooks:
+        return Path(args.notebooks)
+    here = Path.cwd() / "notebooks"
+    if here.is_dir() and any(_notebooks_in(here)):
+        return here
+    return tutorials_dir()  # FileNotFoundError when the install lacks them
+
+
+def _notebooks_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     """``transfer-nb run``: fast mode by default (``--full`` or ``TRANSFER_NB_FAST=0``: full).
 
-    ``--notebooks`` naming a folder that does not exist is exit status 2 with a one-line
-    message (running the demo instead would hide the typo behind a success).
+    ``--notebooks`` naming a folder that does not exist, no notebook to run, or ``--only``
+    matching none is exit status 2 with a one-line message.  The tutorials shipped in the
+    package are first copied into ``--out`` and run there (the package folder may be
+    read-only, and the kernel's working folder is then ``--out``).
     """
+    prog = "transfer-nb run"
     if args.full:
         os.environ["TRANSFER_NB_FAST"] = "0"
     elif os.environ.get("TRANSFER_NB_FAST") is None:
         # fast is the documented default of `run`: the notebooks read it from here
         os.environ["TRANSFER_NB_FAST"] = "1"
     if args.notebooks and not Path(args.notebooks).is_dir():
-        print(f"transfer-nb run: error: --notebooks {args.notebooks!r} is not a folder",
+        print(f"{prog}: error: --notebooks {args.notebooks!r} is not a folder",
               file=sys.stderr)
         return 2
-    nb_dir = Path(args.notebooks) if args.notebooks else _repo_notebooks()
-    notebooks = sorted(p for p in nb_dir.glob("*.ipynb") if not p.name.startswith("."))
+    try:
+        import nbclient  # noqa: F401 - the notebooks extra
+        import nbconvert  # noqa: F401
+    except ImportError:
+        print(f"{prog}: error: running notebooks needs Jupyter: pip install "
+              "'transfer-nb[notebooks]'", file=sys.stderr)
+        return 2
+    try:
+        nb_dir = _notebook_folder(args)
+    except FileNotFoundError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
+    available = _notebooks_in(nb_dir)
+    notebooks = available
     if args.only:
-        notebooks = [p for p in notebooks if any(key in p.name for key in args.only)]
+        notebooks = [p for p in available if any(key in p.name for key in args.only)]
     if not notebooks:
-        print(f"no notebook in {nb_dir}: running the demo instead")
-        run_demo()
-        return 0
+        names = ", ".join(p.stem for p in available) or "none"
+        what = f"--only {' '.join(args.only)} matches no notebook" if args.only and available \
+            else "no notebook"
+        print(f"{prog}: error: {what} in {nb_dir} (there: {names})", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    package = Path(__file__).resolve().parent
+    if package in nb_dir.resolve().parents:  # shipped tutorials: run copies in --out
+        out.mkdir(parents=True, exist_ok=True)
+        notebooks = [Path(shutil.copyfile(p, out / p.name)) for p in notebooks]
     from transfer_nb.config import fast_mode
-    print(f"executing {len(notebooks)} notebook(s) in {'fast' if fast_mode() else 'full'} mode "
-          f"-> {args.out}/")
-    records = run_notebooks(notebooks, Path(args.out), timeout=args.timeout)
+    print(f"executing {len(notebooks)} notebook(s) from {nb_dir} in "
+          f"{'fast' if fast_mode() else 'full'} mode -> {out}/")
+    records = run_notebooks(notebooks, out, timeout=args.timeout)
     width = max(len(r["name"]) for r in records)
     for r in records:
         status = "ok" if r["ok"] else "FAILED"
@@ -248,131 +285,24 @@ class _SubcommandParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
 
 
-def _split_names(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def rank_table(table, by: str | None = None):
-    """``score_models``' table sorted best first by ``by`` (default: its first score),
-    with a 1-based ``rank`` column first; seconds and empty notes left out.
-
-    Parameters
-    ----------
-    table : pandas.DataFrame
-        From :func:`transfer_nb.selection.score_models`.
-    by : str, optional
-        Column to rank by; lower is better only for estimators registered so.
-    """
-    from transfer_nb.estimators import registry
-
-    scores = [c for c in table.columns if c in registry.REGISTRY]
-    by = by if by is not None else (scores[0] if scores else "accuracy")
-    if by not in table.columns:
-        raise ValueError(f"cannot rank by {by!r}: columns are {list(table.columns)}")
-    higher = registry.REGISTRY[by].higher_is_better if by in registry.REGISTRY else True
-    ranked = table.sort_values(by, ascending=not higher, na_position="last", kind="stable")
-    keep = [c for c in ranked.columns if not c.endswith("_seconds")
-            and not (c == "note" and not ranked[c].astype(bool).any())]
-    ranked = ranked[keep].copy()
-    ranked.insert(0, "rank", range(1, len(ranked) + 1))
-    return ranked
-
-
-def _cmd_rank(args: argparse.Namespace) -> int:
-    import warnings
-
-    from transfer_nb import selection
-
-    prog = "transfer-nb rank"
-    models = _split_names(args.models)
-    estimators = _split_names(args.estimators)
-    if not models:
-        print(f"{prog}: error: --models is empty: give comma-separated names "
-              "(transfer-nb list-models)", file=sys.stderr)
-        return 2
-    backend = "dask" if args.scheduler is not None else (args.backend or None)
-    try:
-        if args.scheduler is not None and args.backend not in (None, "dask"):
-            raise ValueError(f"--scheduler sends the jobs to Dask: it cannot go with "
-                             f"--backend {args.backend}")
-        if args.out is not None and Path(args.out).is_dir():
-            raise ValueError(f"--out {args.out!r} is a folder; expected a CSV file name")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # e.g. sklearn convergence
-            table = selection.score_models(
-                models, args.data, estimators=estimators, layer=args.layer,
-                ground_truth=args.ground_truth, test_data=args.test_data,
-                device=args.device, n_jobs=args.jobs, backend=backend,
-                scheduler=args.scheduler, n=args.n, image_size=args.image_size,
-                seed=args.seed, batch_size=args.batch_size, cache=not args.no_cache,
-                progress=True)
-    except ValueError as err:
-        message = " ".join(str(err).split())
-        print(f"{prog}: error: {message}", file=sys.stderr)
-        return 2
-    ranked = rank_table(table)
-    import pandas as pd
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(ranked.to_string(float_format=lambda v: f"{v:.4g}"))
-    truth = table.attrs.get("ground_truth")
-    if truth:
-        print(f"accuracy: {truth} on the held-out images")
-    if args.out is not None:
-        out = Path(args.out).expanduser()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out)
-        print(f"wrote {out}")
-    return 0
-
-
-def _add_rank_parser(sub) -> argparse.ArgumentParser:
-    from transfer_nb.selection import MODEL_ESTIMATORS, MODEL_TRUTHS
-
-    rank = sub.add_parser(
-        "rank", help="score models on your images and print them ranked",
-        description="Score each model on an image folder (one subfolder per class) with "
-        "transferability estimators; print the models best first and write a CSV.")
-    rank.add_argument("--data", required=True, metavar="DIR",
-                      help="image folder: one subfolder per class (or train/ and test/ "
-                      "holding them); a dataset name of list-datasets works too")
-    rank.add_argument("--test-data", default=None, metavar="DIR",
-                      help="held-out folder for --ground-truth (default: DIR's test split)")
-    rank.add_argument("--models", required=True, metavar="A,B,C",
-                      help="comma-separated names (transfer-nb list-models)")
-    rank.add_argument("--estimators", default=",".join(MODEL_ESTIMATORS), metavar="E,F",
-                      help="comma-separated estimators (default: %(default)s)")
-    rank.add_argument("--layer", default="penultimate", metavar="NAME",
-                      help="layer scored in every model (default: %(default)s)")
-    rank.add_argument("--ground-truth", default=None, choices=MODEL_TRUTHS,
-                      help="also measure the held-out accuracy this way")
-    rank.add_argument("--out", default=None, metavar="FILE.csv", help="write the table here")
-    rank.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: "
-                      "CUDA when available)")
-    rank.add_argument("--jobs", type=int, default=1, metavar="N",
-                      help="models scored at a time (joblib processes, or Dask workers)")
-    rank.add_argument("--backend", default=None, choices=["loky", "threading", "dask"],
-                      help="engine for --jobs > 1 (default: loky processes)")
-    rank.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                      help="Dask scheduler address: send the jobs to that cluster")
-    rank.add_argument("--n", type=int, default=None, help="images of the training split to use")
-    rank.add_argument("--image-size", type=int, default=None, metavar="PX",
-                      help="resize the images to PX x PX (default 224)")
-    rank.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
-    rank.add_argument("--seed", type=int, default=0, help="split and subsample seed")
-    rank.add_argument("--no-cache", action="store_true", help="do not cache the features")
-    return rank
+DESCRIPTION = ("Transferability estimation: run the tutorial notebooks, copy them out, rank "
+               "pretrained models on your own images, list the datasets and models.")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``transfer-nb`` console script."""
-    parser = argparse.ArgumentParser(prog="transfer-nb", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="transfer-nb", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
-    run = sub.add_parser("run", help="execute the tutorials and write build/")
+    run = sub.add_parser("run", help="execute the tutorials and write build/",
+                         description="Execute notebooks headless and write each executed "
+                         "notebook and an HTML copy to --out: --notebooks DIR, else "
+                         "./notebooks, else the tutorials shipped with transfer-nb.")
     run.add_argument("--out", default="build", help="output folder (default: build)")
     run.add_argument("--full", action="store_true",
                      help="full mode (default: fast, unless TRANSFER_NB_FAST=0)")
     run.add_argument("--notebooks", default=None, help="folder of notebooks to run")
-    run.add_argument("--only", nargs="*", help="run notebooks whose name contains these")
+    run.add_argument("--only", nargs="*", metavar="TEXT",
+                     help="run the notebooks whose name contains one of these (e.g. 00)")
     run.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     run.set_defaults(func=_cmd_run)
     sub.add_parser("list-datasets", help="datasets and whether they work offline"

@@ -99,7 +99,8 @@ class TransferNbMagics(Magics):
             layers = [name.strip() for name in layers.split(",") if name.strip()]
         try:
             table = score_layers(_model(args.model), args.data, layers=layers,
-                                 truth="linear_probe" if args.probe else None, n=args.n,
+                                 estimators=("transrate",),
+                                 ground_truth="linear_probe" if args.probe else None, n=args.n,
                                  image_size=args.image_size, split=args.split,
                                  seed=args.seed, eps=args.eps)
         except (ValueError, KeyError, FileNotFoundError) as exc:

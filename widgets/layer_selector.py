@@ -177,8 +177,10 @@ class LayerSelector(W.VBox):
         return self.scores["accuracy"]
 
     def _score(self, features, labels, test, probe=False):
-        return score_layer_features(features, labels, test=test, truth="linear_probe" if probe
-                                    else None, test_size=self.test_size, seed=self.seed,
+        return score_layer_features(features, labels, test=test, estimators=("transrate",),
+                                    ground_truth="linear_probe" if probe else None,
+                                    test_fraction=self.test_size, hold_out=True,
+                                    seed=self.seed,
                                     eps=self.eps.value,
                                     on_progress=self._on_progress if probe else None)
 

@@ -21,7 +21,8 @@ should you fine-tune? A **transferability estimator** answers from one forward p
 model, without training anything: it scores how well the model's features (or its
 predictions) already separate your classes. This notebook
 
-1. writes a small image folder to a temporary directory (the layout your own data needs),
+1. writes a small image folder to a temporary directory (the layout your own data needs;
+   the directory is removed at the end),
 2. ranks three pretrained models on it with the Python API, `tnb.score_models`,
 3. does the same from the command line, `transfer-nb rank`,
 4. plots the scores.
@@ -46,7 +47,6 @@ from IPython.display import display
 from PIL import Image
 
 import transfer_nb as tnb
-from transfer_nb.cli import rank_table
 from transfer_nb.config import fast_mode
 
 MODELS = ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"]
@@ -66,7 +66,8 @@ patches of the texture photos shipped with scikit-image, saved as PNG files; tra
 patches come from different strips of each photo, so they share no pixels.
 """),
         code("""
-root = Path(tempfile.mkdtemp(prefix="quickstart_")) / "textures"
+workdir = tempfile.TemporaryDirectory(prefix="quickstart_")   # removed at the end
+root = Path(workdir.name) / "textures"
 for split in ("train", "test"):
     patches = tnb.load_dataset("textures", split=split, n=N_PER_SPLIT, seed=0)
     pixels = patches.tensors()[0][:, 0].numpy()            # grey, in [0, 1]
@@ -85,19 +86,24 @@ for split in ("train", "test"):
 `nn.Module`s, or a dict name → module, and a folder, a dataset name or a dataset. Each model
 sees the images normalised its own way; its features are extracted once (and cached), with
 its predictions in the same forward pass for LEEP and NCE. One row per model: the scores,
-the feature width, and the seconds each step took. `rank_table` sorts the rows best first
-by the first estimator and drops the timings.
+the static baselines (parameter count, feature width, published ImageNet top-1), and the
+seconds each step took. `tnb.rank_table` sorts the rows best first by the first estimator
+(`by=` picks another column) and drops the timings; `tnb.selection.ranking_notes` says how
+to read the table: where an estimator cannot rank on these data, and how far the
+estimators agree.
 
 One column is a lesson in itself: with fewer images than feature dimensions (see `width`
 and `n_train`) the feature covariance is singular and **H-score** collapses to the number
 of classes minus one for every model, so in this regime it cannot rank. TransRate (through
 its distortion `eps`) and LogME (through its Bayesian evidence) are regularised and still
-spread the models.
+spread the models (the notes under the table say which columns cannot rank).
 """),
         code("""
 table = tnb.score_models(MODELS, root, estimators=SCORES, image_size=IMAGE_SIZE,
                          progress=True)
-display(rank_table(table).round(3))
+display(tnb.rank_table(table).round(3))
+for line in tnb.selection.ranking_notes(table):
+    print("-", line)
 """),
         md("""
 Useful options: `layer="..."` scores another layer than the classifier's input;
@@ -112,9 +118,11 @@ time, and `backend="dask"` sends each model to a Dask cluster (a zoo sweep).
 transfer-nb rank --data DIR --models efficientnet_lite0,efficientnet_lite1,efficientnet_lite2 --out ranking.csv
 ```
 
-prints the ranked table (with a progress bar while it works) and writes every column to the
-CSV. Bad arguments (an unknown model, a missing folder) stop it with a one-line message and
-exit code 2. Below it runs as a subprocess of this notebook (`python -m transfer_nb.cli`
+prints the ranked table (with a progress bar while it works), what each column means and
+the same notes, and writes every column to the CSV. A model that cannot be scored (weights
+that need a download while offline) is one warning line and the others are still ranked;
+bad arguments (an unknown model, a missing folder) stop it with a one-line message and exit
+code 2. Below it runs as a subprocess of this notebook (`python -m transfer_nb.cli`
 is the same program as `transfer-nb`); the features come from the cache filled above.
 """),
         code("""
@@ -150,6 +158,12 @@ plt.show()
 Three models are too few to say whether an estimator ranks well: that needs many models,
 a ground truth that tells them apart, and confidence intervals on the rank correlation.
 Notebook 02 (TransRate, model and layer selection) does exactly that.
+
+Last, the temporary folder goes (it would also go when the kernel stops):
+"""),
+        code("""
+workdir.cleanup()
+print("temporary folder removed:", not root.parent.exists())
 """),
     ]
 

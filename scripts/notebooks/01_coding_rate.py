@@ -19,7 +19,7 @@ pd.set_option("display.precision", 3); pd.set_option("display.width", 120)
 import transfer_nb as tnb
 from transfer_nb.config import fast_mode
 from transfer_nb.experiments import coding_rate as CR
-import widgets
+import transfer_nb_widgets as widgets
 """
 
 

@@ -40,7 +40,7 @@ import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 120)
 from transfer_nb.experiments import head2toe as E
-import widgets
+import transfer_nb_widgets as widgets
 cfg = E.config()
 print(E.describe(cfg))
 """, check=True),

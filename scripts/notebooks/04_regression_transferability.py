@@ -37,7 +37,7 @@ import numpy as np, pandas as pd
 pd.set_option("display.precision", 3); pd.set_option("display.width", 140)
 from IPython.display import Markdown, display
 from transfer_nb.experiments import regression as E
-import widgets
+import transfer_nb_widgets as widgets
 cfg = E.config()          # fast preset in CI (TRANSFER_NB_FAST / CI set), full otherwise
 print(E.describe(cfg))
 """, check=True),

@@ -42,7 +42,7 @@ from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 140)
 pd.set_option("display.max_colwidth", None)
 from transfer_nb.experiments import adversarial as E
-import widgets
+import transfer_nb_widgets as widgets
 cfg = E.config()
 """),
         md("""

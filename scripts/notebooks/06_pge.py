@@ -36,7 +36,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from transfer_nb.experiments import pge as E
-import widgets
+import transfer_nb_widgets as widgets
 """),
         md("""
 ## The tasks and the settings

@@ -42,7 +42,7 @@ WIDGET_RENDER_MS = 90_000
 TRANSRATE_UPDATE_MS = 45_000
 
 WIDGET_CODE = (
-    "from widgets import CodingRateExplorer\n"
+    "from transfer_nb_widgets import CodingRateExplorer\n"
     "explorer = CodingRateExplorer()\n"
     "explorer"
 )

@@ -136,7 +136,7 @@ def test_stepper_three_steps_at_1366(jupyter_lab, small_page, screenshot_dir):
     page, lab = small_page, jupyter_lab
     try:
         output = _open_and_run(page, lab, "stepper_1366.ipynb",
-                               "from widgets import TransferabilityStepper\n"
+                               "from transfer_nb_widgets import TransferabilityStepper\n"
                                f"stepper = TransferabilityStepper({MODEL})\nstepper")
         stepper = output.locator(".tnb-stepper").first
         expect(stepper).to_be_visible(timeout=RENDER_MS)
@@ -197,7 +197,7 @@ def test_layer_selector_probe_at_1366(jupyter_lab, small_page, screenshot_dir):
     try:
         output = _open_and_run(
             page, lab, "layer_selector_1366.ipynb",
-            "from widgets import LayerSelector\n"
+            "from transfer_nb_widgets import LayerSelector\n"
             "selector = LayerSelector(model='efficientnet_lite0', dataset='digits', n=80, "
             "image_size=32)\nselector")
         selector = output.locator(".tnb-layer-selector").first
@@ -226,7 +226,7 @@ def test_coding_rate_sliders_at_1366(jupyter_lab, small_page, screenshot_dir):
     page, lab = small_page, jupyter_lab
     try:
         output = _open_and_run(page, lab, "coding_rate_1366.ipynb",
-                               "from widgets import CodingRateExplorer\n"
+                               "from transfer_nb_widgets import CodingRateExplorer\n"
                                "explorer = CodingRateExplorer()\nexplorer")
         explorer = output.locator(".tnb-coding-rate-explorer").first
         transrate = explorer.locator(".tnb-transrate").first
@@ -254,7 +254,7 @@ def test_feature_explorer_at_1366(jupyter_lab, small_page, screenshot_dir):
     page, lab = small_page, jupyter_lab
     try:
         output = _open_and_run(page, lab, "feature_explorer_1366.ipynb",
-                               "from widgets import FeatureExplorer\n"
+                               "from transfer_nb_widgets import FeatureExplorer\n"
                                f"explorer = FeatureExplorer({MODEL})\nexplorer")
         explorer = output.locator(".tnb-feature-explorer").first
         button = explorer.get_by_role("button", name="Extract")

@@ -1,18 +1,58 @@
 """score_layers: the one layer-selection procedure (protocol: :mod:`transfer_nb.selection`)."""
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["score_layers", "score_layer_features", "extract_layer_features",
-           "feature_estimators", "TRUTHS"]
+from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts,
+                                           dataset_labels as _dataset_labels, is_folder,
+                                           load_target, model_input_size, normalized_for,
+                                           source_image_size, split_indices, subset as _subset,
+                                           target_parts)
 
-#: ground-truth protocols
-TRUTHS = ("linear_probe", "finetune_reinit")
+__all__ = ["score_layers", "score_layer_features", "extract_layer_features",
+           "feature_estimators", "LAYER_TRUTHS", "LAYER_ESTIMATORS", "TRUTHS"]
+
+#: ground-truth protocols of layer selection: ``"fine_tune_reinit"`` keeps the layers up
+#: to the scored one, re-initialises every later layer and fine-tunes everything
+LAYER_TRUTHS = ("linear_probe", "fine_tune_reinit")
+TRUTHS = LAYER_TRUTHS
+#: score_models' default estimators that read a layer's features (LEEP and NCE read the
+#: model's outputs, which are the same whichever layer is scored)
+LAYER_ESTIMATORS = ("transrate", "logme", "hscore")
+# former spellings, still accepted with a DeprecationWarning
+_OLD_TRUTHS = {"finetune_reinit": "fine_tune_reinit"}
 
 # virtual layer name of transfer_nb.features: the classifier's input
 _PENULTIMATE = "penultimate"
+
+
+def _renamed(old, old_name: str, new, new_name: str, default):
+    """The value of a renamed keyword: ``old`` (with a DeprecationWarning) when given."""
+    if old is None:
+        return new
+    if new is not default and new != default and new != old:
+        raise ValueError(f"{old_name} is the former name of {new_name}: pass only {new_name}")
+    warnings.warn(f"{old_name}= is now {new_name}=", DeprecationWarning, stacklevel=3)
+    return old
+
+
+def _truth_choice(ground_truth, truth, choices, where: str):
+    """``ground_truth`` checked against ``choices`` (``truth=`` and the old spellings
+    accepted with a DeprecationWarning)."""
+    ground_truth = _renamed(truth, "truth", ground_truth, "ground_truth", None)
+    if ground_truth in _OLD_TRUTHS:
+        warnings.warn(f"ground_truth={ground_truth!r} is now {_OLD_TRUTHS[ground_truth]!r}",
+                      DeprecationWarning, stacklevel=3)
+        ground_truth = _OLD_TRUTHS[ground_truth]
+    if ground_truth not in (None, *choices):
+        hint = (" (layer selection fine-tunes with the layers after each one re-initialised: "
+                "'fine_tune_reinit')" if ground_truth == "fine_tune" else "")
+        raise ValueError(f"ground_truth must be None or one of {list(choices)} {where}, got "
+                         f"{ground_truth!r}{hint}")
+    return ground_truth
 
 
 def feature_estimators() -> list:
@@ -68,19 +108,12 @@ def _as_arrays(features, labels, what: str) -> tuple[dict, np.ndarray]:
     return arrays, labels
 
 
-def _split(labels, test_size: float, seed: int):
-    from transfer_nb.data.base import stratified_split
-
-    train, test = stratified_split(labels, test_size, seed)
-    if len(test) == 0:
-        raise ValueError("every class has a single sample: nothing left to hold out")
-    return train, test
-
-
 def score_layer_features(features: Mapping, labels, *, test=None,
-                         estimators=("transrate",), truth: str | None = None,
-                         test_size: float = 0.3, seed: int = 0, eps: float = 1e-4,
-                         on_progress: Callable[[int, int], None] | None = None):
+                         estimators=LAYER_ESTIMATORS, ground_truth: str | None = None,
+                         test_fraction: float = TEST_FRACTION, seed: int = 0,
+                         eps: float = 1e-4, hold_out: bool | None = None,
+                         on_progress: Callable[[int, int], None] | None = None,
+                         truth=None, test_size=None):
     """:func:`score_layers` on features that are already extracted.
 
     Parameters
@@ -88,44 +121,59 @@ def score_layer_features(features: Mapping, labels, *, test=None,
     features : mapping layer name -> (n, d) array
     labels : array-like, shape (n,)
     test : tuple (test_features, test_labels), optional
-        Held-out features of the same layers.  ``None``: ``features`` is split with
-        :func:`transfer_nb.data.base.stratified_split` (``test_size``, ``seed``).
+        Held-out features of the same layers for the ground truth.  ``None`` with a
+        ground truth: ``features`` is split with
+        :func:`transfer_nb.data.base.stratified_split` (``test_fraction``, ``seed``);
+        without one, every row is scored.
     estimators : sequence of names of :func:`feature_estimators`, or mapping name -> callable(Z, y)
-    truth : None or "linear_probe"
-        ``"finetune_reinit"`` needs the model: use :func:`score_layers`.
-    test_size, seed : the split (and the probe's seed).
+    ground_truth : None or "linear_probe"
+        ``"fine_tune_reinit"`` needs the model: use :func:`score_layers`.
+    test_fraction, seed : the split (and the probe's seed).
     eps : float
         Distortion of TransRate's coding rate.
+    hold_out : bool, optional
+        Without ``test``: whether the held-out part is cut out of ``features``.  Default
+        (``None``): when a ground truth is asked.  ``True`` keeps the scores of a caller
+        that asks for the ground truth later (the ``LayerSelector`` widget) the same
+        before and after.
     on_progress : callable, optional
         ``on_progress(done, total)`` after each probed layer.
+    truth, test_size : former names of ``ground_truth`` and ``test_fraction``.
 
     Returns
     -------
     pandas.DataFrame
         Index ``layer`` (in the mapping's order); columns ``depth`` (1-based position),
         ``width`` (feature dimension), one column per estimator (computed on the
-        training part) and, with ``truth``, ``accuracy`` (held-out).
+        scored rows) and, with a ground truth, ``accuracy`` (held-out).
     """
     import pandas as pd
 
-    if truth not in (None, "linear_probe"):
-        raise ValueError(f"truth must be None or 'linear_probe' for features, got {truth!r}"
-                         + (" (needs the model: use score_layers)"
-                            if truth == "finetune_reinit" else ""))
+    ground_truth = _truth_choice(ground_truth, truth, LAYER_TRUTHS, "for features")
+    test_fraction = _renamed(test_size, "test_size", test_fraction, "test_fraction",
+                             TEST_FRACTION)
+    if ground_truth == "fine_tune_reinit":
+        raise ValueError("ground_truth='fine_tune_reinit' needs the model: use score_layers")
     fns = _estimator_functions(estimators, eps)
     arrays, labels = _as_arrays(features, labels, "features")
     names = list(arrays)
-    if test is None:
-        train, held = _split(labels, test_size, seed)
+    test_arrays = test_labels = None
+    if hold_out is None:
+        hold_out = ground_truth is not None
+    if test is None and hold_out:
+        train, held = split_indices(labels, test_fraction, seed)
         test_arrays = {k: v[held] for k, v in arrays.items()}
         test_labels = labels[held]
         arrays = {k: v[train] for k, v in arrays.items()}
         labels = labels[train]
+        check_class_counts(labels, test_labels, split_made=True)
     else:
-        test_arrays, test_labels = _as_arrays(test[0], test[1], "test features")
-        missing = [k for k in names if k not in test_arrays]
-        if missing:
-            raise ValueError(f"test features lack the layers {missing}")
+        check_class_counts(labels)
+        if test is not None:
+            test_arrays, test_labels = _as_arrays(test[0], test[1], "test features")
+            missing = [k for k in names if k not in test_arrays]
+            if missing:
+                raise ValueError(f"test features lack the layers {missing}")
     table = pd.DataFrame({"depth": np.arange(1, len(names) + 1),
                           "width": [int(arrays[k].shape[1]) for k in names]},
                          index=pd.Index(names, name="layer"))
@@ -137,7 +185,7 @@ def score_layer_features(features: Mapping, labels, *, test=None,
             except ValueError as exc:
                 raise ValueError(f"layer {k!r}: {col}: {exc}") from None
         table[col] = values
-    if truth == "linear_probe":
+    if ground_truth == "linear_probe":
         from transfer_nb.transfer import linear_probe
 
         accuracy = []
@@ -147,90 +195,112 @@ def score_layer_features(features: Mapping, labels, *, test=None,
             if on_progress is not None:
                 on_progress(i + 1, len(names))
         table["accuracy"] = accuracy
+    table.attrs["ground_truth"] = ground_truth
     return table
 
 
-def score_layers(model, data, layers=None, *, estimators=("transrate",),
-                 truth: str | None = None, test_data=None, test_size: float = 0.3,
-                 n: int | None = None, n_test: int | None = None,
-                 image_size: int | None = None, split: str = "train", seed: int = 0,
-                 eps: float = 1e-4, batch_size: int = 64, finetune: Mapping | None = None,
-                 progress: bool = False,
-                 on_progress: Callable[[int, int], None] | None = None):
+def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
+                 ground_truth: str | None = None, test_data=None,
+                 test_fraction: float = TEST_FRACTION, n: int | None = None,
+                 n_test: int | None = None, image_size: int | None = None,
+                 split: str = "train", seed: int = 0, eps: float = 1e-4, batch_size: int = 64,
+                 finetune: Mapping | None = None, skip_bad: bool = False,
+                 progress: bool = True,
+                 on_progress: Callable[[int, int], None] | None = None,
+                 truth=None, test_size=None):
     """Score every layer of ``model`` on ``data``: estimators and, optionally, ground truth.
 
     Parameters
     ----------
     model : str or torch.nn.Module
         A name for :func:`transfer_nb.models.load_model`, or a module.
-    data : str or torch.utils.data.Dataset
-        Target data: a name for :func:`transfer_nb.data.load_dataset` or a folder of
-        images (one subfolder per class, :mod:`transfer_nb.data.folder`) -- ``n`` images
-        of ``split`` at ``image_size``, with the model's input normalisation -- or a
-        dataset of ``(image, label)`` pairs used as is.
+    data : str, path-like or torch.utils.data.Dataset
+        Target data: a folder of images (one subfolder per class,
+        :mod:`transfer_nb.data.folder`) or a name for :func:`transfer_nb.data.load_dataset`
+        -- ``n`` images at ``image_size``, with the model's input normalisation -- or a
+        dataset of ``(image, label)`` pairs used as is.  Which images are scored and which
+        held out: :mod:`transfer_nb.selection`'s one rule (without a ground truth every
+        image is scored).
     layers : None, "all", str or list of str
         Passed to :func:`transfer_nb.features.extract_features`, which resolves it
         (``None``: the model's default layers).
     estimators : sequence of names or mapping name -> callable(Z, y)
-        See :func:`feature_estimators`.
-    truth : None, "linear_probe" or "finetune_reinit"
+        See :func:`feature_estimators`; default :data:`LAYER_ESTIMATORS`, the ones of
+        :func:`score_models`' default that read a layer's features.
+    ground_truth : None, "linear_probe" or "fine_tune_reinit"
         Ground truth per layer (see the module docstring).
     test_data : str or Dataset, optional
-        Held-out set for the ground truth.  Default: the ``"test"`` split (``n_test``
-        images, default ``n``) when ``data`` is a name, else a stratified split of ``data``.
-    test_size, seed : the split when there is no separate test set; ``seed`` also seeds
-        the subsample, the probes and the fine-tunings.
+        Held-out set for the ground truth, used whole.  Default: the data's own test
+        split (a dataset name, a folder with ``train/`` and ``test/``), else a stratified
+        split of ``data`` (``test_fraction``, ``seed``).
+    test_fraction, seed : the split when there is no separate test set; ``seed`` also
+        seeds the subsample, the probes and the fine-tunings.
+    n, n_test : images of a path (its training split when it has one) and of the
+        held-out set (default ``n``).
+    image_size : int, optional
+        Default: the resolution the model was trained at (as :func:`score_models`).
+    split : str
+        The split of a dataset *name* that is scored.
     eps : float
         TransRate's distortion.
     batch_size : int
         Forward-pass batch size of the extraction.
     finetune : mapping, optional
-        Extra :func:`transfer_nb.transfer.fine_tune` arguments for ``"finetune_reinit"``
+        Extra :func:`transfer_nb.transfer.fine_tune` arguments for ``"fine_tune_reinit"``
         (``epochs``, ``lr``, ``batch_size``, ``optimizer``, ...).
+    skip_bad : bool
+        Leave a folder's unreadable images out (with a warning) instead of failing.
     progress : bool
-        tqdm bars for the extraction and the fine-tunings.
+        tqdm bars for the extraction and the fine-tunings (``False`` silences them).
     on_progress : callable, optional
         ``on_progress(done, total)`` after each layer's ground truth.
+    truth, test_size : former names of ``ground_truth`` and ``test_fraction``.
 
     Returns
     -------
     pandas.DataFrame
-        Index ``layer``; columns ``depth``, ``width``, one per estimator and, with
-        ``truth``, ``accuracy``.
+        Index ``layer``; columns ``depth``, ``width``, one per estimator and, with a
+        ground truth, ``accuracy``.
     """
-    if truth not in (None, *TRUTHS):
-        raise ValueError(f"truth must be None, 'linear_probe' or 'finetune_reinit', got {truth!r}")
-    _estimator_functions(estimators, eps)  # bad names fail before the extraction
-    # a dataset name has its own test split; a dataset object without test_data is split
-    separate = test_data is not None or isinstance(data, str)
-    if truth is not None and test_data is None and isinstance(data, str):
-        test_data = data
-    feats, labels, data, model = extract_layer_features(
-        model, data, layers=layers, n=n, image_size=image_size, split=split, seed=seed,
-        batch_size=batch_size, progress=progress)
-    train_data = data
-    if separate:
-        test = (feats, labels)  # placeholder: no probe without truth
-        if truth is not None:
-            test_feats, test_labels, test_data, _ = extract_layer_features(
-                model, test_data, layers=list(feats), n=n_test if n_test is not None else n,
-                image_size=image_size, split="test", seed=seed, batch_size=batch_size,
-                progress=progress)
-            test = (test_feats, test_labels)
-    else:
-        # the same split score_layer_features makes, kept here for the fine-tunings
-        train, held = _split(labels, test_size, seed)
-        test = ({k: v[held] for k, v in feats.items()}, labels[held])
-        train_data, test_data = _subset(data, train), _subset(data, held)
-        feats = {k: v[train] for k, v in feats.items()}
-        labels = labels[train]
+    from transfer_nb.features import extract_features
+
+    ground_truth = _truth_choice(ground_truth, truth, LAYER_TRUTHS, "for layers")
+    test_fraction = _renamed(test_size, "test_size", test_fraction, "test_fraction",
+                             TEST_FRACTION)
+    _estimator_functions(estimators, eps)  # bad names fail before any work
+    if isinstance(model, str):
+        from transfer_nb.models import load_model
+        model = load_model(model)
+    import os
+    size = image_size
+    if size is None and isinstance(data, (str, os.PathLike)):
+        size = model_input_size(model)
+    train, test, made = target_parts(data, test_data, ground_truth is not None, n=n,
+                                     n_test=n_test, image_size=size, seed=seed,
+                                     test_fraction=test_fraction, skip_bad=skip_bad,
+                                     split=split)
+    check_class_counts(train, test, made)
+    own = source_image_size(data, skip_bad) if size is not None else None
+    if own and size / own > 2:
+        warnings.warn(f"images upsampled {size / own:.1f}x ({own} -> {size} px): a smaller "
+                      f"image size is faster (image_size={own})", UserWarning, stacklevel=2)
+    train, test = normalized_for(train, model), normalized_for(test, model)
+    feats = extract_features(model, train, layers=layers, batch_size=batch_size,
+                             progress=progress)
+    labels = _dataset_labels(train)
+    held = None
+    if ground_truth == "linear_probe":
+        held = (extract_features(model, test, layers=list(feats), batch_size=batch_size,
+                                 progress=progress), _dataset_labels(test))
     table = score_layer_features(
-        feats, labels, test=test, estimators=estimators,
-        truth="linear_probe" if truth == "linear_probe" else None, seed=seed, eps=eps,
-        on_progress=on_progress)
-    if truth == "finetune_reinit":
-        table["accuracy"] = _finetune_per_layer(model, list(table.index), train_data, test_data,
-                                                seed, dict(finetune or {}), progress, on_progress)
+        feats, labels, test=held, estimators=estimators,
+        ground_truth="linear_probe" if ground_truth == "linear_probe" else None, seed=seed,
+        eps=eps, on_progress=on_progress)
+    if ground_truth == "fine_tune_reinit":
+        table["accuracy"] = _finetune_per_layer(model, list(table.index), train, test,
+                                                seed, dict(finetune or {}), progress,
+                                                on_progress)
+    table.attrs["ground_truth"] = ground_truth
     return table
 
 
@@ -299,7 +369,7 @@ def extract_layer_features(model, data, layers=None, n: int | None = None,
         from transfer_nb.models import load_model
         model = load_model(model)
     if isinstance(data, str):
-        data = _normalized_for(_load_target(data, split, n, image_size, seed), model)
+        data = normalized_for(load_target(data, split, n, image_size, seed), model)
     total = len(data)
     if total == 0:
         raise ValueError("the dataset is empty")
@@ -324,72 +394,3 @@ def extract_layer_features(model, data, layers=None, n: int | None = None,
             on_progress(int(stop), total)
     features = {name: np.concatenate(parts[name], axis=0) for name in parts}
     return features, labels, data, model
-
-
-def _subset(data, indices):
-    if hasattr(data, "subset"):  # ImageDataset keeps its attributes (normalize, classes)
-        return data.subset(indices)
-    from torch.utils.data import Subset
-    return Subset(data, [int(i) for i in indices])
-
-
-def _dataset_labels(data) -> np.ndarray:
-    """Labels of a dataset without decoding images when it exposes ``.targets``."""
-    targets = getattr(data, "targets", None)
-    if targets is not None and len(targets) == len(data):
-        return np.asarray(targets)
-    tensors = getattr(data, "tensors", None)  # TensorDataset
-    if tensors is not None and len(tensors) >= 2:
-        return np.asarray(tensors[1].cpu().numpy())
-    return np.asarray([int(data[i][1]) for i in range(len(data))])
-
-
-def _load_target(data, split, n, image_size, seed):
-    """A folder path or dataset name -> an unnormalised ImageDataset; a Dataset as is."""
-    import os
-
-    if isinstance(data, (str, os.PathLike)):
-        from transfer_nb.data import load_dataset
-
-        if not _is_folder(data):
-            return load_dataset(data, split=split, n=n, image_size=image_size, seed=seed)
-        from transfer_nb.data import list_datasets
-        from transfer_nb.data.folder import check_root
-        if not os.path.exists(os.fspath(data)):
-            raise ValueError(f"data {os.fspath(data)!r} does not exist as a folder and is not "
-                             f"a dataset name (list_datasets(): {list_datasets()})")
-        root = check_root(data)  # ValueError: a file, not a folder
-        return load_dataset("folder", root=root, split=split, n=n, image_size=image_size,
-                            seed=seed)
-    if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
-        raise ValueError(f"data must be a folder, a dataset name or a torch Dataset, got "
-                         f"{type(data).__name__}")
-    return data
-
-
-def _is_folder(data) -> bool:
-    """Whether :func:`_load_target` reads ``data`` as a folder (not a dataset name)."""
-    import os
-
-    if isinstance(data, os.PathLike):
-        return True
-    if not isinstance(data, str):
-        return False
-    from transfer_nb.data import list_datasets
-    return os.path.isdir(data) or data not in list_datasets()
-
-
-def _normalized_for(data, model):
-    """``data`` as ``model`` expects it: an ImageDataset re-normalised the model's way
-    (its stored images are in [0, 1]); anything else unchanged."""
-    import copy
-
-    from transfer_nb.data.base import ImageDataset
-
-    norm = getattr(model, "transfer_nb_normalize", None)
-    if not isinstance(data, ImageDataset) or norm is None or data.normalize == norm:
-        return data
-    view = copy.copy(data)  # shares the image tensor
-    view.normalize = str(norm)
-    view.spec = {**data.spec, "normalize": str(norm)}  # the cache key sees the change
-    return view

@@ -1,0 +1,269 @@
+"""``transfer-nb rank``: score models on your images, print them ranked with what the
+numbers mean, write a CSV.  An expected failure is one line and exit status 2; a model that
+cannot be scored is one warning line and the others are printed and saved (exit 0)."""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+PROG = "transfer-nb rank"
+
+# Python names in library messages -> the command's own words (longest patterns first)
+_CLI_TERMS = [
+    (r"use device='cpu' or device=None \(auto\)", "use --device cpu, or leave --device out"),
+    (r"\bdevice '([^']*)' was requested but", r"--device \1:"),
+    (r"\bdevice '([^']*)' is not", r"--device \1 is not"),
+    (r"\bpass skip_bad=True\b", "pass --skip-bad"),
+    (r"\bskip_bad=True\b", "--skip-bad"),
+    (r"\bimage_size=(\d+)", r"--image-size \1"),
+    (r"\bimage_size\b", "--image-size"),
+    (r"\bn_jobs\b", "--jobs"),
+    (r"\bbatch_size\b", "--batch-size"),
+    (r"\btest_data\b", "--test-data"),
+    (r"\bground_truth\b", "--ground-truth"),
+    (r"\bn_test\b", "--n-test"),
+    (r"\bn=(\d+)", r"--n \1"),
+    (r"\blist_models\(\)", "transfer-nb list-models"),
+    (r"\blist_datasets\(\)", "transfer-nb list-datasets"),
+]
+
+
+def in_cli_terms(message: str) -> str:
+    """A library message on one line, in the command's terms (``--jobs``, not ``n_jobs``)."""
+    text = " ".join(str(message).split())
+    for pattern, repl in _CLI_TERMS:
+        text = re.sub(pattern, repl, text)
+    return text
+
+
+def _fail(message) -> int:
+    print(f"{PROG}: error: {in_cli_terms(message)}", file=sys.stderr)
+    return 2
+
+
+def _split_names(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _check_args(args, estimators) -> str | None:
+    """The first problem with the arguments, in CLI terms (``None``: fine)."""
+    from transfer_nb.selection.baselines import BASELINES
+
+    for flag, value, least in (("--jobs", args.jobs, 1), ("--image-size", args.image_size, 1),
+                               ("--n", args.n, 1), ("--batch-size", args.batch_size, 1),
+                               ("--seed", args.seed, 0)):
+        if value is not None and value < least:
+            return f"{flag} must be {least} or more, got {value}"
+    if args.scheduler is not None and args.backend not in (None, "dask"):
+        return f"--scheduler sends the jobs to Dask: it cannot go with --backend {args.backend}"
+    if args.out is not None and Path(args.out).is_dir():
+        return f"--out {args.out!r} is a folder; expected a CSV file name"
+    if args.evaluate and args.ground_truth is None:
+        return "--evaluate compares the estimators with a ground truth: add --ground-truth " \
+               "linear_probe (or fine_tune)"
+    if args.sort_by is not None:
+        allowed = list(estimators) + list(BASELINES) + (
+            ["accuracy"] if args.ground_truth else [])
+        if args.sort_by not in allowed:
+            return f"--sort-by {args.sort_by!r} is not a column of this ranking; " \
+                   f"expected one of {allowed}"
+    if args.device is not None:
+        from transfer_nb import training
+        try:
+            training.resolve_device(args.device)
+        except ValueError as err:
+            return str(err)
+    return None
+
+
+def _offline_hint() -> str:
+    from transfer_nb.models import list_models, model_info
+    offline = [m for m in list_models() if model_info(m).get("offline")
+               and model_info(m)["family"] != "small"]
+    return f"; models that work offline: {', '.join(offline)}" if offline else ""
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Run ``transfer-nb rank`` (see :func:`add_rank_parser`)."""
+    import warnings
+
+    from transfer_nb import selection
+
+    models = _split_names(args.models)
+    estimators = _split_names(args.estimators)
+    if not models:
+        return _fail("--models is empty: give comma-separated names (transfer-nb list-models)")
+    problem = _check_args(args, estimators)
+    if problem:
+        return _fail(problem)
+    backend = "dask" if args.scheduler is not None else (args.backend or None)
+    try:
+        with warnings.catch_warnings():
+            # every failure comes back in the table (printed below as one line each);
+            # sklearn convergence chatter is not the user's business here
+            warnings.simplefilter("ignore", UserWarning)
+            table = selection.score_models(
+                models, args.data, estimators=estimators, layer=args.layer,
+                ground_truth=args.ground_truth, test_data=args.test_data,
+                device=args.device, n_jobs=args.jobs, backend=backend,
+                scheduler=args.scheduler, n=args.n, image_size=args.image_size,
+                seed=args.seed, batch_size=args.batch_size, cache=not args.no_cache,
+                skip_bad=args.skip_bad, errors="note", progress=True)
+    except (ValueError, OSError) as err:  # bad input, no model scored, unreadable data
+        return _fail(err)
+    except RuntimeError as err:  # a data set or weights that need the network
+        if type(err).__name__ in ("DatasetNotAvailableError", "WeightsUnavailableError"):
+            return _fail(err)
+        raise
+    failed = table.attrs.get("failed") or {}
+    for name, why in failed.items():
+        hint = _offline_hint() if why.startswith("WeightsUnavailableError") else ""
+        print(f"{PROG}: warning: {name} was not scored: {in_cli_terms(why).rstrip('.')}{hint}",
+              file=sys.stderr)
+    ok = table.loc[[m for m in table.index if m not in failed]].copy()
+    ok.attrs.update(table.attrs)
+    _print_ranking(ok, args.sort_by)
+    if args.out is not None:
+        out = Path(args.out).expanduser()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok.to_csv(out)
+        print(f"wrote {out} ({len(ok)} model{'s' if len(ok) != 1 else ''}, every column)")
+    if args.evaluate:
+        return _evaluate(ok)
+    return 0
+
+
+def _print_ranking(ok, sort_by) -> None:
+    import pandas as pd
+
+    from transfer_nb.selection import rank_table, ranking_notes
+    from transfer_nb.selection.report import (column_meanings, default_sort_column,
+                                              higher_is_better, score_columns)
+
+    by = sort_by or default_sort_column(ok)
+    ranked = rank_table(ok, by=by)
+    direction = "higher is better" if ranked.attrs["higher_is_better"] else "lower is better"
+    how = "--sort-by" if sort_by else "the first estimator; --sort-by picks another column"
+    facts = _shared_facts(ok)
+    print(f"{len(ok)} model{'s' if len(ok) != 1 else ''} ranked by {by} ({how}; {direction})"
+          + (f", {facts}" if facts else ""))
+    shown = [c for c in ranked.columns if c not in ("note", "layer", "n_train", "n_classes",
+                                                      "n_test")]
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(ranked[shown].to_string(float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    lower = [c for c in score_columns(ok) if not higher_is_better(c)]
+    print("what the columns mean (higher is better"
+          + (f"; lower for {', '.join(lower)}" if lower else "") + "):")
+    scores = score_columns(ok)
+    order = scores + [c for c in shown if c not in scores and c != "rank"]
+    for line in column_meanings(order):
+        print(f"  {line}")
+    if ok.attrs.get("ground_truth"):
+        print(f"  (accuracy: {ok.attrs['ground_truth']} on the held-out images)")
+    notes = [f"{m}: {n}" for m, n in ok["note"].items() if n] + ranking_notes(ok)
+    if notes:
+        print("notes:")
+        for line in notes:
+            print(f"  - {in_cli_terms(line)}")
+
+
+def _shared_facts(ok) -> str:
+    """What every row shares (layer, images, classes), said once in the header."""
+    parts = []
+    for col, fmt in (("n_train", "{} images scored"), ("n_classes", "{} classes"),
+                     ("n_test", "{} held out"), ("layer", "layer {}")):
+        if col in ok.columns and ok[col].nunique(dropna=True) == 1:
+            value = ok[col].dropna().iloc[0]
+            parts.append(fmt.format(int(value) if isinstance(value, float) else value))
+    return ", ".join(parts)
+
+
+def _evaluate(ok) -> int:
+    """``--evaluate``: every estimator and baseline column against the ground truth."""
+    import pandas as pd
+
+    try:
+        from transfer_nb.evaluation import evaluate_estimators
+    except ImportError:
+        return _fail("--evaluate needs transfer_nb.evaluation, which this installation "
+                     "lacks; update transfer-nb")
+    try:
+        result = evaluate_estimators(ok, ok["accuracy"])
+    except ValueError as err:
+        return _fail(f"--evaluate: {err}")
+    print(f"how well each column ranks the models by the ground truth "
+          f"({ok.attrs.get('ground_truth')}):")
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        print(result.to_string(float_format=lambda v: f"{v:.3g}"))
+    return 0
+
+
+RANK_EPILOG = """\
+columns (higher is better for every estimator):
+  transrate  coding rate of all features minus that within each class
+  logme      evidence of a Bayesian linear model from features to labels
+  leep, nce  how well the source classifier's own predictions fit your labels
+  hscore     spread of the class means relative to all features (degenerate, K - 1,
+             when images <= feature width)
+  params, width, imagenet_top1
+             static baselines: a score that does not beat them is not informative
+exit status: 0 when at least one model was scored (a model that was not is one
+warning line on stderr), 2 on a bad argument or when no model could be scored.
+"""
+
+
+def add_rank_parser(sub) -> argparse.ArgumentParser:
+    """The ``rank`` subcommand's parser."""
+    from transfer_nb.selection import DEFAULT_ESTIMATORS, MODEL_TRUTHS
+
+    rank = sub.add_parser(
+        "rank", help="score models on your images and print them ranked",
+        description="Score each model on an image folder (one subfolder per class) with "
+        "transferability estimators; print the models best first, say how to read the "
+        "scores, and write a CSV.", epilog=RANK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    rank.add_argument("--data", required=True, metavar="DIR",
+                      help="image folder: one subfolder per class (or train/ and test/ "
+                      "holding them); a dataset name of list-datasets works too")
+    rank.add_argument("--models", required=True, metavar="A,B,C",
+                      help="comma-separated names (transfer-nb list-models)")
+    rank.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS), metavar="E,F",
+                      help="comma-separated estimators (default: %(default)s)")
+    rank.add_argument("--sort-by", default=None, metavar="COLUMN",
+                      help="rank by this column (default: the first of --estimators)")
+    rank.add_argument("--layer", default="penultimate", metavar="NAME",
+                      help="layer scored in every model (default: %(default)s)")
+    rank.add_argument("--ground-truth", default=None, choices=MODEL_TRUTHS,
+                      help="also measure the held-out accuracy this way (the scores then "
+                      "use the training part only)")
+    rank.add_argument("--evaluate", action="store_true",
+                      help="with --ground-truth: how well each estimator and baseline "
+                      "ranks the models (correlations with intervals)")
+    rank.add_argument("--test-data", default=None, metavar="DIR",
+                      help="held-out folder for --ground-truth (default: DIR's test/ part, "
+                      "else a stratified quarter of DIR)")
+    rank.add_argument("--out", default=None, metavar="FILE.csv",
+                      help="write the scored models' table here (every column)")
+    rank.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: "
+                      "CUDA when available)")
+    rank.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="models scored at a time, each on cores/N threads (default 1)")
+    rank.add_argument("--backend", default=None, choices=["loky", "threading", "dask"],
+                      help="engine for --jobs > 1 (default: loky processes)")
+    rank.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                      help="Dask scheduler address: send the jobs to that cluster")
+    rank.add_argument("--n", type=int, default=None, help="images of DIR to use (of its "
+                      "train/ part when it has one)")
+    rank.add_argument("--image-size", type=int, default=None, metavar="PX",
+                      help="resize the images to PX x PX (default: each model's own "
+                      "resolution, 224 px for efficientnet_lite0, 240 lite1, 260 lite2; a "
+                      "note says when that enlarges your images more than 2x)")
+    rank.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
+    rank.add_argument("--seed", type=int, default=0, help="split and subsample seed")
+    rank.add_argument("--skip-bad", action="store_true",
+                      help="leave unreadable image files out (with a warning) instead of "
+                      "stopping")
+    rank.add_argument("--no-cache", action="store_true", help="do not cache the features")
+    return rank

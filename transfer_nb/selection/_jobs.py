@@ -1,0 +1,115 @@
+"""Running :func:`score_models`' jobs: here one by one, on joblib workers, or on Dask,
+with each job's threads capped so that ``n_jobs`` jobs do not oversubscribe the cores."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+__all__ = ["BACKENDS", "run_jobs", "threads_per_job", "limited_threads", "usable_cores"]
+
+#: job engines (``None``: joblib's default, loky processes)
+BACKENDS = (None, "loky", "threading", "dask")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def threads_per_job(n_jobs: int, n_models: int, backend, scheduler) -> int | None:
+    """Threads each job may use: ``cores // jobs running at once`` (at least 1) when more
+    than one job runs on this machine; ``None`` (leave torch's default) for one job at
+    a time or a remote Dask scheduler, whose workers have their own cores."""
+    at_once = min(int(n_jobs), int(n_models))
+    if at_once <= 1 or (backend == "dask" and scheduler is not None):
+        return None
+    return max(1, usable_cores() // at_once)
+
+
+@contextlib.contextmanager
+def limited_threads(threads: int | None):
+    """Run the body with torch's intra-op threads and the BLAS / OpenMP pools capped."""
+    if threads is None:
+        yield
+        return
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        with threadpool_limits(limits=int(threads)):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
+             desc: str = "jobs") -> list:
+    """``[func(**job) for job in jobs]`` here, on joblib or on Dask; results in job order."""
+    from tqdm.auto import tqdm
+
+    total = len(jobs)
+    bar = tqdm(total=total, desc=desc, unit="model", disable=not progress)
+
+    def done(k):
+        bar.update(1)
+        if on_progress is not None:
+            on_progress(k, total)
+
+    if on_progress is not None:
+        on_progress(0, total)
+    try:
+        if backend == "dask":
+            return _run_dask(func, jobs, n_jobs, scheduler, done)
+        if n_jobs == 1 or total == 1:
+            rows = []
+            for job in jobs:
+                bar.set_postfix_str(str(job["name"]))
+                rows.append(func(**job))
+                done(len(rows))
+            return rows
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=min(n_jobs, total), backend=backend or "loky",
+                            return_as="generator")
+        rows = []
+        for row in parallel(delayed(func)(**job) for job in jobs):
+            rows.append(row)
+            done(len(rows))
+        return rows
+    finally:
+        bar.close()
+
+
+def _run_dask(func, jobs, n_jobs, scheduler, done) -> list:
+    """Each job a task on a dask.distributed cluster: ``scheduler`` (address, client or
+    cluster) or a local cluster of ``n_jobs`` single-threaded worker processes."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError:  # pragma: no cover - dask is a dependency of the dask extra
+        raise ImportError("backend='dask' needs dask.distributed: "
+                          "pip install 'transfer-nb[dask]'") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    elif isinstance(scheduler, Client):
+        client = None
+    else:
+        client = Client(scheduler)  # an address or a cluster object
+    use = client if client is not None else scheduler
+    try:
+        futures = [use.submit(func, pure=False, **job) for job in jobs]
+        for k, _ in enumerate(as_completed(futures), start=1):
+            done(k)
+        return use.gather(futures)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,254 @@
+"""Reading a :func:`score_models` table: the ranking, what each column means, where an
+estimator is degenerate on these data, whether the ground truth can separate the models,
+and how far the estimators agree.  The CLI (``transfer-nb rank``) prints these; in a
+notebook ``rank_table(table)`` and ``ranking_notes(table)`` give the same."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["rank_table", "default_sort_column", "score_columns", "higher_is_better",
+           "SCORE_MEANINGS", "column_meanings", "ranking_notes", "estimator_agreement",
+           "top_models"]
+
+#: one line per column a ranking can show: what it measures (higher is better for all
+#: of them unless the registry says otherwise)
+SCORE_MEANINGS = {
+    "transrate": "TransRate, coding rate of all features minus that within each class "
+                 "(nats): how much the features say about your labels",
+    "transrate_layerwise": "TransRate as in the authors' layer-selection code (normalised "
+                           "features, per-dimension rate)",
+    "transrate_projected": "TransRate as in the authors' model-selection code (features "
+                           "projected on the class-mean directions)",
+    "logme": "LogME, evidence per image of a Bayesian linear model predicting the labels "
+             "from the features",
+    "leep": "LEEP, log-likelihood of your labels under the source classifier's predictions "
+            "mapped to your classes",
+    "nce": "NCE, negative conditional entropy of your labels given the source model's "
+           "predicted class",
+    "hscore": "H-score, spread of the class means relative to the spread of all features "
+              "(at most K - 1)",
+    "hscore_shrinkage": "H-score with a Ledoit-Wolf shrunk covariance (usable when images "
+                        "< feature width)",
+    "knn": "k-NN, leave-one-out nearest-neighbour accuracy on the features",
+    "nleep": "N-LEEP, LEEP on the clusters of a Gaussian mixture of the features",
+    "gbc": "GBC, minus the overlap (Bhattacharyya) of the per-class Gaussians",
+    "parc": "PARC, correlation of the features' and the labels' pairwise similarities",
+    "sfda": "SFDA, Fisher discriminant accuracy of the features (self-challenging)",
+    "accuracy": "accuracy, the ground truth: held-out accuracy after transfer",
+    "params": "params, parameters of the model (a static baseline)",
+    "width": "width, feature dimension of the scored layer (a static baseline)",
+    "imagenet_top1": "imagenet_top1, published ImageNet top-1 % of the weights (a static "
+                     "baseline; not measured here)",
+}
+
+# columns a ranking never sorts by default nor compares as estimators
+_INFO = ("rank", "layer", "image_size", "width", "n_train", "n_classes", "n_test",
+         "accuracy", "params", "imagenet_top1", "note", "depth")
+
+
+def score_columns(table) -> list[str]:
+    """The estimator columns of a table, in its order (``attrs["estimators"]`` when set)."""
+    from transfer_nb.estimators import registry
+
+    named = table.attrs.get("estimators")
+    if named:
+        return [c for c in named if c in table.columns]
+    return [c for c in table.columns if c in registry.REGISTRY and c not in _INFO]
+
+
+def higher_is_better(column: str) -> bool:
+    """Whether a larger value ranks first (False only for estimators registered so)."""
+    from transfer_nb.estimators import registry
+
+    entry = registry.REGISTRY.get(column)
+    return True if entry is None else bool(entry.higher_is_better)
+
+
+def default_sort_column(table) -> str:
+    """The first estimator column (``accuracy`` when there is none)."""
+    scores = score_columns(table)
+    if scores:
+        return scores[0]
+    if "accuracy" in table.columns:
+        return "accuracy"
+    raise ValueError(f"nothing to rank by: no estimator column in {list(table.columns)}")
+
+
+def rank_table(table, by: str | None = None):
+    """``score_models``' table sorted best first by ``by``, with a 1-based ``rank``
+    column first; timings and empty notes left out.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`transfer_nb.selection.score_models` (or any table with score columns).
+    by : str, optional
+        Column to rank by (default: the first estimator, :func:`default_sort_column`).
+        Lower is better only for estimators registered so.  Rows where it is NaN (a
+        model that could not be scored) come last, without a rank.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``attrs["sort_by"]`` names the column, ``attrs["higher_is_better"]`` its direction.
+    """
+    import pandas as pd
+
+    by = by if by is not None else default_sort_column(table)
+    if by not in table.columns:
+        raise ValueError(f"cannot rank by {by!r}: columns are {list(table.columns)}")
+    if not pd.api.types.is_numeric_dtype(table[by]):
+        raise ValueError(f"cannot rank by {by!r}: it is not a numeric column")
+    higher = higher_is_better(by)
+    ranked = table.sort_values(by, ascending=not higher, na_position="last", kind="stable")
+    keep = [c for c in ranked.columns if not str(c).endswith("_seconds")
+            and not (c == "note" and not ranked[c].astype(bool).any())]
+    ranked = ranked[keep].copy()
+    finite = ranked[by].notna().to_numpy()
+    rank = pd.array([k + 1 if ok else pd.NA for k, ok in enumerate(finite)], dtype="Int64")
+    ranked.insert(0, "rank", rank)
+    for col in ("image_size", "width", "n_train", "n_classes", "n_test", "params"):
+        if col in ranked.columns and ranked[col].notna().all():
+            ranked[col] = ranked[col].astype(np.int64)
+    ranked.attrs.update(table.attrs)
+    ranked.attrs.update(sort_by=by, higher_is_better=higher)
+    return ranked
+
+
+def column_meanings(columns) -> list[str]:
+    """``"name: meaning"`` for every column of ``columns`` that has one."""
+    from transfer_nb.estimators import registry
+
+    out = []
+    for col in columns:
+        if col in SCORE_MEANINGS:
+            out.append(SCORE_MEANINGS[col])
+        elif col in registry.REGISTRY:
+            ref = registry.REGISTRY[col].reference
+            out.append(f"{col}, a registered estimator" + (f" ({ref})" if ref else ""))
+    return out
+
+
+def _ok(table):
+    failed = table.attrs.get("failed") or {}
+    return table.loc[[m for m in table.index if m not in failed]]
+
+
+def estimator_agreement(table):
+    """Kendall tau between the rankings of every pair of estimator columns (lower-is-better
+    scores flipped), over the models both scored; a square DataFrame (NaN with fewer
+    than 3 models in common, or for a column constant across them)."""
+    import pandas as pd
+    from scipy.stats import kendalltau
+
+    ok = _ok(table)
+    scores = score_columns(ok)
+    out = pd.DataFrame(np.nan, index=scores, columns=scores)
+    for i, a in enumerate(scores):
+        for b in scores[i:]:
+            va = ok[a].to_numpy(float) * (1 if higher_is_better(a) else -1)
+            vb = ok[b].to_numpy(float) * (1 if higher_is_better(b) else -1)
+            both = np.isfinite(va) & np.isfinite(vb)
+            if both.sum() >= 3 and not _constant(va[both]) and not _constant(vb[both]):
+                tau = float(kendalltau(va[both], vb[both]).statistic)
+                out.loc[a, b] = out.loc[b, a] = tau
+    return out
+
+
+def top_models(table) -> dict:
+    """``{column: the model it ranks first}`` for the estimators (and ``accuracy``);
+    ties go to the first in table order; a column constant across the models has none."""
+    ok = _ok(table)
+    out = {}
+    for col in score_columns(ok) + (["accuracy"] if "accuracy" in ok.columns else []):
+        values = ok[col].to_numpy(float) * (1 if higher_is_better(col) else -1)
+        if np.isfinite(values).any() and not _constant(values):
+            out[col] = ok.index[int(np.nanargmax(values))]
+    return out
+
+
+def _constant(values) -> bool:
+    v = values[np.isfinite(values)]
+    return len(v) >= 2 and np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).mean()))
+
+
+def ranking_notes(table) -> list[str]:
+    """Plain-words notes on a :func:`score_models` table, one per finding:
+
+    * an estimator degenerate on these data: H-score at exactly ``K - 1`` when
+      ``n_train <= width`` (the pseudo-inverse explains every direction); LogME at its
+      ``beta -> inf`` limit when ``n_train <= width`` (the labels lie in the span of the
+      features, so it measures the features' spectrum rather than the fit); a score
+      constant across the models;
+    * a ground truth that cannot separate the models (spread < 3 standard errors, or a
+      model at the 0.97 ceiling: :func:`transfer_nb.stats.discrimination`);
+    * how far the estimators agree (Kendall tau between their rankings) and which model
+      each puts first.
+    """
+    from transfer_nb import stats
+
+    ok = _ok(table)
+    notes = []
+    if len(ok) == 0:
+        return ["no model could be scored"]
+    scores = score_columns(ok)
+    wide = ok.index[(ok.get("n_train", np.inf) <= ok.get("width", -np.inf))] \
+        if {"n_train", "width"} <= set(ok.columns) else ok.index[:0]
+    flagged = set()
+    if "hscore" in scores and len(wide) and "n_classes" in ok.columns:
+        h = ok.loc[wide, "hscore"].to_numpy(float)
+        k1 = ok.loc[wide, "n_classes"].to_numpy(float) - 1
+        at = np.isclose(h, k1, rtol=1e-6, atol=1e-9)
+        if at.any():
+            flagged.add("hscore")
+            names = ", ".join(map(str, wide[at]))
+            notes.append(f"hscore is exactly K - 1 = {k1[at][0]:g} for {names}: with "
+                         "n_train <= width every direction is 'explained', so it cannot "
+                         "rank these models (hscore_shrinkage can)")
+    if "logme" in scores and len(wide):
+        flagged.add("logme")
+        notes.append(f"logme: n_train <= width for {', '.join(map(str, wide))}: the labels "
+                     "lie in the span of the features and LogME is at its limit "
+                     "(beta -> inf); it then reflects the features' spectrum more than the "
+                     "fit")
+    for col in scores:
+        if col not in flagged and _constant(ok[col].to_numpy(float)):
+            notes.append(f"{col} is the same for every model "
+                         f"({ok[col].dropna().iloc[0]:.4g}): it cannot rank them")
+    if "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2:
+        acc = ok["accuracy"].dropna()
+        n_test = ok.loc[acc.index, "n_test"] if "n_test" in ok.columns else None
+        if n_test is not None and n_test.notna().all():
+            se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(acc, n_test)]))
+            check = stats.discrimination(acc.to_numpy(float), se)
+            if not check["passes"]:
+                notes.append(f"the ground truth cannot separate the models ({check['reason']}; "
+                             "one seed, test sampling only): it cannot check this ranking")
+    notes += _agreement_lines(ok)
+    return notes
+
+
+def _agreement_lines(ok) -> list[str]:
+    scores = score_columns(ok)
+    firsts = top_models(ok)
+    lines = []
+    if len(scores) >= 2:
+        taus = estimator_agreement(ok)
+        pairs = [f"{a}~{b} {taus.loc[a, b]:+.2f}" for i, a in enumerate(scores)
+                 for b in scores[i + 1:] if np.isfinite(taus.loc[a, b])]
+        if pairs:
+            lines.append("agreement (Kendall tau between the estimators' rankings): "
+                         + ", ".join(pairs))
+        elif len(ok) < 3:
+            lines.append("agreement: 3 or more models are needed to compare the estimators' "
+                         "rankings")
+    distinct = list(dict.fromkeys(firsts[c] for c in scores if c in firsts))
+    truth = f"; the ground truth (accuracy) puts {firsts['accuracy']} first" \
+        if "accuracy" in firsts else ""
+    if len(distinct) > 1:
+        lines.append("the estimators disagree on the best model: " + ", ".join(
+            f"{col} -> {firsts[col]}" for col in scores if col in firsts) + truth)
+    elif distinct:
+        every = "every estimator puts" if len(scores) > 1 else f"{scores[0]} puts"
+        lines.append(f"{every} {distinct[0]} first{truth}")
+    return lines
