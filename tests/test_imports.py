@@ -107,7 +107,8 @@ _FRESH = (
     "for name in mods:\n"
     "    # forget every project module: each import starts as in a fresh interpreter\n"
     "    # (third-party modules such as torch stay loaded: they cannot form our cycles)\n"
-    "    for loaded in [m for m in sys.modules if m.split('.')[0] in ('transfer_nb', 'widgets')]:\n"
+    "    for loaded in [m for m in sys.modules\n"
+    "                   if m.split('.')[0] in ('transfer_nb', 'transfer_nb_widgets')]:\n"
     "        del sys.modules[loaded]\n"
     "    try:\n"
     "        importlib.import_module(name)\n"
@@ -121,7 +122,9 @@ def _widget_modules():
     folder = ROOT.parent / "widgets"
     if not folder.is_dir():
         return []
-    return sorted(m.name for m in pkgutil.walk_packages([str(folder)], prefix="widgets."))
+    # the repository folder widgets/ installs as transfer_nb_widgets
+    return ["transfer_nb_widgets"] + sorted(
+        m.name for m in pkgutil.walk_packages([str(folder)], prefix="transfer_nb_widgets."))
 
 
 @pytest.mark.parametrize("group", ["transfer_nb", "widgets"])
