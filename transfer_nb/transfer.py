@@ -257,19 +257,19 @@ def _init_head_from_probe(net, head_name: str, data, to_idx, transform, C: float
         hook.remove()
     Z = torch.cat(feats).double().numpy()
     y = to_idx(torch.as_tensor(_labels_of(data).astype(np.int64))).numpy()
-    # fit on standardised inputs (lbfgs converges), then fold the scaling into the head
-    mu, sd = Z.mean(axis=0), Z.std(axis=0)
-    sd = np.where(sd > 1e-12, sd, 1.0)
+    # fitted on the raw head inputs: a model whose penultimate units are nearly constant
+    # would get exploding weights from per-feature standardisation (measured: LP-FT then
+    # started below the probe and fell to chance on several small CNNs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # an initialisation: a few unconverged steps are fine
-        clf = LogisticRegression(C=C, max_iter=2000).fit((Z - mu) / sd, y)
+        clf = LogisticRegression(C=C, max_iter=2000).fit(Z, y)
     coef, icpt = clf.coef_, clf.intercept_
     if len(clf.classes_) == 2:                       # sklearn's binary form: one row
         coef, icpt = np.r_[-coef, coef] / 2, np.r_[-icpt, icpt] / 2
     W = np.zeros((head.out_features, Z.shape[1]))
     b = np.zeros(head.out_features)
-    W[clf.classes_] = coef / sd
-    b[clf.classes_] = icpt - (coef * (mu / sd)).sum(axis=1)
+    W[clf.classes_] = coef
+    b[clf.classes_] = icpt
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(W, dtype=head.weight.dtype))
         if head.bias is not None:

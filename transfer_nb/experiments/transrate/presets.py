@@ -18,7 +18,7 @@ ESTIMATORS = ("transrate", "transrate_layerwise", "transrate_projected", "logme"
 #: constant by design in the main zoo: one width, one epoch budget)
 BASELINES = ("source_accuracy", "source_n", "width", "source_epochs")
 
-VERSION = "transrate-exp-v5"  # v5: accuracy curves, LP-FT head fitted on standardised inputs
+VERSION = "transrate-exp-v6"  # v6: training-accuracy curves in the cells
 
 #: model selection on CIFAR-100 (Huang et al., ICML 2022): estimator -> statistic -> value.
 #: Every TransRate number there comes from the authors' projected pipeline.
