@@ -227,3 +227,27 @@ def test_evaluate_known_accuracy_label_map_and_normalize():
     assert model.training  # the caller's mode is restored
     assert evaluate(model, data, label_map=lambda t: 1 - t) == 0.25
     assert evaluate(model, DataLoader(data, batch_size=3), normalize="lite", batch_size=2) == 0.75
+
+
+def test_lp_ft_head_starts_as_the_logistic_regression_probe():
+    """head_init='probe' (LP-FT): the new head's logits equal a logistic regression fitted on
+    the frozen head inputs, before any fine-tuning step."""
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from torch import nn
+    from torch.utils.data import TensorDataset
+
+    from transfer_nb.transfer import _init_head_from_probe, _label_map
+    torch.manual_seed(0)
+    X = torch.randn(60, 5) + 3
+    y = torch.arange(60) % 3
+    net = nn.Sequential(nn.Identity(), nn.Linear(5, 3))
+    _init_head_from_probe(net, "1", TensorDataset(X, y), _label_map(np.arange(3)),
+                          lambda x: x, 1.0, torch.device("cpu"))
+    clf = LogisticRegression(max_iter=2000).fit(X.double().numpy(), y.numpy())
+    np.testing.assert_allclose(net(X).detach().double().numpy(),
+                               clf.decision_function(X.double().numpy()), atol=1e-4)
+    with pytest.raises(ValueError, match="head_init must be 'random' or 'probe'"):
+        from transfer_nb.transfer import fine_tune
+        fine_tune(nn.Sequential(nn.Flatten(), nn.Linear(5, 3)), TensorDataset(X, y),
+                  TensorDataset(X, y), epochs=1, head_init="lp", progress=False)
