@@ -8,6 +8,13 @@ The one place of the library that correlates scores with accuracies:
   or layers) and a two-sided permutation p-value.
 * :func:`interval_verdict` -- "reproduced" / "not reproduced" / "inconclusive" from an
   interval and a threshold: the interval decides, not the point estimate.
+* :func:`seed_aware_se`, :func:`discrimination` -- does a ground truth tell items apart,
+  counting seed noise as well as test-set sampling (DESIGN rule 1).
+* The rules of DESIGN rule 3: :func:`pooled_within` (selection claims are within-target),
+  :func:`paired_correlation_difference` and :func:`paired_difference` ("A beats B" is a
+  paired difference), :func:`noninferiority_verdict` ("matches" with a stated margin, and
+  "beats" when the interval clears it), :func:`leave_one_out_range` and
+  :func:`correlation_verdict` (the *fragile* label when one item flips a verdict).
 
 With 10-30 items the bootstrap intervals are wide; reading them instead of the point
 estimate is the point of this module.  All three statistics are computed for a whole
@@ -22,7 +29,9 @@ from typing import Mapping
 import numpy as np
 
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
-           "STATISTICS", "CEILING", "N_SE"]
+           "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
+           "noninferiority_verdict", "leave_one_out_range", "correlation_verdict",
+           "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
 #: least N_SE standard errors of a single measurement and none reaches CEILING
@@ -34,57 +43,7 @@ STATISTICS = ("pearson", "kendall", "weighted_tau")
 _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high", "_p")] + ["n"]
 
 
-# --------------------------------------------------------------- batched statistics
-def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Pearson r of every row pair of ``x`` and ``y`` (shape (B, n)); nan if constant."""
-    xc = x - x.mean(axis=1, keepdims=True)
-    yc = y - y.mean(axis=1, keepdims=True)
-    sxx = np.einsum("bi,bi->b", xc, xc)
-    syy = np.einsum("bi,bi->b", yc, yc)
-    sxy = np.einsum("bi,bi->b", xc, yc)
-    # a row is constant when its spread is at rounding level of its values
-    scale_x = np.maximum(np.abs(x).max(axis=1), 1e-300) ** 2 * x.shape[1] * 1e-24
-    scale_y = np.maximum(np.abs(y).max(axis=1), 1e-300) ** 2 * y.shape[1] * 1e-24
-    ok = (sxx > scale_x) & (syy > scale_y)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = np.where(ok, sxy / np.sqrt(sxx * syy), np.nan)
-    return np.clip(r, -1.0, 1.0)
-
-
-def _tau(sx: np.ndarray, sy: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
-    """Tau-b from pair signs ``sx, sy`` (B, P) and optional pair weights ``w`` (B, P)."""
-    prod = sx * sy
-    if w is None:
-        num, dx, dy = prod.sum(axis=1), np.abs(sx).sum(axis=1), np.abs(sy).sum(axis=1)
-    else:
-        num = (w * prod).sum(axis=1)
-        dx, dy = (w * np.abs(sx)).sum(axis=1), (w * np.abs(sy)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where((dx > 0) & (dy > 0), num / np.sqrt(dx * dy), np.nan)
-    return np.clip(t, -1.0, 1.0)
-
-
-def _pair_weights(a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Additive hyperbolic weights ``1/(r_i+1) + 1/(r_j+1)`` of every pair, where ``r`` is
-    the rank by decreasing lexicographic order of ``(a, b)`` (scipy's rule, ties in both
-    broken by position exactly as :func:`scipy.stats.weightedtau` does)."""
-    B, n = a.shape
-    perm = np.lexsort((b, a), axis=-1)[:, ::-1]          # decreasing (a, b)
-    rank = np.empty_like(perm)
-    np.put_along_axis(rank, perm, np.broadcast_to(np.arange(n), (B, n)), axis=1)
-    w = 1.0 / (rank + 1.0)
-    return w[:, i] + w[:, j]
-
-
-def _all_stats(x: np.ndarray, y: np.ndarray) -> dict:
-    """Pearson, Kendall tau-b and weighted tau of each row pair of (B, n) arrays."""
-    n = x.shape[1]
-    i, j = np.triu_indices(n, k=1)
-    sx = np.sign(x[:, i] - x[:, j])
-    sy = np.sign(y[:, i] - y[:, j])
-    # scipy's default (rank=True): mean of the tau ranked by (x, y) and by (y, x)
-    wt = 0.5 * (_tau(sx, sy, _pair_weights(x, y, i, j)) + _tau(sx, sy, _pair_weights(y, x, i, j)))
-    return {"pearson": _pearson(x, y), "kendall": _tau(sx, sy), "weighted_tau": wt}
+from transfer_nb._batched_stats import _all_stats  # noqa: E402  (batched kernels)
 
 
 # ------------------------------------------------------------------------ public
@@ -265,3 +224,270 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     half = float(st.t.ppf(0.5 + confidence / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
     return m, m - half, m + half
 
+
+
+# ------------------------------------------------------------- gates (DESIGN rule 1)
+#: the verdict words every report uses
+VERDICTS = ("reproduced", "not reproduced", "inconclusive", "fragile", "excluded")
+
+
+def seed_aware_se(per_seed, n_test: int) -> float:
+    """Standard error of one item's seed-mean accuracy, counting seeds and test sampling.
+
+    ``sqrt(p (1 - p) / n_test + s_seed^2 / n_seeds)`` per item (``p`` its mean, ``s_seed``
+    the standard deviation over its seeds), and the median over items: DESIGN rule 1.
+    The test-set term alone lets a target pass on seed noise.
+
+    Parameters
+    ----------
+    per_seed : sequence of array-like
+        One array of per-seed accuracies per item (model); NaNs are dropped.
+    n_test : int
+        Test images behind each accuracy.
+    """
+    if not isinstance(n_test, (int, np.integer)) or isinstance(n_test, bool) or n_test < 1:
+        raise ValueError(f"n_test must be a positive integer, got {n_test!r}")
+    ses = []
+    for values in per_seed:
+        v = np.asarray(values, dtype=np.float64).ravel()
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            continue
+        p = float(v.mean())
+        seed_var = float(v.var(ddof=1)) / v.size if v.size > 1 else 0.0
+        ses.append(np.sqrt(max(p * (1 - p), 1e-12) / n_test + seed_var))
+    if not ses:
+        raise ValueError("per_seed holds no finite accuracy")
+    return float(np.median(ses))
+
+
+# ------------------------------------------------------------- rules (DESIGN rule 3)
+_FISHER_CLIP = 1 - 1e-9
+
+
+def _check_method(method: str) -> str:
+    if method not in STATISTICS:
+        raise ValueError(f"method must be one of {list(STATISTICS)}, got {method!r}")
+    return method
+
+
+def _pool(values: np.ndarray, method: str) -> np.ndarray:
+    """Average per-group statistics (last axis): Fisher-z for Pearson, plain mean else."""
+    with np.errstate(invalid="ignore"):
+        if method == "pearson":
+            return np.tanh(np.nanmean(np.arctanh(np.clip(values, -_FISHER_CLIP, _FISHER_CLIP)),
+                                      axis=-1))
+        return np.nanmean(values, axis=-1)
+
+
+def _groups_of(truth: np.ndarray, groups) -> list[np.ndarray]:
+    if groups is None:
+        return [np.arange(truth.size)]
+    g = np.asarray(groups).ravel()
+    if g.size != truth.size:
+        raise ValueError(f"groups has {g.size} values but truth has {truth.size}")
+    _, codes = np.unique(g.astype(str), return_inverse=True)
+    return [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
+
+
+def _within_resamples(members: list[np.ndarray], n_boot: int, seed: int) -> list[np.ndarray]:
+    """Bootstrap indices per group (items resampled within their own group)."""
+    rng = np.random.default_rng([int(seed), 0xB007])
+    return [m[rng.integers(0, m.size, size=(n_boot, m.size))] for m in members]
+
+
+def _stat_rows(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    return _all_stats(x, y)[method]
+
+
+def _pooled_from(scores: list[np.ndarray], truth: np.ndarray, members, resamples,
+                 method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Observed pooled statistic, its bootstrap draws (one per score) and per-group values."""
+    per_group = np.full((len(scores), len(members)), np.nan)
+    boots = np.full((len(scores), resamples[0].shape[0], len(members)), np.nan)
+    for k, (m, idx) in enumerate(zip(members, resamples)):
+        if m.size < 3:
+            continue
+        for s, x in enumerate(scores):
+            per_group[s, k] = _stat_rows(x[m][None, :], truth[m][None, :], method)[0]
+            boots[s, :, k] = _stat_rows(x[idx], truth[idx], method)
+    return _pool(per_group, method), _pool(boots, method), per_group
+
+
+def _percentile(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    d = draws[np.isfinite(draws)]
+    if d.size == 0:
+        return float("nan"), float("nan")
+    a = 100 * (1 - confidence) / 2
+    lo, hi = np.percentile(d, [a, 100 - a])
+    return float(lo), float(hi)
+
+
+def _prepare(truth, *scores):
+    truth = np.asarray(truth, dtype=np.float64).ravel()
+    out = []
+    for name, x in scores:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if x.shape != truth.shape:
+            raise ValueError(f"{name} has {x.size} values but truth has {truth.size}")
+        out.append(x)
+    return truth, out
+
+
+def pooled_within(scores, truth, groups, method: str = "pearson", n_boot: int = 1000,
+                  seed: int = 0, confidence: float = 0.95) -> dict:
+    """Within-group correlation, averaged over groups, with a within-group bootstrap.
+
+    Choosing a model for a given target is a within-target question (DESIGN rule 3): the
+    statistic is computed per group (target), then averaged -- through Fisher's z for
+    Pearson, plainly for Kendall and weighted tau -- and the bootstrap resamples items
+    within each group, never across.  A pooled correlation over all items mixes
+    between-group differences in (Simpson's paradox).
+
+    Parameters
+    ----------
+    scores, truth : array-like, shape (n,)
+        One score and one ground truth per item.
+    groups : array-like, shape (n,) or None
+        Group label of each item (None: one group).  Groups with fewer than 3 items
+        are left out (a correlation needs 3).
+    method : {"pearson", "kendall", "weighted_tau"}
+    n_boot, seed, confidence : bootstrap resamples, their seed, interval level.
+
+    Returns
+    -------
+    dict
+        ``estimate, low, high, n_groups`` (groups used), ``n_items`` and ``per_group``
+        (group label -> statistic).
+    """
+    _check_method(method)
+    truth, (x,) = _prepare(truth, ("scores", scores))
+    members = _groups_of(truth, groups)
+    labels = (["all"] if groups is None else
+              [str(np.asarray(groups).ravel()[m[0]]) for m in members])
+    resamples = _within_resamples(members, int(n_boot), seed)
+    obs, boot, per_group = _pooled_from([x], truth, members, resamples, method)
+    low, high = _percentile(boot[0], confidence)
+    used = [m for m in members if m.size >= 3]
+    return {"estimate": float(obs[0]), "low": low, "high": high, "n_groups": len(used),
+            "n_items": int(sum(m.size for m in used)),
+            "per_group": dict(zip(labels, per_group[0].tolist()))}
+
+
+def paired_correlation_difference(a, b, truth, groups=None, method: str = "pearson",
+                                  n_boot: int = 1000, seed: int = 0,
+                                  confidence: float = 0.95) -> dict:
+    """Does score ``a`` correlate better with ``truth`` than score ``b``?  Paired.
+
+    The difference ``r_a - r_b`` (pooled within groups when ``groups`` is given) is
+    bootstrapped on the *same* resamples of the items for both scores, so the shared
+    item-to-item noise cancels; two separate intervals that overlap can still give a
+    paired difference that excludes 0 (DESIGN rule 3).
+
+    Returns
+    -------
+    dict
+        ``estimate`` (r_a - r_b), ``low``, ``high``, ``a``, ``b`` (each score's
+        statistic) and ``n_items``.
+    """
+    _check_method(method)
+    truth, (xa, xb) = _prepare(truth, ("a", a), ("b", b))
+    members = _groups_of(truth, groups)
+    resamples = _within_resamples(members, int(n_boot), seed)
+    obs, boot, _ = _pooled_from([xa, xb], truth, members, resamples, method)
+    low, high = _percentile(boot[0] - boot[1], confidence)
+    return {"estimate": float(obs[0] - obs[1]), "low": low, "high": high,
+            "a": float(obs[0]), "b": float(obs[1]),
+            "n_items": int(sum(m.size for m in members if m.size >= 3))}
+
+
+def paired_difference(x, y, confidence: float = 0.95) -> dict:
+    """Mean and Student-t interval of the per-seed differences ``x - y``.
+
+    "Method A beats method B on the same seeds" is decided on the paired differences
+    (DESIGN rule 3), not on the overlap of two separate intervals.  Pairs where either
+    value is not finite are dropped.
+
+    Returns
+    -------
+    dict
+        ``estimate`` (mean difference), ``low``, ``high`` and ``n`` (pairs used).
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"x has {x.size} values but y has {y.size}: pair them by seed")
+    d = x - y
+    mean, low, high = mean_interval(d[np.isfinite(d)], confidence)
+    return {"estimate": mean, "low": low, "high": high, "n": int(np.isfinite(d).sum())}
+
+
+def noninferiority_verdict(low, high, margin: float) -> tuple[str, str]:
+    """"A matches B" as non-inferiority: the interval of ``A - B`` against ``-margin``.
+
+    Returns ``(verdict, note)``: ``"reproduced"`` when ``low > -margin`` (A is not worse
+    than B by more than the margin), ``"not reproduced"`` when ``high < -margin``,
+    ``"inconclusive"`` otherwise.  The note is ``"beats"`` when the whole interval lies
+    above ``+margin`` (A is better, not just as good: ask why B lost -- usually an
+    under-trained baseline), else ``""``.
+    """
+    if not (isinstance(margin, (int, float, np.floating)) and margin >= 0):
+        raise ValueError(f"margin must be a number >= 0, got {margin!r}")
+    verdict = interval_verdict(low, high, -float(margin))
+    note = "beats" if np.isfinite(low) and low > margin else ""
+    return verdict, note
+
+
+def leave_one_out_range(scores, truth, method: str = "pearson", groups=None) -> tuple[float, float]:
+    """Min and max of the (pooled-within) statistic over dropping each item once.
+
+    A wide range means one item carries the correlation (a leverage point, e.g. a
+    random-init model whose score is constant by construction).
+    """
+    _check_method(method)
+    truth, (x,) = _prepare(truth, ("scores", scores))
+    g = None if groups is None else np.asarray(groups).ravel()
+    values = []
+    for i in range(truth.size):
+        keep = np.arange(truth.size) != i
+        if groups is None:
+            xs, ys = x[keep][None, :], truth[keep][None, :]
+            values.append(float(_stat_rows(xs, ys, method)[0]) if keep.sum() >= 3 else np.nan)
+        else:
+            members = _groups_of(truth[keep], g[keep])
+            per = [_stat_rows(x[keep][m][None, :], truth[keep][m][None, :], method)[0]
+                   for m in members if m.size >= 3]
+            values.append(float(_pool(np.asarray(per), method)) if per else np.nan)
+    v = np.asarray(values)
+    v = v[np.isfinite(v)]
+    return (float(v.min()), float(v.max())) if v.size else (float("nan"), float("nan"))
+
+
+def correlation_verdict(scores, truth, groups=None, method: str = "pearson",
+                        threshold: float = 0.0, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Decide "the score correlates above ``threshold``", and say if one item flips it.
+
+    The pooled-within interval decides (:func:`interval_verdict`); the verdict is
+    recomputed with each item left out, and a decisive verdict that any single item
+    flips is labelled ``"fragile"``.
+
+    Returns
+    -------
+    dict
+        Those of :func:`pooled_within` plus ``verdict``, ``loo_low``, ``loo_high``.
+    """
+    out = pooled_within(scores, truth, groups, method, n_boot, seed)
+    verdict = interval_verdict(out["low"], out["high"], threshold)
+    truth_a, (x,) = _prepare(truth, ("scores", scores))
+    out["loo_low"], out["loo_high"] = leave_one_out_range(x, truth_a, method, groups)
+    if verdict in ("reproduced", "not reproduced"):
+        g = None if groups is None else np.asarray(groups).ravel()
+        for i in range(truth_a.size):
+            keep = np.arange(truth_a.size) != i
+            sub = pooled_within(x[keep], truth_a[keep], None if g is None else g[keep],
+                                method, n_boot, seed)
+            if interval_verdict(sub["low"], sub["high"], threshold) != verdict:
+                verdict = "fragile"
+                break
+    out["verdict"] = verdict
+    return out
