@@ -176,10 +176,15 @@ def _cell(model, layers, target: TargetSpec, image_size: int, normalize: str, se
     want = list(layers) + ([_OUTPUT] if _PENULTIMATE in layers else [])
     f = extract_features(model, train, layers=want, progress=False)
     g = extract_features(model, test, layers=list(layers), progress=False)
+    from threadpoolctl import threadpool_limits
+
     rows = {}
     for layer in layers:
         logits = f[_OUTPUT] if layer == _PENULTIMATE else None
-        res = _score_layer(f[layer], y, g[layer], yt, logits)
+        # matrices of 50-1280 columns: one BLAS thread is as fast, and a spinning second
+        # thread next to another busy process made the scores ten times slower (measured)
+        with threadpool_limits(limits=1, user_api="blas"):
+            res = _score_layer(f[layer], y, g[layer], yt, logits)
         res["n_params"] = float(parameters_up_to(model, layer))
         for k, v in res.items():
             rows.setdefault(k, []).append(v)
