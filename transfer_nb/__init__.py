@@ -10,7 +10,8 @@ The public API (see DESIGN.md)::
     tnb.load_model(name, pretrained=True)
     tnb.score_models(["efficientnet_lite0", "efficientnet_lite1"], "my_images/")
     tnb.score_layers(model, data, layers=None, estimators=("transrate",))
-    tnb.estimators.linear_mse / logme / leep / nce / hscore / pge
+    tnb.estimators.linear_mse / logme / leep / nce / hscore / pge / knn / nleep / gbc / parc / sfda
+    tnb.evaluate_estimators(table, "accuracy", groups="target")   # which score to trust
 
 Attributes are imported lazily so that ``import transfer_nb`` stays cheap and the
 numerical core works without touching torch.  This package never imports ipywidgets.
@@ -38,9 +39,10 @@ _LAZY = {
     "list_models": "transfer_nb.models",
     "score_models": "transfer_nb.selection",
     "score_layers": "transfer_nb.selection",
+    "evaluate_estimators": "transfer_nb.evaluation",
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
-               "selection", "plots",
+               "selection", "plots", "evaluation",
                "magics", "config", "transfer", "preprocessing", "cli"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
