@@ -21,6 +21,7 @@ import pytest
 from tests.test_coding_rate import ref_layerwise, ref_projected, ref_transrate
 from tests.test_estimators import (ref_hscore, ref_hscore_lw, ref_leep, ref_linear_mse,
                                    ref_logme, ref_nce)
+from tests.test_estimators_more import ref_gbc, ref_knn, ref_nleep, ref_parc, ref_sfda
 from transfer_nb import estimators as E
 from transfer_nb.estimators import registry
 
@@ -103,6 +104,11 @@ REFERENCES = {
     "linear_mse": (lambda Z, Y: ref_linear_mse(Z, Y, 1.0), {}),
     "label_mse": (lambda P, Y: ref_linear_mse(P, Y, 1.0), {}),
     "pge": (ref_pge, {"init": "given", "restarts": 1, "batch_size": N}),
+    "knn": (ref_knn, {}),
+    "nleep": (ref_nleep, {}),
+    "gbc": (ref_gbc, {}),
+    "parc": (ref_parc, {}),
+    "sfda": (ref_sfda, {}),
 }
 
 NAMES = E.list_estimators()

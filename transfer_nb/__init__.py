@@ -22,6 +22,8 @@ without fine-tuning?  After ``pip install transfer-nb``:
     tnb.load_dataset(name, split="train", n=None, image_size=None, seed=0)  # or "folder"
     tnb.load_model(name, pretrained=True)         # EfficientNet-Lite0/1/2 work offline
     tnb.list_models(), tnb.list_datasets()
+    tnb.estimators.knn / nleep / gbc / parc / sfda  # the scores recent benchmarks compare
+    tnb.evaluate_estimators(table, "accuracy", groups="target")   # which score to trust
 
 * The interactive widgets: ``import transfer_nb_widgets as widgets`` (needs the
   ``widgets`` extra); ``%load_ext transfer_nb`` adds the ``%transrate`` magic.
@@ -53,9 +55,10 @@ _LAZY = {
     "score_models": "transfer_nb.selection",
     "score_layers": "transfer_nb.selection",
     "rank_table": "transfer_nb.selection",
+    "evaluate_estimators": "transfer_nb.evaluation",
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
-               "selection", "plots",
+               "selection", "plots", "evaluation",
                "magics", "config", "transfer", "preprocessing", "cli"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",

@@ -8,6 +8,9 @@
   (outside the points when there are many classes).
 * :func:`plot_layer_scores` -- bars of a score (and the ground truth) per layer, from a
   :func:`transfer_nb.selection.score_layers` table.
+* :func:`plot_estimators` -- each estimator's and baseline's correlation with the ground
+  truth, bootstrap interval and leave-one-out range, from
+  :func:`transfer_nb.evaluation.evaluate_estimators`.
 
 matplotlib is imported inside the functions that draw.
 """
@@ -15,8 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["pca_2d", "plot_layer_scores", "new_figure", "style_axes", "scatter_classes",
-           "FIGURE_DPI", "FONT_SIZES"]
+__all__ = ["pca_2d", "plot_layer_scores", "plot_estimators", "new_figure", "style_axes",
+           "scatter_classes", "FIGURE_DPI", "FONT_SIZES"]
 
 #: Resolution of every figure of the widgets and magics: about 110 px per inch, so a
 #: 9 pt tick label is ~14 px on screen (80 dpi made them ~6 px once squeezed).
@@ -220,3 +223,69 @@ def plot_layer_scores(table, score: str = "transrate", truth: str = "accuracy",
                       fontsize=FONT_SIZES["tick"])
         style_axes(ax, xlabel="layer")
     return axes[0].figure
+
+
+#: colours of :func:`plot_estimators`
+_KIND_COLORS = {"estimator": "tab:blue", "baseline": "tab:gray", "best": "tab:orange"}
+_STAT_LABELS = {"pearson": "Pearson r", "kendall": "Kendall tau", "weighted_tau": "weighted tau"}
+
+
+def plot_estimators(evaluation, statistic: str | None = None, ax=None, title: str | None = None):
+    """Each column's correlation with the ground truth: point, interval, leave-one-out range.
+
+    Parameters
+    ----------
+    evaluation : pandas.DataFrame
+        From :func:`transfer_nb.evaluation.evaluate_estimators`.
+    statistic : {"pearson", "kendall", "weighted_tau"}, optional
+        Default: the one the evaluation ranked by (``attrs["statistic"]``).
+    ax : matplotlib Axes, optional
+        A new pyplot figure (:func:`new_figure`) when ``None``.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One row per column, best at the top: a dot at the pooled statistic, a thick bar
+        for its bootstrap interval and, when drawn for this statistic, thin ticks at the
+        leave-one-out min and max.  Estimators are blue, baselines grey, the best column
+        (or the reference of ``against``) orange; undefined columns are listed with
+        "n/a".
+    """
+    stat = statistic or evaluation.attrs.get("statistic", "kendall")
+    if stat not in _STAT_LABELS:
+        raise ValueError(f"statistic must be one of {list(_STAT_LABELS)}; got {stat!r}")
+    for col in (stat, f"{stat}_low", f"{stat}_high"):
+        if col not in evaluation.columns:
+            raise ValueError(f"evaluation has no column {col!r}: pass the output of "
+                             "evaluate_estimators")
+    table = evaluation.sort_values(stat, ascending=True, na_position="first", kind="stable")
+    if ax is None:
+        _, (ax,) = new_figure(width=5.0, height=max(2.0, 0.3 * len(table) + 0.8), pyplot=True)
+    names = [str(i) for i in table.index]
+    yy = np.arange(len(names))
+    ref = evaluation.attrs.get("against")
+    loo = stat == evaluation.attrs.get("statistic")
+    for i, (name, row) in enumerate(table.iterrows()):
+        value = float(row[stat])
+        if not np.isfinite(value):
+            ax.text(-1.0, i, "n/a (see note)", va="center", ha="left",
+                    fontsize=FONT_SIZES["annotation"], color="tab:gray")
+            continue
+        color = _KIND_COLORS["best"] if str(name) == ref else \
+            _KIND_COLORS.get(str(row.get("kind", "estimator")), "tab:blue")
+        lo, hi = float(row[f"{stat}_low"]), float(row[f"{stat}_high"])
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [i, i], color=color, linewidth=3, alpha=0.45,
+                    solid_capstyle="butt")
+        if loo and np.isfinite(row.get("loo_min", np.nan)):
+            ax.plot([row["loo_min"], row["loo_max"]], [i, i], linestyle="none", marker="|",
+                    markersize=9, color="black")
+        ax.plot([value], [i], marker="o", color=color, markersize=5)
+    ax.axvline(0.0, color="black", linewidth=0.6)
+    ax.set_yticks(yy, names, fontsize=FONT_SIZES["tick"])
+    ax.set_xlim(-1.05, 1.05)
+    style_axes(ax, xlabel=_STAT_LABELS[stat] + " with the ground truth"
+               + (" (pooled within groups)" if evaluation.attrs.get("groups") else ""),
+               title=title or "interval (bar), drop-one range (|)")
+    return ax.figure

@@ -9,6 +9,11 @@
 ``linear_mse(Z, Y)``      Linear MSE, Nguyen et al. UAI 2023 (regression)
 ``label_mse(probs, Y)``   Label MSE, Nguyen et al. UAI 2023 (regression)
 ``pge(model, ...)``       Principal Gradient Expectation, arXiv 2211.16299
+``knn(Z, y)``             leave-one-out k-NN accuracy (Bolya et al. 2021: 1-NN)
+``nleep(Z, y)``           N-LEEP, Li et al. CVPR 2021 (Gaussian mixture + LEEP)
+``gbc(Z, y)``             GBC, Pandy et al. CVPR 2022 (Bhattacharyya overlap)
+``parc(Z, y)``            PARC, Bolya et al. NeurIPS 2021
+``sfda(Z, y)``            SFDA, Shao et al. ECCV 2022 (self-challenging Fisher space)
 ========================  ==================================================
 
 All share the input validation of :mod:`transfer_nb._validation`: numpy or torch
@@ -21,17 +26,23 @@ are distances (lower is more transferable).  Torch is imported only by ``pge``.
 (function, inputs, ``higher_is_better``, promised invariances); use :func:`get`,
 :func:`list_estimators`, and :func:`register` to add a score.
 """
+from transfer_nb.estimators.gbc import gbc
 from transfer_nb.estimators.hscore import hscore
+from transfer_nb.estimators.knn import knn
 from transfer_nb.estimators.label_mse import label_mse
 from transfer_nb.estimators.leep import leep
 from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
 from transfer_nb.estimators.nce import nce
+from transfer_nb.estimators.nleep import nleep
+from transfer_nb.estimators.parc import parc
 from transfer_nb.estimators.pge import pge, pge_distance
 from transfer_nb.estimators.registry import REGISTRY, Estimator, get, list_estimators, register
+from transfer_nb.estimators.sfda import sfda
 from transfer_nb.estimators.transrate import (coding_rate_terms, transrate,
                                               transrate_official, transrate_per_layer)
 
 __all__ = ["transrate", "transrate_official", "transrate_per_layer", "coding_rate_terms",
            "logme", "leep", "nce", "hscore", "linear_mse", "label_mse", "pge", "pge_distance",
+           "knn", "nleep", "gbc", "parc", "sfda",
            "REGISTRY", "Estimator", "get", "list_estimators", "register"]

@@ -36,13 +36,18 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from transfer_nb.coding_rate import transrate
+from transfer_nb.estimators.gbc import gbc
 from transfer_nb.estimators.hscore import hscore
+from transfer_nb.estimators.knn import knn
 from transfer_nb.estimators.label_mse import label_mse
 from transfer_nb.estimators.leep import leep
 from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
 from transfer_nb.estimators.nce import nce
+from transfer_nb.estimators.nleep import nleep
+from transfer_nb.estimators.parc import parc
 from transfer_nb.estimators.pge import pge
+from transfer_nb.estimators.sfda import sfda
 
 __all__ = ["Estimator", "REGISTRY", "register", "get", "list_estimators",
            "INPUT_KINDS", "INVARIANCES"]
@@ -180,6 +185,17 @@ register("hscore", hscore, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
 register("hscore_shrinkage", functools.partial(hscore, shrinkage=True), _CLS,
          invariances=_FEATURE_INV + ("feature_scale",),
          reference="Ibrahim et al., ICLR 2023 (Ledoit-Wolf H-score)")
+register("knn", knn, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
+         reference="leave-one-out 1-NN accuracy: Bolya et al., NeurIPS 2021 ('1-NN CV'); "
+                   "Sorkhei et al., 2025")
+register("nleep", nleep, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
+         reference="Li et al., CVPR 2021 (Ranking Neural Checkpoints)")
+register("gbc", gbc, _CLS, invariances=_FEATURE_INV,
+         reference="Pandy et al., CVPR 2022")
+register("parc", parc, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
+         reference="Bolya et al., NeurIPS 2021")
+register("sfda", sfda, _CLS, invariances=_FEATURE_INV,
+         reference="Shao et al., ECCV 2022")
 register("linear_mse", linear_mse, ("features", "regression_targets"),
          invariances=("sample_order", "orthogonal_rotation"),
          reference="Nguyen et al., UAI 2023")

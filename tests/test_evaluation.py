@@ -1,0 +1,147 @@
+"""evaluate_estimators and plot_estimators on tables with known answers."""
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from transfer_nb import stats
+from transfer_nb.evaluation import evaluate_estimators, score_columns
+
+
+def zoo_table(seed=0, n=12):
+    """Two targets of n models: ``exact`` = truth, ``noisy`` = truth + noise,
+    ``anti`` = -truth, ``const`` = constant, ``n_params`` a weak baseline."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for target in ("textures", "digits"):
+        truth = rng.uniform(0.3, 0.9, size=n)
+        for i in range(n):
+            rows.append({"target": target, "model": f"m{i}", "accuracy": truth[i],
+                         "logme": truth[i], "knn": truth[i] + rng.normal(0, 0.15),
+                         "nce": -truth[i], "transrate": 1.0,
+                         "n_params": rng.normal(), "n_train": 50, "logme_seconds": 0.1})
+    return pd.DataFrame(rows)
+
+
+def test_score_columns_leave_bookkeeping_out():
+    t = zoo_table()
+    assert score_columns(t, exclude=["accuracy"]) == ["logme", "knn", "nce", "transrate",
+                                                       "n_params"]
+
+
+def test_a_column_equal_to_the_truth_is_best_with_r_one_and_a_constant_is_nan():
+    t = zoo_table()
+    with _no_warning():                              # NaN with a note, no warning
+        ev = evaluate_estimators(t, "accuracy", groups="target", n_boot=200)
+    assert list(ev.index[:1]) == ["logme"]
+    best = ev.loc["logme"]
+    assert best["pearson"] == pytest.approx(1.0, abs=1e-8)
+    assert best["kendall"] == pytest.approx(1.0) and best["weighted_tau"] == pytest.approx(1.0)
+    assert best["verdict"] == "best" and best["difference"] == 0.0
+    assert best["loo_min"] == pytest.approx(1.0) and best["loo_max"] == pytest.approx(1.0)
+    assert best["kind"] == "estimator" and ev.loc["n_params", "kind"] == "baseline"
+    assert ev.attrs["against"] == "logme" and ev.attrs["statistic"] == "kendall"
+    # the exact negative is -1 and significantly worse than the best
+    assert ev.loc["nce", "kendall"] == pytest.approx(-1.0)
+    assert ev.loc["nce", "difference"] == pytest.approx(-2.0)
+    assert ev.loc["nce", "verdict"] == "worse than logme"
+    # the constant column: NaN everywhere, with the reason, listed last
+    const = ev.loc["transrate"]
+    assert ev.index[-1] == "transrate"
+    assert np.isnan(const[["pearson", "kendall", "weighted_tau", "difference"]].astype(float)
+                    ).all()
+    assert "constant within every group" in const["note"]
+    assert const["verdict"] == "" and const["n"] == 24
+
+
+class _no_warning:
+    def __enter__(self):
+        import warnings
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *exc):
+        self._w.__exit__(*exc)
+
+
+def test_values_are_the_pooled_within_statistics_of_stats():
+    t = zoo_table(seed=1)
+    ev = evaluate_estimators(t, "accuracy", groups="target", n_boot=300, seed=4,
+                             statistic="pearson")
+    for col in ("knn", "n_params"):
+        for s in ("pearson", "kendall", "weighted_tau"):
+            ref = stats.pooled_within(t[col], t["accuracy"], t["target"], method=s,
+                                      n_boot=300, seed=4)
+            assert ev.loc[col, s] == pytest.approx(ref["estimate"])
+            assert ev.loc[col, f"{s}_low"] == pytest.approx(ref["low"])
+            assert ev.loc[col, f"{s}_high"] == pytest.approx(ref["high"])
+        lo, hi = stats.leave_one_out_range(t[col], t["accuracy"], "pearson", t["target"])
+        assert (ev.loc[col, "loo_min"], ev.loc[col, "loo_max"]) == pytest.approx((lo, hi))
+        d = stats.paired_correlation_difference(t[col], t["logme"], t["accuracy"], t["target"],
+                                                method="pearson", n_boot=300, seed=4)
+        assert ev.loc[col, "difference"] == pytest.approx(d["estimate"])
+        assert ev.loc[col, "difference_low"] == pytest.approx(d["low"])
+    # pooled within targets = Fisher-z mean of the per-target Pearson r
+    per = [sps.pearsonr(g["knn"], g["accuracy"])[0] for _, g in t.groupby("target")]
+    assert ev.loc["knn", "pearson"] == pytest.approx(np.tanh(np.mean(np.arctanh(per))))
+
+
+def test_without_groups_it_is_the_plain_correlation():
+    t = zoo_table(seed=2)
+    ev = evaluate_estimators(t, t["accuracy"].to_numpy(), columns=["knn", "n_params"],
+                             n_boot=100)
+    assert ev.loc["knn", "kendall"] == pytest.approx(sps.kendalltau(t["knn"], t["accuracy"])[0])
+    assert ev.loc["knn", "weighted_tau"] == pytest.approx(
+        sps.weightedtau(t["knn"], t["accuracy"])[0])
+    assert ev.attrs["groups"] is None and ev.attrs["truth"] is None
+
+
+def test_against_a_named_baseline_and_missing_values():
+    t = zoo_table(seed=3)
+    t.loc[:3, "knn"] = np.nan                       # e.g. LEEP on layers without a head
+    ev = evaluate_estimators(t, "accuracy", groups="target", against="n_params", n_boot=200)
+    assert ev.attrs["against"] == "n_params"
+    assert ev.loc["n_params", "verdict"] == "reference"
+    assert ev.loc["logme", "verdict"] == "better than n_params"
+    assert ev.loc["knn", "n"] == 20
+    assert "4 item(s) without a finite value left out" in ev.loc["knn", "note"]
+    assert "difference on the 20 items both have" in ev.loc["knn", "note"]
+
+
+def test_lower_is_better_scores_are_flipped():
+    t = zoo_table(seed=5)
+    t["pge"] = -t["accuracy"]                        # a distance: lower = better
+    ev = evaluate_estimators(t, "accuracy", groups="target", columns=["pge", "knn"],
+                             n_boot=100)
+    assert ev.loc["pge", "kendall"] == pytest.approx(1.0)
+    assert "sign flipped" in ev.loc["pge", "note"]
+
+
+def test_bad_inputs_say_what_was_wrong():
+    t = zoo_table()
+    with pytest.raises(ValueError, match="truth 'acc' is not a column"):
+        evaluate_estimators(t, "acc")
+    with pytest.raises(ValueError, match="truth has 3 values but the table has 24 rows"):
+        evaluate_estimators(t, [1, 2, 3])
+    with pytest.raises(ValueError, match=r"statistic must be one of \['pearson'"):
+        evaluate_estimators(t, "accuracy", statistic="spearman")
+    with pytest.raises(ValueError, match="against must be 'best' or one of"):
+        evaluate_estimators(t, "accuracy", against="width")
+    with pytest.raises(ValueError, match=r"columns \['width'\] are not in the table"):
+        evaluate_estimators(t, "accuracy", columns=["width"])
+
+
+def test_plot_estimators_draws_one_row_per_column():
+    import matplotlib
+    matplotlib.use("Agg")
+    from transfer_nb.plots import plot_estimators
+
+    ev = evaluate_estimators(zoo_table(), "accuracy", groups="target", n_boot=100)
+    fig = plot_estimators(ev)
+    ax = fig.axes[0]
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == list(ev.index[::-1])           # best at the top
+    assert any(t.get_text().startswith("n/a") for t in ax.texts)   # the constant column
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        plot_estimators(ev, statistic="r2")

@@ -1,0 +1,261 @@
+"""Which estimator to trust on one's own zoo: every score column against a ground truth.
+
+A researcher who has measured a ground truth on their own models (e.g.
+``score_models(..., ground_truth="linear_probe")``) asks which column of the table -- an
+estimator, or a static baseline such as the parameter count or the feature width --
+ranks the models best.  :func:`evaluate_estimators` answers with the project's rules
+(DESIGN, "Experiments that mean something"):
+
+* each column's Pearson r, Kendall tau and weighted tau with bootstrap intervals,
+  computed **within groups** (e.g. per target) and pooled (Fisher-z for Pearson, plain
+  mean for the taus) when ``groups`` is given: :func:`transfer_nb.stats.pooled_within`;
+* its leave-one-out range (min and max of the statistic over dropping each item): a wide
+  range means one model carries the correlation (:func:`transfer_nb.stats.leave_one_out_range`);
+* its **paired** difference against the best column (or a named one), bootstrapped on the
+  same resamples of the items (:func:`transfer_nb.stats.paired_correlation_difference`):
+  "A beats B" is decided by that interval, not by two overlapping ones.
+
+Recent comparisons (Agostinelli et al. ECCV 2022; Chaves et al. TMLR 2024) find that
+which metric wins changes with the model pool, the target and the statistic, and that
+few beat a plain ImageNet-accuracy or model-size ranking: the table shows both kinds
+side by side so the answer on one's own data is read from the intervals.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from transfer_nb.stats import STATISTICS  # pearson, kendall, weighted_tau
+
+__all__ = ["evaluate_estimators", "score_columns", "STATISTICS"]
+
+# bookkeeping columns of score_models / score_layers / the experiments: never scores
+_NOT_SCORES = ("n_train", "n_test", "num_classes", "seed", "n")
+_NOT_PREFIXES = ("time_", "accuracy")
+_NOT_SUFFIXES = ("_seconds", "_std", "_low", "_high")
+
+
+def score_columns(table, exclude=()) -> list:
+    """Numeric columns of ``table`` that are scores or baselines (bookkeeping left out).
+
+    Left out: ``exclude``, ``n_train``, ``n_test``, ``num_classes``, ``seed``, ``n``,
+    names starting with ``time_`` or ``accuracy`` (ground truths and their seeds) and
+    names ending with ``_seconds``, ``_std``, ``_low`` or ``_high``.
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    out = []
+    for c in table.columns:
+        name = str(c)
+        if c in exclude or name in _NOT_SCORES or name.startswith(_NOT_PREFIXES) \
+                or name.endswith(_NOT_SUFFIXES):
+            continue
+        if is_numeric_dtype(table[c]) and not is_bool_dtype(table[c]):
+            out.append(c)
+    return out
+
+
+def _vector(table, value, name: str, kind: str):
+    """A column name of ``table`` or an array-like of one value per row."""
+    if isinstance(value, str):
+        if value not in table.columns:
+            raise ValueError(f"{name} {value!r} is not a column of the table; it has "
+                             f"{[str(c) for c in table.columns]}")
+        return table[value].to_numpy(), value
+    v = np.asarray(value).ravel()
+    if v.size != len(table):
+        raise ValueError(f"{name} has {v.size} values but the table has {len(table)} rows; "
+                         f"expected one {kind} per row")
+    return v, None
+
+
+def _orientation(column: str) -> tuple[float, str]:
+    """-1 and a note for registered scores where lower is better (distances)."""
+    from transfer_nb.estimators import registry
+
+    if column in registry.REGISTRY and not registry.REGISTRY[column].higher_is_better:
+        return -1.0, "lower is better: sign flipped"
+    return 1.0, ""
+
+
+def _kind(column: str) -> str:
+    from transfer_nb.estimators import registry
+
+    base = column.split("=")[0]
+    return "estimator" if column in registry.REGISTRY or base in registry.REGISTRY \
+        else "baseline"
+
+
+def _usable(x, truth, groups):
+    """Items with a finite score and truth; a note on constant groups and dropped items."""
+    ok = np.isfinite(x) & np.isfinite(truth)
+    notes = []
+    if (~ok).any():
+        notes.append(f"{int((~ok).sum())} item(s) without a finite value left out")
+    g = groups if groups is not None else np.zeros(x.size, dtype=int)
+    labels = list(dict.fromkeys(g[ok].tolist()))
+    constant = [lab for lab in labels if np.ptp(x[ok & (g == lab)]) == 0]
+    if not labels:
+        notes.append("no item with a finite value: correlations undefined")
+        return ok, notes, True
+    if len(constant) == len(labels):
+        notes.append("constant" + (" within every group" if groups is not None else "")
+                     + ": correlations undefined")
+    elif constant:
+        notes.append(f"constant within {', '.join(map(str, constant))}: those groups left out")
+    return ok, notes, len(constant) == len(labels)
+
+
+def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str = "kendall",
+                        against: str = "best", n_boot: int = 1000, seed: int = 0,
+                        confidence: float = 0.95):
+    """Every estimator and baseline column against a ground truth, in one table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per item (model, or model x target); numeric columns are scores, e.g.
+        the output of :func:`transfer_nb.selection.score_models` (several targets
+        concatenated, with a column naming the target, for ``groups``).
+    truth : str or array-like
+        The ground-truth column (e.g. ``"accuracy"``), or one value per row.
+    groups : str or array-like, optional
+        Column (or values) grouping the rows, e.g. the target: every statistic is then
+        computed within each group and pooled (Fisher-z for Pearson, plain mean for the
+        taus), and the bootstrap resamples within groups.  Groups with fewer than 3
+        usable items are left out.
+    columns : sequence of str, optional
+        Columns to evaluate.  Default: :func:`score_columns` (numeric columns other
+        than the truth, the groups and bookkeeping such as ``n_train`` or ``*_seconds``).
+    statistic : {"kendall", "pearson", "weighted_tau"}, default "kendall"
+        The statistic that picks the best column and that the leave-one-out range and
+        the paired differences are computed for (all three are reported).
+    against : str, default "best"
+        Column every other is compared with: ``"best"`` (highest ``statistic``) or a
+        column name (e.g. a baseline such as ``"n_params"``).
+    n_boot, seed, confidence : int, int, float
+        Bootstrap resamples (the same resamples for every column, so the differences
+        are paired), their seed and the interval level.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``score`` (the columns, best first by ``statistic``; undefined ones last).
+        Columns: ``kind`` (``"estimator"`` for a name of the estimator registry, else
+        ``"baseline"``); for each of ``pearson``, ``kendall``, ``weighted_tau`` the
+        pooled value and ``_low`` / ``_high``; ``loo_min``, ``loo_max`` (of
+        ``statistic``); ``difference``, ``difference_low``, ``difference_high`` (this
+        column's ``statistic`` minus the reference's, paired bootstrap on the items
+        both have); ``verdict`` (``"best"`` / ``"reference"``, ``"worse than X"``,
+        ``"better than X"`` or ``"not separable from X"``: the paired interval
+        decides); ``n`` (items used); ``note`` (why a value is NaN, items left out,
+        sign flips).  ``attrs``: ``statistic``, ``against`` (the reference column),
+        ``truth``, ``groups``, ``n_boot``.  A registered score where lower is better
+        (``pge``) is negated first, so higher is better in every row.
+
+    Raises
+    ------
+    ValueError
+        On a missing column, a length mismatch, an unknown ``statistic``, ``against``
+        not a column, or no column to evaluate.
+    """
+    import pandas as pd
+
+    from transfer_nb import stats
+
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {list(STATISTICS)}; got {statistic!r}")
+    y, truth_name = _vector(table, truth, "truth", "ground truth")
+    y = np.asarray(y, dtype=np.float64)
+    g, group_name = (None, None) if groups is None else _vector(table, groups, "groups", "group")
+    if g is not None:
+        g = np.asarray(g).astype(str)
+    if columns is None:
+        columns = score_columns(table, exclude=[c for c in (truth_name, group_name) if c])
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} are not in the table; it has "
+                         f"{[str(c) for c in table.columns]}")
+    if not columns:
+        raise ValueError("no score column to evaluate: pass columns=[...]")
+    if against != "best" and against not in columns:
+        raise ValueError(f"against must be 'best' or one of the evaluated columns "
+                         f"{[str(c) for c in columns]}; got {against!r}")
+
+    values, rows = {}, {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # nanmean of empty groups
+        for c in columns:
+            sign, flip_note = _orientation(str(c))
+            x = sign * pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=np.float64)
+            ok, notes, undefined = _usable(x, y, g)
+            notes = ([flip_note] if flip_note else []) + notes
+            values[c] = x
+            row = {"kind": _kind(str(c)), "n": int(ok.sum())}
+            for s in STATISTICS:
+                row[s] = row[f"{s}_low"] = row[f"{s}_high"] = np.nan
+            row["loo_min"] = row["loo_max"] = np.nan
+            if not undefined and ok.sum() >= 3:
+                gs = None if g is None else g[ok]
+                for s in STATISTICS:
+                    res = stats.pooled_within(x[ok], y[ok], gs, method=s, n_boot=n_boot,
+                                              seed=seed, confidence=confidence)
+                    row[s], row[f"{s}_low"], row[f"{s}_high"] = (res["estimate"], res["low"],
+                                                                 res["high"])
+                row["loo_min"], row["loo_max"] = stats.leave_one_out_range(
+                    x[ok], y[ok], method=statistic, groups=gs)
+            elif not undefined:
+                notes.append(f"only {int(ok.sum())} item(s) with a value (need 3)")
+            if not np.isfinite(row[statistic]) and not notes:
+                notes.append(f"{statistic} undefined")
+            row["note"] = "; ".join(notes)
+            rows[c] = row
+
+        defined = [c for c in columns if np.isfinite(rows[c][statistic])]
+        ref = against
+        if against == "best":
+            ref = max(defined, key=lambda c: rows[c][statistic]) if defined else None
+        for c in columns:
+            row = rows[c]
+            row["difference"] = row["difference_low"] = row["difference_high"] = np.nan
+            if ref is None or not np.isfinite(row[statistic]):
+                row["verdict"] = ""
+                continue
+            if c == ref:
+                row["difference"] = 0.0
+                row["verdict"] = "best" if against == "best" else "reference"
+                continue
+            both = np.isfinite(values[c]) & np.isfinite(values[ref]) & np.isfinite(y)
+            res = stats.paired_correlation_difference(
+                values[c][both], values[ref][both], y[both],
+                None if g is None else g[both], method=statistic, n_boot=n_boot, seed=seed,
+                confidence=confidence)
+            row["difference"], row["difference_low"], row["difference_high"] = (
+                res["estimate"], res["low"], res["high"])
+            row["verdict"] = _verdict(res["low"], res["high"], str(ref))
+            if both.sum() < max(row["n"], rows[ref]["n"]):
+                row["note"] = "; ".join(filter(None, [row["note"], (
+                    f"difference on the {int(both.sum())} items both have")]))
+
+    order = ["kind", *[f"{s}{suf}" for s in STATISTICS for suf in ("", "_low", "_high")],
+             "loo_min", "loo_max", "difference", "difference_low", "difference_high",
+             "verdict", "n", "note"]
+    out = pd.DataFrame.from_dict(rows, orient="index")[order]
+    out.index = [str(c) for c in out.index]
+    out.index.name = "score"
+    out = out.sort_values(statistic, ascending=False, na_position="last", kind="stable")
+    out.attrs.update(statistic=statistic, against=None if ref is None else str(ref),
+                     truth=truth_name, groups=group_name, n_boot=int(n_boot))
+    return out
+
+
+def _verdict(low: float, high: float, ref: str) -> str:
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"not separable from {ref}"
+    if high < 0:
+        return f"worse than {ref}"
+    if low > 0:
+        return f"better than {ref}"
+    return f"not separable from {ref}"
