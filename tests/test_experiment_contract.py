@@ -2,6 +2,7 @@
 scikit-learn's common checks hold every estimator to its API."""
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 
 import numpy as np
@@ -9,7 +10,12 @@ import pytest
 
 from transfer_nb.experiments import base
 
-PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+#: papers not yet converted to the contract (issue 19 left open for them; each of these
+#: marks fails as soon as its package passes, so it must then be removed from this set)
+PENDING = {"head2toe", "regression", "adversarial", "pge"}
+PAPERS = tuple(pytest.param(p, marks=pytest.mark.xfail(
+    strict=True, reason=f"{p} is not on the experiment contract yet (issue 19)"))
+    if p in PENDING else p for p in ("transrate", "head2toe", "regression", "adversarial", "pge"))
 #: papers whose targets cannot be an image folder of classes (they say so, clearly)
 NO_FOLDER = {"regression": "regression", "pge": "task"}
 
@@ -67,6 +73,10 @@ def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_cli_parses_the_contract_flags(paper, capsys):
+    main = importlib.util.find_spec(f"transfer_nb.experiments.{paper}.__main__")
+    assert main is not None, f"python -m transfer_nb.experiments.{paper} does not exist"
+    source = open(main.origin, encoding="utf-8").read()
+    assert f'experiment_main("{paper}")' in source, "the CLI must be the shared experiment_main"
     with pytest.raises(SystemExit) as exc:
         base.experiment_main(paper, ["--save"])          # --save without --full
     assert exc.value.code == 2
