@@ -9,16 +9,18 @@ import torch
 from transfer_nb import adversarial, training, transfer
 from transfer_nb.data.base import ImageDataset
 from transfer_nb.experiments import adversarial as ex
+from transfer_nb.experiments.base import Results, TargetSpec
 from transfer_nb.features import extract_features
 from transfer_nb.models import train_source
 
 
 def _tiny_cfg(**kw):
     base = dict(n_labeled=40, n_unlabeled=40, n_source_test=24, width=4, source_epochs=1,
-                ft_epochs=1, target_per_class=3, seeds=(0,), eps=(0.0, 0.2), attack_steps=1,
-                eval_steps=1, semi_eps=0.2, threshold=0.2, n_boot=50)
+                ft_epochs=1, seeds=(0,), eps=(0.0, 0.2), attack_steps=1, moderate_eps=0.2,
+                eval_steps=1, semi_eps=0.2, threshold=0.2, n_boot=50,
+                targets=(TargetSpec("textures", "textures", 3, 10_000),))
     base.update(kw)
-    return dataclasses.replace(ex.config(fast=True), **base)
+    return ex.config("fast", **base)
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def tiny_results(tmp_path_factory):
     try:
         cfg = _tiny_cfg()
         data = ex.source_data(cfg)
-        yield cfg, data, ex.run(cfg, progress=False)
+        yield cfg, data, ex.run(cfg, progress=False).table
     finally:
         if old is None:
             os.environ.pop("TRANSFER_NB_CACHE", None)
@@ -126,26 +128,57 @@ def test_summary_t_interval_is_exact():
     assert s.loc["standard", "linear_probe_high"] == pytest.approx(0.6 + 4.302652729911275 * sem)
 
 
-def test_paper_vs_measured_verdicts_follow_the_interval_rule():
-    t = ex.paper_vs_measured(_synthetic_df())
-    # every paired gain is exactly 0.1 on each seed: zero-width interval above 0
-    assert list(t.verdict) == ["reproduced"] * 5
-    assert t["mean"].to_numpy() == pytest.approx([0.1, 0.1, 0.09, 0.05, 0.1])
-    flat = _synthetic_df().assign(fine_tune=0.5)
-    t = ex.paper_vs_measured(flat, n_test=250)
-    assert list(t.verdict) == (["reproduced", "excluded: fine_tune spread 0.000 < 3 SE (0.095)"]
-                               + ["reproduced"] * 3)
+def _results(df, **cfg):
+    df = df.assign(n_test=250, num_classes=5)
+    return Results("adversarial", df, {}, {"mode": "fast"}, ex.config(
+        "fast", eps=(0.0, 0.2), moderate_eps=0.2, semi_eps=0.2, **cfg))
 
 
-def test_discrimination_check():
-    d = ex.discrimination(_synthetic_df(), n_test=250).set_index("truth")
-    # means 0.6, 0.7, 0.65, 0.8: spread 0.2 >> 3 * sqrt(0.6875 * 0.3125 / 250)
-    assert d.loc["linear_probe", "spread"] == pytest.approx(0.2)
-    assert d.loc["linear_probe", "se"] == pytest.approx(np.sqrt(0.6875 * 0.3125 / 250))
-    assert bool(d.loc["linear_probe", "passes"])
-    flat = _synthetic_df().assign(linear_probe=0.98)
-    d = ex.discrimination(flat, n_test=250).set_index("truth")
-    assert not bool(d.loc["linear_probe", "passes"])
+def _with_premise(df, clean_drop=0.1, robust_gain=0.2):
+    """The synthetic runs with adversarial training costing clean accuracy and buying
+    robustness by the same amount on every seed (plus a little seed noise)."""
+    df = df.copy()
+    adv = df.kind.str.endswith("adversarial")
+    df.loc[adv, "source_clean"] = 0.99 - clean_drop + 0.01 * df.loc[adv, "seed"]
+    df.loc[adv, "source_robust"] = 0.5 + robust_gain + 0.01 * df.loc[adv, "seed"]
+    return df
+
+
+def test_premise_gate_excludes_every_transfer_verdict_when_it_fails():
+    res = _results(_synthetic_df())          # clean accuracy 0.99 -> 0.9, robustness flat
+    chk = ex.report.checks(res).iloc[0]
+    assert not chk["premise"] and chk["robust_gain"] == pytest.approx(0.0)
+    v = ex.report.verdicts(res)
+    assert v[v.primary].iloc[0]["verdict"] == "excluded"
+    assert "premise" in v[v.primary].iloc[0]["gates"]
+
+
+def test_verdicts_are_paired_by_seed_and_can_go_either_way():
+    res = _results(_with_premise(_synthetic_df()))
+    chk = ex.report.checks(res).iloc[0]
+    assert chk["premise"] and chk["clean_drop"] == pytest.approx(-0.09)
+    v = ex.report.verdicts(res).set_index("claim")
+    primary = v[v.primary].iloc[0]
+    # every seed gains exactly 0.1: the t-interval of the differences has zero width
+    assert primary["estimate"] == pytest.approx(0.1) and primary["low"] == pytest.approx(0.1)
+    assert primary["verdict"] == "reproduced" and primary["n_seeds"] == 3
+    worse = _with_premise(_synthetic_df())
+    worse.loc[worse.kind == "adversarial", "linear_probe"] -= 0.2     # now 0.1 below
+    v = ex.report.verdicts(_results(worse))
+    assert v[v.primary].iloc[0]["verdict"] == "not reproduced"
+    assert v[v.primary].iloc[0]["estimate"] == pytest.approx(-0.1)
+
+
+def test_estimator_claims_are_within_seed():
+    v = ex.report.verdicts(_results(_with_premise(_synthetic_df()))).set_index("claim")
+    row = v.loc["TransRate sees the better representation (within seed)"]
+    assert "within seed" in row["rule"] and row["n_items"] == 12
+
+
+def test_summary_prints_the_premise_and_the_primary_verdict():
+    text = ex.report.summary(_results(_with_premise(_synthetic_df())))
+    assert "Premise" in text and "holds" in text
+    assert "+0.100 [+0.100, +0.100] over 3 seeds: **reproduced**" in text
 
 
 def test_imagenet_equivalent():
@@ -153,55 +186,14 @@ def test_imagenet_equivalent():
     assert ex.imagenet_equivalent(1.0, 224) == pytest.approx(1.0)
 
 
-def test_correlations_use_the_shared_statistics():
-    stats = pytest.importorskip("transfer_nb.stats")
-    df = _synthetic_df()
-    corr = ex.correlations(df, n_boot=50)
-    ref = stats.rank_correlations({e: df[e].to_numpy() for e in ex.ESTIMATORS},
-                                  df.linear_probe.to_numpy(), n_boot=50, seed=0)
-    pd.testing.assert_frame_equal(corr, ref)
-
-
-def test_report_numbers_come_from_the_summary():
-    text = ex.report(_synthetic_df())
-    assert "accuracy 0.600 [0.352, 0.848] over 3 seeds" in text
-    assert "eps 0.2" in text
-    flat = _synthetic_df().assign(fine_tune=0.5)
-    text = ex.report(flat, n_test=250)
-    assert ("- Ground truth fine tune: spread of the source means 0.000 = 0.0 SE, does not "
-            "discriminate the sources (spread 0.000 < 3 SE (0.095)): its verdicts are excluded."
-            in text)
-    assert "- Ground truth linear probe: spread of the source means 0.200" in text
-
-
-def test_choose_truth_takes_the_first_that_discriminates():
-    df = _synthetic_df()
-    assert ex.choose_truth(df, n_test=250) == "linear_probe"
-    assert ex.choose_truth(df.assign(linear_probe=0.5), n_test=250) == "fine_tune"
-    flat = df.assign(linear_probe=0.5, fine_tune=0.5)
-    assert ex.choose_truth(flat, n_test=250) == "linear_probe"
-    with pytest.raises(ValueError, match=r"unknown ground truths \['probe'\]"):
-        ex.choose_truth(df, n_test=250, order=("probe",))
-    t = ex.paper_vs_measured(df, truth="fine_tune")
-    assert list(t["this run measured"].iloc[:2]) == ["fine_tune: eps 0.2 (best) - eps 0",
-                                                     "linear_probe: eps 0.2 - eps 0"]
-
-
-def test_paper_vs_measured_baseline_row_flips_the_sign_of_r():
-    cols = ["pearson", "pearson_low", "pearson_high"]
-    corr = pd.DataFrame([[0.1, -0.2, 0.4], [0.2, -0.1, 0.5], [0.6, 0.2, 0.9]],
-                        index=["transrate", "logme", "source_accuracy"], columns=cols)
-    t = ex.paper_vs_measured(_synthetic_df(), corr)
-    last = t.iloc[-1]
-    assert last["this run measured"] == "minus Pearson r of source_accuracy vs linear_probe"
-    assert [last["mean"], last["low"], last["high"]] == pytest.approx([-0.6, -0.9, -0.2])
-    assert last.verdict == "not reproduced"
-    assert list(t.verdict.iloc[-3:-1]) == ["inconclusive", "inconclusive"]
+def test_config_fixes_the_moderate_eps_in_advance():
+    with pytest.raises(ValueError, match="moderate_eps 0.3 must be one of eps"):
+        ex.config("fast", moderate_eps=0.3)
 
 
 # ------------------------------------------------------------------ widget
 def test_widget_builds_and_slider_updates_the_traits(tiny_results):
-    from widgets import AdversarialExplorer
+    from transfer_nb_widgets import AdversarialExplorer
     cfg, data, df = tiny_results
     w = AdversarialExplorer(df, cfg, n_images=3, data=data)
     assert w.errors.message is None

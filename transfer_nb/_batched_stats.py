@@ -64,7 +64,9 @@ _FISHER_CLIP = 1 - 1e-9
 
 def _pool(values: np.ndarray, method: str) -> np.ndarray:
     """Average per-group statistics (last axis): Fisher-z for Pearson, plain mean else."""
-    with np.errstate(invalid="ignore"):
+    import warnings
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # all-nan groups -> nan, said upstream
         if method == "pearson":
             return np.tanh(np.nanmean(np.arctanh(np.clip(values, -_FISHER_CLIP, _FISHER_CLIP)),
                                       axis=-1))

@@ -118,7 +118,7 @@ class AdversarialExplorer(W.VBox):
         fig.clear()
         grid = fig.add_gridspec(3, n + 4)
         axes = [[fig.add_subplot(grid[r, j]) for j in range(n)] for r in range(3)]
-        self._ex.plot_examples(out, classes, axes=axes)
+        self._ex.plots.plot_examples(out, classes, axes=axes)
         ax = fig.add_subplot(grid[:, n + 1:])
         c = self.curve
         for t, color in (("linear_probe", "C0"), ("fine_tune", "C1")):

@@ -1,0 +1,47 @@
+"""Adversarial and semi-supervised sources (Deng et al., NeurIPS 2021).
+
+"Adversarial Training Helps Transfer Learning via Better Representations" builds on
+Salman et al. (2020, "Do Adversarially Robust ImageNet Models Transfer Better?"), who
+trained ImageNet sources with an L2 PGD adversary of radius eps in {0, 0.01, 0.03,
+0.05, 0.1, 0.25, 0.5, 1, 3, 5} and found that moderate eps transfers best while the
+source's own (clean) accuracy falls as eps grows.  Deng et al. explain the gain by
+better representations in the few-label target regime and add a second route to them:
+semi-supervised source training on pseudo-labelled unlabelled source data, alone and
+combined with adversarial training.
+
+This module reproduces that experiment at CPU scale, offline:
+
+* source: ``shapes`` (8 drawn shapes), a small labelled set plus an unlabelled pool;
+* target: ``textures`` (5 photo textures), a few labelled images per class;
+* sources: ``small_cnn`` trained with an L2 PGD adversary (:mod:`transfer_nb.adversarial`)
+  for each eps of the sweep (eps = 0 is standard training), plus students trained on
+  labelled + pseudo-labelled data (:mod:`transfer_nb.adversarial_semi`) without and with
+  the adversary;
+* per source and seed: clean and robust source test accuracy (the trade-off), target
+  linear-probe and fine-tuning accuracy (the ground truth), and TransRate and LogME of
+  the source's target features (does an estimator see the better representation?).
+
+eps is in ``[0, 1]`` pixel units over a whole 3 x ``image_size`` x ``image_size``
+image, as in the ``robustness`` library; :func:`imagenet_equivalent` converts it to the
+ImageNet (3 x 224 x 224) scale of Salman et al. by the ratio of the norms of a
+constant image, ``sqrt(d_imagenet / d)``.
+
+On the experiment contract: :func:`config` (``"fast"`` | ``"full"``, ``targets=`` your own
+image folder), :func:`run` -> :class:`~transfer_nb.experiments.base.Results` (one row per
+(source, seed), cached per row), :mod:`.report` (``checks``: the premise gate and each
+truth's gates; ``verdicts``; ``summary``), :mod:`.plots`, and ``python -m
+transfer_nb.experiments.adversarial --full --save``.
+"""
+from transfer_nb.experiments.adversarial import plots, report
+from transfer_nb.experiments.adversarial.presets import (ESTIMATORS, PAPER, PRIMARY, SOURCE_KINDS,
+                                                         AdversarialConfig, config, config_hash,
+                                                         describe, imagenet_equivalent)
+from transfer_nb.experiments.adversarial.report import source_summary as summary
+from transfer_nb.experiments.adversarial.runner import (adversarial_examples, build_source, run,
+                                                        run_cell, score_features, source_data,
+                                                        target_data)
+
+__all__ = ["config", "run", "report", "plots", "describe", "config_hash", "AdversarialConfig",
+           "imagenet_equivalent", "source_data", "target_data", "build_source", "score_features",
+           "run_cell", "adversarial_examples", "summary", "SOURCE_KINDS", "ESTIMATORS", "PAPER",
+           "PRIMARY"]
