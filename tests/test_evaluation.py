@@ -10,7 +10,7 @@ from transfer_nb.evaluation import evaluate_estimators, score_columns
 
 def zoo_table(seed=0, n=12):
     """Two targets of n models: ``exact`` = truth, ``noisy`` = truth + noise,
-    ``anti`` = -truth, ``const`` = constant, ``n_params`` a weak baseline."""
+    ``anti`` = -truth, ``const`` = constant, ``params`` a weak baseline."""
     rng = np.random.default_rng(seed)
     rows = []
     for target in ("textures", "digits"):
@@ -19,14 +19,15 @@ def zoo_table(seed=0, n=12):
             rows.append({"target": target, "model": f"m{i}", "accuracy": truth[i],
                          "logme": truth[i], "knn": truth[i] + rng.normal(0, 0.15),
                          "nce": -truth[i], "transrate": 1.0,
-                         "n_params": rng.normal(), "n_train": 50, "logme_seconds": 0.1})
+                         "params": rng.normal(), "n_train": 50, "n_classes": 10,
+                         "logme_seconds": 0.1})
     return pd.DataFrame(rows)
 
 
 def test_score_columns_leave_bookkeeping_out():
     t = zoo_table()
     assert score_columns(t, exclude=["accuracy"]) == ["logme", "knn", "nce", "transrate",
-                                                       "n_params"]
+                                                       "params"]
 
 
 def test_a_column_equal_to_the_truth_is_best_with_r_one_and_a_constant_is_nan():
@@ -39,7 +40,7 @@ def test_a_column_equal_to_the_truth_is_best_with_r_one_and_a_constant_is_nan():
     assert best["kendall"] == pytest.approx(1.0) and best["weighted_tau"] == pytest.approx(1.0)
     assert best["verdict"] == "best" and best["difference"] == 0.0
     assert best["loo_min"] == pytest.approx(1.0) and best["loo_max"] == pytest.approx(1.0)
-    assert best["kind"] == "estimator" and ev.loc["n_params", "kind"] == "baseline"
+    assert best["kind"] == "estimator" and ev.loc["params", "kind"] == "baseline"
     assert ev.attrs["against"] == "logme" and ev.attrs["statistic"] == "kendall"
     # the exact negative is -1 and significantly worse than the best
     assert ev.loc["nce", "kendall"] == pytest.approx(-1.0)
@@ -69,7 +70,7 @@ def test_values_are_the_pooled_within_statistics_of_stats():
     t = zoo_table(seed=1)
     ev = evaluate_estimators(t, "accuracy", groups="target", n_boot=300, seed=4,
                              statistic="pearson")
-    for col in ("knn", "n_params"):
+    for col in ("knn", "params"):
         for s in ("pearson", "kendall", "weighted_tau"):
             ref = stats.pooled_within(t[col], t["accuracy"], t["target"], method=s,
                                       n_boot=300, seed=4)
@@ -89,7 +90,7 @@ def test_values_are_the_pooled_within_statistics_of_stats():
 
 def test_without_groups_it_is_the_plain_correlation():
     t = zoo_table(seed=2)
-    ev = evaluate_estimators(t, t["accuracy"].to_numpy(), columns=["knn", "n_params"],
+    ev = evaluate_estimators(t, t["accuracy"].to_numpy(), columns=["knn", "params"],
                              n_boot=100)
     assert ev.loc["knn", "kendall"] == pytest.approx(sps.kendalltau(t["knn"], t["accuracy"])[0])
     assert ev.loc["knn", "weighted_tau"] == pytest.approx(
@@ -100,10 +101,10 @@ def test_without_groups_it_is_the_plain_correlation():
 def test_against_a_named_baseline_and_missing_values():
     t = zoo_table(seed=3)
     t.loc[:3, "knn"] = np.nan                       # e.g. LEEP on layers without a head
-    ev = evaluate_estimators(t, "accuracy", groups="target", against="n_params", n_boot=200)
-    assert ev.attrs["against"] == "n_params"
-    assert ev.loc["n_params", "verdict"] == "reference"
-    assert ev.loc["logme", "verdict"] == "better than n_params"
+    ev = evaluate_estimators(t, "accuracy", groups="target", against="params", n_boot=200)
+    assert ev.attrs["against"] == "params"
+    assert ev.loc["params", "verdict"] == "reference"
+    assert ev.loc["logme", "verdict"] == "better than params"
     assert ev.loc["knn", "n"] == 20
     assert "4 item(s) without a finite value left out" in ev.loc["knn", "note"]
     assert "difference on the 20 items both have" in ev.loc["knn", "note"]

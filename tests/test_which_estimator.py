@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from transfer_nb.experiments import which_estimator as W
-from transfer_nb.experiments.transrate.config import SourceSpec, TargetSpec
+SourceSpec, TargetSpec = W.SourceSpec, W.TargetSpec
 
 
 def test_parameters_up_to_counts_the_truncated_model():
@@ -37,7 +37,7 @@ def _table(truth_from, seed=0, n=12):
     rows = []
     for target in ("a", "b"):
         cols = {c: rng.normal(size=n) for c in W.score_names()}
-        cols["n_params"] = rng.uniform(1e4, 1e6, size=n)
+        cols["params"] = rng.uniform(1e4, 1e6, size=n)
         z = (cols[truth_from] - cols[truth_from].mean()) / cols[truth_from].std()
         truth = 0.5 + 0.1 * np.tanh(z) + 0.005 * rng.normal(size=n)
         for i in range(n):
@@ -49,7 +49,7 @@ def _table(truth_from, seed=0, n=12):
 
 @pytest.mark.parametrize("truth_from,expected", [
     ("knn", "**knn** is better than the size baseline"),
-    ("n_params", "**knn** is worse than the size baseline"),
+    ("params", "**knn** is worse than the size baseline"),
 ])
 def test_summary_verdicts_follow_the_numbers_either_way(truth_from, expected):
     table = _table(truth_from)
@@ -57,7 +57,7 @@ def test_summary_verdicts_follow_the_numbers_either_way(truth_from, expected):
     check = W.checks(table)
     assert check["passes"].all()
     ev = W.evaluate(table, cfg, check)
-    ev_size = W.evaluate(table, cfg, check, against="n_params")
+    ev_size = W.evaluate(table, cfg, check, against="params")
     best = W.per_target_best(table, cfg, check)[1]
     text = W.summary(check, ev, ev_size, best)
     assert expected in text
@@ -73,15 +73,14 @@ def test_checks_exclude_a_saturated_target_and_say_why():
     assert ">= 0.97" in check.loc["b", "reason"]
     cfg = W.WhichEstimatorConfig("test", (), n_boot=100)
     text = W.summary(check, W.evaluate(table, cfg, check),
-                     W.evaluate(table, cfg, check, against="n_params"))
+                     W.evaluate(table, cfg, check, against="params"))
     assert "Targets used: a; *b excluded*" in text
 
 
 def test_a_cell_holds_the_estimators_applied_to_the_same_features(tmp_path, monkeypatch):
     """A tiny zoo end to end: every score in the table equals the registry function on
-    features extracted again here; n_params and the probe likewise."""
+    features extracted again here; params and the probe likewise."""
     from transfer_nb.estimators import registry
-    from transfer_nb.experiments.transrate.run import _target_data
     from transfer_nb.features import extract_features
     from transfer_nb.models import load_model
     from transfer_nb.transfer import linear_probe
@@ -96,7 +95,7 @@ def test_a_cell_holds_the_estimators_applied_to_the_same_features(tmp_path, monk
     assert list(table["item"]) == ["efficientnet_lite0@blocks.3",
                                    "efficientnet_lite0@penultimate", "random-init"]
     model = load_model("efficientnet_lite0")
-    train, test = _target_data(target, 32, 0, model.transfer_nb_normalize)
+    train, test = W.target_data(target, 32, 0, model.transfer_nb_normalize)
     f = extract_features(model, train, layers=["blocks.3"], progress=False)["blocks.3"]
     g = extract_features(model, test, layers=["blocks.3"], progress=False)["blocks.3"]
     y = np.asarray(train.targets)
@@ -105,6 +104,6 @@ def test_a_cell_holds_the_estimators_applied_to_the_same_features(tmp_path, monk
         expected = registry.get(name).func(f, y, **W.OPTIONS.get(name, {}))
         assert row[name] == pytest.approx(expected, rel=1e-9), name
     assert np.isnan(row["leep"]) and np.isfinite(table.iloc[1]["leep"])
-    assert row["n_params"] == W.parameters_up_to(model, "blocks.3")
+    assert row["params"] == W.parameters_up_to(model, "blocks.3")
     assert row["width"] == f.shape[1]
     assert row["linear_probe"] == pytest.approx(linear_probe(f, y, g, np.asarray(test.targets)))

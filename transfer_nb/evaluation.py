@@ -31,7 +31,7 @@ from transfer_nb.stats import STATISTICS  # pearson, kendall, weighted_tau
 __all__ = ["evaluate_estimators", "score_columns", "STATISTICS"]
 
 # bookkeeping columns of score_models / score_layers / the experiments: never scores
-_NOT_SCORES = ("n_train", "n_test", "num_classes", "seed", "n")
+_NOT_SCORES = ("n_train", "n_test", "num_classes", "n_classes", "seed", "n")
 _NOT_PREFIXES = ("time_", "accuracy")
 _NOT_SUFFIXES = ("_seconds", "_std", "_low", "_high")
 
@@ -39,7 +39,8 @@ _NOT_SUFFIXES = ("_seconds", "_std", "_low", "_high")
 def score_columns(table, exclude=()) -> list:
     """Numeric columns of ``table`` that are scores or baselines (bookkeeping left out).
 
-    Left out: ``exclude``, ``n_train``, ``n_test``, ``num_classes``, ``seed``, ``n``,
+    Left out: ``exclude``, ``n_train``, ``n_test``, ``num_classes``, ``n_classes``,
+    ``seed``, ``n``,
     names starting with ``time_`` or ``accuracy`` (ground truths and their seeds) and
     names ending with ``_seconds``, ``_std``, ``_low`` or ``_high``.
     """
@@ -133,7 +134,7 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
         the paired differences are computed for (all three are reported).
     against : str, default "best"
         Column every other is compared with: ``"best"`` (highest ``statistic``) or a
-        column name (e.g. a baseline such as ``"n_params"``).
+        column name (e.g. a baseline such as ``"params"``).
     n_boot, seed, confidence : int, int, float
         Bootstrap resamples (the same resamples for every column, so the differences
         are paired), their seed and the interval level.

@@ -93,7 +93,7 @@ check below tests both): handwritten **digits** and **shapes** moved to a harder
 (`shift=1`), 10 labelled images per class. The **ground truth** is a linear probe on each item's frozen features
 (logistic regression on the training images, accuracy on the test images): the transfer
 that a score computed on frozen features claims to predict. The static baselines are
-**n_params** (the parameters up to that layer) and **width** (the feature dimension).
+**params** (the parameters up to that layer) and **width** (the feature dimension).
 """),
         code("""
 cfg = W.config()          # fast when CI or TRANSFER_NB_FAST is set
@@ -103,7 +103,7 @@ print(W.describe(cfg))
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")          # solver chatter of the probes and mixtures
     table = W.run(cfg)                       # cached on disk: re-running is fast
-table[["target", "item", "n_params", "width", "knn", "logme", "transrate", "parc",
+table[["target", "item", "params", "width", "knn", "logme", "transrate", "parc",
        "leep", "linear_probe"]]
 """),
         md("""
@@ -136,11 +136,11 @@ ev[["kind", "kendall", "kendall_low", "kendall_high", "loo_min", "loo_max", "pea
         code("fig = plot_estimators(ev)"),
         md("""
 The same evaluation **against the size baseline**: each estimator's Kendall tau minus
-that of `n_params`, paired. *better than n_params* means the whole 95 % interval of the
+that of `params`, paired. *better than params* means the whole 95 % interval of the
 difference is above 0:
 """),
         code("""
-ev_size = W.evaluate(table, cfg, check, against="n_params")
+ev_size = W.evaluate(table, cfg, check, against="params")
 ev_size[["kind", "kendall", "difference", "difference_low", "difference_high", "verdict"]]
 """),
         md("""

@@ -13,7 +13,7 @@ The zoo (one item = one model read at one layer):
 For every item and target: every registered score that reads ``(features, labels)``
 (TransRate x 3, LogME, H-score x 2, k-NN, N-LEEP, GBC, PARC, SFDA) on the target's
 training images, LEEP and NCE where the item has a source classifier (the penultimate
-layer: its model's own head), the static baselines **n_params** (parameters up to that
+layer: its model's own head), the static baselines **params** (parameters up to that
 layer) and **width** (feature dimension), and the ground truth: a **linear probe** on
 the frozen features (:func:`transfer_nb.transfer.linear_probe`), accuracy on the
 target's test images -- the transfer that scores of frozen features claim to predict.
@@ -28,18 +28,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The small-CNN zoo is the TransRate experiment's: its specs, its source builder and its
+# target loader are reused through the three names below and the two functions
+# ``_build_source`` / ``target_data`` (the only places that know where they live).
 from transfer_nb.experiments.transrate.config import SourceSpec, TargetSpec, _zoo
 
 __all__ = ["WhichEstimatorConfig", "config", "describe", "run", "checks", "evaluate",
            "summary", "per_target_best", "parameters_up_to", "feature_estimators",
-           "SOURCE_ESTIMATORS", "BASELINES", "OPTIONS"]
+           "target_data", "SourceSpec", "TargetSpec", "SOURCE_ESTIMATORS", "BASELINES",
+           "OPTIONS"]
 
 _CACHE_KIND = "experiments_which_estimator"
-_VERSION = "which-estimator-v1"
+_VERSION = "which-estimator-v2"  # v2: baseline column "params" (as score_models)
 #: scores that read the source model's own classifier (penultimate items only)
 SOURCE_ESTIMATORS = ("leep", "nce")
 #: static baselines: a score that does not beat them is not informative
-BASELINES = ("n_params", "width")
+BASELINES = ("params", "width")
 #: options that differ from the registry's defaults: TransRate's projected variant at the
 #: authors' CIFAR-100 setting, as in notebook 02
 OPTIONS = {"transrate_projected": {"eps": 1.5e-2, "normalize_eigenvalues": False}}
@@ -168,10 +172,9 @@ def _score_layer(Z, y, Zt, yt, logits=None) -> dict:
 
 def _cell(model, layers, target: TargetSpec, image_size: int, normalize: str, seed: int) -> dict:
     """Features of every layer in one pass; one flat dict of arrays (one entry per layer)."""
-    from transfer_nb.experiments.transrate.run import _target_data
     from transfer_nb.features import extract_features
 
-    train, test = _target_data(target, image_size, seed, normalize)
+    train, test = target_data(target, image_size, seed, normalize)
     y, yt = np.asarray(train.targets), np.asarray(test.targets)
     want = list(layers) + ([_OUTPUT] if _PENULTIMATE in layers else [])
     f = extract_features(model, train, layers=want, progress=False)
@@ -185,7 +188,7 @@ def _cell(model, layers, target: TargetSpec, image_size: int, normalize: str, se
         # thread next to another busy process made the scores ten times slower (measured)
         with threadpool_limits(limits=1, user_api="blas"):
             res = _score_layer(f[layer], y, g[layer], yt, logits)
-        res["n_params"] = float(parameters_up_to(model, layer))
+        res["params"] = float(parameters_up_to(model, layer))
         for k, v in res.items():
             rows.setdefault(k, []).append(v)
     out = {k: np.asarray(v, dtype=np.float64) for k, v in rows.items()}
@@ -218,7 +221,7 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
     -------
     pandas.DataFrame
         Columns ``target, family, model, layer, item`` (``model@layer`` or the source's
-        name), the baselines ``n_params, width``, one column per score (NaN where it does
+        name), the baselines ``params, width``, one column per score (NaN where it does
         not apply), ``linear_probe`` (the ground truth), ``n_train, n_test`` and
         ``time_<score>`` (seconds).
     """
@@ -272,9 +275,22 @@ def _load_model(cfg: WhichEstimatorConfig, family: str, spec):
     if family == "imagenet":
         from transfer_nb.models import load_model
         return load_model(spec, pretrained=True)
+    return _build_source(cfg, spec)
+
+
+def _build_source(cfg: WhichEstimatorConfig, spec):
+    """One small CNN of the zoo, trained (or loaded from the cache) by the TransRate
+    experiment's builder."""
     from transfer_nb.experiments.transrate.run import build_source
     return build_source(spec, cfg.arch, cfg.width, cfg.depth, cfg.image_size, cfg.source_lr,
                         cfg.source_batch_size, cfg.seed)
+
+
+def target_data(target: TargetSpec, image_size: int, seed: int = 0, normalize: str = "none"):
+    """``(train, test)`` of a target, as the TransRate experiment loads it: ``per_class``
+    training images per class and ``n_test`` test images, normalised for the model."""
+    from transfer_nb.experiments.transrate.run import _target_data
+    return _target_data(target, image_size, seed, normalize)
 
 
 # ------------------------------------------------------------------------ report
@@ -414,9 +430,9 @@ def summary(check, ev_best, ev_size, best_per_target=None) -> str:
     return "\n\n".join(out)
 
 
-def plot_items(table, columns=("n_params", "knn", "logme"), check=None):
+def plot_items(table, columns=("params", "knn", "logme"), check=None):
     """Scatter of each column against the probe accuracy, one colour per target
-    (``n_params`` on a log axis).  Returns the figure."""
+    (``params`` on a log axis).  Returns the figure."""
     from transfer_nb.plots import new_figure, style_axes
 
     check = checks(table) if check is None else check
@@ -429,7 +445,7 @@ def plot_items(table, columns=("n_params", "knn", "logme"), check=None):
                 h = g[g["family"] == family]
                 ax.scatter(h[col], h["linear_probe"], s=18, color=color, marker=marker,
                            alpha=0.8, label=f"{target}, {family}")
-        if col == "n_params":
+        if col == "params":
             ax.set_xscale("log")
         style_axes(ax, xlabel=col, ylabel="probe accuracy" if ax is axes[0] else None)
     axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
