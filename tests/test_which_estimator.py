@@ -26,8 +26,8 @@ def test_parameters_up_to_counts_the_truncated_model():
 def test_fast_config_is_the_documented_one():
     cfg = W.config(fast=True)
     assert cfg.mode == "fast" and [t.name for t in cfg.targets] == ["digits", "shapes-shift"]
-    assert len(cfg.sources) == 8 and cfg.sources[0].epochs == 0      # random init is in
-    assert "zoo: 26 items per target" in W.describe(cfg)
+    assert len(cfg.sources) == 10 and cfg.sources[0].epochs == 0     # random init is in
+    assert "zoo: 28 items per target" in W.describe(cfg)
     assert W.config(fast=False).targets[0].n_test == 500
 
 

@@ -7,7 +7,7 @@ The zoo (one item = one model read at one layer):
   several depths -- an intermediate block's pooled output is the feature of the model
   truncated there -- at 64 px;
 * the **small CNN sources** that the TransRate experiment trains (the same specs and the
-  same builder: :func:`transfer_nb.experiments.transrate.run.build_source`), at 16 px:
+  same builder: :func:`transfer_nb.experiments.transrate.build_source`), at 16 px:
   random init, few or more source epochs, label noise, other source tasks.
 
 For every item and target: every registered score that reads ``(features, labels)``
@@ -28,10 +28,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The small-CNN zoo is the TransRate experiment's: its specs, its source builder and its
-# target loader are reused through the three names below and the two functions
-# ``_build_source`` / ``target_data`` (the only places that know where they live).
-from transfer_nb.experiments.transrate.config import SourceSpec, TargetSpec, _zoo
+# The small-CNN zoo is the TransRate experiment's (its presets and its source builder); the
+# targets load through the contract's one loader (experiments.base.load_target).
+from transfer_nb.experiments.base import SourceSpec, TargetSpec
+
+
+def _zoo(mode: str) -> tuple:
+    from transfer_nb.experiments.transrate.presets import config as transrate_config
+    return transrate_config(mode).sources
 
 __all__ = ["WhichEstimatorConfig", "config", "describe", "run", "checks", "evaluate",
            "summary", "per_target_best", "parameters_up_to", "feature_estimators",
@@ -68,7 +72,7 @@ class WhichEstimatorConfig:
     pretrained_image_size: int = 64
     sources: tuple = ()
     arch: str = "small_cnn"
-    width: int = 8
+    width: int = 16
     depth: int = 3
     image_size: int = 16
     source_lr: float = 0.05
@@ -85,8 +89,8 @@ def config(fast: bool | None = None) -> WhichEstimatorConfig:
     Both: two targets where the linear probe neither saturates nor stays flat in a pilot
     (handwritten ``digits``, 10 labelled images per class; ``shapes`` moved to a harder
     domain with ``shift=1``, 10 per class), 250 test images each; the three Lite models at
-    six depths.  Fast: the TransRate experiment's fast zoo of 8 small CNNs (width 8, 16
-    px).  Full: its full zoo of 10 (width 32, 32 px, longer source training) and 500 test
+    six depths.  Fast: the TransRate experiment's fast zoo of 10 small CNNs (width 16, 16
+    px).  Full: its full zoo of 24 (width 16, 16 px) and 500 test
     images per target.
     """
     if fast is None:
@@ -95,10 +99,9 @@ def config(fast: bool | None = None) -> WhichEstimatorConfig:
     targets = (TargetSpec("digits", "digits", 10, 250),
                TargetSpec("shapes-shift", "shapes", 10, 250, options=(("shift", 1.0),)))
     if fast:
-        return WhichEstimatorConfig("fast", targets, sources=_zoo(400, 1, 3, extra=False))
+        return WhichEstimatorConfig("fast", targets, sources=_zoo("fast"))
     targets = tuple(dataclasses.replace(t, n_test=500) for t in targets)
-    return WhichEstimatorConfig("full", targets, sources=_zoo(2000, 3, 10, extra=True),
-                                width=32, image_size=32)
+    return WhichEstimatorConfig("full", targets, sources=_zoo("full"))
 
 
 def describe(cfg: WhichEstimatorConfig) -> str:
@@ -281,16 +284,19 @@ def _load_model(cfg: WhichEstimatorConfig, family: str, spec):
 def _build_source(cfg: WhichEstimatorConfig, spec):
     """One small CNN of the zoo, trained (or loaded from the cache) by the TransRate
     experiment's builder."""
-    from transfer_nb.experiments.transrate.run import build_source
-    return build_source(spec, cfg.arch, cfg.width, cfg.depth, cfg.image_size, cfg.source_lr,
-                        cfg.source_batch_size, cfg.seed)
+    from transfer_nb.experiments.transrate.presets import config as transrate_config
+    from transfer_nb.experiments.transrate.runner import build_source
+    settings = transrate_config("fast", arch=cfg.arch, width=cfg.width, depth=cfg.depth,
+                                image_size=cfg.image_size, source_lr=cfg.source_lr,
+                                source_batch_size=cfg.source_batch_size)
+    return build_source(spec, settings)[0]
 
 
 def target_data(target: TargetSpec, image_size: int, seed: int = 0, normalize: str = "none"):
     """``(train, test)`` of a target, as the TransRate experiment loads it: ``per_class``
     training images per class and ``n_test`` test images, normalised for the model."""
-    from transfer_nb.experiments.transrate.run import _target_data
-    return _target_data(target, image_size, seed, normalize)
+    from transfer_nb.experiments.base import load_target
+    return load_target(target, image_size, seed, None if normalize == "none" else normalize)
 
 
 # ------------------------------------------------------------------------ report
