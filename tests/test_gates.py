@@ -103,3 +103,15 @@ def test_verdict_table_needs_one_primary():
         base.verdict_table([base.verdict_row("a", primary=False, **row)])
     with pytest.raises(ValueError, match="verdict must be one of"):
         base.verdict_row("a", primary=True, **{**row, "verdict": "yes"})
+
+
+def test_training_gate_tolerates_a_few_rising_curves_only():
+    t = seeds_table([0.6, 0.7], 0.0)
+    flat = [0.2, 0.5, 0.7, 0.80, 0.81, 0.81, 0.81, 0.81]
+    rising = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]
+    ok = gates.training_gate(t, probe=None, chance=0.2, n_test=250,
+                             curves=[flat] * 19 + [rising])
+    assert ok["passes"] and ok["plateaued"] == pytest.approx(0.95)
+    bad = gates.training_gate(t, probe=None, chance=0.2, n_test=250,
+                              curves=[flat] * 8 + [rising] * 2)
+    assert not bad["passes"] and "2 of 10 training curves still rising" in bad["reason"]

@@ -17,6 +17,7 @@ import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
+from transfer_nb import stats
 from transfer_nb.experiments import base, transrate as E
 SHOW = ["claim", "primary", "paper", "statistic", "estimate", "low", "high", "verdict",
         "loo_low", "loo_high", "gates"]
@@ -80,6 +81,7 @@ if full is None:
     print("no stored full run: run `python -m transfer_nb.experiments.transrate --full --save`")
 else:
     full.cfg = E.config("full")
+    print(E.describe(full.cfg))
     print({k: full.meta[k] for k in ("mode", "commit", "device", "date", "wall_clock_s", "stale")})
     display(E.report.checks(full).round(3))
     display(E.report.verdicts(full)[SHOW].round(3).style.set_caption("STORED FULL RUN"))
@@ -91,12 +93,20 @@ if full is not None:
 """),
         md("""
 The three ImageNet EfficientNet-Lite models, scored on the first target beside their LP-FT
-accuracy (an illustration only: three items decide nothing, and their widths differ):
+accuracy (an illustration only: three items decide nothing, and their widths differ), and
+EfficientNet-Lite0's own layers with their linear-probe accuracy: there the widths differ
+too, so the **width** column is the baseline TransRate must beat (the snippet grows with it).
 """),
         code("""
 if full is not None and len(full.tables.get("pretrained", [])):
     display(full.tables["pretrained"][["model", "width", "transrate_projected", "logme",
                                        "linear_probe", "accuracy"]].round(3))
+if full is not None and len(full.tables.get("lite_layers", [])):
+    lite = full.tables["lite_layers"]
+    display(lite.round(3))
+    display(stats.rank_correlations(lite[["transrate", "transrate_layerwise", "width"]],
+                                         lite["accuracy"], n_boot=300)[
+        ["pearson", "pearson_low", "pearson_high", "kendall", "n"]].round(2))
 """),
         md("""
 ## 2. This run (fast mode: the same design, smaller)
