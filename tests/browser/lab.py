@@ -22,7 +22,8 @@ _STATE_JS = """
   const panel = main.find(w => w.context && w.context.path === name) || null;
   const cur = app.shell.currentWidget;
   const s = {app: true, open: !!panel, current: cur && cur.context ? cur.context.path : null,
-             tabs: main.map(w => w.title.label)};
+             tabs: main.map(w => w.title.label),
+             documents: main.filter(w => w.context).map(w => w.context.path)};
   if (!panel) return s;
   const sc = panel.sessionContext;
   const k = sc.session ? sc.session.kernel : null;
@@ -30,12 +31,20 @@ _STATE_JS = """
   s.sessionReady = sc.isReady;
   s.kernel = k ? k.status : null;
   s.connection = k ? k.connectionStatus : null;
-  s.cells = panel.content.widgets.map(c => ({
-    type: c.model.type,
-    count: c.model.type === 'code' ? c.model.executionCount : null,
-    outputs: c.model.type === 'code' ? c.model.outputs.length : 0,
-    running: c.model.type === 'code' ? c.model.executionState === 'running' : false,
-  }));
+  const errorOf = (outputs) => {
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs.get(i).toJSON();
+      if (o.output_type === 'error') return `${o.ename}: ${o.evalue}`;
+    }
+    return null;
+  };
+  s.cells = panel.content.widgets.map(c => c.model.type !== 'code' ? {type: c.model.type} : {
+    type: 'code',
+    count: c.model.executionCount,
+    outputs: c.model.outputs.length,
+    running: c.model.executionState === 'running',
+    error: errorOf(c.model.outputs),
+  });
   return s;
 }
 """
@@ -45,7 +54,7 @@ KERNEL_READY = (
     "s.open && s.current === name && s.contextReady && s.sessionReady "
     "&& s.kernel === 'idle' && s.connection === 'connected'"
 )
-CELLS_STARTED = "s.open && s.cells.some(c => c.running || c.count !== null)"
+CELLS_STARTED = "s.open && s.cells.some(c => c.type === 'code' && (c.running || c.count !== null))"
 CELLS_DONE = (
     "s.open && s.kernel === 'idle' && s.connection === 'connected' "
     "&& s.cells.every(c => c.type !== 'code' || (c.count !== null && !c.running && c.outputs > 0))"
@@ -105,8 +114,8 @@ def open_notebook(page, lab: dict, name: str, cells: list[str], timeout_ms: int)
               timeout=timeout_ms)
     state = wait_state(page, name, "s.open && s.current === name && s.contextReady",
                        "notebook open and current", timeout_ms)
-    # Nothing else was restored into this test's workspace.
-    assert state["tabs"] == [name], f"other tabs open beside {name}: {state['tabs']}"
+    # No document of another test was restored into this test's workspace.
+    assert state["documents"] == [name], f"other documents open beside {name}: {state}"
     wait_state(page, name, KERNEL_READY, "kernel connected and idle", timeout_ms)
     notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
     expect(notebook).to_be_visible(timeout=timeout_ms)
@@ -119,7 +128,7 @@ def run_all_cells(page, name: str, start_ms: int, done_ms: int) -> None:
     has an execution count and an output and the kernel is idle again."""
     state = notebook_state(page, name)
     assert state.get("current") == name, f"{name} is not the current tab: {state}"
-    assert all(c["count"] is None for c in state["cells"]), f"already executed: {state}"
+    assert all(c.get("count") is None for c in state["cells"]), f"already executed: {state}"
     page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     item = page.locator(
         ".lm-Menu-content .lm-Menu-item", has_text=re.compile(r"^Run All Cells$")
@@ -127,7 +136,9 @@ def run_all_cells(page, name: str, start_ms: int, done_ms: int) -> None:
     item.wait_for(state="visible")
     item.click()
     wait_state(page, name, CELLS_STARTED, "a cell started by Run All Cells", start_ms)
-    wait_state(page, name, CELLS_DONE, "every cell executed with output", done_ms)
+    state = wait_state(page, name, CELLS_DONE, "every cell executed with output", done_ms)
+    errors = [(i, c["error"]) for i, c in enumerate(state["cells"]) if c.get("error")]
+    assert not errors, f"{name}: cells raised (cell index, error): {errors}"
 
 
 def wait_kernel_idle(page, name: str, timeout_ms: int) -> None:
