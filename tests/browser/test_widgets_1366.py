@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 from pathlib import Path
 
 import pytest
+
+from widgets._common import REPEAT_WINDOW_S
 
 from .conftest import REPO_ROOT
 from .lab import open_notebook, run_all_cells, wait_images_decoded, wait_kernel_idle
@@ -95,6 +98,34 @@ def _top(locator) -> None:
     locator.evaluate("e => e.scrollIntoView({block: 'start'})")
 
 
+class NavClicks:
+    """Clicks on the stepper's Back/Next as a person makes them, never as a double click.
+
+    The stepper ignores a click on Next (either copy) that reaches the kernel less than
+    ``REPEAT_WINDOW_S`` after the previous Next move *ended* (``widgets._common.RepeatGuard``:
+    the second click of a double click). :meth:`moved` is called once the kernel is seen
+    idle after a move, which is after that move ended in the kernel; :meth:`click` then
+    sends the next click no sooner than ``REPEAT_WINDOW_S`` after that moment, so it
+    reaches the kernel outside the window and is always honoured, however slow or fast
+    the machine. (Waiting is needed only when the test outpaces a person.)
+    """
+
+    def __init__(self, page):
+        self.page = page
+        self.idle_after_move = None
+
+    def moved(self, name: str) -> None:
+        wait_kernel_idle(self.page, name, ACTION_MS)
+        self.idle_after_move = time.monotonic()
+
+    def click(self, button) -> None:
+        if self.idle_after_move is not None:
+            left = self.idle_after_move + REPEAT_WINDOW_S - time.monotonic()
+            if left > 0:
+                self.page.wait_for_timeout(1000 * left + 50)
+        button.click()
+
+
 def _shot(page, screenshot_dir: Path, name: str, widget) -> None:
     """Screenshot of the viewport once every image of ``widget`` is decoded."""
     assert name in SCREENSHOTS
@@ -118,10 +149,11 @@ def test_stepper_three_steps_at_1366(jupyter_lab, page, steps, screenshot_dir):
         next_bottom = stepper.locator(".tnb-stepper-bottom").get_by_role("button", name="Next")
         expect(next_bottom).to_have_count(1)
 
+    nav = NavClicks(page)
     with steps("step 1: Next before Extract is refused, with the reason"):
-        next_top.click()
+        nav.click(next_top)
         expect(message).to_contain_text("needs features", timeout=ACTION_MS)
-        wait_kernel_idle(page, name, ACTION_MS)
+        nav.moved(name)
         _top(stepper)
         _shot(page, screenshot_dir, "w1366_stepper_1_refused.png", stepper)
 
@@ -135,18 +167,18 @@ def test_stepper_three_steps_at_1366(jupyter_lab, page, steps, screenshot_dir):
         _shot(page, screenshot_dir, "w1366_stepper_1_extracted.png", stepper)
 
     with steps("step 2: Next, the coding rate of the extracted features"):
-        next_top.click()
+        nav.click(next_top)
         transrate = stepper.locator(".tnb-coding-rate-explorer .tnb-transrate").first
         expect(transrate).to_contain_text(re.compile(r"TransRate = \d"), timeout=ACTION_MS)
         expect(stepper).to_contain_text("Step 2 of 3")
-        wait_kernel_idle(page, name, ACTION_MS)
+        nav.moved(name)
         _top(stepper)
         _shot(page, screenshot_dir, "w1366_stepper_2.png", stepper)
         _assert_clean(page, output)
 
     with steps("step 3: the bottom Next, then the linear probe"):
         next_bottom.scroll_into_view_if_needed()
-        next_bottom.click()
+        nav.click(next_bottom)
         expect(stepper).to_contain_text("Step 3 of 3", timeout=ACTION_MS)
         selector = stepper.locator(".tnb-layer-selector").first
         expect(selector.locator("img").first).to_be_visible(timeout=ACTION_MS)
