@@ -11,7 +11,7 @@ export TRANSFER_NB_CACHE ?= $(CURDIR)/.cache/transfer_nb
 export MPLBACKEND ?= Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run run-full test test-unit test-notebooks test-browser bench lab clean
+.PHONY: setup run run-full test test-unit test-notebooks test-browser test-load bench lab clean
 
 setup: $(STAMP)
 
@@ -43,9 +43,25 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	TRANSFER_NB_FAST=1 TQDM_MININTERVAL=2 $(VPY) -m pytest notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
+# Each browser test has its own JupyterLab server and workspace; a failure leaves
+# <test>.failure.png, <test>.server.log and <test>.failure.txt (its step) in build/browser/.
 test-browser: $(STAMP)
 	bash scripts/install_browser.sh
 	$(VPY) -m pytest tests/browser -p no:cacheprovider
+
+# Stability under load: RUNS runs of `make WHAT` in a row with a CPU hog beside them
+# (started here, killed after). Stops at the first red run: a proof, never a retry.
+RUNS ?= 5
+WHAT ?= test-browser
+test-load: $(STAMP)
+	@$(PYTHON) -c "while True: pass" & hog=$$!; trap "kill $$hog" EXIT; \
+	for i in $$(seq $(RUNS)); do \
+	  start=$$(date +%s); \
+	  if ! $(MAKE) --no-print-directory $(WHAT); then \
+	    echo "test-load: run $$i of $(RUNS) of $(WHAT) FAILED after $$(( $$(date +%s) - start )) s"; exit 1; \
+	  fi; \
+	  echo "test-load: run $$i of $(RUNS) of $(WHAT) green in $$(( $$(date +%s) - start )) s"; \
+	done
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_transrate.py

@@ -199,7 +199,7 @@ def test_config_presets():
 
 # ------------------------------------------------------------------------ widget
 def test_lambda_explorer_slider_changes_the_result(results):
-    from widgets import LambdaExplorer
+    from transfer_nb_widgets import LambdaExplorer
     w = LambdaExplorer(results, n_boot=20)
     assert w.lam == 1.0 and w.target == "rotated_digits"
     at_one = dict(w.scores["linear_mse"])

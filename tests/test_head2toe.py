@@ -148,7 +148,7 @@ def test_head2toe_features_on_a_real_model():
 
 
 def test_widget_builds_and_slider_changes_traitlet(sweep):
-    from widgets import Head2ToeExplorer
+    from transfer_nb_widgets import Head2ToeExplorer
 
     w = Head2ToeExplorer(sweep=sweep, baseline=0.5)
     assert w.errors.message is None
@@ -164,7 +164,7 @@ def test_widget_builds_and_slider_changes_traitlet(sweep):
 
 
 def test_widget_shows_errors():
-    from widgets import Head2ToeExplorer
+    from transfer_nb_widgets import Head2ToeExplorer
 
     w = Head2ToeExplorer()
     assert "sweep" in w.errors.message

@@ -6,6 +6,7 @@ widgets accept ``{name: module}`` / ``{name: dataset}``) so they run in millisec
 a few use the real EfficientNet-Lite0 on the embedded digits at 32 px.
 """
 import re
+import types
 
 import numpy as np
 import pytest
@@ -16,9 +17,10 @@ from torch.utils.data import TensorDataset
 import transfer_nb as tnb
 from transfer_nb.data.base import stratified_split
 from transfer_nb.data.toy import make_gaussian_classes
-from widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
+from transfer_nb_widgets import (CodingRateExplorer, FeatureExplorer, LayerSelector,
                      TransferabilityStepper)
-from widgets import coding_rate_explorer
+from transfer_nb_widgets import coding_rate_explorer
+from transfer_nb_widgets import _common
 from widgets._common import ERROR_CLASS
 
 
@@ -425,13 +427,21 @@ def test_stepper_eps_in_sync_both_ways():
     assert s.next() and s.selector.eps.value == pytest.approx(1e-3)  # not reset
 
 
-def test_stepper_repeated_clicks_are_ignored():
+def test_stepper_repeated_clicks_are_ignored(monkeypatch):
+    # The guard's clock is frozen: a double click is two clicks at the same instant, and
+    # the window is crossed only when the test says so, however slow the machine is.
+    clock = types.SimpleNamespace(monotonic=lambda: now[0])
+    now = [1000.0]
+    monkeypatch.setattr(_common, "time", clock)
     s = _stepper()
     extractions = []
     s.explorer.on_extract(lambda explorer: extractions.append(explorer.features))
     s.explorer.extract_button.click()
     s.explorer.extract_button.click()  # the second click of a double click
     assert len(extractions) == 1
+    now[0] += _common.REPEAT_WINDOW_S + 0.01  # a later click is a new request
+    s.explorer.extract_button.click()
+    assert len(extractions) == 2
     s.next_button.click()
     s.next_bottom.click()  # a double click on Next (either copy) does not skip step 2
     assert s.step == 2
@@ -440,7 +450,7 @@ def test_stepper_repeated_clicks_are_ignored():
     assert s.go_to(3) is False and s.step == 2 and s.message is None
     s.busy = False
     s.explorer.busy = True
-    assert s.explorer.extract() is False and len(extractions) == 1
+    assert s.explorer.extract() is False and len(extractions) == 2
     assert s.go_to(3) is False and s.step == 2
     s.explorer.busy = False
     assert s.go_to(3) and s.step == 3

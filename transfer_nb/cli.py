@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from pathlib import Path
 
 from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
@@ -117,32 +116,10 @@ def run_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> list
     Returns one record per notebook: ``{"name", "ok", "seconds", "error"}``.
     A failing notebook is still written (with its error) so that it can be inspected.
     """
-    import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
+    from transfer_nb._notebook_exec import execute_notebook
 
     out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for path in notebooks:
-        nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
-        start = time.perf_counter()
-        error = None
-        try:
-            client.execute()
-        except CellExecutionError as exc:  # keep the partial notebook, report the first line
-            error = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
-        except Exception as exc:  # kernel died, timeout ...
-            error = f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - start
-        nbformat.write(nb, out / path.name)
-        body, _ = HTMLExporter().from_notebook_node(nb)
-        (out / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
-        records.append({"name": path.name, "ok": error is None, "seconds": seconds,
-                        "error": error})
-    return records
+    return [execute_notebook(path, out, timeout=timeout) for path in notebooks]
 
 
 def run_demo(n: int = 200, image_size: int = 64) -> None:

@@ -1,19 +1,33 @@
-"""Fixtures for the real-browser tests: a throw-away JupyterLab server and a Chromium page.
+"""Fixtures for the real-browser tests: one throw-away JupyterLab server per test, Chromium.
 
-The server runs from this interpreter (``sys.executable -m jupyter lab``) in a temporary
-root directory, with token and password disabled, bound to 127.0.0.1 on a free port.
-Every Jupyter directory (config, data, runtime, user settings, workspaces) points into
-the temporary directory, so the user's own JupyterLab state cannot leak into the test,
-and the kernel spec ``python3`` resolves to this interpreter's ipykernel (its argv
-starts with ``python``, which jupyter_client replaces by the server's ``sys.executable``).
+Isolation: every test gets its *own* JupyterLab server (``jupyter_lab``, function scope)
+with its own root folder, user settings, workspaces folder, runtime folder and cache
+(``TRANSFER_NB_CACHE`` from ``tests/conftest.py``), and opens its notebook in a workspace
+named after the test. No tab, layout or kernel of one test can be restored into, or
+compete for the CPU with, the next one: the server and its kernels are killed (process
+group) when the test ends. Each test also gets a fresh browser context (``page``).
+
+The server runs from this interpreter (``sys.executable -m jupyter lab``), token and
+password disabled, bound to 127.0.0.1 on a free port, with
+``LabApp.expose_app_in_browser`` so that the tests can read the kernel's and the cells'
+actual state (``window.jupyterapp``; see :mod:`tests.browser.lab`). The kernel spec
+``python3`` resolves to this interpreter's ipykernel.
+
+Failures: a test drives the page through named steps (the ``steps`` fixture). When a test
+fails, ``build/browser/<test>.failure.png`` (screenshot), ``<test>.server.log`` (the
+server's and kernels' output) and ``<test>.failure.txt`` (the step it was in, the steps
+done, the browser console errors) are written, and the step is added to the error.
 
 Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright (Playwright's own browser
 download does not work on these machines); without it the tests skip with a reason.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,9 +51,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    # a busy machine must not make Chromium throttle the page's timers
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
 ]
 
-SERVER_START_TIMEOUT_S = 60
+SERVER_START_TIMEOUT_S = 120  # a cold start of jupyter-server on a loaded 2-core machine
+_REPORTS = pytest.StashKey[dict]()
 
 
 def _free_port() -> int:
@@ -50,7 +69,7 @@ def _free_port() -> int:
 
 def _api_ready(base_url: str) -> bool:
     try:
-        with urllib.request.urlopen(base_url + "/api", timeout=2) as r:
+        with urllib.request.urlopen(base_url + "/api", timeout=5) as r:
             return r.status == 200 and "version" in json.loads(r.read().decode())
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -96,23 +115,36 @@ def _server_env(tmp: Path) -> dict:
 
 def _kill_group(proc: subprocess.Popen) -> None:
     """Stop the server and its kernels (same process group); escalate to SIGKILL."""
-    if proc.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            break
-        except subprocess.TimeoutExpired:
-            continue
+    if proc.poll() is None:
+        for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=wait_s)
+                break
+            except subprocess.TimeoutExpired:
+                continue
     # Kernels may outlive the server by a moment; clear the group of any leftovers.
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def slug_of(item) -> str:
+    """A file- and URL-safe name for a test (its name, parameters included)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", item.name).strip("_")
+
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item, so fixtures can tell that the test failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -125,18 +157,25 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def jupyter_lab(chromium_path, tmp_path_factory):
-    """A running JupyterLab; yields a dict with ``url``, ``root`` (its root dir) and ``log``."""
-    tmp = tmp_path_factory.mktemp("jupyterlab")
-    root = tmp / "root"
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOT_DIR
+
+
+@pytest.fixture
+def jupyter_lab(chromium_path, tmp_path, request, screenshot_dir):
+    """This test's own JupyterLab; yields a dict with ``url``, ``root``, ``log`` and
+    ``workspace`` (a name of this test's own)."""
+    root = tmp_path / "root"
     root.mkdir()
-    settings = tmp / "user-settings"
-    workspaces = tmp / "workspaces"
+    settings = tmp_path / "user-settings"
+    workspaces = tmp_path / "workspaces"
     workspaces.mkdir()
     _write_lab_settings(settings)
-    env = _server_env(tmp)
-    log_path = tmp / "server.log"
+    env = _server_env(tmp_path)
+    log_path = tmp_path / "server.log"
+    slug = slug_of(request.node)
 
     last_error = ""
     for _attempt in range(3):  # a free port can be taken between probing and binding
@@ -155,6 +194,7 @@ def jupyter_lab(chromium_path, tmp_path_factory):
             "--ServerApp.terminals_enabled=False",
             f"--LabApp.user_settings_dir={settings}",
             f"--LabApp.workspaces_dir={workspaces}",
+            "--LabApp.expose_app_in_browser=True",
         ]
         log = open(log_path, "ab")
         proc = subprocess.Popen(
@@ -166,10 +206,11 @@ def jupyter_lab(chromium_path, tmp_path_factory):
             while time.monotonic() < deadline and proc.poll() is None:
                 if _api_ready(url):
                     break
-                time.sleep(0.5)
+                time.sleep(0.5)  # polling the server's own answer, not waiting blind
             if proc.poll() is None and _api_ready(url):
                 try:
-                    yield {"url": url, "root": root, "log": log_path, "env": env}
+                    yield {"url": url, "root": root, "log": log_path,
+                           "workspace": slug}
                 finally:
                     _kill_group(proc)
                     log.close()
@@ -182,6 +223,7 @@ def jupyter_lab(chromium_path, tmp_path_factory):
             _kill_group(proc)
             if not log.closed:
                 log.close()
+    shutil.copyfile(log_path, screenshot_dir / f"{slug}.server.log")
     pytest.fail(f"{last_error}\n--- server log ---\n{_log_tail(log_path)}")
 
 
@@ -198,10 +240,17 @@ def browser(chromium_path):
 
 
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def viewport() -> dict:
+    """The page's size; a test module overrides this fixture for another screen."""
+    return {"width": 1400, "height": 1000}
+
+
+@pytest.fixture
+def page(browser, viewport):
+    """A fresh browser context (no storage shared with another test) and its page."""
+    context = browser.new_context(viewport=viewport)
     pg = context.new_page()
-    pg.set_default_timeout(30_000)
+    pg.set_default_timeout(60_000)
     pg.console_errors = []  # type: ignore[attr-defined]
     pg.on(
         "console",
@@ -214,7 +263,68 @@ def page(browser):
         context.close()
 
 
+class Steps:
+    """The named steps of a browser test: ``with steps("open the notebook"): ...``.
+
+    An exception raised inside a step gets a note naming the step (shown under the
+    traceback); the fixture writes the failure artefacts after the test.
+    """
+
+    def __init__(self, slug: str, artefacts: Path):
+        self.slug = slug
+        self.artefacts = artefacts
+        self.current: str | None = None
+        self.failed: str | None = None
+        self.done: list[str] = []
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        self.current = name
+        try:
+            yield
+        except BaseException as exc:
+            if self.failed is None:
+                self.failed = name
+                exc.add_note(
+                    f"browser test {self.slug} failed in step: {name!r} (after "
+                    f"{len(self.done)} steps done); screenshot, server log and details in "
+                    f"{self.artefacts}/{self.slug}.*"
+                )
+            raise
+        finally:
+            self.current = None
+        self.done.append(name)
+
+
+def _save_failure(page, lab, steps: Steps, screenshot_dir: Path, report) -> None:
+    slug = steps.slug
+    try:
+        page.screenshot(path=str(screenshot_dir / f"{slug}.failure.png"), timeout=30_000)
+    except Exception as exc:  # noqa: BLE001 - the test's own failure matters more
+        (screenshot_dir / f"{slug}.failure.png.error").write_text(repr(exc))
+    log = Path(lab["log"])
+    if log.exists():
+        shutil.copyfile(log, screenshot_dir / f"{slug}.server.log")
+    errors = "\n".join(getattr(page, "console_errors", [])[-40:])
+    step = steps.failed or steps.current or "(after the last step, or before the first)"
+    text = (
+        f"test: {report.nodeid}\nfailed in step: {step}\n"
+        f"steps done: {steps.done}\n\n--- error ---\n{report.longreprtext[-6000:]}\n\n"
+        f"--- browser console errors ---\n{errors}\n\n"
+        f"--- server log tail ---\n{_log_tail(log, 40)}\n"
+    )
+    (screenshot_dir / f"{slug}.failure.txt").write_text(text)
+    print(f"\n[browser] {slug}: failed in step {step!r}; artefacts in {screenshot_dir}/{slug}.*")
+
+
 @pytest.fixture
-def screenshot_dir() -> Path:
-    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOT_DIR
+def steps(request, jupyter_lab, page, screenshot_dir):
+    """Named steps for this test; on failure, save screenshot + server log + step."""
+    slug = slug_of(request.node)
+    for old in screenshot_dir.glob(f"{slug}.*"):  # artefacts of an earlier failed run
+        old.unlink()
+    st = Steps(slug, screenshot_dir)
+    yield st
+    report = request.node.stash.get(_REPORTS, {}).get("call")
+    if report is not None and report.failed:
+        _save_failure(page, jupyter_lab, st, screenshot_dir, report)
