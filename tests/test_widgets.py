@@ -21,7 +21,7 @@ from transfer_nb_widgets import (CodingRateExplorer, FeatureExplorer, LayerSelec
                      TransferabilityStepper)
 from transfer_nb_widgets import coding_rate_explorer
 from transfer_nb_widgets import _common
-from widgets._common import ERROR_CLASS
+from transfer_nb_widgets._common import ERROR_CLASS
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -524,7 +524,7 @@ def test_coding_rate_notes_fewer_samples_than_dimensions_and_two_classes():
 
 
 def test_never_minus_zero():
-    from widgets._common import fmt
+    from transfer_nb_widgets._common import fmt
 
     assert fmt(-1e-5) == "0.000" and fmt(-0.0) == "0.000" and fmt(-0.0006) == "-0.001"
     w = CodingRateExplorer(k=2, separation=10.0, spread=0.05)
