@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from widgets._common import REPEAT_WINDOW_S
+from transfer_nb_widgets._common import REPEAT_WINDOW_S
 
 from .conftest import REPO_ROOT
 from .lab import open_notebook, run_all_cells, wait_images_decoded, wait_kernel_idle
