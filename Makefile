@@ -35,7 +35,7 @@ run-full: $(STAMP)
 # TQDM_MININTERVAL: fewer progress-bar messages, so nbval never waits behind a flooded iopub.
 test: $(STAMP)
 	bash scripts/install_browser.sh
-	TRANSFER_NB_FAST=1 TQDM_MININTERVAL=2 $(VPY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --timeout=900
+	TRANSFER_NB_FAST=1 TQDM_MININTERVAL=2 $(VPY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --timeout=900 --durations=25
 
 test-unit: $(STAMP)
 	$(VPY) -m pytest tests -m "not browser" -p no:cacheprovider
