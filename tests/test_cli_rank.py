@@ -217,7 +217,9 @@ def test_evaluate_compares_every_column_with_the_ground_truth(folder, capsys):
     assert code in (0, 2)
     if code == 0:
         assert "how well each column ranks the models by the ground truth" in out.out
-        assert "transrate" in out.out.split("how well each column")[1]
+        section = out.out.split("how well each column")[1]
+        for column in ("transrate", "logme", "params", "width", "imagenet_top1"):
+            assert column in section
     else:  # evaluate_estimators refused (e.g. too few models): one line, CLI terms
         assert out.err.startswith("transfer-nb rank: error: --evaluate:")
 

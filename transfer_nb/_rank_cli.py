@@ -189,8 +189,12 @@ def _evaluate(ok) -> int:
     except ImportError:
         return _fail("--evaluate needs transfer_nb.evaluation, which this installation "
                      "lacks; update transfer-nb")
+    from transfer_nb.selection.baselines import BASELINES
+    from transfer_nb.selection.report import score_columns
+
+    columns = score_columns(ok) + [c for c in BASELINES if c in ok.columns]
     try:
-        result = evaluate_estimators(ok, ok["accuracy"])
+        result = evaluate_estimators(ok, "accuracy", columns=columns)
     except ValueError as err:
         return _fail(f"--evaluate: {err}")
     print(f"how well each column ranks the models by the ground truth "
