@@ -211,3 +211,21 @@ def test_jobs_share_the_cores(monkeypatch):
     real = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.undo()
     assert _jobs.usable_cores() == real
+
+
+def test_default_engine_threads_unless_fine_tuning(monkeypatch, digits_parts):
+    train, test = digits_parts
+    seen = []
+
+    def fake_run(func, jobs, n_jobs, backend, *args, **kwargs):
+        seen.append((backend, jobs[0]["threads"]))
+        return [func(**{**job, "threads": None}) for job in jobs]
+
+    monkeypatch.setattr(_jobs, "run_jobs", fake_run)
+    monkeypatch.setattr(_jobs, "usable_cores", lambda: 2)
+    kw = dict(estimators=["transrate"], test_data=test, n_jobs=2, **CPU)
+    score_models({"a": Net(0), "b": Net(1)}, train, **kw)
+    score_models({"a": Net(0), "b": Net(1)}, train, ground_truth="fine_tune",
+                 finetune={"epochs": 1, "batch_size": 30}, **kw)
+    # fine-tuning seeds torch's global generator: processes, not threads; 1 thread each
+    assert seen == [("threading", 1), ("loky", 1)]

@@ -49,7 +49,11 @@ def limited_threads(threads: int | None):
 
 def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
              desc: str = "jobs") -> list:
-    """``[func(**job) for job in jobs]`` here, on joblib or on Dask; results in job order."""
+    """``[func(**job) for job in jobs]`` here, on joblib or on Dask; results in job order.
+
+    A job's ``threads`` caps its own process; with ``backend="threading"`` the jobs share
+    one process, so the cap is set once around them all (torch's and BLAS's thread
+    counts are per process) and the jobs get ``threads=None``."""
     from tqdm.auto import tqdm
 
     total = len(jobs)
@@ -74,12 +78,17 @@ def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
             return rows
         from joblib import Parallel, delayed
 
+        shared = None
+        if backend == "threading":
+            shared = jobs[0].get("threads")
+            jobs = [{**job, "threads": None} if "threads" in job else job for job in jobs]
         parallel = Parallel(n_jobs=min(n_jobs, total), backend=backend or "loky",
                             return_as="generator")
         rows = []
-        for row in parallel(delayed(func)(**job) for job in jobs):
-            rows.append(row)
-            done(len(rows))
+        with limited_threads(shared):
+            for row in parallel(delayed(func)(**job) for job in jobs):
+                rows.append(row)
+                done(len(rows))
         return rows
     finally:
         bar.close()
