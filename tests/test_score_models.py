@@ -190,12 +190,15 @@ def test_joblib_two_jobs_equals_serial(parts):
     train, test = parts
     models = {"a": Net(8), "b": Net(9, "imagenet")}
     kw = dict(test_data=test, ground_truth="linear_probe", device="cpu", cache=False)
+    before = torch.get_num_threads()
     serial = score_models(models, train, **kw)
-    parallel = score_models(models, train, n_jobs=2, **kw)  # loky worker processes
-    # another process may use another number of BLAS threads: same up to float rounding
-    np.testing.assert_allclose(_scores(parallel).to_numpy(float),
-                               _scores(serial).to_numpy(float), rtol=1e-6)
-    assert list(parallel.index) == ["a", "b"]
+    for backend in (None, "loky"):  # None: threads (no fine-tuning here); loky: processes
+        parallel = score_models(models, train, n_jobs=2, backend=backend, **kw)
+        # another thread count may round differently: the same up to float rounding
+        np.testing.assert_allclose(_scores(parallel).to_numpy(float),
+                                   _scores(serial).to_numpy(float), rtol=1e-6)
+        assert list(parallel.index) == ["a", "b"]
+    assert torch.get_num_threads() == before  # the jobs' thread cap is undone
 
 
 @pytest.mark.slow

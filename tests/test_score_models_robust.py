@@ -211,3 +211,45 @@ def test_jobs_share_the_cores(monkeypatch):
     real = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     monkeypatch.undo()
     assert _jobs.usable_cores() == real
+
+
+def test_default_engine_threads_unless_fine_tuning(monkeypatch, digits_parts):
+    train, test = digits_parts
+    seen = []
+
+    def fake_run(func, jobs, n_jobs, backend, *args, **kwargs):
+        seen.append(backend)
+        return [func(**job) for job in jobs]
+
+    monkeypatch.setattr(_jobs, "run_jobs", fake_run)
+    kw = dict(estimators=["transrate"], test_data=test, n_jobs=2, **CPU)
+    score_models({"a": Net(0), "b": Net(1)}, train, **kw)
+    score_models({"a": Net(0), "b": Net(1)}, train, ground_truth="fine_tune",
+                 finetune={"epochs": 1, "batch_size": 30}, **kw)
+    # fine-tuning seeds torch's global generator: processes, not threads
+    assert seen == ["threading", "loky"]
+
+
+def test_a_last_odd_job_gets_all_the_cores(monkeypatch):
+    monkeypatch.setattr(_jobs, "usable_cores", lambda: 2)
+    calls = []
+
+    def job(name, threads):
+        calls.append((name, threads, torch.get_num_threads()))
+        return {"model": name}
+
+    jobs = [{"name": n, "threads": None} for n in "abc"]
+    before = torch.get_num_threads()
+    progress = []
+    rows = _jobs.run_jobs(job, jobs, 2, "threading", None, False,
+                          lambda k, t: progress.append((k, t)))
+    assert [r["model"] for r in rows] == ["a", "b", "c"]
+    # a and b together on 1 thread each (one cap for the process), then c alone on all
+    assert sorted(calls[:2]) == [("a", None, 1), ("b", None, 1)]
+    assert calls[2] == ("c", None, before)
+    assert progress == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    rows = _jobs.run_jobs(job, jobs, 2, "loky", None, False, None)
+    assert [r["model"] for r in rows] == ["a", "b", "c"]
+    # a and b ran in worker processes (their calls are not seen here); c here, on all cores
+    assert calls == [("c", None, before)]

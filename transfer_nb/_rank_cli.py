@@ -254,8 +254,10 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
                       "CUDA when available)")
     rank.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="models scored at a time, each on cores/N threads (default 1)")
-    rank.add_argument("--backend", default=None, choices=["loky", "threading", "dask"],
-                      help="engine for --jobs > 1 (default: loky processes)")
+    rank.add_argument("--backend", default=None, choices=["threading", "loky", "dask"],
+                      help="engine for --jobs > 1 (default: threads; loky processes with "
+                      "--ground-truth fine_tune, whose training seeds torch's global "
+                      "generator)")
     rank.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="Dask scheduler address: send the jobs to that cluster")
     rank.add_argument("--n", type=int, default=None, help="images of DIR to use (of its "

@@ -49,37 +49,56 @@ def limited_threads(threads: int | None):
 
 def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
              desc: str = "jobs") -> list:
-    """``[func(**job) for job in jobs]`` here, on joblib or on Dask; results in job order."""
+    """``[func(**job) for job in jobs]`` here, on joblib or on Dask; results in job order.
+
+    Each job's ``threads`` is set here (:func:`threads_per_job`).  On joblib the jobs that
+    fill whole rounds of ``n_jobs`` run ``n_jobs`` at a time on ``cores // n_jobs``
+    threads each; the remainder (``len(jobs) % n_jobs``) then shares all the cores, so a
+    last job never runs alone on one thread while the other cores idle.  With
+    ``backend="threading"`` the jobs share one process: the cap is set once around them
+    (torch's and BLAS's thread counts are per process)."""
     from tqdm.auto import tqdm
 
     total = len(jobs)
     bar = tqdm(total=total, desc=desc, unit="model", disable=not progress)
+    rows, finished = [], [0]
 
-    def done(k):
+    def done():
+        finished[0] += 1
         bar.update(1)
         if on_progress is not None:
-            on_progress(k, total)
+            on_progress(finished[0], total)
 
     if on_progress is not None:
         on_progress(0, total)
     try:
         if backend == "dask":
-            return _run_dask(func, jobs, n_jobs, scheduler, done)
-        if n_jobs == 1 or total == 1:
-            rows = []
-            for job in jobs:
-                bar.set_postfix_str(str(job["name"]))
-                rows.append(func(**job))
-                done(len(rows))
-            return rows
-        from joblib import Parallel, delayed
+            threads = threads_per_job(n_jobs, total, backend, scheduler)
+            return _run_dask(func, [{**job, "threads": threads} for job in jobs], n_jobs,
+                             scheduler, lambda k: done())
+        width = min(int(n_jobs), total)
+        cut = total - total % width
+        for part, at_once in ((jobs[:cut], width), (jobs[cut:], total - cut)):
+            if not part:
+                continue
+            threads = threads_per_job(at_once, len(part), backend, scheduler)
+            if at_once == 1:
+                for job in part:
+                    bar.set_postfix_str(str(job["name"]))
+                    rows.append(func(**{**job, "threads": None}))
+                    done()
+                continue
+            from joblib import Parallel, delayed
 
-        parallel = Parallel(n_jobs=min(n_jobs, total), backend=backend or "loky",
-                            return_as="generator")
-        rows = []
-        for row in parallel(delayed(func)(**job) for job in jobs):
-            rows.append(row)
-            done(len(rows))
+            shared = threads if backend == "threading" else None
+            each = None if backend == "threading" else threads
+            parallel = Parallel(n_jobs=at_once, backend=backend or "loky",
+                                return_as="generator")
+            with limited_threads(shared):
+                for row in parallel(delayed(func)(**{**job, "threads": each})
+                                    for job in part):
+                    rows.append(row)
+                    done()
         return rows
     finally:
         bar.close()

@@ -88,13 +88,17 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
         Where each job runs (:func:`transfer_nb.training.resolve_device`; ``None``: CUDA
         when available).
     n_jobs : int
-        Jobs at a time: 1 runs them here one by one; more use joblib (``backend``
-        ``None``/``"loky"``: processes, ``"threading"``) or, with ``backend="dask"``,
-        the workers of a local cluster.  Each job then runs torch and BLAS on
-        ``cores // n_jobs`` threads, so that the jobs do not fight over the cores.
-    backend : None, "loky", "threading" or "dask"
-        ``"dask"``: each job is a task on a ``dask.distributed`` cluster: ``scheduler``,
-        or a ``LocalCluster`` of ``n_jobs`` single-threaded worker processes.
+        Jobs at a time: 1 runs them here one by one; more use joblib threads or processes
+        (``backend``) or, with ``backend="dask"``, the workers of a local cluster.  Each
+        job then runs torch and BLAS on ``cores // n_jobs`` threads, so that the jobs do
+        not fight over the cores (the last ``len(models) % n_jobs`` jobs share all of
+        them).
+    backend : None, "threading", "loky" or "dask"
+        ``None``: ``"threading"`` (no worker start-up: torch and BLAS release the GIL), or
+        ``"loky"`` processes for ``ground_truth="fine_tune"``, whose training seeds
+        torch's global random generator (threads would share it).  ``"dask"``: each job
+        is a task on a ``dask.distributed`` cluster: ``scheduler``, or a ``LocalCluster``
+        of ``n_jobs`` single-threaded worker processes.
     scheduler : str, distributed.Client or cluster, optional
         Scheduler address (``"tcp://host:8786"``) or a client / cluster to use.
     n, n_test : int, optional
@@ -177,12 +181,13 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
     parts, notes = _parts_per_size(named, data, test_data, ground_truth is not None,
                                    n=n, n_test=n_test, image_size=image_size, seed=seed,
                                    test_fraction=test_fraction, skip_bad=skip_bad)
-    threads = _jobs.threads_per_job(n_jobs, len(named), backend, scheduler)
+    if backend is None:
+        backend = "loky" if ground_truth == "fine_tune" else "threading"
     jobs = [dict(name=name, model=model, train=parts[size][0], test=parts[size][1],
                  layer=layer, feature_fns=feature_fns, source_names=source_names,
                  ground_truth=ground_truth, device=device, seed=seed,
                  batch_size=batch_size, cache=cache, finetune=dict(finetune or {}),
-                 errors=errors, threads=threads, note=notes.get(name, ""))
+                 errors=errors, threads=None, note=notes.get(name, ""))
             for name, model, size in named_sizes(named, data, image_size)]
     rows = _jobs.run_jobs(_score_model_job, jobs, n_jobs, backend, scheduler, progress,
                           on_progress, desc="score_models")
