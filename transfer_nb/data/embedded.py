@@ -24,7 +24,8 @@ __all__ = ["digits_source", "textures_source", "lfw_faces_source", "TEXTURE_PHOT
 # Texture classes -> file shipped in scikit-image's wheel (checked for 0.22 .. 0.26).
 # brick / grass / gravel are scikit-image's texture photos; moon (lunar surface seen
 # from close by) and ihc (immunohistochemistry tissue stain) are homogeneous enough to
-# tile into patches; the others are offered as extra, less texture-like classes.
+# tile into patches; the others are offered as extra, less texture-like classes
+# (photos of objects and scenes among them).
 TEXTURE_PHOTOS = {
     "brick": "brick.png",
     "grass": "grass.png",
@@ -33,6 +34,16 @@ TEXTURE_PHOTOS = {
     "ihc": "ihc.png",
     "hubble": "hubble_deep_field.jpg",
     "retina": "retina.jpg",
+    # photos of objects and scenes (natural images, as ImageNet's are): near-domain
+    # targets of the Head2Toe experiment
+    "astronaut": "astronaut.png",
+    "chelsea": "chelsea.png",
+    "coffee": "coffee.png",
+    "rocket": "rocket.jpg",
+    "camera": "camera.png",
+    "coins": "coins.png",
+    "motorcycle": "motorcycle_left.png",
+    "clock": "clock_motion.png",
 }
 DEFAULT_TEXTURES = ("brick", "grass", "gravel", "moon", "ihc")
 
