@@ -79,7 +79,7 @@ def test_bad_shapes_raise(planted):
     m = Head2Toe(keep_fraction=1.0, steps=2).fit(feats, y)
     with pytest.raises(ValueError, match=r"unknown layer\(s\) \['signal'"):
         m.predict({"noise0": feats["noise0"]})
-    with pytest.raises(ValueError, match="columns in all"):
+    with pytest.raises(ValueError, match="features, but Head2Toe is expecting"):
         m.predict(dict(feats, noise0=feats["noise0"][:, :5]))
     # extra layers and another order are fine: the fitted layers are picked by name
     assert m.predict(dict(reversed(list(feats.items())), extra=feats["noise0"])).shape == (90,)

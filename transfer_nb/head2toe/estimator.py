@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from transfer_nb._validation import as_features, check_fraction, check_scalar
 
@@ -132,7 +133,21 @@ def group_lasso_penalty(coef: float):
 
 
 # --------------------------------------------------------------------- estimator
-class Head2Toe(ClassifierMixin, BaseEstimator):
+def check_labels(y, name: str) -> np.ndarray:
+    """``y`` as a 1-D array of class labels (a clear error for no labels or real numbers)."""
+    from sklearn.utils.multiclass import type_of_target
+
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    y = np.asarray(y)
+    if y.ndim == 1 and y.size and type_of_target(y) == "continuous":
+        raise ValueError(f"Unknown label type: continuous. {name} is a classifier: y must "
+                         "hold class labels, not real numbers")
+    return y
+
+
+
+class Head2Toe(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Group-lasso feature selection over all layers, then a linear head (Evci et al.).
 
     Parameters
@@ -227,8 +242,9 @@ class Head2Toe(ClassifierMixin, BaseEstimator):
             raise ValueError(f"features have layers {names} but the model was fitted on "
                              f"{fitted}")
         if fitted is not None and X.shape[1] != len(self.layer_index_):
-            raise ValueError(f"features have {X.shape[1]} columns in all but the model was "
-                             f"fitted on {len(self.layer_index_)}")
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {len(self.layer_index_)} features as input (the "
+                             "concatenated layers it was fitted on)")
         return X, layer_index, names
 
     # -- public API
@@ -260,7 +276,7 @@ class Head2Toe(ClassifierMixin, BaseEstimator):
     def _fit_matrix(self, X, layer_index, names, y, scores=None, p=None):
         """:meth:`fit` on the already normalised concatenation ``X``."""
         p = self._validated() if p is None else p
-        y = np.asarray(y)
+        y = check_labels(y, type(self).__name__)
         if y.ndim != 1 or len(y) != X.shape[0]:
             raise ValueError(f"y must be 1-D with one label per row: features have "
                              f"{X.shape[0]} rows, y has shape {tuple(y.shape)}")
@@ -302,7 +318,7 @@ class Head2Toe(ClassifierMixin, BaseEstimator):
 
     def _check_fitted(self):
         if not hasattr(self, "head_"):
-            raise ValueError("this Head2Toe is not fitted yet; call fit(features, y) first")
+            raise NotFittedError("this Head2Toe is not fitted yet; call fit(features, y) first")
 
     def decision_function(self, features) -> np.ndarray:
         """``(n, K)`` logits of the final head on the kept features."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.exceptions import NotFittedError
 
 from transfer_nb._validation import check_fraction, check_scalar
 from transfer_nb.head2toe.estimator import (
     GROUP_LASSOS,
     KEEP_FRACTIONS,
     Head2Toe,
+    check_labels,
     concat_features,
 )
 
@@ -83,7 +85,7 @@ def _folds(y_idx: np.ndarray, n_folds: int, seed: int):
         np.zeros(len(y_idx)), y_idx))
 
 
-class Head2ToeCV(ClassifierMixin, BaseEstimator):
+class Head2ToeCV(ClassifierMixin, TransformerMixin, BaseEstimator):
     """:class:`Head2Toe` whose ``keep_fraction`` and ``group_lasso`` are chosen by
     stratified k-fold cross-validation on the training set, then refitted on all of it.
 
@@ -151,8 +153,8 @@ class Head2ToeCV(ClassifierMixin, BaseEstimator):
             raise ValueError("keep_fractions and group_lassos need at least one value each")
         n_folds = check_scalar(self.n_folds, "n_folds", int, min_val=2)
         seed = check_scalar(self.seed, "seed", int, min_val=0)
+        y = check_labels(y, type(self).__name__)
         X, layer_index, names = concat_features(features, self.layers)
-        y = np.asarray(y)
         if y.ndim != 1 or len(y) != X.shape[0]:
             raise ValueError(f"y must be 1-D with one label per row: features have "
                              f"{X.shape[0]} rows, y has shape {tuple(y.shape)}")
@@ -188,7 +190,7 @@ class Head2ToeCV(ClassifierMixin, BaseEstimator):
 
     def _fitted(self) -> Head2Toe:
         if not hasattr(self, "best_estimator_"):
-            raise ValueError("this Head2ToeCV is not fitted yet; call fit(features, y) first")
+            raise NotFittedError("this Head2ToeCV is not fitted yet; call fit(features, y) first")
         return self.best_estimator_
 
     def decision_function(self, features) -> np.ndarray:
