@@ -78,6 +78,6 @@ def test_fit_never_rewrites_parameters():
     assert len(cv.cv_results_) == 4
     assert cv.score(X, y) == cv.best_estimator_.score(X, y) > 0.9
     h = Head2Toe(keep_fraction=1, steps="3")
-    with pytest.raises(TypeError, match="steps"):
+    with pytest.raises(ValueError, match="steps must be an integer"):
         h.fit(X, y)
     assert h.steps == "3" and h.keep_fraction == 1
