@@ -26,7 +26,7 @@ from transfer_nb.preprocessing import input_normalization
 from transfer_nb.models.heads import layers_after, reinit_after_layer, replace_head  # noqa: F401
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
-           "layers_after", "evaluate"]
+           "layers_after", "evaluate", "choose_recipe"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -316,3 +316,47 @@ def evaluate(model, data, batch_size: int = 64, device=None, normalize: str | No
     return training.evaluate(model, data, metric="accuracy", batch_size=batch_size,
                              device=device, transform=_normalizer(norm),
                              target_transform=label_map)
+
+
+def choose_recipe(models, fit_data, val_data, grid, **fine_tune_kwargs) -> tuple[dict, list]:
+    """The fine-tuning recipe of ``grid`` with the best mean validation accuracy.
+
+    Every model fine-tunes on ``fit_data`` with every recipe and is scored on
+    ``val_data`` (never the test set): the truth's recipe is chosen the way a practitioner
+    would, before any transferability score is compared with it.  Ties go to the recipe
+    listed first.
+
+    Parameters
+    ----------
+    models : dict of str -> torch.nn.Module
+        The models the recipe is tuned on (named in the rows).
+    fit_data, val_data : torch Dataset of (image, label)
+        A split of the target's training images.
+    grid : sequence of dict
+        Recipes: keyword arguments of :func:`fine_tune` (e.g. ``{"lr": 1e-3, "epochs": 20}``).
+    **fine_tune_kwargs
+        Fixed arguments of :func:`fine_tune` shared by every recipe.
+
+    Returns
+    -------
+    (dict, list of dict)
+        The chosen recipe, and one row per (model, recipe): the recipe's keys,
+        ``model``, ``val_accuracy`` and ``chosen``.
+    """
+    grid = [dict(r) for r in grid]
+    if not grid:
+        raise ValueError("grid is empty: give at least one recipe, e.g. [{'lr': 1e-3}]")
+    if not models:
+        raise ValueError("models is empty: give at least one model to tune the recipe on")
+    rows = []
+    for name, model in models.items():
+        for i, recipe in enumerate(grid):
+            res = fine_tune(model, fit_data, val_data, **{**fine_tune_kwargs, **recipe})
+            rows.append({**recipe, "recipe": i, "model": name,
+                         "val_accuracy": float(res["accuracy"])})
+    means = [np.mean([r["val_accuracy"] for r in rows if r["recipe"] == i])
+             for i in range(len(grid))]
+    best = int(np.argmax(means))   # first of the best
+    for r in rows:
+        r["chosen"] = r.pop("recipe") == best
+    return grid[best], rows

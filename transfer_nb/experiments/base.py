@@ -28,7 +28,8 @@ import numpy as np
 __all__ = ["SourceSpec", "TargetSpec", "target_spec", "target_specs", "load_target",
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
-           "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim"]
+           "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
+           "cached_cell"]
 
 MODES = ("fast", "full")
 
@@ -379,3 +380,22 @@ def experiment_main(paper: str, argv=None) -> int:
     if args.save:
         print("stored", save_run(results))
     return 0
+
+
+# ------------------------------------------------------------------------------ cache
+def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = True) -> dict:
+    """One experiment cell's arrays, from the on-disk cache or ``compute()``.
+
+    The file is ``<cache>/<kind>/<key['part']>-<hash>.npz`` where the hash covers
+    ``version`` and every entry of ``key`` (so any input that changes the result must be
+    in ``key``); it is written atomically.  ``use_cache=False`` recomputes and stores
+    nothing.
+    """
+    from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
+    path = cache_dir(kind) / f"{key['part']}-{hash_inputs(version=version, **key)}.npz"
+    hit = load_arrays(path) if use_cache else None
+    if hit is None:
+        hit = compute()
+        if use_cache:
+            save_arrays(path, hit)
+    return hit

@@ -19,7 +19,7 @@ import numpy as np
 
 from transfer_nb import stats
 
-__all__ = ["discrimination_gate", "training_gate", "plateau", "collapsed_seeds",
+__all__ = ["discrimination_gate", "training_gate", "ceiling_gate", "plateau", "collapsed_seeds",
            "gate_table", "passing"]
 
 
@@ -156,3 +156,11 @@ def gate_table(rows: dict):
 def passing(gates) -> list:
     """Targets of a :func:`gate_table` that pass every gate."""
     return list(gates.loc[gates["passes"], "target"])
+
+
+def ceiling_gate(means: dict, ceiling: float = stats.CEILING) -> dict:
+    """No method's mean accuracy reaches the ceiling (a difference between methods at the
+    ceiling measures the test set, not the methods).  ``means``: method -> mean."""
+    top = {k: float(v) for k, v in means.items() if float(v) >= ceiling}
+    reason = "; ".join(f"{k} reaches {v:.3f} (ceiling {ceiling})" for k, v in top.items())
+    return {"passes": not top, "reason": reason}

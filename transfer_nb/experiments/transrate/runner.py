@@ -134,21 +134,20 @@ def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -
     The test images are never seen.  Returns ``(lr, rows)``.
     """
     from transfer_nb.data.base import stratified_split
+    from transfer_nb.transfer import choose_recipe as choose
     train, _ = base.load_target(target, cfg.image_size, 0)
     fit_idx, val_idx = stratified_split(np.asarray(train.targets), cfg.validation_fraction, 0)
     fit, val = train.subset(fit_idx), train.subset(val_idx)
-    rows = []
+    models = {spec.name: models[spec.name][0] for spec in _recipe_models(cfg)}
     with _one_thread():
-        for spec in _recipe_models(cfg):
-            for lr in cfg.lr_grid:
-                acc = float(_fine_tune(models[spec.name][0], fit, val, cfg, lr, 0)["accuracy"])
-                rows.append({"target": target.name, "model": spec.name, "lr": lr,
-                             "val_accuracy": acc})
+        recipe, rows = choose(models, fit, val, [{"lr": lr} for lr in cfg.lr_grid],
+                              epochs=cfg.epochs, batch_size=cfg.batch_size, seed=0,
+                              progress=False, normalize="none", head_init=cfg.head_init)
     import pandas as pd
     table = pd.DataFrame(rows)
-    mean = table.groupby("lr")["val_accuracy"].mean()
-    best = float(mean.idxmax())
-    table["chosen"] = table["lr"] == best
+    table.insert(0, "target", target.name)
+    best = float(recipe["lr"])
+    table = table[["target", "model", "lr", "val_accuracy", "chosen"]]
     return best, table.to_dict("records")
 
 
@@ -183,14 +182,7 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
 
 
 def _cached(key: dict, compute, use_cache: bool) -> dict:
-    from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
-    path = cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
-    hit = load_arrays(path) if use_cache else None
-    if hit is None:
-        hit = compute()
-        if use_cache:
-            save_arrays(path, hit)
-    return hit
+    return base.cached_cell(_KIND, VERSION, key, compute, use_cache)
 
 
 def _common(cfg: TransRateConfig) -> dict:

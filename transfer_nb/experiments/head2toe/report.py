@@ -1,0 +1,223 @@
+"""Checks, verdicts and generated prose of the Head2Toe experiment (the contract's
+``report.checks`` / ``report.verdicts`` / ``report.summary``).
+
+Every claim compares methods on the *same* seeds and targets: "A beats B" is the paired
+per-seed difference (:func:`transfer_nb.stats.paired_difference` of the seeds' means over
+the targets that pass every gate), "matches" is non-inferiority with the configured
+margin (:func:`transfer_nb.stats.noninferiority_verdict`), and "largest far from the
+source" is a difference of target-group means resampled over targets and seeds
+(:func:`transfer_nb.stats.group_difference`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from transfer_nb import stats
+from transfer_nb.experiments import base, gates
+from transfer_nb.experiments.head2toe.presets import FINETUNE, HEAD2TOE, PAPER, PROBE
+
+__all__ = ["checks", "verdicts", "summary", "accuracy_table", "recipe_table", "cost_table",
+           "sweep", "per_seed"]
+
+
+def _cfg(results):
+    if results.cfg is not None:
+        return results.cfg
+    from transfer_nb.experiments.head2toe.presets import config
+    return config(results.meta.get("mode", "full"))
+
+
+def per_seed(results, method: str):
+    """``(targets x seeds)`` DataFrame of one method's accuracy."""
+    t = results.table[results.table["method"] == method]
+    return t.pivot_table(index="target", columns="seed", values="accuracy", sort=False)
+
+
+def accuracy_table(results):
+    """Mean accuracy and 95% t-interval over seeds per target and method."""
+    import pandas as pd
+    rows = []
+    for (target, method), g in results.table.groupby(["target", "method"], sort=False):
+        m, lo, hi = stats.mean_interval(g["accuracy"].to_numpy())
+        rows.append({"target": target, "group": g["group"].iloc[0], "method": method,
+                     "mean": m, "low": max(lo, 0.0), "high": min(hi, 1.0), "seeds": len(g)})
+    return pd.DataFrame(rows)
+
+
+def checks(results):
+    """Per target: fine-tuning trained (no collapsed seed, it reaches the linear probe,
+    its training accuracy plateaued) and no method at the accuracy ceiling."""
+    info = results.tables["targets"].set_index("target")
+    curves = results.tables.get("curves")
+    per_target = {}
+    for target, part in results.table.groupby("target", sort=False):
+        ft = part[part["method"] == FINETUNE].set_index("seed")["accuracy"]
+        probe = part[part["method"] == PROBE].set_index("seed")["accuracy"]
+        t = ft.rename("accuracy").to_frame().assign(linear_probe=probe, item=target)
+        t = t.reset_index()
+        c = None
+        if curves is not None and len(curves):
+            cc = curves[curves["target"] == target]
+            c = [g.sort_values("epoch")["train_accuracy"].to_numpy()
+                 for _, g in cc.groupby("seed")]
+        means = part.groupby("method")["accuracy"].mean().to_dict()
+        per_target[target] = {
+            "fine-tuning trained": gates.training_gate(
+                t, item="item", chance=float(info.loc[target, "chance"]),
+                n_test=int(info.loc[target, "n_test"]), curves=c),
+            "below ceiling": gates.ceiling_gate(means)}
+    table = gates.gate_table(per_target)
+    table.insert(1, "group", [info.loc[t, "group"] for t in table["target"]])
+    return table
+
+
+def _seed_means(results, method: str, targets) -> np.ndarray:
+    """Per seed: the method's accuracy averaged over ``targets``."""
+    return per_seed(results, method).loc[list(targets)].mean(axis=0).to_numpy()
+
+
+def _log_ratio_per_seed(results, column: str, targets) -> tuple[np.ndarray, np.ndarray]:
+    t = results.table[results.table["target"].isin(list(targets))]
+    out = []
+    for method in (FINETUNE, HEAD2TOE):
+        p = t[t["method"] == method].pivot_table(index="target", columns="seed",
+                                                 values=column, sort=False)
+        # memory is floored at 1 MiB: below that the sampler cannot tell sizes apart
+        floor = 1.0 if column == "memory" else 1e-3
+        out.append(np.log10(np.maximum(p.to_numpy(dtype=np.float64), floor)).mean(axis=0))
+    return out[0], out[1]
+
+
+def verdicts(results):
+    """The paper's claims, decided on the targets that pass every gate of :func:`checks`."""
+    cfg = _cfg(results)
+    chk = checks(results)
+    ok = gates.passing(chk)
+    gate_note = (f"{len(ok)} of {len(chk)} targets pass the gates"
+                 + (f" (excluded: {', '.join(t for t in chk['target'] if t not in ok)})"
+                    if len(ok) < len(chk) else ""))
+    rows = []
+
+    def paired(claim, key, a, b, primary=False, margin=None, statistic=None, direction=1.0):
+        if not ok:
+            rows.append(base.verdict_row(claim, primary=primary, paper=PAPER[key],
+                                         statistic=statistic or "paired difference",
+                                         estimate=np.nan, low=np.nan, high=np.nan,
+                                         rule="no target passed the gates",
+                                         verdict="excluded", gates=gate_note, note=""))
+            return
+        d = stats.paired_difference(a, b)
+        if margin is not None:
+            verdict, note = stats.noninferiority_verdict(d["low"], d["high"], margin)
+            rule = (f"t-interval of per-seed differences: low > -{margin} reproduced, high < "
+                    f"-{margin} not reproduced, else inconclusive; 'beats' when low > "
+                    f"+{margin}")
+        else:
+            verdict, note = stats.direction_verdict(d["low"], d["high"], direction), ""
+            rule = ("t-interval of per-seed differences: above 0 reproduced, below 0 not "
+                    "reproduced, else inconclusive")
+        rows.append(base.verdict_row(claim, primary=primary, paper=PAPER[key],
+                                     statistic=statistic or "paired difference",
+                                     estimate=d["estimate"], low=d["low"], high=d["high"],
+                                     rule=rule, verdict=verdict, gates=gate_note, note=note))
+
+    h2t, ft, probe = (_seed_means(results, m, ok) if ok else None
+                      for m in (HEAD2TOE, FINETUNE, PROBE))
+    paired("Head2Toe matches fine-tuning", "vs_finetune", h2t, ft, primary=True,
+           margin=cfg.margin, statistic="Head2Toe - fine-tuning accuracy (mean over targets)")
+    paired("Head2Toe beats the linear probe", "vs_probe", h2t, probe,
+           statistic="Head2Toe - probe accuracy (mean over targets)")
+    rows.append(_far_row(results, ok, gate_note))
+    for key, column, what in (("cheaper_time", "time", "wall-clock"),
+                              ("cheaper_memory", "memory", "peak memory")):
+        a, b = _log_ratio_per_seed(results, column, ok) if ok else (None, None)
+        paired(f"Head2Toe is cheaper than fine-tuning ({what})", key, a, b,
+               statistic=f"log10(fine-tuning / Head2Toe {what}), mean over targets")
+    return base.verdict_table(rows)
+
+
+def _far_row(results, ok, gate_note) -> dict:
+    cfg = _cfg(results)
+    claim = "Head2Toe's advantage over fine-tuning is larger far from the source"
+    diff = per_seed(results, HEAD2TOE) - per_seed(results, FINETUNE)
+    diff = diff.loc[[t for t in diff.index if t in ok]]
+    far = np.array([t in cfg.far for t in diff.index])
+    rule = ("bootstrap over targets (within each group) and seeds of mean(far) - mean(near) "
+            "of Head2Toe - fine-tuning: above 0 reproduced, below 0 not reproduced, else "
+            "inconclusive; needs 2 passing targets per group")
+    if far.sum() < 2 or (~far).sum() < 2:
+        return base.verdict_row(claim, primary=False, paper=PAPER["far"],
+                                statistic="far - near advantage", estimate=np.nan,
+                                low=np.nan, high=np.nan, rule=rule, verdict="excluded",
+                                gates=f"{gate_note}; {int(far.sum())} far and "
+                                      f"{int((~far).sum())} near targets pass", note="")
+    g = stats.group_difference(diff.to_numpy(), far, n_boot=cfg.n_boot)
+    return base.verdict_row(claim, primary=False, paper=PAPER["far"],
+                            statistic="far - near advantage", estimate=g["estimate"],
+                            low=g["low"], high=g["high"], rule=rule,
+                            verdict=stats.direction_verdict(g["low"], g["high"], 1.0),
+                            gates=gate_note, note="")
+
+
+def recipe_table(results):
+    """The fine-tuning grid per target: validation accuracy of each (lr, epochs)."""
+    r = results.tables["recipes"]
+    return r.pivot_table(index="target", columns=["lr", "epochs"], values="val_accuracy",
+                         sort=False)
+
+
+def cost_table(results):
+    """Mean wall-clock (s) and peak extra memory (MiB) per target and method."""
+    t = results.table[results.table["method"].isin([HEAD2TOE, FINETUNE])]
+    return t.pivot_table(index="target", columns="method", values=["time", "memory"],
+                         sort=False)
+
+
+def sweep(results, target: str, seed: int) -> list[dict]:
+    """One seed's Head2Toe fraction sweep as :class:`transfer_nb_widgets.Head2ToeExplorer`
+    takes it (accuracy and kept features per layer at each fraction)."""
+    fr = results.tables["fractions"]
+    lay = results.tables["layers"]
+    fr = fr[(fr["target"] == target) & (fr["seed"] == seed)]
+    out = []
+    for _, r in fr.sort_values("keep_fraction").iterrows():
+        c = lay[(lay["target"] == target) & (lay["seed"] == seed)
+                & np.isclose(lay["keep_fraction"], r["keep_fraction"])]
+        counts = {str(k): int(v) for k, v in zip(c["layer"], c["count"])}
+        out.append({"keep_fraction": float(r["keep_fraction"]),
+                    "n_features": int(sum(counts.values())), "accuracy": float(r["accuracy"]),
+                    "layer_counts": counts})
+    return out
+
+
+def _fmt(x) -> str:
+    return "nan" if not np.isfinite(x) else f"{x:+.3f}"
+
+
+def summary(results, verdict_table=None, check_table=None) -> str:
+    """Markdown generated from the numbers: the gates, the primary verdict, the rest
+    (pass ``verdict_table`` / ``check_table`` when already computed)."""
+    chk = checks(results) if check_table is None else check_table
+    v = verdicts(results) if verdict_table is None else verdict_table
+    acc = accuracy_table(results)
+    failed = chk[~chk["passes"]]
+    lines = [f"**{results.meta.get('mode', '?')} run**: {len(chk)} targets, "
+             f"{acc['seeds'].max()} seeds. Gates: {len(chk) - len(failed)} of {len(chk)} "
+             "targets pass" + ("" if failed.empty else " (" + "; ".join(
+                 f"*{r['target']}*: {r['reason']}" for _, r in failed.iterrows()) + ")") + "."]
+    means = acc.pivot_table(index="target", columns="method", values="mean", sort=False)
+    lines.append("Mean accuracy per target (probe / Head2Toe / fine-tuning): " + "; ".join(
+        f"*{t}* {r[PROBE]:.3f} / {r[HEAD2TOE]:.3f} / {r[FINETUNE]:.3f}"
+        for t, r in means.iterrows()) + ".")
+    p = v[v["primary"]].iloc[0]
+    note = " (the interval clears +margin: Head2Toe *beats* fine-tuning here)" \
+        if p["note"] == "beats" else ""
+    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {_fmt(p['estimate'])} "
+                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}]: **{p['verdict']}**{note}.")
+    for _, r in v[~v["primary"]].iterrows():
+        lines.append(f"- {r['claim']}: {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
+                     f"{_fmt(r['high'])}]: **{r['verdict']}**.")
+    if results.meta.get("mode") == "fast":
+        lines.append("Fast mode (2 targets, 2 seeds) is a smoke test; the stored full run "
+                     "is sized to decide the primary claim.")
+    return "\n\n".join(lines)

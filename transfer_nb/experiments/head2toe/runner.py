@@ -1,0 +1,194 @@
+"""Running the Head2Toe experiment, one cached cell per target.
+
+* :func:`choose_recipe` -- fine-tuning's learning rate and epochs for a target, chosen on
+  a validation draw of its training split (never its test images).
+* :func:`target_cell` -- every method on every seed of one target: the linear probe,
+  Head2Toe (a sweep of kept fractions and the cross-validated choice) and fine-tuning,
+  each timed and its peak memory measured.
+* :func:`run` -- everything, as a :class:`transfer_nb.experiments.base.Results`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from transfer_nb.experiments import base
+from transfer_nb.experiments._timing import measured
+from transfer_nb.experiments.head2toe.presets import (FINETUNE, HEAD2TOE, PROBE, VERSION,
+                                                      Head2ToeConfig, config_hash)
+
+__all__ = ["choose_recipe", "target_cell", "run", "RECIPE_SEED"]
+
+_KIND = "experiments_head2toe"
+#: the validation draw's seed (the experiment's seeds are small integers: no overlap)
+RECIPE_SEED = 10_000
+
+
+def _normalize(model) -> str | None:
+    return getattr(model, "transfer_nb_normalize", None)
+
+
+def _ft_kwargs(cfg: Head2ToeConfig) -> dict:
+    return {"batch_size": cfg.ft_batch_size, "optimizer": "adam", "head_init": "probe",
+            "freeze_bn_stats": True, "progress": False, "device": "cpu"}
+
+
+def choose_recipe(model, spec: base.TargetSpec, cfg: Head2ToeConfig) -> tuple[dict, list]:
+    """Fine-tuning's recipe for one target: the ``(lr, epochs)`` of ``cfg.ft_grid`` with
+    the best validation accuracy.
+
+    ``per_class + val_per_class`` images per class are drawn from the target's training
+    split with :data:`RECIPE_SEED`; ``per_class`` of them fit, the rest validate.  This is
+    more validation data than Head2Toe's cross-validation sees (its folds come from the
+    ``per_class`` labelled images): an advantage given to the baseline on purpose.
+    """
+    from transfer_nb.data.base import stratified_split
+    from transfer_nb.transfer import choose_recipe as choose
+    n = spec.per_class + cfg.val_per_class
+    draw, _ = base.load_target(dataclasses.replace(spec, per_class=n, n_test=1),
+                               cfg.image_size, RECIPE_SEED, _normalize(model))
+    fit_idx, val_idx = stratified_split(np.asarray(draw.targets), cfg.val_per_class / n, 0)
+    grid = [{"lr": lr, "epochs": int(ep)} for lr, ep in cfg.ft_grid]
+    return choose({"source": model}, draw.subset(fit_idx), draw.subset(val_idx), grid, seed=0,
+                  **_ft_kwargs(cfg))
+
+
+def _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg: Head2ToeConfig, seed: int) -> dict:
+    from transfer_nb.head2toe import Head2Toe, Head2ToeCV, fraction_sweep
+    last = list(F_tr)[-1]
+    head = {"steps": cfg.head_steps, "lr": cfg.head_lr, "seed": seed}
+    probe, t_probe, _ = measured(lambda: Head2Toe(1.0, layers=[last], **head).fit(F_tr, y_tr))
+    sweep = fraction_sweep(F_tr, y_tr, F_te, y_te, cfg.fractions, group_lasso=cfg.group_lasso,
+                           **head)
+    if cfg.cv:
+        main, t_main, mem = measured(lambda: Head2ToeCV(
+            cfg.cv_fractions, cfg.cv_group_lassos, **head).fit(F_tr, y_tr))
+        fraction = main.best_params_["keep_fraction"]
+    else:
+        main, t_main, mem = measured(lambda: Head2Toe(cfg.main_fraction, cfg.group_lasso,
+                                                      **head).fit(F_tr, y_tr))
+        fraction = cfg.main_fraction
+    return {"probe": probe.score(F_te, y_te), "probe_time": t_probe,
+            "main": main.score(F_te, y_te), "main_time": t_main, "main_mem": mem,
+            "main_fraction": fraction,
+            "main_counts": np.array(list(main.layer_counts_.values()), dtype=np.float64),
+            "fractions": np.array([r["accuracy"] for r in sweep]),
+            "counts": np.array([list(r["layer_counts"].values()) for r in sweep],
+                               dtype=np.float64)}
+
+
+def target_cell(model, spec: base.TargetSpec, cfg: Head2ToeConfig, recipe: dict) -> dict:
+    """Every method on every seed of one target (arrays, one row per seed).
+
+    Head2Toe's cost is the forward pass over the labelled images plus its heads (and its
+    cross-validation); fine-tuning's is the whole :func:`~transfer_nb.transfer.fine_tune`
+    call.  Both are wall-clock seconds and peak extra resident memory (MiB).
+    """
+    from transfer_nb.head2toe import head2toe_features
+    from transfer_nb.transfer import fine_tune
+    norm = _normalize(model)
+    _, test = base.load_target(spec, cfg.image_size, 0, norm)
+    y_te = np.asarray(test.targets)
+    F_te = head2toe_features(model, test, target=cfg.target_features, device="cpu")
+    per_seed = []
+    for seed in cfg.seeds:
+        train, _ = base.load_target(spec, cfg.image_size, seed, norm)
+        y_tr = np.asarray(train.targets)
+        F_tr, t_ext, mem_ext = measured(lambda: head2toe_features(
+            model, train, target=cfg.target_features, device="cpu"))
+        row = _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg, seed)
+        row["main_time"] += t_ext
+        row["main_mem"] = max(row["main_mem"], mem_ext)
+        ft, t_ft, mem_ft = measured(lambda: fine_tune(model, train, test, seed=seed,
+                                                      **recipe, **_ft_kwargs(cfg)))
+        row.update(ft=float(ft["accuracy"]), ft_time=t_ft, ft_mem=mem_ft,
+                   ft_curve=np.asarray(ft["train_accuracy_curve"], dtype=np.float64))
+        per_seed.append(row)
+    out = {k: np.array([r[k] for r in per_seed]) for k in per_seed[0]}
+    out["layers"] = np.array(list(F_te))
+    out["n_test"] = np.array(len(test))
+    out["n_classes"] = np.array(len(np.unique(y_te)))
+    return out
+
+
+def _recipe_cell(model, spec, cfg) -> dict:
+    recipe, rows = choose_recipe(model, spec, cfg)
+    return {"lr": np.array([r["lr"] for r in rows]),
+            "epochs": np.array([r["epochs"] for r in rows]),
+            "val_accuracy": np.array([r["val_accuracy"] for r in rows]),
+            "chosen": np.array([r["chosen"] for r in rows])}
+
+
+def _key(part: str, spec, cfg: Head2ToeConfig, **extra) -> dict:
+    keep = {k: v for k, v in dataclasses.asdict(cfg).items()
+            if k not in ("mode", "targets", "far", "margin", "n_boot", "primary", "threads")}
+    return {"part": part, "target": dataclasses.asdict(spec), "cfg": keep, **extra}
+
+
+def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> base.Results:
+    """Run the experiment (each target's recipe and cell cached on disk).
+
+    Returns
+    -------
+    Results
+        ``table``: one row per (target, seed, method) with ``group`` (near / far),
+        ``accuracy``, ``time`` (s), ``memory`` (MiB); ``tables``: ``fractions``
+        (Head2Toe's accuracy per kept fraction), ``layers`` (kept features per layer and
+        fraction), ``recipes`` (the fine-tuning grid's validation accuracies),
+        ``curves`` (fine-tuning's training accuracy per epoch), ``targets`` (classes,
+        test images, chance).
+    """
+    import pandas as pd
+    import torch
+    from tqdm.auto import tqdm
+
+    from transfer_nb.models import load_model
+    t_start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        model = load_model(cfg.model, pretrained=True)
+        rows, fr, lay, rec, cur, tgt = [], [], [], [], [], []
+        for spec in tqdm(cfg.targets, desc="head2toe", disable=not progress):
+            r = base.cached_cell(_KIND, VERSION, _key("recipe", spec, cfg),
+                                 lambda: _recipe_cell(model, spec, cfg), use_cache)
+            best = int(np.flatnonzero(r["chosen"])[0])
+            recipe = {"lr": float(r["lr"][best]), "epochs": int(r["epochs"][best])}
+            rec += [{"target": spec.name, "lr": float(a), "epochs": int(b),
+                     "val_accuracy": float(c), "chosen": bool(d)}
+                    for a, b, c, d in zip(r["lr"], r["epochs"], r["val_accuracy"], r["chosen"])]
+            c = base.cached_cell(_KIND, VERSION, _key("cell", spec, cfg, recipe=recipe),
+                                 lambda: target_cell(model, spec, cfg, recipe), use_cache)
+            group = "far" if spec.name in cfg.far else "near"
+            layers = [str(x) for x in c["layers"]]
+            tgt.append({"target": spec.name, "group": group, "classes": int(c["n_classes"]),
+                        "n_test": int(c["n_test"]), "chance": 1.0 / int(c["n_classes"]),
+                        "lr": recipe["lr"], "epochs": recipe["epochs"]})
+            for i, seed in enumerate(cfg.seeds):
+                base_row = {"target": spec.name, "group": group, "seed": seed}
+                rows += [{**base_row, "method": PROBE, "accuracy": c["probe"][i],
+                          "time": c["probe_time"][i], "memory": np.nan, "keep_fraction": 1.0},
+                         {**base_row, "method": HEAD2TOE, "accuracy": c["main"][i],
+                          "time": c["main_time"][i], "memory": c["main_mem"][i],
+                          "keep_fraction": c["main_fraction"][i]},
+                         {**base_row, "method": FINETUNE, "accuracy": c["ft"][i],
+                          "time": c["ft_time"][i], "memory": c["ft_mem"][i],
+                          "keep_fraction": np.nan}]
+                fr += [{**base_row, "keep_fraction": f, "accuracy": a}
+                       for f, a in zip(cfg.fractions, c["fractions"][i])]
+                lay += [{**base_row, "keep_fraction": f, "layer": name, "count": n}
+                        for j, f in enumerate(cfg.fractions)
+                        for name, n in zip(layers, c["counts"][i][j])]
+                cur += [{**base_row, "epoch": e + 1, "train_accuracy": a}
+                        for e, a in enumerate(c["ft_curve"][i])]
+    finally:
+        torch.set_num_threads(threads)
+    meta = {"paper": "head2toe", "mode": cfg.mode, "config_hash": config_hash(cfg),
+            "version": VERSION, "wall_clock_s": round(time.perf_counter() - t_start, 1),
+            "primary": cfg.primary}
+    return base.Results("head2toe", pd.DataFrame(rows),
+                        {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
+                         "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),
+                         "targets": pd.DataFrame(tgt)}, meta, cfg)
