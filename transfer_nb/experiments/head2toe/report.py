@@ -141,7 +141,7 @@ def _far_row(results, ok, gate_note) -> dict:
     claim = "Head2Toe's advantage over fine-tuning is larger far from the source"
     diff = per_seed(results, HEAD2TOE) - per_seed(results, FINETUNE)
     diff = diff.loc[[t for t in diff.index if t in ok]]
-    far = np.array([t in cfg.far for t in diff.index])
+    far = np.array([t in cfg.far for t in diff.index], dtype=bool)
     rule = ("bootstrap over targets (within each group) and seeds of mean(far) - mean(near) "
             "of Head2Toe - fine-tuning: above 0 reproduced, below 0 not reproduced, else "
             "inconclusive; needs 2 passing targets per group")
