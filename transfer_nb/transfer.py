@@ -330,8 +330,10 @@ def choose_recipe(models, fit_data, val_data, grid, **fine_tune_kwargs) -> tuple
     ----------
     models : dict of str -> torch.nn.Module
         The models the recipe is tuned on (named in the rows).
-    fit_data, val_data : torch Dataset of (image, label)
-        A split of the target's training images.
+    fit_data, val_data : torch Dataset of (image, label), or lists of them
+        A split of the target's training images, or several splits (equal-length lists:
+        the validation accuracy is then averaged over them, which makes the choice less
+        dependent on one draw of a few images).
     grid : sequence of dict
         Recipes: keyword arguments of :func:`fine_tune` (e.g. ``{"lr": 1e-3, "epochs": 20}``).
     **fine_tune_kwargs
@@ -340,20 +342,25 @@ def choose_recipe(models, fit_data, val_data, grid, **fine_tune_kwargs) -> tuple
     Returns
     -------
     (dict, list of dict)
-        The chosen recipe, and one row per (model, recipe): the recipe's keys,
-        ``model``, ``val_accuracy`` and ``chosen``.
+        The chosen recipe, and one row per (model, split, recipe): the recipe's keys,
+        ``model``, ``split``, ``val_accuracy`` and ``chosen``.
     """
     grid = [dict(r) for r in grid]
     if not grid:
         raise ValueError("grid is empty: give at least one recipe, e.g. [{'lr': 1e-3}]")
     if not models:
         raise ValueError("models is empty: give at least one model to tune the recipe on")
+    fits = list(fit_data) if isinstance(fit_data, (list, tuple)) else [fit_data]
+    vals = list(val_data) if isinstance(val_data, (list, tuple)) else [val_data]
+    if len(fits) != len(vals):
+        raise ValueError(f"fit_data has {len(fits)} splits but val_data has {len(vals)}")
     rows = []
     for name, model in models.items():
-        for i, recipe in enumerate(grid):
-            res = fine_tune(model, fit_data, val_data, **{**fine_tune_kwargs, **recipe})
-            rows.append({**recipe, "recipe": i, "model": name,
-                         "val_accuracy": float(res["accuracy"])})
+        for k, (fit, val) in enumerate(zip(fits, vals)):
+            for i, recipe in enumerate(grid):
+                res = fine_tune(model, fit, val, **{**fine_tune_kwargs, **recipe})
+                rows.append({**recipe, "recipe": i, "model": name, "split": k,
+                             "val_accuracy": float(res["accuracy"])})
     means = [np.mean([r["val_accuracy"] for r in rows if r["recipe"] == i])
              for i in range(len(grid))]
     best = int(np.argmax(means))   # first of the best

@@ -160,17 +160,19 @@ def _far_row(results, ok, gate_note) -> dict:
 
 
 def recipe_table(results):
-    """The fine-tuning grid per target: validation accuracy of each (lr, epochs)."""
+    """The fine-tuning grid per target: validation accuracy of each (lr, epochs), averaged
+    over the validation draws."""
     r = results.tables["recipes"]
     return r.pivot_table(index="target", columns=["lr", "epochs"], values="val_accuracy",
                          sort=False)
 
 
 def cost_table(results):
-    """Mean wall-clock (s) and peak extra memory (MiB) per target and method."""
+    """Mean wall-clock (s) and peak extra memory (MiB) of training the chosen model, and
+    the hyper-parameter search's seconds, per target and method."""
     t = results.table[results.table["method"].isin([HEAD2TOE, FINETUNE])]
-    return t.pivot_table(index="target", columns="method", values=["time", "memory"],
-                         sort=False)
+    values = [c for c in ("time", "memory", "search_time") if c in t]
+    return t.pivot_table(index="target", columns="method", values=values, sort=False)
 
 
 def sweep(results, target: str, seed: int) -> list[dict]:

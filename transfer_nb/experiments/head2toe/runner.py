@@ -40,19 +40,23 @@ def choose_recipe(model, spec: base.TargetSpec, cfg: Head2ToeConfig) -> tuple[di
     the best validation accuracy.
 
     ``per_class + val_per_class`` images per class are drawn from the target's training
-    split with :data:`RECIPE_SEED`; ``per_class`` of them fit, the rest validate.  This is
+    split with :data:`RECIPE_SEED` (+ 0, 1, ... for ``recipe_draws`` draws); ``per_class``
+    of them fit, the rest validate; the validation accuracy is averaged over the draws.  This is
     more validation data than Head2Toe's cross-validation sees (its folds come from the
     ``per_class`` labelled images): an advantage given to the baseline on purpose.
     """
     from transfer_nb.data.base import stratified_split
     from transfer_nb.transfer import choose_recipe as choose
     n = spec.per_class + cfg.val_per_class
-    draw, _ = base.load_target(dataclasses.replace(spec, per_class=n, n_test=1),
-                               cfg.image_size, RECIPE_SEED, _normalize(model))
-    fit_idx, val_idx = stratified_split(np.asarray(draw.targets), cfg.val_per_class / n, 0)
+    fits, vals = [], []
+    for k in range(cfg.recipe_draws):
+        draw, _ = base.load_target(dataclasses.replace(spec, per_class=n, n_test=1),
+                                   cfg.image_size, RECIPE_SEED + k, _normalize(model))
+        fit_idx, val_idx = stratified_split(np.asarray(draw.targets), cfg.val_per_class / n, 0)
+        fits.append(draw.subset(fit_idx))
+        vals.append(draw.subset(val_idx))
     grid = [{"lr": lr, "epochs": int(ep)} for lr, ep in cfg.ft_grid]
-    return choose({"source": model}, draw.subset(fit_idx), draw.subset(val_idx), grid, seed=0,
-                  **_ft_kwargs(cfg))
+    return choose({"source": model}, fits, vals, grid, seed=0, **_ft_kwargs(cfg))
 
 
 def _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg: Head2ToeConfig, seed: int) -> dict:
@@ -62,17 +66,18 @@ def _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg: Head2ToeConfig, seed: int) 
     probe, t_probe, _ = measured(lambda: Head2Toe(1.0, layers=[last], **head).fit(F_tr, y_tr))
     sweep = fraction_sweep(F_tr, y_tr, F_te, y_te, cfg.fractions, group_lasso=cfg.group_lasso,
                            **head)
+    t_search = 0.0
+    params = {"keep_fraction": cfg.main_fraction, "group_lasso": cfg.group_lasso}
     if cfg.cv:
-        main, t_main, mem = measured(lambda: Head2ToeCV(
+        cv, t_search, _ = measured(lambda: Head2ToeCV(
             cfg.cv_fractions, cfg.cv_group_lassos, **head).fit(F_tr, y_tr))
-        fraction = main.best_params_["keep_fraction"]
-    else:
-        main, t_main, mem = measured(lambda: Head2Toe(cfg.main_fraction, cfg.group_lasso,
-                                                      **head).fit(F_tr, y_tr))
-        fraction = cfg.main_fraction
+        params = cv.best_params_
+    # the cost of training the chosen model (its search is timed apart, as fine-tuning's)
+    main, t_main, mem = measured(lambda: Head2Toe(**params, **head).fit(F_tr, y_tr))
+    fraction = params["keep_fraction"]
     return {"probe": probe.score(F_te, y_te), "probe_time": t_probe,
             "main": main.score(F_te, y_te), "main_time": t_main, "main_mem": mem,
-            "main_fraction": fraction,
+            "main_search": t_search, "main_fraction": fraction,
             "main_counts": np.array(list(main.layer_counts_.values()), dtype=np.float64),
             "fractions": np.array([r["accuracy"] for r in sweep]),
             "counts": np.array([list(r["layer_counts"].values()) for r in sweep],
@@ -82,9 +87,11 @@ def _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg: Head2ToeConfig, seed: int) 
 def target_cell(model, spec: base.TargetSpec, cfg: Head2ToeConfig, recipe: dict) -> dict:
     """Every method on every seed of one target (arrays, one row per seed).
 
-    Head2Toe's cost is the forward pass over the labelled images plus its heads (and its
-    cross-validation); fine-tuning's is the whole :func:`~transfer_nb.transfer.fine_tune`
-    call.  Both are wall-clock seconds and peak extra resident memory (MiB).
+    The cost of training the chosen model: Head2Toe's forward pass over the labelled
+    images plus its selection and final heads, against one
+    :func:`~transfer_nb.transfer.fine_tune` call; wall-clock seconds and peak extra
+    resident memory (MiB).  Head2Toe's cross-validation is timed apart (``main_search``),
+    as fine-tuning's recipe search is (in the recipe cell).
     """
     from transfer_nb.head2toe import head2toe_features
     from transfer_nb.transfer import fine_tune
@@ -114,8 +121,8 @@ def target_cell(model, spec: base.TargetSpec, cfg: Head2ToeConfig, recipe: dict)
 
 
 def _recipe_cell(model, spec, cfg) -> dict:
-    recipe, rows = choose_recipe(model, spec, cfg)
-    return {"lr": np.array([r["lr"] for r in rows]),
+    (recipe, rows), seconds, _ = measured(lambda: choose_recipe(model, spec, cfg))
+    return {"search_time": np.array(seconds), "split": np.array([r["split"] for r in rows]),"lr": np.array([r["lr"] for r in rows]),
             "epochs": np.array([r["epochs"] for r in rows]),
             "val_accuracy": np.array([r["val_accuracy"] for r in rows]),
             "chosen": np.array([r["chosen"] for r in rows])}
@@ -134,7 +141,9 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
     -------
     Results
         ``table``: one row per (target, seed, method) with ``group`` (near / far),
-        ``accuracy``, ``time`` (s), ``memory`` (MiB); ``tables``: ``fractions``
+        ``accuracy``, ``time`` (s, training the chosen model), ``memory`` (MiB, its peak),
+        ``search_time`` (s, choosing its hyper-parameters: Head2Toe's cross-validation,
+        fine-tuning's recipe search divided over the seeds); ``tables``: ``fractions``
         (Head2Toe's accuracy per kept fraction), ``layers`` (kept features per layer and
         fraction), ``recipes`` (the fine-tuning grid's validation accuracies),
         ``curves`` (fine-tuning's training accuracy per epoch), ``targets`` (classes,
@@ -156,9 +165,11 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
                                  lambda: _recipe_cell(model, spec, cfg), use_cache)
             best = int(np.flatnonzero(r["chosen"])[0])
             recipe = {"lr": float(r["lr"][best]), "epochs": int(r["epochs"][best])}
-            rec += [{"target": spec.name, "lr": float(a), "epochs": int(b),
+            rec += [{"target": spec.name, "draw": int(k), "lr": float(a), "epochs": int(b),
                      "val_accuracy": float(c), "chosen": bool(d)}
-                    for a, b, c, d in zip(r["lr"], r["epochs"], r["val_accuracy"], r["chosen"])]
+                    for k, a, b, c, d in zip(r["split"], r["lr"], r["epochs"],
+                                             r["val_accuracy"], r["chosen"])]
+            ft_search = float(r["search_time"]) / len(cfg.seeds)   # its share per seed
             c = base.cached_cell(_KIND, VERSION, _key("cell", spec, cfg, recipe=recipe),
                                  lambda: target_cell(model, spec, cfg, recipe), use_cache)
             group = "far" if spec.name in cfg.far else "near"
@@ -169,13 +180,15 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
             for i, seed in enumerate(cfg.seeds):
                 base_row = {"target": spec.name, "group": group, "seed": seed}
                 rows += [{**base_row, "method": PROBE, "accuracy": c["probe"][i],
-                          "time": c["probe_time"][i], "memory": np.nan, "keep_fraction": 1.0},
+                          "time": c["probe_time"][i], "memory": np.nan, "search_time": 0.0,
+                          "keep_fraction": 1.0},
                          {**base_row, "method": HEAD2TOE, "accuracy": c["main"][i],
                           "time": c["main_time"][i], "memory": c["main_mem"][i],
+                          "search_time": c["main_search"][i],
                           "keep_fraction": c["main_fraction"][i]},
                          {**base_row, "method": FINETUNE, "accuracy": c["ft"][i],
                           "time": c["ft_time"][i], "memory": c["ft_mem"][i],
-                          "keep_fraction": np.nan}]
+                          "search_time": ft_search, "keep_fraction": np.nan}]
                 fr += [{**base_row, "keep_fraction": f, "accuracy": a}
                        for f, a in zip(cfg.fractions, c["fractions"][i])]
                 lay += [{**base_row, "keep_fraction": f, "layer": name, "count": n}
