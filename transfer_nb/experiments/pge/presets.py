@@ -43,7 +43,7 @@ TASKS = (
     TargetSpec("glyphs a-e serif", "glyphs", options=_glyphs("abcde", "DejaVu Serif")),
     TargetSpec("digits", "digits"),
     TargetSpec("shapes", "shapes", options=_SHAPES5),
-    TargetSpec("shapes shifted", "shapes", options=_SHAPES5 + (("shift", 0.8),)),
+    TargetSpec("shapes shifted", "shapes", options=_SHAPES5 + (("shift", 0.3),)),
     TargetSpec("textures", "textures"),
 )
 
@@ -74,15 +74,15 @@ class PGEConfig:
     source_batch_size: int = 64
     # the truth: LP-FT transfer accuracy (new head from the linear probe, then all layers),
     # lr chosen per target on a validation split of its training images
-    per_class: int = 5
+    per_class: int = 3
     n_test: int = 250
     head_init: str = "probe"
-    epochs: int = 20
+    epochs: int = 100
     batch_size: int = 16
-    lr_grid: tuple = (0.003, 0.01)
+    lr_grid: tuple = (0.003, 0.01, 0.03)
     recipe_models: int = 2
     validation_fraction: float = 0.4
-    seeds: tuple = (0, 1, 2)
+    seeds: tuple = (0, 1, 2, 3, 4)
     # PGE: body parameters, source role on n_pge source images, target role on the
     # target's few-shot training images; the control permutes those target labels
     n_pge: int = 100
@@ -142,7 +142,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> PGEConfig:
     mode : {"fast", "full"}, optional
         ``None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``: fast).  Fast: six
         tasks (30 ordered pairs), 2 seeds, a small stability sweep; full: all nine tasks
-        (72 ordered pairs), 3 seeds, 10 stability seeds x 4 pairs.
+        (72 ordered pairs), 5 seeds, 10 stability seeds x 4 pairs.
     targets : sequence of str, optional
         Names of the tasks used as targets (every task stays a source).  An image folder
         is refused: a PGE target must be one of the experiment's tasks.
@@ -154,7 +154,8 @@ def config(mode: str | None = None, targets=None, **overrides) -> PGEConfig:
         keep = ("glyphs 0-4 sans", "glyphs 0-4 serif", "glyphs A-E sans", "digits", "shapes",
                 "textures")
         cfg = PGEConfig(mode, tasks=tuple(t for t in TASKS if t.name in keep), n_source=300,
-                        source_epochs=5, n_test=150, epochs=15, seeds=(0, 1), n_pge=60,
+                        source_epochs=5, n_test=150, epochs=60, seeds=(0, 1), n_pge=60,
+                        lr_grid=(0.003, 0.03),
                         restarts=4, stability_pairs=_STABILITY[:1] + _STABILITY[3:],
                         stability_seeds=4, stability_restarts=(1, 4), stability_batches=(1, 0),
                         n_boot=300)
