@@ -101,11 +101,11 @@ def verdicts(results, n_boot: int | None = None):
             base.correlation_claim(means, "neg_pge_mean_distance", "accuracy", "target",
                                    primary=False, paper="-", claim="PGE with per-restart "
                                    "normalisation ranks sources (within target)", **kw),
-            base.correlation_claim(means, "neg_pge", "accuracy", "all", primary=False,
+            base.correlation_claim(sub, "neg_pge", "accuracy", "all", primary=False,
                                    paper=PAPER["agreement"],
-                                   claim="-PGE vs accuracy pooled over all pairs (secondary:"
-                                         " mixes between-target differences in)",
-                                   **{**kw, "groups_used": None},)]
+                                   claim="-PGE vs accuracy pooled over the passing targets' "
+                                         "pairs (secondary: mixes between-target differences"
+                                         " in)", **{**kw, "groups_used": None})]
     rows += _stability_rows(results, n_boot)
     rows.append(_cost_row(results))
     return base.verdict_table(rows)
