@@ -474,16 +474,11 @@ def pooled_within_permutation(scores, truth, groups, method: str = "kendall",
                               n_perm: int = 1000, seed: int = 0) -> dict:
     """Permutation test of :func:`pooled_within`: scores shuffled *within* each group.
 
-    The null hypothesis is that, inside every group, the score says nothing about which
-    item is better: shuffling the scores among a group's items leaves the pooled
-    statistic's distribution unchanged.  Between-group differences are kept intact, so
-    they cannot produce a small p-value.
+    Null: inside every group the score says nothing about which item is better.
+    Between-group differences are kept intact, so they cannot produce a small p-value.
 
-    Returns
-    -------
-    dict
-        ``estimate`` (the observed pooled statistic), ``p`` (two-sided,
-        ``(1 + #{|null| >= |observed|}) / (1 + n_perm)``), ``n_perm``.
+    Returns ``{"estimate": observed pooled statistic, "p": two-sided
+    (1 + #{|null| >= |observed|}) / (1 + n_perm), "n_perm"}``.
     """
     _check_method(method)
     truth, (x,) = _prepare(truth, ("scores", scores))
