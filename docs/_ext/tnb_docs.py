@@ -1,6 +1,6 @@
 """Sphinx extension of the transfer-nb site: generated pages, offline MathJax, links.
 
-* ``builder-inited``: writes ``_generated/`` (the tutorials' annotated copies, the API
+* ``builder-inited``: writes ``tutorials/``, ``api/`` and ``cli.rst`` (the tutorials' annotated copies, the API
   pages, the CLI page) from the repository, so that nothing there is typed by hand;
   a widget without a still image is a warning (an error under ``-W``).
 * ``build-finished``: copies MathJax 3 (``es5/``) from the ``django-static-mathjax``
@@ -46,17 +46,16 @@ def mathjax_dir() -> Path:
 def _generate(app) -> None:
     src = Path(app.srcdir)
     repo = src.parent
-    gen = src / "_generated"
     tutorials = tnb_tutorials.write_tutorials(
-        repo, src, gen / "tutorials", src / "_static" / "widgets")
+        repo, src, src / "tutorials", src / "_static" / "widgets")
     for tut in tutorials:
         for png in tut.missing_stills:
             logger.warning(
                 "tutorial %s shows a widget with no still image docs/_static/widgets/%s: "
                 "run `make docs-widgets` and commit the PNG", tut.stem, png,
                 type="tnb", subtype="widget-still")
-    tnb_api.write_api(gen / "api")
-    tnb_cli.write_cli(gen / "cli.rst")
+    tnb_api.write_api(src / "api")
+    tnb_cli.write_cli(src / "cli.rst")
 
 
 def _copy_mathjax(app, exception) -> None:
@@ -89,7 +88,7 @@ def _lookup(domain, name: str):
 
 
 def _link_literals(app, doctree, docname: str) -> None:
-    if docname.startswith("_generated/api/"):
+    if docname.startswith("api/"):
         return
     domain = app.env.get_domain("py")
     for literal in list(doctree.findall(nodes.literal)):

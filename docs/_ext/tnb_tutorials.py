@@ -1,6 +1,6 @@
 """The tutorial pages: the committed, executed notebooks, annotated, never executed here.
 
-For each ``notebooks/NN_*.ipynb`` a copy is written to ``_generated/tutorials/`` with
+For each ``notebooks/NN_*.ipynb`` a copy is written to ``docs/tutorials/`` with
 
 * a box after the title: the notebook's recorded run time and mode, read from the
   notebook itself (the ``execution`` timestamps Jupyter stores in each code cell's
@@ -232,7 +232,7 @@ def prepare(nb_path: Path, repo: Path, outdir: Path, stills_dir: Path, srcdir: P
         out["cells"][ci]["outputs"][oi] = new
     out["metadata"].pop("widgets", None)
     provenance, tut.stored_runs = _provenance(repo, stored_papers(nb), rel_repo)
-    header = {"cell_type": "markdown", "metadata": {}, "source": _header(
+    header = {"cell_type": "markdown", "id": "tnb-about-this-page", "metadata": {}, "source": _header(
         tut, f"{rel_repo}/notebooks/{nb_path.name}", provenance)}
     out["cells"].insert(1, header)
     text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
