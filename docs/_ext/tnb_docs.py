@@ -87,7 +87,20 @@ def _lookup(domain, name: str):
     return domain.objects.get(canon)
 
 
+def _link_stills(doctree, docname: str) -> None:
+    """A widget still is shown scaled to the text column: link it to its full size."""
+    up = "../" * docname.count("/")
+    for image in list(doctree.findall(nodes.image)):
+        if "widgets/" not in image["uri"] or isinstance(image.parent, nodes.reference):
+            continue
+        ref = nodes.reference("", "", refuri=f"{up}_images/{Path(image['uri']).name}",
+                              classes=["tnb-still"], reftitle="the still image at full size")
+        image.replace_self(ref)
+        ref.append(image)
+
+
 def _link_literals(app, doctree, docname: str) -> None:
+    _link_stills(doctree, docname)
     if docname.startswith("api/"):
         return
     domain = app.env.get_domain("py")
