@@ -188,7 +188,8 @@ def _header(tut: Tutorial, rel_nb: str, provenance: str) -> str:
         lines.append(f"**Run time:** {_duration(tut.seconds)} ({mode}) for the run whose "
                      f"outputs are shown: first cell started {tut.started}, last cell finished "
                      f"{tut.finished}, as recorded in the notebook's execution metadata "
-                     "(kernel start-up not included).")
+                     "(kernel start-up not included; a run that finds its features, models or "
+                     "results already in `$TRANSFER_NB_CACHE` is shorter).")
     else:
         lines.append("**Run time:** not recorded in this notebook's metadata.")
     lines += ["", f"**Download:** {{download}}`{tut.stem}.ipynb <{rel_nb}>` "
@@ -234,7 +235,16 @@ def prepare(nb_path: Path, repo: Path, outdir: Path, stills_dir: Path, srcdir: P
     provenance, tut.stored_runs = _provenance(repo, stored_papers(nb), rel_repo)
     header = {"cell_type": "markdown", "id": "tnb-about-this-page", "metadata": {}, "source": _header(
         tut, f"{rel_repo}/notebooks/{nb_path.name}", provenance)}
-    out["cells"].insert(1, header)
+    # The box goes right under the title: a first cell "# Title\n\nintro" is split in two.
+    lines = _source(out["cells"][0]).splitlines(keepends=True)
+    if out["cells"][0]["cell_type"] == "markdown" and lines and lines[0].startswith("# ") \
+            and "".join(lines[1:]).strip():
+        intro = {"cell_type": "markdown", "id": "tnb-intro", "metadata": {},
+                 "source": "".join(lines[1:]).lstrip("\n")}
+        out["cells"][0]["source"] = lines[0]
+        out["cells"][1:1] = [header, intro]
+    else:
+        out["cells"].insert(1, header)
     text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
     target = outdir / nb_path.name
     if not target.exists() or target.read_text() != text:
