@@ -142,6 +142,7 @@ def paper_vs_measured(results: RegressionResults, corr=None, shuffled=None):
     * shuffled control (not a paper claim): by :func:`_verdict_control` ("reproduced"
       = the correlation is lost: the interval on permuted targets contains 0 and the
       point estimate is at most half the real one).
+
     Targets whose ground truth does not discriminate get "excluded".
     """
     import pandas as pd
