@@ -12,7 +12,7 @@ from transfer_nb.experiments import base
 
 #: papers not yet converted to the contract (issue 19 left open for them; each of these
 #: marks fails as soon as its package passes, so it must then be removed from this set)
-PENDING = {"head2toe", "regression", "pge"}
+PENDING = {"head2toe", "pge"}
 PAPERS = tuple(pytest.param(p, marks=pytest.mark.xfail(
     strict=True, reason=f"{p} is not on the experiment contract yet (issue 19)"))
     if p in PENDING else p for p in ("transrate", "head2toe", "regression", "adversarial", "pge"))

@@ -108,6 +108,8 @@ def _targets(n_train: int, n_test: int, names: tuple) -> tuple:
                                      (("max_angle", 30.0),), n_train),
         "digits-angle60": TargetSpec("digits-angle60", "rotated_digits", 0, n_test,
                                      (("max_angle", 60.0),), n_train),
+        "digits-angle45": TargetSpec("digits-angle45", "rotated_digits", 0, n_test,
+                                     (("max_angle", 45.0),), n_train),
         "digits-scale": TargetSpec("digits-scale", "rotated_digits", 0, n_test,
                                    (("max_angle", 15.0), ("min_scale", 0.3),
                                     ("max_scale", 0.9)), n_train),
@@ -138,8 +140,10 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
                                    _glyphs("digits")),)),
                                n_boot=500)
     else:
-        cfg = RegressionConfig(mode, _targets(40, 400, ("digits-angle30", "digits-angle60",
-                                                        "digits-scale", "heart-tip-notch",
+        # digits-scale (scale-dominated) is not in the full preset: in a pilot (8 models,
+        # 2 seeds) its truth did not discriminate (spread 1.9 SE, best R^2 0.32)
+        cfg = RegressionConfig(mode, _targets(40, 400, ("digits-angle30", "digits-angle45",
+                                                        "digits-angle60", "heart-tip-notch",
                                                         "heart-lobes")),
                                _zoo((100, 300, 1000), (0.0,), (
                                    SourceSpec("glyphs-n1000-noise50", "glyphs", -1, 1000, 0.5,
@@ -154,10 +158,11 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
                                                  if k in {t.name for t in cfg.targets}))
     if targets is not None:
         specs = target_specs(targets, (), 0, cfg.n_test, task="regression")
-        cfg = dataclasses.replace(cfg, columns=(), targets=tuple(
-            dataclasses.replace(t, n_train=cfg.n_train) if t.n_train is None else t
-            for t in specs))
+        cfg = dataclasses.replace(cfg, columns=(), targets=specs)
     cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    # the config's n_train / n_test hold for every target (overrides included)
+    cfg = dataclasses.replace(cfg, targets=tuple(
+        dataclasses.replace(t, n_train=cfg.n_train, n_test=cfg.n_test) for t in cfg.targets))
     fixed = tuple(dataclasses.replace(s, epochs=cfg.source_epochs) if s.epochs < 0 else s
                   for s in cfg.sources)
     return dataclasses.replace(cfg, sources=fixed)

@@ -20,7 +20,7 @@ from transfer_nb.experiments.regression.presets import BASELINES, ESTIMATORS, PA
 
 __all__ = ["checks", "verdicts", "summary", "model_means", "correlation_table",
            "control_table", "timing_table", "recipe_table", "lambda_scores",
-           "lambda_correlations"]
+           "lambda_correlations", "lambda_view"]
 
 TRUTH = "neg_mse"
 #: the two estimators the paper proposes (its claims are about these)
@@ -242,6 +242,20 @@ def lambda_scores(results, target: str, lam: float):
     out = part.set_index("model")[["linear_mse", "label_mse"]].copy()
     out[TRUTH] = truth.reindex(out.index).to_numpy()
     return out
+
+
+def lambda_view(results):
+    """The run as the LambdaExplorer widget reads it: the same tables, and a ``cfg`` with
+    the target *names*, ``lambdas``, ``alpha`` (the slider's start) and ``degenerate``."""
+    from types import SimpleNamespace
+    cfg = results.cfg
+    lambdas = tuple(sorted(set(results.tables["lambdas"]["lambda"])))
+    view = SimpleNamespace(
+        targets=[getattr(t, "name", t) for t in (cfg.targets if cfg is not None else
+                                                 dict.fromkeys(results.table["target"]))],
+        lambdas=lambdas, alpha=cfg.alpha if cfg is not None else 1.0,
+        degenerate=cfg.degenerate if cfg is not None else (("random-init", "out"),))
+    return base.Results(results.paper, results.table, results.tables, results.meta, view)
 
 
 def lambda_correlations(results, target: str, n_boot: int = 200):
