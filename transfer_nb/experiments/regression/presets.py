@@ -152,7 +152,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
                                               _SHAPES),
                                    SourceSpec("digits-n1000-noise50", "digits", -1, 1000, 0.5),
                                    SourceSpec("textures-n300", "textures", -1, 300))),
-                               seeds=(0, 1, 2, 3), lr_grid=(0.001, 0.003, 0.01),
+                               n_test=400, seeds=(0, 1, 2, 3), lr_grid=(0.001, 0.003, 0.01),
                                timing_repeats=5)
     cfg = dataclasses.replace(cfg, columns=tuple((k, v) for k, v in KEYPOINTS.items()
                                                  if k in {t.name for t in cfg.targets}))
@@ -185,7 +185,7 @@ def describe(cfg: RegressionConfig) -> str:
         f"{cfg.source_epochs} epochs; random-init declared {out} of the verdicts",
         "  sources: " + ", ".join(s.name for s in cfg.sources),
         "  targets: " + ", ".join(
-            f"{t.name} ({t.dataset}{', ' + ', '.join(f'{k}={v}' for k, v in t.options)}"
+            f"{t.name} ({', '.join([t.dataset] + [f'{k}={v}' for k, v in t.options])}"
             f"{', columns ' + str(list(cols[t.name])) if t.name in cols else ''})"
             for t in cfg.targets) + f"; {cfg.n_train} train / {cfg.n_test} test images, "
         "targets min-max scaled with the training split's range",
