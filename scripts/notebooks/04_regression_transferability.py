@@ -90,8 +90,9 @@ else:
 """),
         code("""
 if full is not None:
-    display(E.report.control_table(full).round(3))
-    fig = E.plots.plot_control(E.report.control_table(full))
+    full_control = E.report.control_table(full)
+    display(full_control.round(3))
+    fig = E.plots.plot_control(full_control)
 """),
         md("""
 ## 2. The fast run: protocol
