@@ -156,7 +156,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
                                    SourceSpec("glyphs-n100-noise50", "glyphs", -1, 100, 0.5,
                                               _glyphs("digits")),
                                    SourceSpec("textures-n100", "textures", -1, 100),
-                                   SourceSpec("textures-n1000", "textures", -1, 1000),
+                                   SourceSpec("textures-n700", "textures", -1, 700),
                                    SourceSpec("glyphs-n1000-noise50", "glyphs", -1, 1000, 0.5,
                                               _glyphs("digits")),
                                    SourceSpec("shapes-n1000-noise50", "shapes", -1, 1000, 0.5,
