@@ -85,8 +85,9 @@ else:
     print(E.describe(full.cfg))
     print({k: full.meta[k] for k in ("mode", "commit", "device", "date", "wall_clock_s", "stale")})
     display(E.report.checks(full).round(3))
-    display(E.report.verdicts(full)[SHOW].round(3).style.set_caption("STORED FULL RUN"))
-    display(Markdown(E.report.summary(full)))
+    full_table = E.report.verdicts(full)
+    display(full_table[SHOW].round(3).style.set_caption("STORED FULL RUN"))
+    display(Markdown(E.report.summary(full, full_table)))
 """),
         code("""
 if full is not None:
