@@ -42,7 +42,7 @@ angles, sizes). Their answer is two closed-form scores:
 
 The paper reports that both correlate with the error after fine-tuning better than the
 prior estimators and run faster. This notebook tests those claims on a zoo of equal-width
-small CNNs and five regression targets with exact labels, with fine-tuning as the truth.
+small CNNs and several regression targets with exact labels, with fine-tuning as the truth.
 
 **Two things make the scores measure what they claim.** λ is compared with the spread of
 the inputs, so on raw features λ = 1 shrinks a model whose features vary little to the
