@@ -1,4 +1,5 @@
-# transfer-nb: `make run` (set up + execute the tutorials), `make test` (set up + all tests).
+# transfer-nb: `make run` (set up + execute the tutorials), `make test` (set up + all tests),
+# `make docs` (set up + the documentation site in build/docs/, offline, notebooks not executed).
 # Everything lives in .venv; a fresh clone with only Python 3.11 is enough.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -11,7 +12,7 @@ export TRANSFER_NB_CACHE ?= $(CURDIR)/.cache/transfer_nb
 export MPLBACKEND ?= Agg
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup run run-full test test-unit test-notebooks test-browser test-load bench lab clean
+.PHONY: setup run run-full test test-unit test-notebooks test-browser test-load bench lab docs docs-widgets clean
 
 setup: $(STAMP)
 
@@ -62,6 +63,17 @@ test-load: $(STAMP)
 	  fi; \
 	  echo "test-load: run $$i of $(RUNS) of $(WHAT) green in $$(( $$(date +%s) - start )) s"; \
 	done
+
+# The site: tutorials from their committed outputs, API from the docstrings, CLI --help;
+# warnings are errors. `make docs-widgets` re-captures the widgets' still images
+# (docs/_static/widgets/, committed) after a notebook's widgets change (npm + Chromium).
+docs: $(STAMP)
+	$(VPY) -m sphinx -b html -W --keep-going -q docs build/docs
+	@echo "docs: open build/docs/index.html"
+
+docs-widgets: $(STAMP)
+	bash scripts/install_browser.sh
+	$(VPY) docs/capture_widgets.py
 
 bench: $(STAMP)
 	$(VPY) benchmarks/bench_transrate.py

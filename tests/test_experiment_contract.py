@@ -12,10 +12,14 @@ from transfer_nb.experiments import base
 
 #: papers not yet converted to the contract (issue 19 left open for them; each of these
 #: marks fails as soon as its package passes, so it must then be removed from this set)
-PENDING = {"regression", "pge"}
+PENDING: set = set()
 PAPERS = tuple(pytest.param(p, marks=pytest.mark.xfail(
     strict=True, reason=f"{p} is not on the experiment contract yet (issue 19)"))
     if p in PENDING else p for p in ("transrate", "head2toe", "regression", "adversarial", "pge"))
+#: papers whose stored full run exists but does not decide the primary claim (strict xfail:
+#: it fails as soon as a stored run decides it, and must then be removed from this dict)
+UNDECIDED = {"regression": "stored full run: primary Pearson 0.20 [-0.03, 0.47], "
+                           "inconclusive (issue 22)"}
 #: papers whose targets cannot be an image folder of classes (they say so, clearly)
 NO_FOLDER = {"regression": "regression", "pge": "task"}
 
@@ -83,7 +87,9 @@ def test_cli_parses_the_contract_flags(paper, capsys):
     assert "--save stores the full run only" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("paper", PAPERS)
+@pytest.mark.parametrize("paper", tuple(
+    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=UNDECIDED[p]))
+    if isinstance(p, str) and p in UNDECIDED else p for p in PAPERS))
 def test_stored_full_run_reports_by_the_contract(paper):
     """The stored full run (when present) goes through checks / verdicts / summary."""
     pkg = _pkg(paper)

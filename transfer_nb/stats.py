@@ -31,7 +31,7 @@ import numpy as np
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
            "noninferiority_verdict", "leave_one_out_range", "correlation_verdict", "direction_verdict",
-           "group_difference",
+           "group_difference", "pooled_within_permutation",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
@@ -46,6 +46,7 @@ _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high
 
 from transfer_nb._batched_stats import (_all_stats, _groups_of, _percentile, _pool,  # noqa: E402
                                         _prepare, _within_resamples)
+from transfer_nb._group_stats import group_difference  # noqa: E402
 
 
 # ------------------------------------------------------------------------ public
@@ -471,43 +472,28 @@ def direction_verdict(low, high, direction: float) -> str:
     return flipped
 
 
-def group_difference(values, in_a, n_boot: int = 2000, seed: int = 0,
-                     confidence: float = 0.95) -> dict:
-    """Mean over group A's targets minus mean over group B's, resampling targets and seeds.
+def pooled_within_permutation(scores, truth, groups, method: str = "kendall",
+                              n_perm: int = 1000, seed: int = 0) -> dict:
+    """Permutation test of :func:`pooled_within`: scores shuffled *within* each group.
 
-    "The effect is larger on far targets than on near ones" is a claim about targets, not
-    about one target: each bootstrap resample draws targets with replacement within each
-    group *and* seeds with replacement (the same seeds for every target: a seed pairs
-    the methods on all targets), so the interval counts both sources of noise.
+    Null: inside every group the score says nothing about which item is better.
+    Between-group differences are kept intact, so they cannot produce a small p-value.
 
-    Parameters
-    ----------
-    values : array-like, shape (n_targets, n_seeds)
-        The per-seed quantity of each target (e.g. accuracy(A) - accuracy(B)).
-    in_a : array-like of bool, shape (n_targets,)
-        Which targets form group A (the others form B).
-
-    Returns
-    -------
-    dict
-        ``estimate``, ``low``, ``high``, ``n_a``, ``n_b``, ``n_seeds``; ``nan`` estimates
-        when a group has no target.
+    Returns ``{"estimate": observed pooled statistic, "p": two-sided
+    (1 + #{|null| >= |observed|}) / (1 + n_perm), "n_perm"}``.
     """
-    v = np.asarray(values, dtype=np.float64)
-    a = np.asarray(in_a, dtype=bool).ravel()
-    if v.ndim != 2 or v.shape[0] != a.size:
-        raise ValueError(f"values must be (n_targets, n_seeds) with one in_a flag per "
-                         f"target: got values {v.shape} and {a.size} flags")
-    ia, ib = np.flatnonzero(a), np.flatnonzero(~a)
-    out = {"n_a": int(ia.size), "n_b": int(ib.size), "n_seeds": int(v.shape[1])}
-    if not ia.size or not ib.size:
-        return {**out, "estimate": np.nan, "low": np.nan, "high": np.nan}
-    rng = np.random.default_rng(seed)
-    s = rng.integers(0, v.shape[1], size=(n_boot, v.shape[1]))
-    ra = ia[rng.integers(0, ia.size, size=(n_boot, ia.size))]
-    rb = ib[rng.integers(0, ib.size, size=(n_boot, ib.size))]
-    # mean over resampled targets of the mean over resampled seeds
-    boot_a = np.array([v[ra[k]][:, s[k]].mean() for k in range(n_boot)])
-    boot_b = np.array([v[rb[k]][:, s[k]].mean() for k in range(n_boot)])
-    low, high = _percentile(boot_a - boot_b, confidence)
-    return {**out, "estimate": float(v[ia].mean() - v[ib].mean()), "low": low, "high": high}
+    _check_method(method)
+    truth, (x,) = _prepare(truth, ("scores", scores))
+    members = [m for m in _groups_of(truth, groups) if m.size >= 3]
+    if not members:
+        raise ValueError("no group holds 3 items: a within-group test needs 3 per group")
+    rng = np.random.default_rng([int(seed), 0x9E47])
+    obs = np.full(len(members), np.nan)
+    null = np.full((int(n_perm), len(members)), np.nan)
+    for k, m in enumerate(members):
+        obs[k] = _stat_rows(x[m][None, :], truth[m][None, :], method)[0]
+        shuffled = x[m][rng.permuted(np.tile(np.arange(m.size), (int(n_perm), 1)), axis=1)]
+        null[:, k] = _stat_rows(shuffled, np.broadcast_to(truth[m], shuffled.shape), method)
+    est, draws = float(_pool(obs, method)), _pool(null, method)
+    p = (1 + np.sum(np.abs(draws) >= abs(est) - 1e-12)) / (1 + int(n_perm))
+    return {"estimate": est, "p": float(p), "n_perm": int(n_perm)}

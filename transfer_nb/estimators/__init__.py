@@ -1,20 +1,20 @@
 """Transferability estimators: one plain function per method, one file each.
 
-========================  ==================================================
-``transrate(Z, y)``       TransRate, Huang et al. ICML 2022 (coding rate)
-``logme(Z, y)``           LogME, You et al. ICML 2021 (evidence maximisation)
-``leep(probs, y)``        LEEP, Nguyen et al. ICML 2020
-``nce(source_labels, y)`` NCE, Tran et al. ICCV 2019
-``hscore(Z, y)``          H-score, Bao et al. ICIP 2019 (+ Ledoit-Wolf shrinkage)
-``linear_mse(Z, Y)``      Linear MSE, Nguyen et al. UAI 2023 (regression)
-``label_mse(probs, Y)``   Label MSE, Nguyen et al. UAI 2023 (regression)
-``pge(model, ...)``       Principal Gradient Expectation, arXiv 2211.16299
-``knn(Z, y)``             leave-one-out k-NN accuracy (Bolya et al. 2021: 1-NN)
-``nleep(Z, y)``           N-LEEP, Li et al. CVPR 2021 (Gaussian mixture + LEEP)
-``gbc(Z, y)``             GBC, Pandy et al. CVPR 2022 (Bhattacharyya overlap)
-``parc(Z, y)``            PARC, Bolya et al. NeurIPS 2021
-``sfda(Z, y)``            SFDA, Shao et al. ECCV 2022 (self-challenging Fisher space)
-========================  ==================================================
+=========================  ==================================================
+``transrate(Z, y)``        TransRate, Huang et al. ICML 2022 (coding rate)
+``logme(Z, y)``            LogME, You et al. ICML 2021 (evidence maximisation)
+``leep(probs, y)``         LEEP, Nguyen et al. ICML 2020
+``nce(source_labels, y)``  NCE, Tran et al. ICCV 2019
+``hscore(Z, y)``           H-score, Bao et al. ICIP 2019 (+ Ledoit-Wolf shrinkage)
+``linear_mse(Z, Y)``       Linear MSE, Nguyen et al. UAI 2023 (regression)
+``label_mse(probs, Y)``    Label MSE, Nguyen et al. UAI 2023 (regression)
+``pge(model, ...)``        Principal Gradient Expectation, arXiv 2211.16299
+``knn(Z, y)``              leave-one-out k-NN accuracy (Bolya et al. 2021: 1-NN)
+``nleep(Z, y)``            N-LEEP, Li et al. CVPR 2021 (Gaussian mixture + LEEP)
+``gbc(Z, y)``              GBC, Pandy et al. CVPR 2022 (Bhattacharyya overlap)
+``parc(Z, y)``             PARC, Bolya et al. NeurIPS 2021
+``sfda(Z, y)``             SFDA, Shao et al. ECCV 2022 (self-challenging Fisher space)
+=========================  ==================================================
 
 All share the input validation of :mod:`transfer_nb._validation`: numpy or torch
 input of any float dtype (promoted to float64), labels of any values, and a

@@ -91,7 +91,7 @@ def dummy_labels(source_outputs, kind: str = "probs", atol: float = 1e-3) -> np.
 
 def label_mse(source_outputs, Y, alpha=1.0, scale_targets: bool = True, kind: str = "probs",
               cv_folds: int = 5, cv_grid=CV_GRID, seed: int = 0, return_alpha: bool = False,
-              atol: float = 1e-3):
+              atol: float = 1e-3, scale_features: bool = False):
     r"""Negative regularised MSE of a ridge regression from dummy labels to targets.
 
     Parameters
@@ -116,6 +116,11 @@ def label_mse(source_outputs, Y, alpha=1.0, scale_targets: bool = True, kind: st
         Also return the :math:`\lambda` used.
     atol : float, default 1e-3
         Tolerance on probability row sums (``kind="probs"``).
+    scale_features : bool, default False
+        Standardise each dummy-label column first (as in ``linear_mse``): softmax
+        outputs that saturate vary far less than :math:`\lambda = 1`, and the ridge then
+        shrinks every model to the mean target.  With ``kind="raw"`` on
+        log-probabilities this gives a score that varies across models.
 
     Returns
     -------
@@ -132,4 +137,5 @@ def label_mse(source_outputs, Y, alpha=1.0, scale_targets: bool = True, kind: st
     T = as_targets(Y, "Y")
     check_same_length(Z, T, "source_outputs", "Y")
     return linear_mse(Z, T, alpha=alpha, scale_targets=scale_targets, cv_folds=cv_folds,
-                      cv_grid=cv_grid, seed=seed, return_alpha=return_alpha)
+                      cv_grid=cv_grid, seed=seed, return_alpha=return_alpha,
+                      scale_features=scale_features)

@@ -32,7 +32,7 @@ import numpy as np
 from transfer_nb._validation import (as_features, as_targets, check_same_length, check_scalar,
                                      plain)
 
-__all__ = ["linear_mse", "ridge_objective"]
+__all__ = ["linear_mse", "ridge_objective", "ridge_fit", "standardize_columns"]
 
 CV_GRID = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
@@ -70,10 +70,23 @@ def ridge_objective(X: np.ndarray, Y: np.ndarray, lam: float) -> float:
     return float(max(val, 0.0) / n)
 
 
-def _ridge_fit_predict(Xtr, Ytr, Xte, lam):
-    n = Xtr.shape[0]
-    mx, my = Xtr.mean(axis=0), Ytr.mean(axis=0)
-    Xc, Yc = Xtr - mx, Ytr - my
+def standardize_columns(X: np.ndarray) -> np.ndarray:
+    """Each column of ``X`` centred and divided by its standard deviation (a constant
+    column becomes 0): the scaling under which a ridge penalty ``lam`` means the same
+    thing for every model (features in units of their own spread)."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def ridge_fit(X: np.ndarray, Y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """The minimiser ``(A, b)`` of ``1/n sum_i ||y_i - A x_i - b||^2 + lam ||A||_F^2``:
+    ``A`` of shape (m, d), ``b`` of shape (m,) (``lam = 0``: minimum-norm least squares)."""
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    n = X.shape[0]
+    mx, my = X.mean(axis=0), Y.mean(axis=0)
+    Xc, Yc = X - mx, Y - my
     U, s, Vt = np.linalg.svd(Xc, full_matrices=False)
     if lam > 0:
         filt = s / (s * s + n * lam)
@@ -81,7 +94,12 @@ def _ridge_fit_predict(Xtr, Ytr, Xte, lam):
         tol = s[0] * max(Xc.shape) * np.finfo(np.float64).eps if s.size and s[0] > 0 else 0
         filt = np.where(s > tol, 1.0 / np.where(s > tol, s, 1.0), 0.0)
     W = Vt.T @ (filt[:, None] * (U.T @ Yc))        # (d, m)
-    return (Xte - mx) @ W + my
+    return W.T, my - mx @ W
+
+
+def _ridge_fit_predict(Xtr, Ytr, Xte, lam):
+    A, b = ridge_fit(Xtr, Ytr, lam)
+    return Xte @ A.T + b
 
 
 def _cv_alpha(X, Y, grid, folds, seed):
@@ -104,7 +122,8 @@ def _cv_alpha(X, Y, grid, folds, seed):
 
 
 def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
-               cv_grid=CV_GRID, seed: int = 0, return_alpha: bool = False):
+               cv_grid=CV_GRID, seed: int = 0, return_alpha: bool = False,
+               scale_features: bool = False):
     r"""Negative regularised MSE of a linear (ridge) regressor from features to targets.
 
     Parameters
@@ -127,6 +146,11 @@ def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
         Seed of the fold split for ``alpha="cv"``.
     return_alpha : bool, default False
         Also return the :math:`\lambda` used.
+    scale_features : bool, default False
+        Standardise each feature column first (:func:`standardize_columns`), so that
+        :math:`\lambda` is measured against features of unit spread: without it a
+        model whose features vary little is shrunk to the mean target whatever they
+        encode, and the score ranks feature variance.
 
     Returns
     -------
@@ -160,6 +184,8 @@ def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
         lam = check_scalar(alpha, "alpha", float, min_val=0)
     if scale_targets:
         T = _minmax(T)
+    if scale_features:
+        X = standardize_columns(X)
     if isinstance(alpha, str):
         lam = _cv_alpha(X, T, grid, cv_folds, seed)
     score = -ridge_objective(X, T, lam)

@@ -1,75 +1,85 @@
-"""PGE experiment: figures."""
+"""Figures of the PGE experiment (from a :class:`~transfer_nb.experiments.base.Results`,
+stored or fresh)."""
 from __future__ import annotations
-
 
 import numpy as np
 
-from transfer_nb.experiments.pge.report import pair_frame, stability_table
+from transfer_nb.experiments.pge.report import pair_means, stability_table
 
-def plot_matrices(res: dict):
-    """Heatmaps: PGE distance, baseline distance and mean transfer gain (source x target)."""
+__all__ = ["plot_matrices", "plot_within_target", "plot_stability"]
+
+
+def _matrix(means, col: str, names: list) -> np.ndarray:
+    m = np.full((len(names), len(names)), np.nan)
+    for _, r in means.iterrows():
+        if r["source"] in names and r["target"] in names:
+            m[names.index(r["source"]), names.index(r["target"])] = r[col]
+    return m
+
+
+def plot_matrices(results):
+    """Heatmaps (row source, column target): PGE distance, the control's distance, the
+    baseline's distance and the seed-mean LP-FT transfer accuracy."""
     import matplotlib.pyplot as plt
-
-    names = res["names"]
-    gain = np.mean(res["gain"]["gain"], axis=0)
-    mats = [(res["pge"]["distance"], "PGE distance (lower = closer)", "viridis_r"),
-            (res["baseline"]["distance"], "baseline: mean-feature distance", "viridis_r"),
-            (gain, "transfer gain (row source -> column target)", "RdBu")]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2), layout="constrained")
-    for ax, (m, title, cmap) in zip(axes, mats):
-        m = np.array(m, dtype=float)
-        if cmap == "RdBu":
-            lim = np.nanmax(np.abs(m))
-            im = ax.imshow(m, cmap=cmap, vmin=-lim, vmax=lim)
-        else:
-            m = m.copy()
-            np.fill_diagonal(m, np.nan)
-            im = ax.imshow(m, cmap=cmap)
+    means = pair_means(results)
+    names = list(dict.fromkeys(list(means["source"]) + list(means["target"])))
+    mats = [("pge", "PGE distance (lower = closer)", "viridis_r"),
+            ("pge_permuted", "PGE, target labels permuted", "viridis_r"),
+            ("baseline", "baseline: mean-feature distance", "viridis_r"),
+            ("accuracy", "LP-FT transfer accuracy", "viridis")]
+    fig, axes = plt.subplots(1, 4, figsize=(22, 5.6), layout="constrained")
+    for ax, (col, title, cmap) in zip(axes, mats):
+        m = _matrix(means, col, names)
+        im = ax.imshow(m, cmap=cmap)
         for i in range(len(names)):
             for j in range(len(names)):
-                if i != j:
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(names)), names, fontsize=8)
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=6)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(len(names)), names, fontsize=7)
         ax.set_title(title, fontsize=10)
-        fig.colorbar(im, ax=ax, shrink=0.7)
+        fig.colorbar(im, ax=ax, shrink=0.6)
     return fig
 
 
-def plot_scatter(res: dict):
-    """Gain vs PGE and vs the baseline, one point per pair (seed spread as error bars)."""
+def plot_within_target(results):
+    """One panel per target: transfer accuracy (seed mean) against PGE distance over its
+    sources -- the within-target question the primary claim asks."""
     import matplotlib.pyplot as plt
-
-    df = pair_frame(res)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
-    for ax, col, label in zip(axes, ("pge", "baseline"),
-                              ("PGE distance", "baseline mean-feature distance")):
-        for ok, marker in ((True, "o"), (False, "x")):
-            sub = df[df["target_ok"] == ok]
-            if len(sub):
-                ax.errorbar(sub[col], sub["gain"], yerr=sub["gain_sd"], fmt=marker, alpha=0.7,
-                            label="target discriminates" if ok else "target excluded")
-        ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xlabel(label)
-        ax.set_ylabel("transfer gain (accuracy)")
-        ax.legend(fontsize=8)
+    means = pair_means(results)
+    targets = list(dict.fromkeys(means["target"]))
+    cols = min(5, len(targets))
+    rows = int(np.ceil(len(targets) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.9 * rows),
+                             layout="constrained", squeeze=False)
+    for ax, t in zip(axes.ravel(), targets):
+        part = means[means["target"] == t]
+        ax.scatter(part["pge"], part["accuracy"], s=18, label="PGE")
+        ax.scatter(part["pge_permuted"], part["accuracy"], s=18, marker="x",
+                   label="labels permuted")
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel("PGE distance", fontsize=8)
+        ax.set_ylabel("transfer accuracy", fontsize=8)
+    for ax in axes.ravel()[len(targets):]:
+        ax.axis("off")
+    axes.ravel()[0].legend(fontsize=7)
     return fig
 
 
-def plot_stability(res: dict):
-    """Seed-to-seed spread of the distance and wall-clock vs the number of restarts."""
+def plot_stability(results):
+    """Noise/signal (95% bootstrap interval over seeds) against the number of restarts,
+    per method, reduction and number of batches."""
     import matplotlib.pyplot as plt
-
-    tab = stability_table(res)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    for (m, bt), sub in tab.groupby(["method", "batches"], sort=False):
-        label = f"{m}, batches: {bt}" if m == "PGE" else "baseline (mean features)"
-        axes[0].plot(sub["restarts"], sub["noise/signal"], "o-", label=label)
-        axes[1].plot(sub["restarts"], sub["seconds"], "o-", label=label)
-    axes[0].set_ylabel("spread across seeds / spread across pairs")
-    axes[1].set_ylabel("seconds per distance (wall-clock)")
-    for ax in axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("restarts")
-        ax.legend(fontsize=8)
+    tab = stability_table(results)
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
+    for (m, red, b), sub in tab.groupby(["method", "reduce", "batches"], sort=False):
+        label = (f"PGE, {red}, batches: {'all' if b == 0 else b}" if m == "PGE"
+                 else "baseline (mean features)")
+        err = np.vstack([sub["noise_signal"] - sub["low"], sub["high"] - sub["noise_signal"]])
+        ax.errorbar(sub["restarts"], sub["noise_signal"], yerr=err, fmt="o-", capsize=3,
+                    label=label, alpha=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("restarts")
+    ax.set_ylabel("noise / signal")
+    ax.legend(fontsize=7)
     return fig

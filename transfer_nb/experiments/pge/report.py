@@ -1,73 +1,266 @@
-"""PGE experiment: correlation tables, verdicts and generated prose."""
-from __future__ import annotations
+"""Checks, verdicts and generated prose of the PGE experiment (the contract's
+``report.checks`` / ``report.verdicts`` / ``report.summary``).
 
+Every check comes from :mod:`transfer_nb.experiments.gates`, every verdict from the rules
+of :mod:`transfer_nb.stats`: source selection is a within-target question (Kendall tau
+per target, pooled, items resampled within targets, plus a permutation test shuffling
+sources within each target); "A beats B" and the label-permutation control are paired
+differences on the same resamples; pooled-over-pairs statistics are secondary.
+"""
+from __future__ import annotations
 
 import numpy as np
 
-def pair_frame(res: dict):
-    """One row per (source, target) pair, source != target: scores and measured gain."""
-    import pandas as pd
+from transfer_nb import stats
+from transfer_nb.experiments import base, gates
+from transfer_nb.experiments.pge.presets import PAPER
 
-    names = res["names"]
-    g = res["gain"]["gain"]
-    ok = res["check"]["discriminates"]
+__all__ = ["checks", "verdicts", "summary", "pair_means", "stability_table", "cost_table",
+           "per_layer_similarity", "explorer_input", "CONTROL_MARGIN"]
+
+#: the label-permutation control "leaves the ranking intact" when tau(permuted) -
+#: tau(real) is above -CONTROL_MARGIN (non-inferiority, DESIGN rule 3)
+CONTROL_MARGIN = 0.1
+_SCORES = ("pge", "pge_permuted", "pge_mean_distance", "baseline")
+
+
+def pair_means(results):
+    """One row per (target, source) pair: seed-mean accuracy, the distances and their
+    negatives (``neg_*``: higher = more transferable), and a constant ``all`` group."""
+    cols = ["accuracy", "linear_probe", "source_accuracy", "time_finetune", "time_pge",
+            *_SCORES]
+    means = base.item_means(results.table, "target", "source", cols)
+    for c in _SCORES:
+        means["neg_" + c] = -means[c]
+    means["all"] = "all"
+    return means
+
+
+def checks(results):
+    """The gates per target (sources as items): seed-aware discrimination with the
+    ceiling, and the training gate (no collapsed seed, LP-FT reaches the linear probe on
+    most sources, training accuracy plateaued); the scratch model beside them."""
+    t, curves = results.table, results.tables.get("curves")
+    scratch = results.tables["scratch"].groupby("target")["accuracy"].mean()
+    per_target, extra = {}, []
+    for target, part in t.groupby("target", sort=False):
+        n_test = int(part["n_test"].iloc[0])
+        chance = 1.0 / float(part["num_classes"].iloc[0])
+        c = None
+        if curves is not None and len(curves):
+            cc = curves[curves["target"] == target]
+            c = [g.sort_values("epoch")["train_accuracy"].to_numpy()
+                 for _, g in cc.groupby(["source", "seed"])]
+        d = gates.discrimination_gate(part, item="source", n_test=n_test)
+        tr = gates.training_gate(part, item="source", chance=chance, n_test=n_test, curves=c)
+        per_target[target] = {"discrimination": d, "training": tr}
+        means = part.groupby("source")["accuracy"].mean()
+        extra.append({"chance": chance, "scratch": float(scratch.get(target, np.nan)),
+                      "worst": float(means.min()), "best": float(means.max()),
+                      "negative_transfer": int((means < scratch.get(target, -1)).sum()),
+                      "spread": d["spread"], "se": d["se"], "spread_in_se": d["spread_in_se"],
+                      "above_probe": tr["above_probe"], "plateaued": tr["plateaued"]})
+    table = gates.gate_table(per_target)
+    for k in extra[0] if extra else []:
+        table[k] = [e[k] for e in extra]
+    return table
+
+
+def _gate_text(chk) -> str:
+    ok = list(chk.loc[chk["passes"], "target"])
+    bad = [f"{r['target']} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
+    return f"{len(ok)} of {len(chk)} targets pass" + (f"; excluded: {', '.join(bad)}"
+                                                        if bad else "")
+
+
+def _n_boot(results, n_boot):
+    return n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+
+
+def verdicts(results, n_boot: int | None = None):
+    """The "paper says / this run measured" table (one row per claim, one primary)."""
+    n_boot = _n_boot(results, n_boot)
+    chk = checks(results)
+    used, g = gates.passing(chk), _gate_text(chk)
+    means = pair_means(results)
+    kw = dict(groups_used=used, gates=g, n_boot=n_boot, method="kendall")
+    primary = base.correlation_claim(
+        means, "neg_pge", "accuracy", "target", primary=True, paper=PAPER["agreement"],
+        claim="-PGE ranks each target's sources by transfer accuracy (within target)", **kw)
+    sub = means[means["target"].isin(used)]
+    primary["perm_p"] = (stats.pooled_within_permutation(
+        sub["neg_pge"], sub["accuracy"], sub["target"], "kendall", n_boot)["p"]
+        if len(sub) else np.nan)
+    rows = [primary, _control_row(sub, g, n_boot),
+            base.paired_claim(means, "neg_pge", "neg_baseline", "accuracy", "target",
+                              claim="PGE beats the gradient-free baseline (paired, within "
+                                    "target)", paper=PAPER["baseline"], **kw),
+            base.correlation_claim(means, "neg_baseline", "accuracy", "target", primary=False,
+                                   claim="gradient-free baseline ranks sources (within "
+                                         "target)", paper="-", **kw),
+            base.correlation_claim(means, "neg_pge_mean_distance", "accuracy", "target",
+                                   primary=False, paper="-", claim="PGE with per-restart "
+                                   "normalisation ranks sources (within target)", **kw),
+            base.correlation_claim(sub, "neg_pge", "accuracy", "all", primary=False,
+                                   paper=PAPER["agreement"],
+                                   claim="-PGE vs accuracy pooled over the passing targets' "
+                                         "pairs (secondary: mixes between-target differences"
+                                         " in)", **{**kw, "groups_used": None})]
+    rows += _stability_rows(results, n_boot)
+    rows.append(_cost_row(results))
+    return base.verdict_table(rows)
+
+
+def _control_row(sub, g: str, n_boot: int) -> dict:
+    rule = (f"paired bootstrap (targets' sources resampled) of tau(-PGE, labels permuted) - "
+            f"tau(-PGE): low > -{CONTROL_MARGIN}: reproduced (ranking intact); high < "
+            f"-{CONTROL_MARGIN}: not reproduced (it leaned on label alignment); else "
+            "inconclusive")
+    claim = "label-permutation control: PGE's within-target ranking survives it"
+    if sub.empty:
+        return base.verdict_row(claim, primary=False, paper=PAPER["control"],
+                                statistic="Kendall tau difference", estimate=np.nan,
+                                low=np.nan, high=np.nan, rule=rule, verdict="excluded",
+                                gates=f"{g}; no target passed")
+    d = stats.paired_correlation_difference(sub["neg_pge_permuted"], sub["neg_pge"],
+                                            sub["accuracy"], sub["target"], "kendall", n_boot)
+    verdict, note = stats.noninferiority_verdict(d["low"], d["high"], CONTROL_MARGIN)
+    return base.verdict_row(claim, primary=False, paper=PAPER["control"],
+                            statistic="Kendall tau difference (permuted - real)",
+                            estimate=d["estimate"], low=d["low"], high=d["high"], rule=rule,
+                            verdict=verdict, gates=g + (f"; {note}" if note else ""),
+                            n_items=int(d["n_items"]))
+
+
+# ------------------------------------------------------------------------------ stability
+def _noise_signal(v: np.ndarray) -> np.ndarray:
+    """v (..., seeds, pairs): mean over pairs of the seed SD over the SD across pairs of
+    the seed means."""
+    noise = np.std(v, axis=-2, ddof=1).mean(axis=-1)
+    signal = np.std(v.mean(axis=-2), axis=-1, ddof=1)
+    return noise / signal
+
+
+def _stability_draws(results, n_boot: int) -> dict:
+    """``{(method, reduce, restarts, batches): (estimate, bootstrap draws, mean)}``; the
+    seeds are resampled with the same indices for every setting (paired)."""
+    st = results.tables.get("stability")
+    if st is None or st.empty:
+        return {}
+    seeds = np.unique(st["seed"])
+    idx = np.random.default_rng(0).integers(0, seeds.size, size=(n_boot, seeds.size))
+    out = {}
+    for key, part in st.groupby(["method", "reduce", "restarts", "batches"], sort=False):
+        v = part.pivot_table(index="seed", columns="pair", values="distance").to_numpy()
+        out[key] = (float(_noise_signal(v)), _noise_signal(v[idx]), float(v.mean()))
+    return out
+
+
+def stability_table(results, n_boot: int | None = None):
+    """Noise/signal per (method, reduction, restarts, batches) with a 95% bootstrap
+    interval over seeds: the seed-to-seed SD of a pair's distance (mean over pairs)
+    divided by the SD of the pairs' mean distances (below 1: the seed hardly reorders
+    the pairs); ``batches`` 0 means every batch."""
+    import pandas as pd
     rows = []
-    for i, s in enumerate(names):
-        for j, t in enumerate(names):
-            if i == j:
-                continue
-            rows.append({"source": s, "target": t, "pge": res["pge"]["distance"][i, j],
-                         "baseline": res["baseline"]["distance"][i, j],
-                         "gain": float(np.mean(g[:, i, j])),
-                         "gain_sd": float(np.std(g[:, i, j], ddof=1)) if len(g) > 1 else np.nan,
-                         "target_ok": bool(ok[t])})
+    for (m, r, R, b), (est, draws, mean) in _stability_draws(results, _n_boot(results, n_boot)
+                                                               ).items():
+        lo, hi = np.nanpercentile(draws, [2.5, 97.5])
+        rows.append({"method": m, "reduce": r, "restarts": int(R), "batches": int(b),
+                     "mean_distance": mean, "noise_signal": est, "low": lo, "high": hi})
     return pd.DataFrame(rows)
 
 
-def correlations(res: dict, n_boot: int = 1000):
-    """``stats.rank_correlations`` of -PGE and -baseline with the gain, over the pairs
-    whose target passes :func:`discrimination_check`: pooled, and within target (each
-    target's mean score and gain subtracted first)."""
-    import pandas as pd
+def _stability_rows(results, n_boot: int) -> list:
+    draws = _stability_draws(results, n_boot)
+    if not draws:
+        return []
+    R = max(k[2] for k in draws)
+    R1 = min(k[2] for k in draws)
+    rule = ("paired bootstrap over seeds (same resamples) of the difference of noise/signal:"
+            " interval > 0: reproduced; < 0: not reproduced; else inconclusive")
+    g = f"{len(np.unique(results.tables['stability']['seed']))} seeds x " \
+        f"{results.tables['stability']['pair'].nunique()} pairs"
 
-    from transfer_nb.stats import rank_correlations
-    df = pair_frame(res)
-    df = df[df["target_ok"]]
-    pooled = rank_correlations({"-PGE": -df["pge"].to_numpy(),
-                                "-baseline": -df["baseline"].to_numpy()},
-                               df["gain"].to_numpy(), n_boot=n_boot, seed=0)
-    # within target: remove each target's mean score and mean gain, so that a target
-    # that is both far from everything and hard to help cannot carry the correlation
-    c = df.groupby("target")[["pge", "baseline", "gain"]].transform(lambda v: v - v.mean())
-    within = rank_correlations({"-PGE within target": -c["pge"].to_numpy(),
-                                "-baseline within target": -c["baseline"].to_numpy()},
-                               c["gain"].to_numpy(), n_boot=n_boot, seed=0)
-    return pd.concat([pooled, within])
-
-
-def per_target_correlations(res: dict, n_boot: int = 1000):
-    """Per target (the paper's use: pick a source for a target): Kendall tau of -PGE and
-    -baseline with the gain over the sources, with intervals."""
-    import warnings
-
-    import pandas as pd
-
-    from transfer_nb.stats import rank_correlations
-    df = pair_frame(res)
-    rows = []
-    for t, sub in df.groupby("target", sort=False):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rc = rank_correlations({"-PGE": -sub["pge"].to_numpy(),
-                                    "-baseline": -sub["baseline"].to_numpy()},
-                                   sub["gain"].to_numpy(), n_boot=n_boot, seed=0)
-        for score, r in rc.iterrows():
-            rows.append({"target": t, "score": score, "kendall": r["kendall"],
-                         "kendall_low": r["kendall_low"], "kendall_high": r["kendall_high"],
-                         "n": int(r["n"]), "target_ok": bool(sub["target_ok"].iloc[0])})
-    return pd.DataFrame(rows)
+    def row(claim, paper, worse, better):
+        d = draws[worse][1] - draws[better][1]
+        lo, hi = np.nanpercentile(d, [2.5, 97.5])
+        return base.verdict_row(claim, primary=False, paper=paper,
+                                statistic="noise/signal difference",
+                                estimate=draws[worse][0] - draws[better][0], low=lo, high=hi,
+                                rule=rule, verdict=stats.direction_verdict(lo, hi, 1.0),
+                                gates=g)
+    out = [row(f"averaging {R} restarts makes PGE more stable than {R1}", PAPER["stability"],
+               ("PGE", "expectation", R1, 0), ("PGE", "expectation", R, 0)),
+           row(f"PGE ({R} restarts) is more stable than the baseline", PAPER["stability"],
+               ("baseline", "expectation", R, 0), ("PGE", "expectation", R, 0)),
+           row(f"the expectation ({R} restarts) is more stable than per-restart "
+               "normalisation", "the paper's reduction",
+               ("PGE", "mean_distance", R, 0), ("PGE", "expectation", R, 0))]
+    bs = sorted(k[3] for k in draws if k[0] == "PGE" and k[3] > 0)
+    if bs:
+        out.append(row(f"every batch is more stable than {bs[0]} batch(es) per restart "
+                       f"({R} restarts)", "-", ("PGE", "expectation", R, bs[0]),
+                       ("PGE", "expectation", R, 0)))
+    return out
 
 
+# ------------------------------------------------------------------------------ cost
+def cost_table(results):
+    """Per pair: seconds of one LP-FT fine-tuning and of the pair's two principal
+    gradients (source and target role, every restart)."""
+    m = pair_means(results)
+    out = m[["target", "source", "time_finetune", "time_pge"]].copy()
+    out["finetune_over_pge"] = out["time_finetune"] / out["time_pge"]
+    return out
+
+
+def _cost_row(results) -> dict:
+    ratio = np.log10(cost_table(results)["finetune_over_pge"].to_numpy(float))
+    m, lo, hi = stats.mean_interval(ratio)
+    return base.verdict_row(
+        "PGE of a pair costs < 1/10 of one fine-tuning", primary=False,
+        paper=PAPER["efficiency"], statistic="mean log10(fine-tune s / PGE s)", estimate=m,
+        low=lo, high=hi, rule="t-interval over pairs: low > 1 (10x): reproduced; high < 1: "
+        "not reproduced", verdict=stats.interval_verdict(lo, hi, 1.0),
+        gates="timed in the run (wall-clock, one torch thread)")
+
+
+def _fmt(v) -> str:
+    return "nan" if not np.isfinite(v) else f"{v:.2f}"
+
+
+def summary(results) -> str:
+    """Markdown generated from the numbers: gates, the primary verdict, the rest."""
+    chk = checks(results)
+    v = verdicts(results)
+    p = v[v["primary"]].iloc[0]
+    neg = int(chk["negative_transfer"].sum())
+    n_pairs = len(pair_means(results))
+    lines = [f"**{results.meta.get('mode', '?')} run.** Truth: LP-FT transfer accuracy (every "
+             f"transfer replaces the head). Gates: {_gate_text(chk)}. Scratch (random init, "
+             f"same fine-tuning) reaches {chk['scratch'].min():.2f}-{chk['scratch'].max():.2f} "
+             f"(chance {chk['chance'].min():.2f}-{chk['chance'].max():.2f}); {neg} of "
+             f"{n_pairs} pairs transfer below scratch (negative transfer)."]
+    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {_fmt(p['estimate'])} "
+                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}] over {int(p.get('n_items', 0) or 0)} "
+                 f"pairs, permutation p (sources shuffled within target) "
+                 f"{p['perm_p']:.3f}, leave-one-out range [{_fmt(p['loo_low'])}, "
+                 f"{_fmt(p['loo_high'])}]: **{p['verdict']}**.")
+    bullets = [f"- {r['claim']}: {r['statistic']} {_fmt(r['estimate'])} "
+               f"[{_fmt(r['low'])}, {_fmt(r['high'])}]: **{r['verdict']}**."
+               for _, r in v[~v["primary"]].iterrows()]
+    lines.append("\n".join(bullets))
+    if results.meta.get("mode") == "fast":
+        undecided = v.loc[v["verdict"].isin(["inconclusive", "excluded", "fragile"]), "claim"]
+        if len(undecided):
+            lines.append(f"Fast mode cannot decide {len(undecided)} of {len(v)} claims; the "
+                         "stored full run (every ordered pair of nine tasks, more seeds) is "
+                         "sized to decide the primary claim.")
+    return "\n\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ explorer
 def per_layer_similarity(source_gradient, target_gradient, param_names, param_sizes):
     """Cosine similarity of two principal gradients, layer by layer.
 
@@ -115,136 +308,21 @@ def per_layer_similarity(source_gradient, target_gradient, param_names, param_si
     return pd.Series(out, name="cosine similarity")
 
 
-def stability_table(res: dict):
-    """Mean over pairs of the seed-to-seed spread and of the wall-clock per setting,
-    plus the noise-to-signal ratio: spread divided by the spread of the method's
-    distance across all pairs of the matrix."""
-    st = res["stability"]
-    names = res["names"]
-    iu = np.triu_indices(len(names), 1)
-    signal = {"PGE": float(np.std(res["pge"]["distance"][iu])),
-              "baseline": float(np.std(res["baseline"]["distance"][iu]))}
-    tab = st.groupby(["method", "restarts", "batches"], sort=False).agg(
-        std=("std", "mean"), seconds=("seconds", "mean")).reset_index()
-    tab["noise/signal"] = [s / signal[m] for m, s in zip(tab["method"], tab["std"])]
-    return tab
-
-
-# ---------------------------------------------------------------------------- verdicts
-def verdicts(res: dict) -> list[dict]:
-    """Paper claim -> measured value -> verdict, each by a stated rule."""
-    from transfer_nb.stats import interval_verdict
-    rc = correlations(res)
-    p, b = rc.loc["-PGE"], rc.loc["-baseline"]
-    w = rc.loc["-PGE within target"]
-    cfg = res["config"]
-    tab = stability_table(res)
-    pg = tab[(tab["method"] == "PGE") & (tab["restarts"] == max(cfg.stability_restarts))
-             & (tab["batches"] == "all")].iloc[0]
-    pg1 = tab[(tab["method"] == "PGE") & (tab["restarts"] == min(cfg.stability_restarts))
-              & (tab["batches"] == "all")].iloc[0]
-    bl = tab[(tab["method"] == "baseline") & (tab["restarts"] == max(cfg.stability_restarts))
-             ].iloc[0]
-    t_pge, t_gt = res["pge"]["seconds"], res["gain"]["seconds"]
-    n_tgt = int(res["check"]["discriminates"].sum())
-    out = [
-        {"claim": "PGE agrees with transfer: Kendall tau of -PGE with the gain > 0",
-         "rule": "95% interval of tau entirely above 0",
-         "measured": f"tau {p['kendall']:.2f} [{p['kendall_low']:.2f}, "
-                     f"{p['kendall_high']:.2f}], n={int(p['n'])} pairs of {n_tgt} targets",
-         "verdict": interval_verdict(p["kendall_low"], p["kendall_high"], 0.0)},
-        {"claim": "PGE agrees with transfer: Pearson r of -PGE with the gain > 0",
-         "rule": "95% interval of r entirely above 0",
-         "measured": f"r {p['pearson']:.2f} [{p['pearson_low']:.2f}, {p['pearson_high']:.2f}]",
-         "verdict": interval_verdict(p["pearson_low"], p["pearson_high"], 0.0)},
-        {"claim": "PGE agrees with transfer within each target (source choice)",
-         "rule": "95% interval of the within-target tau entirely above 0",
-         "measured": f"tau {w['kendall']:.2f} [{w['kendall_low']:.2f}, "
-                     f"{w['kendall_high']:.2f}]",
-         "verdict": interval_verdict(w["kendall_low"], w["kendall_high"], 0.0)},
-        {"claim": "PGE beats a gradient-free task similarity",
-         "rule": "PGE's tau interval entirely above the baseline's tau",
-         "measured": f"PGE tau {p['kendall']:.2f} [{p['kendall_low']:.2f}, "
-                     f"{p['kendall_high']:.2f}] vs baseline {b['kendall']:.2f}",
-         "verdict": interval_verdict(p["kendall_low"], p["kendall_high"], b["kendall"])},
-        {"claim": "PGE is stable (restarts average the noise out)",
-         "rule": f"noise/signal with {int(pg['restarts'])} restarts < 0.25 and below "
-                 f"{int(pg1['restarts'])} restart",
-         "measured": f"{pg['noise/signal']:.3f} ({int(pg['restarts'])} restarts) vs "
-                     f"{pg1['noise/signal']:.3f} ({int(pg1['restarts'])})",
-         "verdict": "reproduced" if (pg["noise/signal"] < 0.25
-                                     and pg["noise/signal"] < pg1["noise/signal"])
-         else "not reproduced"},
-        {"claim": "PGE is more stable than the baseline",
-         "rule": "lower noise/signal at the same number of restarts",
-         "measured": f"PGE {pg['noise/signal']:.3f} vs baseline {bl['noise/signal']:.3f}",
-         "verdict": "reproduced" if pg["noise/signal"] < bl["noise/signal"]
-         else "not reproduced"},
-        {"claim": "PGE is efficient",
-         "rule": "all pairs' PGE in < 10% of the transfer runs it predicts",
-         "measured": f"{t_pge:.1f} s vs {t_gt:.1f} s ({100 * t_pge / t_gt:.1f}%)",
-         "verdict": "reproduced" if t_pge < 0.1 * t_gt else "not reproduced"},
-    ]
-    return out
-
-
-def paper_vs_measured(res: dict):
-    """The closing table: what the paper says, what this run measured, the verdict."""
-    import pandas as pd
-    return pd.DataFrame(verdicts(res)).set_index("claim")
-
-
-def report(res: dict) -> str:
-    """Markdown prose of the run, every number computed from ``res``."""
-    cfg = res["config"]
-    chk = res["check"]
-    ok = chk[chk["discriminates"]].index.tolist()
-    bad = chk[~chk["discriminates"]]
-    df = pair_frame(res)
-    rc = correlations(res)
-    p, b = rc.loc["-PGE"], rc.loc["-baseline"]
-    w, wb = rc.loc["-PGE within target"], rc.loc["-baseline within target"]
-    lines = [
-        f"**This run ({cfg.mode} mode, {len(res['names'])} tasks, {len(cfg.seeds)} seeds).** "
-        f"Transfer gains range from {df['gain'].min():+.3f} to {df['gain'].max():+.3f} "
-        f"(mean {df['gain'].mean():+.3f}); {len(ok)} of {len(chk)} targets discriminate "
-        f"between sources"
-        + ("." if bad.empty else "; excluded: " + ", ".join(
-            f"{t} ({w})" for t, w in bad["why not"].items()) + "."),
-        f"Over the {int(p['n'])} remaining pairs, -PGE has Kendall tau "
-        f"{p['kendall']:.2f} (95% interval {p['kendall_low']:.2f} to {p['kendall_high']:.2f}, "
-        f"permutation p {p['kendall_p']:.3f}) and Pearson r {p['pearson']:.2f} "
-        f"({p['pearson_low']:.2f} to {p['pearson_high']:.2f}) with the gain; the "
-        f"gradient-free baseline has tau {b['kendall']:.2f} ({b['kendall_low']:.2f} to "
-        f"{b['kendall_high']:.2f}) and r {b['pearson']:.2f}. Within targets (each "
-        f"target's mean removed) -PGE has tau {w['kendall']:.2f} ({w['kendall_low']:.2f} to "
-        f"{w['kendall_high']:.2f}), the baseline {wb['kendall']:.2f} ({wb['kendall_low']:.2f} "
-        f"to {wb['kendall_high']:.2f}).",
-        _stability_sentence(res),
-        f"Computing every task's principal gradient and all distances took "
-        f"{res['pge']['seconds']:.1f} s; the transfer runs it predicts took "
-        f"{res['gain']['seconds']:.1f} s (wall-clock on a shared machine; cached runs "
-        f"show the time of the run that computed them).",
-    ]
-    return "\n\n".join(lines)
-
-
-def _stability_sentence(res: dict) -> str:
-    if res.get("stability") is None:
-        return "The stability sweep was not run."
-    tab = stability_table(res)
-    pge_all = tab[(tab["method"] == "PGE") & (tab["batches"] == "all")]
-    pge_one = tab[(tab["method"] == "PGE") & (tab["batches"] != "all")]
-    bl = tab[tab["method"] == "baseline"]
-    lo, hi = pge_all.iloc[0], pge_all.iloc[-1]
-    return (f"Across seeds, PGE with every batch has a noise/signal ratio of "
-            f"{lo['noise/signal']:.2f} with {int(lo['restarts'])} restart(s) and "
-            f"{hi['noise/signal']:.2f} with {int(hi['restarts'])}"
-            + (f" (one batch per restart: {pge_one['noise/signal'].min():.2f} at best)"
-               if len(pge_one) else "")
-            + f"; the baseline's ranges from {bl['noise/signal'].max():.2f} to "
-            f"{bl['noise/signal'].min():.2f}. One distance with {int(hi['restarts'])} "
-            f"restarts took {hi['seconds']:.2f} s (wall-clock).")
-
-
-# ---------------------------------------------------------------------------- plots
+def explorer_input(results) -> dict:
+    """What ``transfer_nb_widgets.PGEExplorer`` reads, from a run of this session
+    (``results.arrays``: the tasks' source-role principal gradients, body parameters)
+    and the measured gain (seed-mean transfer accuracy minus scratch)."""
+    arrays = getattr(results, "arrays", None)
+    if arrays is None:
+        raise ValueError("these results hold no gradients (a stored run keeps tables only); "
+                         "use the results of run()")
+    names = list(arrays["names"])
+    m = pair_means(results)
+    scratch = results.tables["scratch"].groupby("target")["accuracy"].mean()
+    gain = np.full((1, len(names), len(names)), np.nan)
+    for _, r in m.iterrows():
+        gain[0, names.index(r["source"]), names.index(r["target"])] = (
+            r["accuracy"] - scratch[r["target"]])
+    return {"names": names, "gain": {"gain": gain},
+            "pge": {"gradients": arrays["gradients"], "param_names": arrays["param_names"],
+                    "param_sizes": arrays["param_sizes"]}}

@@ -1,52 +1,36 @@
 """Linear MSE and Label MSE (Nguyen et al., "Simple Transferability Estimation for
 Regression Tasks", UAI 2023): rank a zoo of models on regression targets.
 
-The paper's core experiment on data and models that work offline:
+The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
+regression ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
+:mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
+``python -m transfer_nb.experiments.regression --full --save``.
 
-* **Zoo.** Small CNNs of one architecture and one width (so that feature width cannot
-  explain a ranking), trained by :func:`transfer_nb.models.train_source` on different
-  embedded classification tasks for different numbers of epochs, plus a randomly
-  initialised one (0 epochs).
-* **Targets.** The embedded regression sets ``rotated_digits`` (cos, sin of the angle
-  and the scale of a rotated digit) and ``shape_keypoints`` (ten keypoint coordinates
-  of a heart), in a data-scarce regime (tens of training images).  Targets are min-max
-  scaled to ``[0, 1]`` per column with the training split's range (the paper's setting).
-* **Ground truth.** Every model is fine-tuned with a new linear regression head (all
-  layers trained, MSE loss, :func:`transfer_nb.training.fit` with ``loss="mse"``) for
-  several seeds; the ground truth is the negative test MSE (mean over seeds).
-* **Scores** on the training split: Linear MSE on the penultimate features, Label MSE
-  on the source head's softmax outputs (dummy labels), LogME's regression form (the
-  mean over target columns of :func:`~transfer_nb.estimators.logme.logme_evidence`,
-  the evidence of a Bayesian linear regression; LogME already handles real targets
-  there, so nothing new is implemented) and trivial baselines (source epochs, source
-  accuracy).  Each is timed.
-* **Shuffled control.** The same scores with the training targets permuted (one
-  permutation per target, shared by all models): they must lose their correlation.
-
-Expensive work (source training, features, fine-tuning) is cached on disk
-(:mod:`transfer_nb.cache`); the scores and their wall-clock times are recomputed on
-every :func:`run`.  Correlations go through :func:`transfer_nb.stats.rank_correlations`.
-
-Modules: :mod:`.config`, :mod:`.run` (sources, fine-tuning, scores), :mod:`.report`
-(checks, correlations, verdicts, prose), :mod:`.plots`.
+* **Zoo**: small CNNs of one architecture, one width and one epoch budget, whose quality
+  varies through what they learned (source task, source data size, label noise), built
+  by the shared zoo builder; the random-init model is declared out of the verdicts in
+  the config (a leverage point), and shown beside them.
+* **Targets**: keypoint subsets of ``shape_keypoints`` (the paper's tasks are keypoint
+  subsets) and ``rotated_digits`` with different angle and scale ranges, tens of
+  training images, targets min-max scaled with the training range.
+* **Truth**: LP-FT fine-tuning with a regression head (head from the ridge probe, then
+  every layer, MSE loss), lr chosen per target on a validation split, several seeds;
+  the negative test MSE.
+* **Scores**: Linear MSE on standardised features and Label MSE on standardised
+  log-probabilities (lambda = 1 then means the same for every model), LogME, the raw
+  forms (lambda = 1 on raw features / softmax outputs) and trivial baselines; each
+  with a shuffled-target control judged as a paired difference.
 """
-from transfer_nb.experiments.regression.config import (BASELINES, ESTIMATORS, PAPER,
-                                                       RegressionConfig, SourceSpec, config,
-                                                       describe)
-from transfer_nb.experiments.regression.plots import (plot_correlations, plot_lambda,
-                                                      plot_scores)
-from transfer_nb.experiments.regression.report import (_verdict_better, _verdict_control,
-                                                       check_report, correlations,
-                                                       ground_truth_check, lambda_correlations,
-                                                       lambda_scores, paper_vs_measured, report,
-                                                       shuffled_correlations, timing_table)
-from transfer_nb.experiments.regression.run import (Cell, RegressionResults, _build_source,
-                                                    _load, fine_tune_regression, run,
-                                                    scale_targets, score_cells, score_features)
+from transfer_nb.experiments.regression import plots, report
+from transfer_nb.experiments.regression.presets import (BASELINES, ESTIMATORS, KEYPOINTS,
+                                                        PAPER, PRIMARY, RegressionConfig,
+                                                        config, config_hash, describe)
+from transfer_nb.experiments.regression.report import lambda_scores
+from transfer_nb.experiments.regression.runner import (choose_recipe, fine_tune_regression,
+                                                       load_regression_target,
+                                                       probe_regression, run, score_features)
 
-__all__ = ["SourceSpec", "RegressionConfig", "Cell", "RegressionResults", "ESTIMATORS",
-           "BASELINES", "PAPER", "config", "describe", "scale_targets", "fine_tune_regression",
-           "score_features", "score_cells", "run", "ground_truth_check", "correlations",
-           "shuffled_correlations", "lambda_scores", "lambda_correlations", "timing_table",
-           "paper_vs_measured", "report", "check_report", "plot_scores", "plot_correlations",
-           "plot_lambda"]
+__all__ = ["config", "run", "report", "plots", "describe", "config_hash", "RegressionConfig",
+           "ESTIMATORS", "BASELINES", "PAPER", "PRIMARY", "KEYPOINTS", "choose_recipe",
+           "fine_tune_regression", "load_regression_target", "probe_regression",
+           "score_features", "lambda_scores"]

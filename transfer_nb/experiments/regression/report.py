@@ -1,229 +1,325 @@
-"""Regression experiment: checks, correlations, verdicts and generated prose."""
+"""Checks, verdicts and generated prose of the regression experiment (the contract's
+``report.checks`` / ``report.verdicts`` / ``report.summary``).
+
+Every check goes through :mod:`transfer_nb.stats` / :mod:`transfer_nb.experiments.gates`,
+every verdict through :func:`transfer_nb.experiments.base.correlation_claim` and
+:func:`~transfer_nb.experiments.base.paired_claim`: selection claims are within-target
+(pooled over the targets that pass every gate), "A beats B" and "the control loses the
+effect" are paired differences on the same resamples, and an estimator whose
+shuffled-target control keeps the effect gets no "reproduced".
+"""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
-from transfer_nb.stats import discrimination
-from transfer_nb.experiments.regression.config import BASELINES, ESTIMATORS, PAPER
-from transfer_nb.experiments.regression.run import RegressionResults
+from transfer_nb import stats
+from transfer_nb.experiments import base, gates
+from transfer_nb.experiments.regression.presets import BASELINES, ESTIMATORS, PAPER
 
-# ---------------------------------------------------------------------- analysis
-def ground_truth_check(results: RegressionResults):
-    """Does the ground truth discriminate?  One row per target.
+__all__ = ["checks", "verdicts", "summary", "model_means", "correlation_table",
+           "control_table", "timing_table", "recipe_table", "lambda_scores",
+           "lambda_correlations", "lambda_view"]
 
-    ``spread``: max - min of the models' mean test MSE; ``se``: the median standard
-    error of a single model's test MSE; ``max_r2``: the best model's test R^2.  A
-    target discriminates when ``spread >= 3 se`` and no model is at the ceiling
-    (``max_r2 < 0.97``, the regression analogue of accuracy >= 0.97).
-    """
-    import pandas as pd
+TRUTH = "neg_mse"
+#: the two estimators the paper proposes (its claims are about these)
+PROPOSED = ("linear_mse", "label_mse")
+
+
+def _out_models(results) -> set:
+    cfg = results.cfg
+    declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
+    return {name for name, side in declared if side == "out"}
+
+
+def model_means(results, include_degenerate: bool = False):
+    """One row per (target, model): seed means of the truth, scores, controls, baselines."""
+    t = results.table
+    if not include_degenerate:
+        t = t[~t["model"].isin(_out_models(results))]
+    cols = [c for c in t.columns if c not in ("target", "model", "seed", "source_dataset")
+            and np.issubdtype(t[c].dtype, np.number)]
+    return base.item_means(t, "target", "model", cols)
+
+
+# ----------------------------------------------------------------------------- checks
+def _discrimination(part) -> dict:
+    """Spread of the models' seed-mean test MSE in seed-aware standard errors (test
+    sampling: the per-image SE of each MSE; seeds: their SD / sqrt(n_seeds); median over
+    models), the ceiling on R^2, and the same with every model left out once: a target
+    must discriminate without relying on one model."""
+    per = {m: g for m, g in part.groupby("model", sort=False)}
+    means = np.array([g[TRUTH].mean() for g in per.values()])
+    ses = [np.sqrt(g["se"].mean() ** 2 + (g[TRUTH].var(ddof=1) / len(g) if len(g) > 1 else 0))
+           for g in per.values()]
+    se = float(np.median(ses))
+    top = float(max(g["r2"].mean() for g in per.values()))
+    out = stats.discrimination(means, se, top=top)
+    loo = [stats.discrimination(np.delete(means, i), se)["spread_in_se"]
+           for i in range(len(means))]
+    out["loo_min_spread_in_se"] = float(min(loo)) if loo else float("nan")
+    out["top_r2"] = top
+    if out["passes"] and not out["loo_min_spread_in_se"] >= stats.N_SE:
+        weakest = list(per)[int(np.argmin(loo))]
+        out["passes"] = False
+        out["reason"] = (f"without {weakest} the spread is {min(loo):.1f} SE "
+                         f"(< {stats.N_SE:g}): it relies on one model")
+    return out
+
+
+def checks(results):
+    """The gates per target (declared-degenerate models out): seed-aware discrimination
+    with the R^2 ceiling, also with each model left out; the training gate on R^2 (no
+    collapsed seed -- R^2 near 0, the mean predictor, while the others are far above --,
+    LP-FT reaches the ridge probe on most models, training loss plateaued)."""
+    t = results.table[~results.table["model"].isin(_out_models(results))]
+    curves = results.tables.get("curves")
+    per_target = {}
+    for target, part in t.groupby("target", sort=False):
+        n_test = int(part["n_test"].iloc[0])
+        c = None
+        if curves is not None and len(curves):
+            cc = curves[(curves["target"] == target) & curves["model"].isin(part["model"])]
+            c = [-g.sort_values("epoch")["train_loss"].to_numpy() / g["train_loss"].iloc[0]
+                 for _, g in cc.groupby(["model", "seed"])]
+        per_target[target] = {
+            "discrimination": _discrimination(part),
+            "training": gates.training_gate(part, value="r2", probe="probe_r2", chance=0.0,
+                                            n_test=n_test, curves=c)}
+    table = gates.gate_table(per_target)
+    for g, k in (("discrimination", "spread"), ("discrimination", "se"),
+                 ("discrimination", "spread_in_se"), ("discrimination", "loo_min_spread_in_se"),
+                 ("discrimination", "top_r2"), ("training", "above_probe"),
+                 ("training", "plateaued")):
+        table[k] = [per_target[tg][g][k] for tg in table["target"]]
+    return table
+
+
+def _gate_text(chk) -> str:
+    ok = list(chk.loc[chk["passes"], "target"])
+    bad = [f"{r['target']} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
+    return f"{len(ok)} of {len(chk)} targets pass" + (f"; excluded: {', '.join(bad)}"
+                                                       if bad else "")
+
+
+# ----------------------------------------------------------------------------- verdicts
+def _control_rows(means, used, g, n_boot) -> dict:
+    return {e: base.paired_claim(
+        means, e, f"{e}_shuffled", TRUTH, "target",
+        claim=f"control: {e} loses its correlation on shuffled targets", paper="must",
+        groups_used=used, gates=g, n_boot=n_boot) for e in ESTIMATORS}
+
+
+def _speed_row(results, fast: str, label: str) -> dict:
+    t = model_means(results, include_degenerate=True)
+    ratio = np.log(t[f"time_{fast}"].to_numpy(float) / t["time_logme"].to_numpy(float))
+    m, lo, hi = stats.mean_interval(ratio)
+    bound = float(np.log(1 - PAPER["speedup"]))
+    return base.verdict_row(
+        f"{label} is >= {PAPER['speedup']:.0%} faster than LogME", primary=False,
+        paper=f">= {PAPER['speedup']:.0%} faster", statistic="mean ln(time / LogME time)",
+        estimate=m, low=lo, high=hi,
+        rule=f"t-interval over (target, model) cells, each timed alone (best of repeats): "
+             f"high < ln(0.73) = {bound:.3f}: reproduced; low > ln(0.73): not reproduced",
+        verdict=("reproduced" if hi < bound else "not reproduced" if lo > bound
+                 else "inconclusive"),
+        gates="timed in the run, one estimator at a time on the same inputs")
+
+
+def verdicts(results, n_boot: int | None = None):
+    """The "paper says / this run measured" table (one row per claim, one primary)."""
+    n_boot = n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+    chk = checks(results)
+    used = gates.passing(chk)
+    g = _gate_text(chk)
+    means = model_means(results)
+    controls = _control_rows(means, used, g, n_boot)
     rows = []
-    for target, part in results.table.groupby("target", sort=False):
-        spread = float(part["neg_mse"].max() - part["neg_mse"].min())
-        se = float(part["se"].median())
-        max_r2 = float(part["r2"].max())
-        chk = discrimination(part["neg_mse"], se, top=max_r2)
-        rows.append({"target": target, "models": int(len(part)), "spread": spread, "se": se,
-                     "spread_in_se": chk["spread_in_se"],
-                     "best_mse": float(-part["neg_mse"].max()),
-                     "worst_mse": float(-part["neg_mse"].min()), "max_r2": max_r2,
-                     "discriminates": chk["passes"], "reason": chk["reason"]})
-    return pd.DataFrame(rows).set_index("target")
+    for e in (*ESTIMATORS, *BASELINES):
+        primary = e == "linear_mse"
+        row = base.correlation_claim(
+            means, e, TRUTH, "target", primary=primary,
+            claim=f"{e} correlates with -test MSE after fine-tuning",
+            paper="positive" if e in PROPOSED or e == "logme" else "-", groups_used=used,
+            gates=g, n_boot=n_boot)
+        c = controls.get(e)
+        if c is not None:
+            row["control"] = (f"real - shuffled {c['estimate']:+.2f} [{c['low']:+.2f}, "
+                              f"{c['high']:+.2f}]: {c['verdict']}")
+            if row["verdict"] == "reproduced" and c["verdict"] != "reproduced":
+                row["verdict"] = "inconclusive"
+                row["gates"] += "; the shuffled-target control keeps the effect"
+        rows.append(row)
+    rows += list(controls.values())
+    for e in (x for x in ESTIMATORS if x != "logme"):
+        rows.append(base.paired_claim(
+            means, e, "logme", TRUTH, "target", claim=f"{e} beats LogME",
+            paper=(f"+{PAPER['improvement_low']:.0%} to +{PAPER['improvement_high']:.0%}"
+                   if e in PROPOSED else "-"), groups_used=used, gates=g, n_boot=n_boot))
+    rows.append(_speed_row(results, "linear_mse_fixed", "Linear MSE (lambda = 1)"))
+    rows.append(_speed_row(results, "label_mse_probs", "Label MSE (lambda = 1)"))
+    return base.verdict_table(rows)
 
 
-def _correlate(table, columns, n_boot: int, seed: int = 0):
+# ----------------------------------------------------------------------------- tables
+def correlation_table(results, include_degenerate: bool = True, n_boot: int = 1000):
+    """Per target: Pearson / Kendall / weighted tau (intervals, leave-one-out range) of
+    every score, its shuffled control and the baselines, degenerate models in or out."""
     import pandas as pd
-    from transfer_nb import stats
-    out = []
-    for target, part in table.groupby("target", sort=False):
-        corr = stats.rank_correlations({c: part[c].to_numpy() for c in columns},
-                                       part["neg_mse"].to_numpy(), n_boot=n_boot, seed=seed)
-        corr.insert(0, "target", target)
-        out.append(corr.reset_index())
-    return pd.concat(out, ignore_index=True)
+    means = model_means(results, include_degenerate)
+    cols = [*ESTIMATORS, *(f"{e}_shuffled" for e in ESTIMATORS), *BASELINES]
+    rows = []
+    for target, part in means.groupby("target", sort=False):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant scores -> nan
+            corr = stats.rank_correlations({c: part[c] for c in cols}, part[TRUTH],
+                                           n_boot=n_boot)
+        for c in cols:
+            lo, hi = (stats.leave_one_out_range(part[c], part[TRUTH])
+                      if part[c].nunique() > 1 else (np.nan, np.nan))
+            rows.append({"target": target, "score": c, **corr.loc[c].to_dict(),
+                         "loo_low": lo, "loo_high": hi})
+    return pd.DataFrame(rows)
 
 
-def correlations(results: RegressionResults, n_boot: int | None = None):
-    """Pearson / Kendall / weighted tau (bootstrap intervals, permutation p) of every
-    estimator and baseline with the negative test MSE, per target (long format)."""
-    n_boot = results.cfg.n_boot if n_boot is None else n_boot
-    return _correlate(results.table, (*ESTIMATORS, *BASELINES), n_boot)
-
-
-def shuffled_correlations(results: RegressionResults, n_boot: int | None = None):
-    """:func:`correlations` of the estimators computed on permuted training targets."""
-    n_boot = results.cfg.n_boot if n_boot is None else n_boot
-    return _correlate(results.shuffled, ESTIMATORS, n_boot)
-
-
-def lambda_scores(results: RegressionResults, target: str, lam: float):
-    """Linear MSE and Label MSE of every model on ``target`` at ``lambda = lam``.
-
-    Returns a DataFrame indexed by model with columns ``linear_mse, label_mse, neg_mse``.
-    """
+def control_table(results, n_boot: int | None = None):
+    """Per estimator: pooled-within Pearson on real and on shuffled training targets and
+    the paired difference real - shuffled (targets that pass the gates)."""
     import pandas as pd
-    from transfer_nb.estimators import label_mse, linear_mse
-    if target not in results.cfg.targets:
-        raise ValueError(f"target must be one of {list(results.cfg.targets)}, got {target!r}")
-    rows = {}
-    for (t, model), c in results.cells.items():
-        if t == target:
-            rows[model] = {"linear_mse": linear_mse(c.Z, c.Y, alpha=lam),
-                           "label_mse": label_mse(c.probs, c.Y, alpha=lam),
-                           "neg_mse": -float(np.mean(c.mse))}
+    n_boot = n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+    chk = checks(results)
+    means = model_means(results)
+    used = means[means["target"].isin(gates.passing(chk))]
+    rows = []
+    for e in ESTIMATORS:
+        if used.empty:
+            break
+        d = stats.paired_correlation_difference(
+            used[e].to_numpy(float), used[f"{e}_shuffled"].to_numpy(float),
+            used[TRUTH].to_numpy(float), used["target"].astype(str).to_numpy(), "pearson",
+            n_boot)
+        rows.append({"estimator": e, "real": d["a"], "shuffled": d["b"],
+                     "difference": d["estimate"], "low": d["low"], "high": d["high"]})
+    return pd.DataFrame(rows)
+
+
+def timing_table(results):
+    """Median and mean seconds per score over (target, model) cells, and the median
+    ratio to LogME."""
+    import pandas as pd
+    t = model_means(results, include_degenerate=True)
+    rows = {e: {"median seconds": float(t[f"time_{e}"].median()),
+                "mean seconds": float(t[f"time_{e}"].mean()),
+                "median ratio to LogME": float((t[f"time_{e}"] / t["time_logme"]).median())}
+            for e in ESTIMATORS}
+    rows["fine-tuning (one seed)"] = {"median seconds": float(t["time_finetune"].median()),
+                                      "mean seconds": float(t["time_finetune"].mean()),
+                                      "median ratio to LogME": float(
+                                          (t["time_finetune"] / t["time_logme"]).median())}
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def lambda_correlations(results: RegressionResults, target: str, lambdas=None,
-                        n_boot: int = 200):
-    """Pearson r (with interval) of Linear / Label MSE vs the ground truth for each
-    lambda in ``lambdas`` (default: the configuration's grid), one row per lambda."""
+def recipe_table(results):
+    """The lr grid per target: mean validation MSE of each lr, and the choice."""
+    r = results.tables["recipe"]
+    return (r.groupby(["target", "lr"])
+             .agg(val_mse=("val_mse", "mean"), chosen=("chosen", "first")).reset_index())
+
+
+def lambda_scores(results, target: str, lam: float):
+    """Linear MSE and Label MSE (standardised inputs) of every model on ``target`` at
+    ``lambda = lam`` (one of ``cfg.lambdas``): a DataFrame indexed by model with columns
+    ``linear_mse, label_mse, neg_mse``."""
+    lt = results.tables["lambdas"]
+    targets = list(dict.fromkeys(lt["target"]))
+    if target not in targets:
+        raise ValueError(f"target must be one of {targets}, got {target!r}")
+    part = lt[(lt["target"] == target) & np.isclose(lt["lambda"], float(lam))]
+    if part.empty:
+        raise ValueError(f"lambda must be one of {sorted(set(lt['lambda']))}, got {lam!r}")
+    truth = results.table[results.table["target"] == target].groupby("model")[TRUTH].mean()
+    out = part.set_index("model")[["linear_mse", "label_mse"]].copy()
+    out[TRUTH] = truth.reindex(out.index).to_numpy()
+    return out
+
+
+def lambda_view(results):
+    """The run as the LambdaExplorer widget reads it: the same tables, and a ``cfg`` with
+    the target *names*, ``lambdas``, ``alpha`` (the slider's start) and ``degenerate``."""
+    from types import SimpleNamespace
+    cfg = results.cfg
+    lambdas = tuple(sorted(set(results.tables["lambdas"]["lambda"])))
+    view = SimpleNamespace(
+        targets=[getattr(t, "name", t) for t in (cfg.targets if cfg is not None else
+                                                 dict.fromkeys(results.table["target"]))],
+        lambdas=lambdas, alpha=cfg.alpha if cfg is not None else 1.0,
+        degenerate=cfg.degenerate if cfg is not None else (("random-init", "out"),))
+    return base.Results(results.paper, results.table, results.tables, results.meta, view)
+
+
+def lambda_correlations(results, target: str, n_boot: int = 200):
+    """Pearson r (with interval) of Linear / Label MSE vs the truth at every lambda."""
     import pandas as pd
-    from transfer_nb import stats
     rows = []
-    for lam in (results.cfg.lambdas if lambdas is None else lambdas):
+    for lam in sorted(set(results.tables["lambdas"]["lambda"])):
         s = lambda_scores(results, target, lam)
-        corr = stats.rank_correlations({"linear_mse": s["linear_mse"].to_numpy(),
-                                        "label_mse": s["label_mse"].to_numpy()},
-                                       s["neg_mse"].to_numpy(), n_boot=n_boot)
-        row = {"lambda": float(lam)}
-        for name in ("linear_mse", "label_mse"):
-            for col in ("pearson", "pearson_low", "pearson_high"):
-                row[f"{name}_{col}"] = float(corr.loc[name, col])
+        s = s[~s.index.isin(_out_models(results))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            corr = stats.rank_correlations({"linear_mse": s["linear_mse"].to_numpy(),
+                                            "label_mse": s["label_mse"].to_numpy()},
+                                           s[TRUTH].to_numpy(), n_boot=n_boot)
+        row = {"lambda": lam}
+        for e in ("linear_mse", "label_mse"):
+            for k in ("pearson", "pearson_low", "pearson_high"):
+                row[f"{e}_{k}"] = float(corr.loc[e, k])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def timing_table(results: RegressionResults):
-    """Median wall-clock seconds per estimator over all cells, and relative to LogME."""
-    import pandas as pd
-    t = results.table
-    med = {e: float(t["time_" + e].median()) for e in ESTIMATORS}
-    return pd.DataFrame({"median seconds": med,
-                         "relative to logme": {e: med[e] / med["logme"] for e in ESTIMATORS}})
+# ----------------------------------------------------------------------------- prose
+def _fmt(v) -> str:
+    return "nan" if v is None or not np.isfinite(v) else f"{v:.2f}"
 
 
-def _verdict_better(lin_low, lin_high, lin, base, base_low, base_high) -> str:
-    """Rule: 'reproduced' when the baseline's point estimate lies below the estimator's
-    interval, 'not reproduced' when the estimator's point estimate lies below the
-    baseline's interval (or above it, reversed), else 'inconclusive'."""
-    if not all(np.isfinite([lin_low, lin_high, base, base_low, base_high])):
-        return "inconclusive"
-    if base < lin_low:
-        return "reproduced"
-    if lin < base_low:
-        return "not reproduced"
-    return "inconclusive"
+def _line(r) -> str:
+    return (f"{r['statistic']} {_fmt(r['estimate'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]: "
+            f"**{r['verdict']}**")
 
 
-def _verdict_control(r, low, high, real) -> str:
-    """Rule for the shuffled control: 'reproduced' (correlation lost) when the shuffled
-    interval contains 0 and the shuffled r is at most half the real r (or <= 0);
-    'not reproduced' when the shuffled interval lies above 0; else 'inconclusive'."""
-    if not all(np.isfinite([r, low, high])):
-        return "inconclusive"
-    if low > 0:
-        return "not reproduced"
-    if low <= 0 <= high and (r <= 0 or (np.isfinite(real) and real > 0 and r <= real / 2)):
-        return "reproduced"
-    return "inconclusive"
-
-
-def paper_vs_measured(results: RegressionResults, corr=None, shuffled=None):
-    """The closing table: one row per (claim, target), verdicts by stated rules.
-
-    * "beats LogME by 12-36 %" (Pearson): measured relative improvement
-      ``(r_est - r_logme) / |r_logme|``; verdict by :func:`_verdict_better`'s rule
-      (LogME's point estimate below the estimator's 95 % interval -> reproduced; the
-      estimator's below LogME's interval -> not reproduced; else inconclusive).
-    * "correlates with the ground truth": ``stats.interval_verdict`` on the Pearson
-      interval with threshold 0.
-    * "at least 27 % faster than LogME": median time saving over all cells >= 27 %.
-    * shuffled control (not a paper claim): by :func:`_verdict_control` ("reproduced"
-      = the correlation is lost: the interval on permuted targets contains 0 and the
-      point estimate is at most half the real one).
-    Targets whose ground truth does not discriminate get "excluded".
-    """
-    import pandas as pd
-    from transfer_nb import stats
-    corr = correlations(results) if corr is None else corr
-    shuffled = shuffled_correlations(results) if shuffled is None else shuffled
-    check = ground_truth_check(results)
-    c = corr.set_index(["target", "score"])
-    s = shuffled.set_index(["target", "score"])
-    rows = []
-    for target in results.cfg.targets:
-        ok = bool(check.loc[target, "discriminates"])
-        base = c.loc[(target, "logme")]
-        for est in ("linear_mse", "label_mse"):
-            r = c.loc[(target, est)]
-            imp = (r["pearson"] - base["pearson"]) / abs(base["pearson"]) \
-                if base["pearson"] != 0 else float("nan")
-            v = _verdict_better(r["pearson_low"], r["pearson_high"], r["pearson"],
-                                base["pearson"], base["pearson_low"], base["pearson_high"])
-            rows.append({"claim": f"{est} beats LogME (Pearson)", "target": target,
-                         "paper": "+12% to +36%",
-                         "measured": f"{imp:+.0%} (r {r['pearson']:.2f} vs {base['pearson']:.2f})",
-                         "verdict": v if ok else "excluded"})
-            v = stats.interval_verdict(r["pearson_low"], r["pearson_high"], 0.0)
-            rows.append({"claim": f"{est} correlates with -test MSE", "target": target,
-                         "paper": "positive",
-                         "measured": f"r {r['pearson']:.2f} [{r['pearson_low']:.2f}, "
-                                     f"{r['pearson_high']:.2f}]",
-                         "verdict": v if ok else "excluded"})
-        for est in ESTIMATORS:
-            r = s.loc[(target, est)]
-            real = c.loc[(target, est), "pearson"]
-            v = _verdict_control(r["pearson"], r["pearson_low"], r["pearson_high"], real)
-            rows.append({"claim": f"shuffled control: {est} loses its correlation",
-                         "target": target, "paper": "(control)",
-                         "measured": f"r {r['pearson']:.2f} [{r['pearson_low']:.2f}, "
-                                     f"{r['pearson_high']:.2f}]",
-                         "verdict": v if ok else "excluded"})
-    tt = timing_table(results)
-    for est in ("linear_mse", "label_mse"):
-        saving = 1.0 - tt.loc[est, "relative to logme"]
-        rows.append({"claim": f"{est} at least 27% faster than LogME", "target": "all",
-                     "paper": ">= 27% faster", "measured": f"{saving:.0%} faster",
-                     "verdict": "reproduced" if saving >= PAPER["speedup"] else "not reproduced"})
-    return pd.DataFrame(rows)
-
-
-def report(results: RegressionResults, corr=None, shuffled=None) -> str:
-    """A Markdown paragraph with the run's numbers (for ``display(Markdown(...))``)."""
-    corr = correlations(results) if corr is None else corr
-    shuffled = shuffled_correlations(results) if shuffled is None else shuffled
-    check = ground_truth_check(results)
-    table = paper_vs_measured(results, corr, shuffled)
-    lines = []
-    for target in results.cfg.targets:
-        row = check.loc[target]
-        if not row["discriminates"]:
-            lines.append(f"- **{target}**: the ground truth does not discriminate "
-                         f"({row['reason']}); excluded from the verdicts.")
-            continue
-        c = corr[corr["target"] == target].set_index("score")
-        best = c.loc[list(ESTIMATORS + BASELINES), "pearson"].idxmax()
-        parts = ", ".join(f"{e} {c.loc[e, 'pearson']:.2f} [{c.loc[e, 'pearson_low']:.2f}, "
-                          f"{c.loc[e, 'pearson_high']:.2f}]" for e in (*ESTIMATORS, *BASELINES))
-        lines.append(f"- **{target}** (test MSE from {row['best_mse']:.4f} to "
-                     f"{row['worst_mse']:.4f}, a spread of {row['spread_in_se']:.1f} standard "
-                     f"errors): Pearson r with 95% intervals: {parts}. Highest: {best}.")
-    tt = timing_table(results)
-    lines.append(f"- Median time per score: Linear MSE {tt.loc['linear_mse', 'median seconds'] * 1e3:.2f} ms, "
-                 f"Label MSE {tt.loc['label_mse', 'median seconds'] * 1e3:.2f} ms, LogME "
-                 f"{tt.loc['logme', 'median seconds'] * 1e3:.2f} ms (measured on a shared machine).")
-    counts = table["verdict"].value_counts()
-    lines.append("- Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in
-                 ("reproduced", "not reproduced", "inconclusive", "excluded")) + ".")
-    return "\n".join(lines)
-
-
-def check_report(results: RegressionResults) -> str:
-    """The discrimination check of every target as Markdown bullet points."""
-    check = ground_truth_check(results)
-    return "\n".join(
-        f"- **{t}**: test MSE spread {r['spread']:.4f} = {r['spread_in_se']:.1f} standard "
-        f"errors (needs >= 3), best R2 {r['max_r2']:.3f} (needs < 0.97): "
-        + ("discriminates." if r["discriminates"] else f"does not discriminate ({r['reason']}).")
-        for t, r in check.iterrows())
+def summary(results, table=None) -> str:
+    """Markdown generated from the numbers: gates, the primary verdict with its control,
+    the comparisons with LogME, speed, and what fast mode cannot decide."""
+    chk = checks(results)
+    v = verdicts(results) if table is None else table
+    p = v[v["primary"]].iloc[0]
+    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {_gate_text(chk)}."]
+    lines.append(f"**Primary claim** ({p['claim']}): {_line(p)} over "
+                 f"{int(p.get('n_items', 0) or 0)} (target, model) items, leave-one-out "
+                 f"range [{_fmt(p['loo_low'])}, {_fmt(p['loo_high'])}]; its shuffled-target "
+                 f"control: {p.get('control', 'n/a')}.")
+    corr = v[v["claim"].str.endswith("correlates with -test MSE after fine-tuning")]
+    lines.append("Every score (Pearson pooled within target; control = real minus shuffled "
+                 "targets): " + "; ".join(
+                     f"{r['claim'].split(' ')[0]} {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
+                     f"{_fmt(r['high'])}] {r['verdict']}"
+                     + (f" (control {r['control'].split(':')[0].replace('real - shuffled ', '')}"
+                        f")" if isinstance(r.get("control"), str) else "")
+                     for _, r in corr.iterrows()) + ".")
+    vs = v[v["claim"].str.endswith("beats LogME")]
+    lines.append("Against LogME (paired difference of Pearson r): " + "; ".join(
+        f"{r['claim'].split(' ')[0]} {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
+        f"{_fmt(r['high'])}] {r['verdict']}" for _, r in vs.iterrows()) + ".")
+    sp = v[v["claim"].str.contains("faster than LogME")]
+    lines.append("Speed: " + "; ".join(
+        f"{r['claim']}: time ratio {np.exp(r['estimate']):.2f} [{np.exp(r['low']):.2f}, "
+        f"{np.exp(r['high']):.2f}] -> {r['verdict']}" for _, r in sp.iterrows()) + ".")
+    counts = v["verdict"].value_counts()
+    lines.append("All claims: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
+    if results.meta.get("mode") == "fast":
+        undecided = v.loc[v["verdict"].isin(["inconclusive", "excluded", "fragile"]), "claim"]
+        if len(undecided):
+            lines.append(f"Fast mode cannot decide {len(undecided)} claims; the stored full "
+                         "run is sized to decide the primary claim.")
+    return "\n\n".join(lines)
