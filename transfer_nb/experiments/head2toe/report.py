@@ -214,9 +214,17 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     p = v[v["primary"]].iloc[0]
     note = " (the interval clears +margin: Head2Toe *beats* fine-tuning here)" \
         if p["note"] == "beats" else ""
+    ok = chk[chk["passes"]]
+    groups = set(ok["group"])
+    where = (f" Measured on {', '.join(ok['target'])}" + (
+        f": {groups.pop()} targets only, so it says nothing about the others"
+        if len(groups) == 1 and len(ok) < len(chk) else "") + "." if len(ok) else "")
     lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {_fmt(p['estimate'])} "
-                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}]: **{p['verdict']}**{note}.")
+                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}]: **{p['verdict']}**{note}.{where}")
     for _, r in v[~v["primary"]].iterrows():
+        if r["verdict"] == "excluded":
+            lines.append(f"- {r['claim']}: **excluded** ({r['gates']}).")
+            continue
         lines.append(f"- {r['claim']}: {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
                      f"{_fmt(r['high'])}]: **{r['verdict']}**.")
     if results.meta.get("mode") == "fast":
