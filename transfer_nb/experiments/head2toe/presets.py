@@ -84,6 +84,8 @@ class Head2ToeConfig:
     val_per_class: int = 20
     margin: float = 0.03                 # "matches": not worse by more than 3 points
     n_boot: int = 2000
+    # torch threads during the run; fast mode uses 1: on a busy 2-core machine two
+    # threads wait on each other (a CI run with a CPU hog beside it crawled at 2)
     threads: int = 2
     primary: str = PRIMARY
 
@@ -109,7 +111,8 @@ def config(mode: str | None = None, targets=None, **overrides) -> Head2ToeConfig
     if mode == "fast":
         cfg = Head2ToeConfig(mode, (default[0], default[3]), seeds=(0, 1), cv=False,
                              fractions=(0.02, 0.1), ft_grid=((1e-5, 20), (1e-4, 20)),
-                             recipe_draws=1, head_steps=200, val_per_class=10, n_boot=1000)
+                             recipe_draws=1, head_steps=200, val_per_class=10, n_boot=1000,
+                             threads=1)
     else:
         cfg = Head2ToeConfig(mode, default)
     cfg = dataclasses.replace(cfg, targets=target_specs(targets, cfg.targets, per_class=2,
