@@ -60,8 +60,8 @@ from the source domain (ImageNet photos); a linear probe on the last layer trail
 * Head2Toe's fraction and group-lasso coefficient chosen by **cross-validation** on the
   labelled images (full run);
 * the **primary claim fixed in the config**: Head2Toe matches fine-tuning on average,
-  read as **non-inferiority** (Head2Toe is not worse by more than a margin of 0.03), which
-  also says "beats" when the whole interval clears +0.03.
+  read as **non-inferiority** (Head2Toe is not worse by more than the margin printed in
+  the configuration below), which also says "beats" when the whole interval clears +margin.
 """),
         code(SETUP),
         md("The configuration of this run (fast in CI; the stored run used the full one):"),
@@ -113,7 +113,8 @@ display(E.report.accuracy_table(res).round(3))
 
 A target counts only when (i) fine-tuning trained: no seed collapsed to chance, it reaches
 at least the linear probe, and its training accuracy stopped rising; (ii) no method
-reaches the 0.97 ceiling, where differences measure the test set rather than the methods.
+reaches the accuracy ceiling (`stats.CEILING`), where differences measure the test set
+rather than the methods.
 """),
         code("""
 display(E.report.recipe_table(res).round(3))
@@ -122,10 +123,11 @@ display(E.report.checks(res))
         md("""
 ### Where do the kept features come from?
 
-Kept features per layer at the paper's default fraction 0.1 (mean over seeds): every bar
+Kept features per layer at the paper's default fraction (`cfg.main_fraction`, mean over
+seeds): every bar
 left of the last layer is input the linear probe never sees.
 """),
-        code("E.plots.plot_layer_counts(res, keep_fraction=0.1); plt.show()"),
+        code("E.plots.plot_layer_counts(res, keep_fraction=cfg.main_fraction); plt.show()"),
         md("""
 ### Explore the kept fraction
 
@@ -156,8 +158,8 @@ shared CI machine, the ratio is what to read.
 One row per claim; exactly one is primary. Rules, applied mechanically on the targets that
 pass the gates: "A beats B" is the t-interval of the per-seed differences (each seed's
 mean over targets), *reproduced* above 0, *not reproduced* below, else *inconclusive*;
-"matches" is non-inferiority against -0.03 (with the note *beats* when the interval clears
-+0.03); "far helps most" is the difference of far and near target means, resampled over
+"matches" is non-inferiority against minus the configured margin (with the note *beats*
+when the interval clears +margin); "far helps most" is the difference of far and near target means, resampled over
 targets and seeds; the cost claims are the per-seed log10 ratios; *excluded* when too few
 targets pass.
 """),
