@@ -29,7 +29,7 @@ __all__ = ["SourceSpec", "TargetSpec", "target_spec", "target_specs", "load_targ
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
-           "cached_cell"]
+           "cached_cell", "declared_out"]
 
 MODES = ("fast", "full")
 
@@ -399,3 +399,11 @@ def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = T
         if use_cache:
             save_arrays(path, hit)
     return hit
+
+
+def declared_out(results) -> set:
+    """Names of the items a run's config declares out of the verdicts (``degenerate``
+    pairs marked ``"out"``; a stored run without its config: the random init)."""
+    cfg = results.cfg
+    declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
+    return {name for name, side in declared if side == "out"}

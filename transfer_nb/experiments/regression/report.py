@@ -28,9 +28,7 @@ PROPOSED = ("linear_mse", "label_mse")
 
 
 def _out_models(results) -> set:
-    cfg = results.cfg
-    declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
-    return {name for name, side in declared if side == "out"}
+    return base.declared_out(results)
 
 
 def model_means(results, include_degenerate: bool = False):

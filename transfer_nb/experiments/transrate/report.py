@@ -22,9 +22,7 @@ __all__ = ["checks", "layer_checks", "verdicts", "summary", "correlation_table",
 
 
 def _out_models(results) -> set:
-    cfg = results.cfg
-    declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
-    return {name for name, side in declared if side == "out"}
+    return base.declared_out(results)
 
 
 def model_means(results, include_degenerate: bool = False):
