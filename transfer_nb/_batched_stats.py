@@ -46,15 +46,34 @@ def _pair_weights(a: np.ndarray, b: np.ndarray, i: np.ndarray, j: np.ndarray) ->
     return w[:, i] + w[:, j]
 
 
-def _all_stats(x: np.ndarray, y: np.ndarray) -> dict:
-    """Pearson, Kendall tau-b and weighted tau of each row pair of (B, n) arrays."""
+def _rank_stats(x: np.ndarray, y: np.ndarray, methods=("kendall", "weighted_tau")) -> dict:
+    """Kendall tau-b and/or weighted tau of each row pair of (B, n) arrays (one set of
+    pair signs shared by both)."""
     n = x.shape[1]
     i, j = np.triu_indices(n, k=1)
     sx = np.sign(x[:, i] - x[:, j])
     sy = np.sign(y[:, i] - y[:, j])
-    # scipy's default (rank=True): mean of the tau ranked by (x, y) and by (y, x)
-    wt = 0.5 * (_tau(sx, sy, _pair_weights(x, y, i, j)) + _tau(sx, sy, _pair_weights(y, x, i, j)))
-    return {"pearson": _pearson(x, y), "kendall": _tau(sx, sy), "weighted_tau": wt}
+    out = {}
+    if "kendall" in methods:
+        out["kendall"] = _tau(sx, sy)
+    if "weighted_tau" in methods:
+        # scipy's default (rank=True): mean of the tau ranked by (x, y) and by (y, x)
+        out["weighted_tau"] = 0.5 * (_tau(sx, sy, _pair_weights(x, y, i, j)) +
+                                     _tau(sx, sy, _pair_weights(y, x, i, j)))
+    return out
+
+
+def _all_stats(x: np.ndarray, y: np.ndarray) -> dict:
+    """Pearson, Kendall tau-b and weighted tau of each row pair of (B, n) arrays."""
+    return {"pearson": _pearson(x, y), **_rank_stats(x, y)}
+
+
+def _one_stat(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
+    """One statistic of each row pair: Pearson skips the O(n^2) pair matrices, which
+    dominate the leave-one-out and fragile checks' many bootstraps."""
+    if method == "pearson":
+        return _pearson(x, y)
+    return _rank_stats(x, y, (method,))[method]
 
 
 

@@ -44,8 +44,8 @@ STATISTICS = ("pearson", "kendall", "weighted_tau")
 _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high", "_p")] + ["n"]
 
 
-from transfer_nb._batched_stats import (_all_stats, _groups_of, _percentile, _pool,  # noqa: E402
-                                        _prepare, _within_resamples)
+from transfer_nb._batched_stats import (_all_stats, _groups_of, _one_stat,  # noqa: E402
+                                        _percentile, _pool, _prepare, _within_resamples)
 from transfer_nb._group_stats import group_difference  # noqa: E402
 
 
@@ -280,7 +280,7 @@ def _check_method(method: str) -> str:
 
 
 def _stat_rows(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
-    return _all_stats(x, y)[method]
+    return _one_stat(x, y, method)
 
 
 def _pooled_from(scores: list[np.ndarray], truth: np.ndarray, members, resamples,

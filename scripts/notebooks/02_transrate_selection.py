@@ -83,9 +83,10 @@ else:
     full.cfg = E.config("full")
     print(E.describe(full.cfg))
     print({k: full.meta[k] for k in ("mode", "commit", "device", "date", "wall_clock_s", "stale")})
-    display(E.report.checks(full).round(3))
-    display(E.report.verdicts(full)[SHOW].round(3).style.set_caption("STORED FULL RUN"))
-    display(Markdown(E.report.summary(full)))
+    full_checks, full_verdicts = E.report.checks(full), E.report.verdicts(full)
+    display(full_checks.round(3))
+    display(full_verdicts[SHOW].round(3).style.set_caption("STORED FULL RUN"))
+    display(Markdown(E.report.summary(full, full_verdicts, full_checks)))
 """),
         code("""
 if full is not None:
@@ -157,8 +158,8 @@ display(without[cols].round(2).style.set_caption("random init OUT (the verdicts'
         md("""
 ## 3. Layer selection, with the paper's protocol
 
-A residual stack of 8 blocks **of equal width** (so width cannot confound) trained on a
-source task; for each block: keep the blocks up to it, re-initialise every later one, new
+A residual stack of blocks **of equal width**, so width cannot confound (6 blocks in fast
+mode, 8 in the full run: see the configurations printed above), trained on a source task; for each block: keep the blocks up to it, re-initialise every later one, new
 head, LP-FT (`transfer_nb.selection.score_layers(truth="finetune_reinit")`), with the
 learning rate chosen for that target above.
 """),
@@ -179,7 +180,7 @@ the paired bootstrap of the difference of their correlations on the same resampl
 verdicts = E.report.verdicts(res)
 with pd.option_context("display.max_colwidth", 60):
     display(verdicts[SHOW].round(3))
-display(Markdown(E.report.summary(res)))
+display(Markdown(E.report.summary(res, verdicts)))
 """),
         md("""
 **How to read it.** The fast run has 9 models per target and 2 seeds: it shows the method

@@ -127,7 +127,8 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
     ----------
     mode : {"fast", "full"}, optional
         ``None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``: fast).  Fast: 10
-        models, 2 targets, 2 seeds, one layer-selection case; full: 24 models, 3 targets,
+        models, 2 targets, 2 seeds, one layer-selection case of 6 blocks (the layer
+        fine-tunings were over half of the fast run's time at 8); full: 24 models, 3 targets,
         3 seeds, 3 layer-selection cases and the EfficientNet-Lite illustration.
     targets : sequence of str or path, optional
         Data-set names or image folders (one subfolder per class) replacing the
@@ -146,7 +147,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
         default = _targets(5, 260)[:2]
         cfg = TransRateConfig(mode, default, sources, source_epochs=6, epochs=20,
                               seeds=(0, 1), lr_grid=(0.003, 0.01), recipe_models=2,
-                              layer_cases=_layer_cases(1, 5, 260), layer_blocks=8,
+                              layer_cases=_layer_cases(1, 5, 260), layer_blocks=6,
                               layer_seeds=(0, 1), n_boot=500)
     else:
         default = _targets(5, 520)

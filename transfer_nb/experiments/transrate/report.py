@@ -189,10 +189,12 @@ def _fmt(v) -> str:
     return "nan" if not np.isfinite(v) else f"{v:.2f}"
 
 
-def summary(results) -> str:
-    """Markdown generated from the numbers: gates, the primary verdict, the rest."""
-    chk = checks(results)
-    v = verdicts(results)
+def summary(results, verdict_table=None, check_table=None) -> str:
+    """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
+    ``verdict_table`` / ``check_table`` when already computed: the verdicts' fragile
+    check is the slow part)."""
+    chk = checks(results) if check_table is None else check_table
+    v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
     lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {_gate_text(chk)}."]
     lines.append(f"**Primary claim** ({p['claim']}; paper {p['paper']}): {p['statistic']} "
