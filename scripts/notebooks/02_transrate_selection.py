@@ -159,9 +159,10 @@ display(without[cols].round(2).style.set_caption("random init OUT (the verdicts'
 ## 3. Layer selection, with the paper's protocol
 
 A residual stack of blocks **of equal width**, so width cannot confound (6 blocks in fast
-mode, 8 in the full run: see the configurations printed above), trained on a source task; for each block: keep the blocks up to it, re-initialise every later one, new
-head, LP-FT (`transfer_nb.selection.score_layers(truth="finetune_reinit")`), with the
-learning rate chosen for that target above.
+mode, 8 in the full run: see the configurations printed above), trained on a source task;
+for each block: keep the blocks up to it, re-initialise every later one, new head, LP-FT
+(`transfer_nb.selection.score_layers(truth="finetune_reinit")`), with the learning rate
+chosen for that target above.
 """),
         code("""
 fig = E.plots.plot_layer_selection(res)
