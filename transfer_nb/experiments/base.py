@@ -371,14 +371,14 @@ def experiment_main(paper: str, argv=None) -> int:
         parser.error(f"--targets: {exc}")
     print(pkg.describe(cfg), flush=True)
     results = pkg.run(cfg, progress=True, use_cache=not args.no_cache)
+    if args.save:   # before the report: a slow or failing report loses nothing
+        print("stored", save_run(results), flush=True)
     import pandas as pd
     with pd.option_context("display.width", 200, "display.max_columns", 30,
                            "display.precision", 3):
         print(pkg.report.checks(results).to_string())
         print(pkg.report.verdicts(results).to_string())
     print(pkg.report.summary(results))
-    if args.save:
-        print("stored", save_run(results))
     return 0
 
 
