@@ -18,8 +18,7 @@ PAPERS = tuple(pytest.param(p, marks=pytest.mark.xfail(
     if p in PENDING else p for p in ("transrate", "head2toe", "regression", "adversarial", "pge"))
 #: papers whose stored full run exists but does not decide the primary claim (strict xfail:
 #: it fails as soon as a stored run decides it, and must then be removed from this dict)
-UNDECIDED = {"regression": "stored full run: primary Pearson 0.20 [-0.03, 0.47], "
-                           "inconclusive (issue 22)"}
+UNDECIDED: dict = {}
 #: papers whose targets cannot be an image folder of classes (they say so, clearly)
 NO_FOLDER = {"regression": "regression", "pge": "task"}
 

@@ -3,7 +3,8 @@ Regression Tasks", UAI 2023): rank a zoo of models on regression targets.
 
 The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
 regression ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
-:mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
+:mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, :mod:`.power`
+(how the primary's interval width depends on targets, models and seeds), and
 ``python -m transfer_nb.experiments.regression --full --save``.
 
 * **Zoo**: small CNNs of one architecture, one width and one epoch budget, whose quality
@@ -21,7 +22,7 @@ regression ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.R
   forms (lambda = 1 on raw features / softmax outputs) and trivial baselines; each
   with a shuffled-target control judged as a paired difference.
 """
-from transfer_nb.experiments.regression import plots, report
+from transfer_nb.experiments.regression import plots, power, report
 from transfer_nb.experiments.regression.presets import (BASELINES, ESTIMATORS, KEYPOINTS,
                                                         PAPER, PRIMARY, RegressionConfig,
                                                         config, config_hash, describe)
@@ -30,7 +31,7 @@ from transfer_nb.experiments.regression.runner import (choose_recipe, fine_tune_
                                                        load_regression_target,
                                                        probe_regression, run, score_features)
 
-__all__ = ["config", "run", "report", "plots", "describe", "config_hash", "RegressionConfig",
+__all__ = ["config", "run", "report", "plots", "power", "describe", "config_hash", "RegressionConfig",
            "ESTIMATORS", "BASELINES", "PAPER", "PRIMARY", "KEYPOINTS", "choose_recipe",
            "fine_tune_regression", "load_regression_target", "probe_regression",
            "score_features", "lambda_scores"]

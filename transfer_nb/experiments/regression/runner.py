@@ -255,15 +255,46 @@ def _cell(model, target: base.TargetSpec, cfg: RegressionConfig, lr: float) -> d
             "time_finetune": np.float64(np.mean(times)), "n_test": np.float64(len(Xte))}
 
 
-def _cached(key: dict, compute, use_cache: bool) -> dict:
-    from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
-    path = cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
-    hit = load_arrays(path) if use_cache else None
-    if hit is None:
-        hit = compute()
+def _path(key: dict):
+    from transfer_nb.cache import cache_dir, hash_inputs
+    return cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
+
+
+def _in_parallel(fn, calls: list, jobs: int, bar=None) -> list:
+    """``[fn(*args) for args in calls]``, on ``jobs`` loky worker processes when ``jobs > 1``
+    (each job runs torch on one thread, as here), in call order; ``bar`` advances per job."""
+    if jobs <= 1 or len(calls) <= 1:
+        out = []
+        for args in calls:
+            out.append(fn(*args))
+            if bar is not None:
+                bar.update(1)
+        return out
+    from joblib import Parallel, delayed
+    out = []
+    for res in Parallel(n_jobs=int(jobs), backend="loky", return_as="generator")(
+            delayed(fn)(*args) for args in calls):
+        out.append(res)
+        if bar is not None:
+            bar.update(1)
+    return out
+
+
+def _cached_many(items: list, use_cache: bool, jobs: int, bar=None) -> list:
+    """Each ``(key, fn, args)``'s arrays: from the on-disk cache, or ``fn(*args)`` (the
+    missing ones on ``jobs`` processes, then stored).  Results in item order."""
+    from transfer_nb.cache import load_arrays, save_arrays
+    out = [load_arrays(_path(key)) if use_cache else None for key, _, _ in items]
+    todo = [i for i, hit in enumerate(out) if hit is None]
+    if bar is not None:
+        bar.update(len(items) - len(todo))
+    fresh = _in_parallel(items[todo[0]][1] if todo else None,
+                         [items[i][2] for i in todo], jobs, bar) if todo else []
+    for i, hit in zip(todo, fresh):
         if use_cache:
-            save_arrays(path, hit)
-    return hit
+            save_arrays(_path(items[i][0]), hit)
+        out[i] = hit
+    return out
 
 
 def _common(cfg: RegressionConfig) -> dict:
@@ -304,31 +335,34 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
         raise ValueError(f"need >= 3 sources and >= 1 target, got {len(cfg.sources)} and "
                          f"{len(cfg.targets)}")
     t_start = time.perf_counter()
-    bar = tqdm(total=len(cfg.sources) * (1 + len(cfg.targets)) + len(cfg.targets),
+    jobs = max(1, int(cfg.jobs))
+    bar = tqdm(total=len(cfg.sources) * (1 + 2 * len(cfg.targets)) + len(cfg.targets),
                desc="regression experiment", disable=not progress)
-    models = {}
-    for spec in cfg.sources:
-        models[spec.name] = build_source(spec, cfg)   # train_source caches the weights
-        bar.update(1)
+    # train_source caches the weights
+    built = _in_parallel(build_source, [(spec, cfg) for spec in cfg.sources], jobs, bar)
+    models = {spec.name: m for spec, m in zip(cfg.sources, built)}
     rows, recipe, curves, lam_rows = [], [], [], []
     rng = np.random.default_rng(cfg.data_seed)
-    for target in cfg.targets:
-        tkey = {"target": dataclasses.asdict(target), "columns": dict(cfg.columns).get(
-            target.name), **_common(cfg)}
-        rec = _cached({"part": "recipe", **tkey, "grid": cfg.lr_grid,
-                       "models": [s.name for s in _recipe_models(cfg)],
-                       "vf": cfg.validation_fraction},
-                      lambda: _recipe_arrays(*choose_recipe(cfg, target, models)), use_cache)
-        lr = float(rec["chosen_lr"])
+    tkeys = [{"target": dataclasses.asdict(target), "columns": dict(cfg.columns).get(
+        target.name), **_common(cfg)} for target in cfg.targets]
+    chosen = [s.name for s in _recipe_models(cfg)]
+    recs = _cached_many([({"part": "recipe", **tkey, "grid": cfg.lr_grid, "models": chosen,
+                           "vf": cfg.validation_fraction}, _recipe_job,
+                          (cfg, target, {k: models[k] for k in chosen}))
+                         for target, tkey in zip(cfg.targets, tkeys)], use_cache, jobs, bar)
+    lrs = [float(rec["chosen_lr"]) for rec in recs]
+    cells = _cached_many([({"part": "cell", **tkey, "source": dataclasses.asdict(spec),
+                            "lr": lr}, _cell, (models[spec.name][0], target, cfg, lr))
+                          for target, tkey, lr in zip(cfg.targets, tkeys, lrs)
+                          for spec in cfg.sources], use_cache, jobs, bar)
+    for ti, (target, rec, lr) in enumerate(zip(cfg.targets, recs, lrs)):
         recipe += [{"target": target.name, "model": str(m), "lr": float(v), "val_mse": float(a),
                     "chosen": float(v) == lr}
                    for m, v, a in zip(rec["model"], rec["lr"], rec["val_mse"])]
-        bar.update(1)
         perm = None
-        for spec in cfg.sources:
-            model, src_acc = models[spec.name]
-            cell = _cached({"part": "cell", **tkey, "source": dataclasses.asdict(spec),
-                            "lr": lr}, lambda: _cell(model, target, cfg, lr), use_cache)
+        for si, spec in enumerate(cfg.sources):
+            src_acc = models[spec.name][1]
+            cell = cells[ti * len(cfg.sources) + si]
             Y = np.asarray(cell["Y"])
             if perm is None:   # one permutation per target, shared by every model
                 perm = rng.permutation(Y.shape[0])
@@ -358,10 +392,15 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
             bar.update(1)
     bar.close()
     meta = {"paper": "regression", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
+            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary,
+            "jobs": jobs}
     return base.Results("regression", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "lambdas": pd.DataFrame(lam_rows)}, meta, cfg)
+
+
+def _recipe_job(cfg: RegressionConfig, target: base.TargetSpec, models: dict) -> dict:
+    return _recipe_arrays(*choose_recipe(cfg, target, models))
 
 
 def _recipe_arrays(lr: float, rows: list) -> dict:
