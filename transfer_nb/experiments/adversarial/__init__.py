@@ -11,19 +11,23 @@ combined with adversarial training.
 
 This module reproduces that experiment at CPU scale, offline:
 
-* source: ``shapes`` (8 drawn shapes), a small labelled set plus an unlabelled pool;
-* target: ``textures`` (5 photo textures), a few labelled images per class;
-* sources: ``small_cnn`` trained with an L2 PGD adversary (:mod:`transfer_nb.adversarial`)
+* source: ``shapes`` with ``shift=0.5`` (8 drawn shapes in random colours, on a textured,
+  noisy background, half hollowed: hard enough that robustness costs accuracy), a
+  labelled set plus an unlabelled pool;
+* target: ``glyphs`` (the digits 0-9 rendered from fonts), 10 labelled images per class
+  per seed, 20 more per class for validation, 1000 test images;
+* sources: ``small_cnn`` trained with a multi-step L2 PGD adversary
+  (:mod:`transfer_nb.adversarial`)
   for each eps of the sweep (eps = 0 is standard training), plus students trained on
   labelled + pseudo-labelled data (:mod:`transfer_nb.adversarial_semi`) without and with
   the adversary;
 * per source and seed: clean and robust source test accuracy (the trade-off), target
-  linear-probe and fine-tuning accuracy (the ground truth), and TransRate and LogME of
+  linear-probe (the primary truth) and LP-FT accuracy, and TransRate and LogME of
   the source's target features (does an estimator see the better representation?).
 
 eps is a fraction of the typical image norm ``||x||_2`` (RMS over the source images,
 pixels in [0, 1]); :func:`imagenet_equivalent` maps a fraction to the L2 eps of the same
-fraction of ImageNet's typical norm (195.5 for 3 x 224 x 224 images, from ImageNet's
+fraction of ImageNet's typical norm (195.4 for 3 x 224 x 224 images, from ImageNet's
 mean pixel power; see :mod:`.presets`), the scale of Salman et al.'s grid.
 
 On the experiment contract: :func:`config` (``"fast"`` | ``"full"``, ``targets=`` your own

@@ -7,8 +7,8 @@ measured on, so every eps of the config is a *fraction of the typical image norm
 [0, 1], measured at run time and stored in the table as ``eps_pixels``).  ImageNet's
 typical norm follows from its per-channel pixel statistics (the normalisation constants
 every ImageNet model uses): the mean pixel power is ``E[x^2] = mean_c (mu_c^2 + sd_c^2)``
-= 0.254 (pixel RMS 0.504), so ``||x||_2`` of a 3 x 224 x 224 image is about
-``sqrt(150528 * 0.254)`` = 195.5 and Salman et al.'s grid eps in {0.01 .. 5} is the
+= 0.2537 (pixel RMS 0.504), so ``||x||_2`` of a 3 x 224 x 224 image is about
+``sqrt(150528 * 0.2537)`` = 195.4 and Salman et al.'s grid eps in {0.01 .. 5} is the
 fraction {5.1e-5 .. 0.0256} of it (:func:`imagenet_equivalent` maps back).
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ ESTIMATORS = ("transrate", "logme", "source_accuracy")
 #: ImageNet's per-channel mean and standard deviation of pixels in [0, 1]
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-#: mean pixel power E[x^2] = mean over channels of mu^2 + sd^2 (0.2538)
+#: mean pixel power E[x^2] = mean over channels of mu^2 + sd^2 (0.2537)
 IMAGENET_PIXEL_POWER = sum(m * m + s * s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)) / 3
-#: typical L2 norm of a 3 x 224 x 224 ImageNet image in [0, 1] (195.5)
+#: typical L2 norm of a 3 x 224 x 224 ImageNet image in [0, 1] (195.4)
 IMAGENET_NORM = math.sqrt(3 * 224 * 224 * IMAGENET_PIXEL_POWER)
 
 #: what the papers report
@@ -96,20 +96,21 @@ class AdversarialConfig:
 
 
 _SHAPES = (("shift", 0.5), ("n_per_class", 500))
-_TEXTURES = TargetSpec("textures", "textures", 10, 1000, options=(("n_per_class", 800),))
+#: digits rendered from fonts (10 classes; 400 per class: 300 train, 100 test)
+_GLYPHS = TargetSpec("glyphs", "glyphs", 10, 1000, options=(("n_per_class", 400),))
 
 
 def config(mode: str | None = None, targets=None, **overrides) -> AdversarialConfig:
     """The ``fast`` preset (CI, a few minutes on 2 cores) or the ``full`` one.
 
     ``mode=None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``); ``targets``: a
-    data-set name or an image folder (one subfolder per class) replacing ``textures``
+    data-set name or an image folder (one subfolder per class) replacing ``glyphs``
     (the first target is used; it needs ``per_class + val_per_class`` training images
     per class); ``overrides``: any field of :class:`AdversarialConfig`.
     """
     mode = resolve_mode(mode)
     common = dict(image_size=16, arch="small_cnn", source="shapes", source_options=_SHAPES,
-                  targets=(_TEXTURES,), norm="l2", eval_eps=0.05, threshold=0.9,
+                  targets=(_GLYPHS,), norm="l2", eval_eps=0.05, threshold=0.9,
                   source_lr=0.05, source_batch=64, val_per_class=20)
     if mode == "fast":
         cfg = AdversarialConfig(
