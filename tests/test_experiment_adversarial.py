@@ -266,6 +266,23 @@ def test_the_primary_eps_is_chosen_on_validation_never_on_test():
     assert row["estimate"] == pytest.approx(-0.3) and row["verdict"] == "not reproduced"
 
 
+def test_a_second_target_gets_its_own_gates_and_its_own_eps_choice():
+    glyphs = _with_premise(_synthetic_df()).assign(target="glyphs")
+    textures = glyphs.assign(target="textures")
+    textures.loc[textures.kind == "adversarial", "linear_probe"] -= 0.2   # robust loses here
+    res = _results(pd.concat([glyphs, textures], ignore_index=True),
+                   targets=["glyphs", "textures"])
+    chk = ex.report.checks(res)
+    assert list(chk.target) == ["glyphs", "textures"]
+    v = ex.report.verdicts(res).set_index("claim")
+    assert v[v.primary].iloc[0]["estimate"] == pytest.approx(0.1)      # the first target
+    second = v.loc["the eps chosen on validation transfers better than eps 0 on textures "
+                   "(linear probe)"]
+    assert second["estimate"] == pytest.approx(-0.1) and second["verdict"] == "not reproduced"
+    assert ex.report.source_summary(res, "textures").set_index("kind").loc[
+        "adversarial", "linear_probe"] == pytest.approx(0.5)
+
+
 def test_estimator_claims_are_within_seed():
     v = ex.report.verdicts(_results(_with_premise(_synthetic_df()))).set_index("claim")
     row = v.loc["TransRate sees the better representation (within seed, linear probe)"]

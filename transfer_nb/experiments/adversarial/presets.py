@@ -98,28 +98,31 @@ class AdversarialConfig:
 _SHAPES = (("shift", 0.5), ("n_per_class", 500))
 #: digits rendered from fonts (10 classes; 400 per class: 300 train, 100 test)
 _GLYPHS = TargetSpec("glyphs", "glyphs", 10, 1000, options=(("n_per_class", 400),))
+#: photo textures (5 classes; 800 per class: 600 train, 200 test): a second target
+_TEXTURES = TargetSpec("textures", "textures", 10, 1000, options=(("n_per_class", 800),))
 
 
 def config(mode: str | None = None, targets=None, **overrides) -> AdversarialConfig:
     """The ``fast`` preset (CI, a few minutes on 2 cores) or the ``full`` one.
 
     ``mode=None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``); ``targets``: a
-    data-set name or an image folder (one subfolder per class) replacing ``glyphs``
-    (the first target is used; it needs ``per_class + val_per_class`` training images
-    per class); ``overrides``: any field of :class:`AdversarialConfig`.
+    data-set name or an image folder (one subfolder per class), or several, replacing
+    the preset's targets (the first carries the primary claim; each needs ``per_class +
+    val_per_class`` training images per class); ``overrides``: any field of
+    :class:`AdversarialConfig`.
     """
     mode = resolve_mode(mode)
     common = dict(image_size=16, arch="small_cnn", source="shapes", source_options=_SHAPES,
-                  targets=(_GLYPHS,), norm="l2", eval_eps=0.05, threshold=0.9,
+                  norm="l2", eval_eps=0.05, threshold=0.9,
                   source_lr=0.05, source_batch=64, val_per_class=20)
     if mode == "fast":
         cfg = AdversarialConfig(
-            mode="fast", width=8, n_labeled=800, n_unlabeled=800, n_source_test=400,
+            mode="fast", targets=(_GLYPHS,), width=8, n_labeled=800, n_unlabeled=800, n_source_test=400,
             eps=(0.0, 0.05, 0.1), attack_steps=2, eval_steps=3, semi_eps=0.05,
             source_epochs=8, ft_grid=((0.003, 10),), seeds=(0, 1, 2), n_boot=300, **common)
     else:
         cfg = AdversarialConfig(
-            mode="full", width=16, n_labeled=2000, n_unlabeled=1600, n_source_test=800,
+            mode="full", targets=(_GLYPHS, _TEXTURES), width=16, n_labeled=2000, n_unlabeled=1600, n_source_test=800,
             eps=(0.0, 0.0153, 0.0256, 0.05, 0.1), attack_steps=3, eval_steps=7,
             semi_eps=0.05, source_epochs=20, ft_grid=((0.001, 20), (0.01, 20)),
             seeds=(0, 1, 2, 3, 4), n_boot=1000, **common)
@@ -169,6 +172,8 @@ def describe(cfg: AdversarialConfig) -> str:
     eq = ", ".join(f"{e:g}->{imagenet_equivalent(e):.3g}" for e in cfg.eps)
     opts = ", ".join(f"{k}={v}" for k, v in cfg.source_options) or "defaults"
     t = cfg.targets[0]
+    more = "".join(f"; second target {o.name} ({o.per_class} per class, {o.n_test} test)"
+                   for o in cfg.targets[1:])
     rule = (f"eps {cfg.moderate_eps:g}, fixed in advance" if cfg.moderate_eps is not None else
             "the eps > 0 with the best linear probe on each seed's validation images")
     ft = ", ".join(f"lr {lr:g} x {ep} epochs" for lr, ep in cfg.ft_grid)
@@ -190,7 +195,7 @@ def describe(cfg: AdversarialConfig) -> str:
         f"and eps {cfg.semi_eps:g}",
         f"target: {t.name}, {t.per_class} labelled images per class per seed, "
         f"{cfg.val_per_class} validation images per class (from the training split), "
-        f"{t.n_test} test images (the same for every seed)",
+        f"{t.n_test} test images (the same for every seed){more}",
         f"truth: {cfg.truth.replace('_', ' ')} (primary; fixed before the run); LP-FT beside "
         f"it, recipe chosen on validation from: {ft}",
         f"primary claim: {rule} vs eps 0, on the {cfg.truth.replace('_', ' ')}",

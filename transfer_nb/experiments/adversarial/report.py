@@ -30,10 +30,11 @@ _RULE = ("t-interval of per-seed differences: on the claimed side of 0 reproduce
          "other not reproduced; else inconclusive")
 
 
-def source_summary(df):
-    """Mean, standard error and 95 % t-interval over seeds per source, for each measure."""
+def source_summary(df, target: str | None = None):
+    """Mean, standard error and 95 % t-interval over seeds per source, for each measure,
+    on ``target`` (default: the first target of the table)."""
     import pandas as pd
-    df = getattr(df, "table", df)
+    df = _table(df, target)
     out = []
     for (kind, eps), g in df.groupby(["kind", "eps"], sort=False):
         row = {"kind": kind, "eps": eps, "seeds": len(g)}
@@ -48,8 +49,23 @@ def source_summary(df):
     return pd.DataFrame(out)
 
 
-def _table(results):
-    t = getattr(results, "table", results).copy()
+def targets_of(results) -> list:
+    """The target names of a run, the primary (the config's first) first."""
+    cfg_targets = _cfg(results, "targets", None)
+    if cfg_targets is not None:
+        return [t.name for t in cfg_targets]
+    t = getattr(results, "table", results)
+    return list(dict.fromkeys(t["target"])) if "target" in t else [None]
+
+
+def _table(results, target: str | None = None):
+    """The rows of one target (default: the primary one), with a ``source`` label."""
+    t = getattr(results, "table", results)
+    if "target" in t:
+        name = target if target is not None else (
+            targets_of(results)[0] if hasattr(results, "table") else t["target"].iloc[0])
+        t = t[t["target"] == name]
+    t = t.copy()
     t["source"] = t["kind"] + " eps " + t["eps"].map(lambda e: f"{e:g}")
     return t
 
@@ -58,14 +74,15 @@ def _cfg(results, name, default):
     return getattr(getattr(results, "cfg", None), name, default)
 
 
-def moderate_choice(results) -> dict:
-    """``{seed: eps}``: the eps of the primary claim per seed.
+def moderate_choice(results, target: str | None = None) -> dict:
+    """``{seed: eps}``: the eps of the primary claim per seed (on ``target``, default the
+    primary one).
 
     The config's ``moderate_eps`` when it fixes one; else, per seed, the eps > 0 of the
     adversarial sources with the best ``val_probe`` (linear probe on the target's
     validation images, never its test images); ties go to the smaller eps.
     """
-    t = _table(results)
+    t = _table(results, target)
     fixed = _cfg(results, "moderate_eps", None)
     adv = t[t.kind == "adversarial"]
     out = {}
@@ -127,9 +144,21 @@ def _source_gate(results, t):
     return g
 
 
+def _ft_curves(results, target):
+    curves = getattr(results, "tables", {}).get("curves")
+    if curves is None or not len(curves):
+        return None
+    c = curves[curves["curve"] == "ft_curve"]
+    if "target" in c and target is not None:
+        c = c[c["target"] == target]
+    return [g.sort_values("epoch")["accuracy"].to_numpy()
+            for _, g in c.groupby(["kind", "eps", "seed"], sort=False)]
+
+
 def checks(results):
-    """One row (the target): the premise, the sources' training and each truth's gates,
-    with the premise's numbers (paired by seed, largest eps minus eps 0)."""
+    """One row per target: the premise and the sources' training (shared by every
+    target), and each truth's gates, with the premise's numbers (paired by seed, largest
+    eps minus eps 0)."""
     t = _table(results)
     big = _largest(t)
     std, adv = ("standard", 0.0), ("adversarial", big)
@@ -140,23 +169,22 @@ def checks(results):
         f"clean accuracy eps {big:g} - eps 0: {clean['estimate']:+.3f} [{clean['low']:+.3f}, "
         f"{clean['high']:+.3f}] (must be < 0); robust: {robust['estimate']:+.3f} "
         f"[{robust['low']:+.3f}, {robust['high']:+.3f}] (must be > 0)"]
-    n_test = int(t["n_test"].iloc[0]) if "n_test" in t else 250
-    chance = 1.0 / float(t["num_classes"].iloc[0]) if "num_classes" in t else 0.2
     src = _source_gate(results, t)
-    g = {"premise": {"passes": premise_ok, "reason": "; ".join(why)}, "source training": src}
-    for truth in TRUTHS:
-        g[f"{truth} discrimination"] = gates.discrimination_gate(
-            t, item="source", value=truth, n_test=n_test)
-    curves = getattr(results, "tables", {}).get("curves")
-    ft = None
-    if curves is not None and len(curves):
-        c = curves[curves["curve"] == "ft_curve"]
-        ft = [g_.sort_values("epoch")["accuracy"].to_numpy()
-              for _, g_ in c.groupby(["kind", "eps", "seed"], sort=False)]
-    g["fine_tune training"] = gates.training_gate(t, item="source", value="fine_tune",
-                                                  chance=chance, n_test=n_test, curves=ft)
-    name = _cfg(results, "targets", (base.TargetSpec("target", ""),))[0].name
-    table = gates.gate_table({name: g})
+    rows = {}
+    for name in targets_of(results):
+        tt = _table(results, name)
+        n_test = int(tt["n_test"].iloc[0]) if "n_test" in tt else 250
+        chance = 1.0 / float(tt["num_classes"].iloc[0]) if "num_classes" in tt else 0.2
+        g = {"premise": {"passes": premise_ok, "reason": "; ".join(why)},
+             "source training": src}
+        for truth in TRUTHS:
+            g[f"{truth} discrimination"] = gates.discrimination_gate(
+                tt, item="source", value=truth, n_test=n_test)
+        g["fine_tune training"] = gates.training_gate(
+            tt, item="source", value="fine_tune", chance=chance, n_test=n_test,
+            curves=_ft_curves(results, name))
+        rows[name if name is not None else "target"] = g
+    table = gates.gate_table(rows)
     table["clean_drop"], table["clean_low"], table["clean_high"] = (
         clean["estimate"], clean["low"], clean["high"])
     table["robust_gain"], table["robust_low"], table["robust_high"] = (
@@ -166,8 +194,8 @@ def checks(results):
     return table
 
 
-def _excluded_by(chk, truth: str | None) -> str:
-    row = chk.iloc[0]
+def _excluded_by(chk, truth: str | None, target: int = 0) -> str:
+    row = chk.iloc[target]
     names = ["premise", "source training"]
     if truth is not None:
         names.append(f"{truth} discrimination")
@@ -177,10 +205,10 @@ def _excluded_by(chk, truth: str | None) -> str:
 
 
 def _diff_row(t, chk, claim, measure, a, b, paper, choice, primary=False, gate_truth=None,
-              direction=1.0, gated=True):
+              direction=1.0, gated=True, target=0):
     d = paired(t, measure, a, b, choice)
     verdict = stats.direction_verdict(d["low"], d["high"], direction)
-    bad = _excluded_by(chk, gate_truth) if gated else ""
+    bad = _excluded_by(chk, gate_truth, target) if gated else ""
     if bad:
         verdict = "excluded"
     return base.verdict_row(claim, primary=primary, paper=paper,
@@ -222,6 +250,11 @@ def verdicts(results):
         _diff_row(t, chk, f"semi + adversarial beats adversarial at eps {semi_eps:g} ({tn})",
                   truth, ("adversarial", semi_eps), ("semi+adversarial", semi_eps),
                   PAPER["combined_best"], choice, False, truth)]
+    for i, name in enumerate(targets_of(results)[1:], start=1):
+        ti = _table(results, name)
+        rows.append(_diff_row(ti, chk, f"the eps {how} transfers better than eps 0 on {name} "
+                              f"({tn})", truth, std, chosen, PAPER["moderate_helps"],
+                              moderate_choice(results, name), False, truth, target=i))
     t["minus_source_accuracy"] = -t["source_accuracy"]
     bad = _excluded_by(chk, truth)
     used = None if not bad else []

@@ -49,11 +49,12 @@ def source_data(cfg: AdversarialConfig) -> dict:
             "test": test, "norm": typical_norm(x)}
 
 
-def target_data(cfg: AdversarialConfig, seed: int):
-    """``(fit, val, test)`` of the target: ``per_class`` labelled and ``val_per_class``
-    validation images per class, disjoint, drawn by ``seed`` from the training split
-    (:func:`transfer_nb.experiments.base.load_target`); the same test set for every seed."""
-    spec = cfg.targets[0]
+def target_data(cfg: AdversarialConfig, seed: int, target: int = 0):
+    """``(fit, val, test)`` of ``cfg.targets[target]``: ``per_class`` labelled and
+    ``val_per_class`` validation images per class, disjoint, drawn by ``seed`` from the
+    training split (:func:`transfer_nb.experiments.base.load_target`); the same test set
+    for every seed."""
+    spec = cfg.targets[target]
     wider = dataclasses.replace(spec, per_class=spec.per_class + cfg.val_per_class)
     train, test = base.load_target(wider, cfg.image_size, seed)
     y = np.asarray(train.targets)
@@ -150,20 +151,22 @@ def _cell_key(cfg: AdversarialConfig, kind: str, eps: float, seed: int) -> str:
 
 
 def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dict | None = None,
-             progress: bool = False, use_cache: bool = True) -> dict:
-    """Every measurement of one (source, seed): one row of :func:`run`.
+             progress: bool = False, use_cache: bool = True) -> list[dict]:
+    """Every measurement of one (source, seed): one row of :func:`run` per target.
 
     Returns
     -------
-    dict
-        ``kind, eps`` (fraction of ||x||), ``eps_pixels``, ``imagenet_eps``, ``seed``,
+    list of dict
+        One per target of ``cfg.targets``: ``target``, ``kind, eps`` (fraction of
+        ||x||), ``eps_pixels``, ``imagenet_eps``, ``seed``,
         ``n_pseudo``, ``source_clean``, ``source_robust`` (source test accuracy, clean
         and under the ``cfg.eval_eps`` attack), ``source_plateau`` (its learning curve
         flattened), ``linear_probe`` and ``fine_tune`` (LP-FT) target test accuracy,
         ``val_probe`` (the probe on the validation images: what chooses eps),
         ``ft_lr, ft_epochs`` (LP-FT's validation-chosen recipe), :func:`score_features`
         of the source's penultimate features of the labelled target images (what a
-        practitioner has), and ``source_curve`` / ``ft_curve`` (arrays, per epoch).
+        practitioner has), ``n_test``, ``num_classes``, and ``source_curve`` /
+        ``ft_curve`` (lists, per epoch).
     """
     from transfer_nb import adversarial, cache, training, transfer
     from transfer_nb.experiments.gates import plateau
@@ -175,37 +178,48 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
         clean = training.evaluate(model, d["test"])
         robust = adversarial.robust_accuracy(model, d["test"], cfg.eval_eps * d["norm"],
                                              norm=cfg.norm, steps=cfg.eval_steps, seed=seed)
-        fit, val, te = target_data(cfg, seed)
-        z = {k: extract_features(model, ds, layers=["pool"], device="cpu", progress=False)["pool"]
-             for k, ds in (("fit", fit), ("val", val), ("test", te))}
-        probe = transfer.linear_probe(z["fit"], fit.targets, z["test"], te.targets, seed=seed)
-        val_probe = transfer.linear_probe(z["fit"], fit.targets, z["val"], val.targets, seed=seed)
-        ft = _lp_ft(cfg, model, fit, val, te, seed)
         curve = np.asarray(model.transfer_nb_train_curve, dtype=np.float64)
-        scores = score_features(z["fit"], fit.targets, clean)
-        return {"n_pseudo": np.array(model.transfer_nb_n_pseudo), "norm": np.array(d["norm"]),
-                "source_clean": np.array(clean), "source_robust": np.array(robust),
-                "source_plateau": np.array(float(plateau(curve))), "source_curve": curve,
-                "linear_probe": np.array(probe), "val_probe": np.array(val_probe),
-                **{k: np.asarray(v) for k, v in ft.items()},
-                **{k: np.array(v) for k, v in scores.items()}}
+        out = {"n_pseudo": np.array(model.transfer_nb_n_pseudo), "norm": np.array(d["norm"]),
+               "source_clean": np.array(clean), "source_robust": np.array(robust),
+               "source_plateau": np.array(float(plateau(curve))), "source_curve": curve}
+        for i in range(len(cfg.targets)):
+            fit, val, te = target_data(cfg, seed, i)
+            z = {k: extract_features(model, ds, layers=["pool"], device="cpu",
+                                     progress=False)["pool"]
+                 for k, ds in (("fit", fit), ("val", val), ("test", te))}
+            m = {"linear_probe": transfer.linear_probe(z["fit"], fit.targets, z["test"],
+                                                       te.targets, seed=seed),
+                 "val_probe": transfer.linear_probe(z["fit"], fit.targets, z["val"],
+                                                    val.targets, seed=seed),
+                 **_lp_ft(cfg, model, fit, val, te, seed),
+                 **score_features(z["fit"], fit.targets, clean),
+                 "n_test": len(te), "num_classes": len(fit.classes)}
+            out.update({f"t{i}__{k}": np.asarray(v) for k, v in m.items()})
+        return out
 
     key = _cell_key(cfg, kind, eps, seed)
     arrays = cache.cached_arrays(_CACHE_KIND, key, compute) if use_cache else compute()
-    row = {"kind": kind, "eps": float(eps), "seed": int(seed),
-           "eps_pixels": float(eps) * float(arrays["norm"]),
-           "imagenet_eps": imagenet_equivalent(eps), "eval_eps": float(cfg.eval_eps)}
-    for k, v in arrays.items():
-        v = np.asarray(v)
-        if k in ("source_curve", "ft_curve"):
-            row[k] = [float(a) for a in v.ravel()]
-        elif k in ("n_pseudo", "ft_epochs"):
-            row[k] = int(v)
-        elif k == "source_plateau":
-            row[k] = bool(v)
-        elif k != "norm":
-            row[k] = float(v)
-    return row
+    shared = {"kind": kind, "eps": float(eps), "seed": int(seed),
+              "eps_pixels": float(eps) * float(arrays["norm"]),
+              "imagenet_eps": imagenet_equivalent(eps), "eval_eps": float(cfg.eval_eps)}
+    rows = []
+    for i, spec in enumerate(cfg.targets):
+        row = {"target": spec.name, **shared}
+        for k, v in arrays.items():
+            if "__" in k and not k.startswith(f"t{i}__"):
+                continue
+            k = k.split("__", 1)[-1]
+            v = np.asarray(v)
+            if k in ("source_curve", "ft_curve"):
+                row[k] = [float(a) for a in v.ravel()]
+            elif k in ("n_pseudo", "ft_epochs", "n_test", "num_classes"):
+                row[k] = int(v)
+            elif k == "source_plateau":
+                row[k] = bool(v)
+            elif k != "norm":
+                row[k] = float(v)
+        rows.append(row)
+    return rows
 
 
 def _cells(cfg: AdversarialConfig) -> list[tuple[str, float]]:
@@ -230,10 +244,13 @@ def _workers(cfg: AdversarialConfig) -> int:
 
 def _curves(rows) -> "object":
     import pandas as pd
-    out = [{"kind": r["kind"], "eps": r["eps"], "seed": r["seed"], "curve": name,
-            "epoch": i + 1, "accuracy": a}
-           for r in rows for name in ("source_curve", "ft_curve") for i, a in enumerate(r[name])]
-    return pd.DataFrame(out, columns=["kind", "eps", "seed", "curve", "epoch", "accuracy"])
+    first = rows[0]["target"] if rows else None
+    out = [{"target": r["target"], "kind": r["kind"], "eps": r["eps"], "seed": r["seed"],
+            "curve": name, "epoch": i + 1, "accuracy": a}
+           for r in rows for name in ("source_curve", "ft_curve") for i, a in enumerate(r[name])
+           if name == "ft_curve" or r["target"] == first]     # one source curve per source
+    return pd.DataFrame(out, columns=["target", "kind", "eps", "seed", "curve", "epoch",
+                                      "accuracy"])
 
 
 def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -> base.Results:
@@ -263,8 +280,8 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
             rows = []
-            for row in pool.map(_worker, [(cfg, k, e, s, use_cache) for k, e, s in jobs]):
-                rows.append(row)
+            for cell in pool.map(_worker, [(cfg, k, e, s, use_cache) for k, e, s in jobs]):
+                rows.extend(cell)
                 bar.update(1)
     else:
         threads = torch.get_num_threads()
@@ -272,17 +289,17 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
         try:
             rows = []
             for k, e, s in jobs:
-                rows.append(run_cell(cfg, k, e, s, data=data, use_cache=use_cache))
+                rows.extend(run_cell(cfg, k, e, s, data=data, use_cache=use_cache))
                 bar.update(1)
         finally:
             torch.set_num_threads(threads)
     bar.close()
     curves = _curves(rows)
     table = pd.DataFrame([{k: v for k, v in r.items() if not k.endswith("_curve")} for r in rows])
-    table = table.sort_values(["seed", "kind", "eps"], key=lambda c: c.map(order)
-                              if c.name == "kind" else c).reset_index(drop=True)
-    fit, _, test = target_data(cfg, cfg.seeds[0])
-    table["n_test"], table["num_classes"] = len(test), len(fit.classes)
+    rank = {spec.name: i for i, spec in enumerate(cfg.targets)}
+    table = table.sort_values(["target", "seed", "kind", "eps"], key=lambda c: c.map(order)
+                              if c.name == "kind" else (c.map(rank) if c.name == "target" else c)
+                              ).reset_index(drop=True)
     table["source_classes"] = len(data["labeled"].classes)
     meta = {"paper": "adversarial", "mode": cfg.mode, "config_hash": config_hash(cfg),
             "wall_clock_s": round(time.perf_counter() - t0, 1), "primary": cfg.primary,
