@@ -319,6 +319,19 @@ def test_config_checks_the_eps_grid_and_the_fixed_eps():
     assert full.targets[0].n_test >= 1000 and full.attack_steps > 1
 
 
+def test_the_full_preset_finds_its_data():
+    """The full preset's source pool and targets hold what it asks for (checked before the
+    30-minute run, not in it)."""
+    full = ex.config("full")
+    d = ex.source_data(full)
+    assert len(d["labeled"]) == full.n_labeled and len(d["unlabeled"]) == full.n_unlabeled
+    for i, spec in enumerate(full.targets):
+        fit, val, test = ex.target_data(full, full.seeds[0], i)
+        k = len(fit.classes)
+        assert len(fit) == spec.per_class * k and len(val) == full.val_per_class * k
+        assert len(test) == spec.n_test == 1000
+
+
 # ------------------------------------------------------------------ widget
 def test_widget_builds_and_slider_updates_the_traits(tiny_results):
     from transfer_nb_widgets import AdversarialExplorer
