@@ -102,12 +102,14 @@ else:
 """),
         md("""
 Per source (mean over seeds and its 95 % t-interval): clean and robust source test
-accuracy (the premise), and the two truths on the target. `imagenet_eps` is the same
-fraction of ImageNet's typical norm.
+accuracy (the premise; the same sources on both targets), and the two truths on each
+target. `imagenet_eps` is the same fraction of ImageNet's typical norm.
 """),
         code("""
 if full is not None:
-    display(E.summary(full)[COLS].round(3).style.set_caption("STORED FULL RUN"))
+    for name in E.report.targets_of(full):
+        display(E.summary(full, name)[COLS].round(3).style.set_caption(
+            f"STORED FULL RUN, target {name}"))
     fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
     E.plots.plot_tradeoff(full.table, ax=axes[0]); E.plots.plot_transfer_curve(full.table, ax=axes[1])
     E.plots.plot_learning_curves(full, ax=axes[2])
