@@ -277,7 +277,8 @@ def _interval(row) -> str:
 
 def summary(results) -> str:
     """Markdown: the premise, the eps chosen, the primary verdict and the other claims."""
-    chk = checks(results).iloc[0]
+    table = checks(results)
+    chk = table.iloc[0]
     v = verdicts(results)
     p = v[v["primary"]].iloc[0]
     choice = moderate_choice(results)
@@ -296,8 +297,9 @@ def summary(results) -> str:
         f"**The eps of the primary claim** ({picked}).",
         f"**Primary claim** ({p['claim']}): {_interval(p)} over {int(p['n_seeds'])} seeds: "
         f"**{p['verdict']}** (gates {p['gates']})."]
-    if not chk["passes"]:
-        lines.append(f"Failed gates: {chk['reason']}.")
+    for _, row in table.iterrows():
+        if not row["passes"]:
+            lines.append(f"Failed gates on {row['target']}: {row['reason']}.")
     rest = [f"{r['claim']}: {_interval(r)}, {r['verdict']}" for _, r in v.iterrows()
             if not r["primary"]]
     lines.append("Other claims: " + "; ".join(rest) + ".")
