@@ -97,7 +97,8 @@ class AdversarialConfig:
 
 _SHAPES = (("shift", 0.5), ("n_per_class", 600))   # 450 train images per class
 #: seeds of the stored full run: seed 0 trained the pilot sources that chose the source
-#: domain, the eps range and the primary target; seed 4 timed the full preset
+#: domain, the eps range and the primary target; seed 4 timed the full preset (the eps
+#: 0.0051 of ||x||, ImageNet 1, was dropped to fit the 25-minute slot)
 FULL_SEEDS = (5, 6, 7, 8, 9)
 #: digits rendered from fonts (10 classes; 400 per class: 300 train, 100 test)
 _GLYPHS = TargetSpec("glyphs", "glyphs", 10, 1000, options=(("n_per_class", 400),))
@@ -126,7 +127,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> AdversarialCon
     else:
         cfg = AdversarialConfig(
             mode="full", targets=(_GLYPHS, _TEXTURES), width=16, n_labeled=2000, n_unlabeled=1600, n_source_test=800,
-            eps=(0.0, 0.0051, 0.0153, 0.0256, 0.05, 0.1), attack_steps=3, eval_steps=7,
+            eps=(0.0, 0.0153, 0.0256, 0.05, 0.1), attack_steps=3, eval_steps=7,
             semi_eps=0.05, source_epochs=20, ft_grid=((0.001, 20), (0.01, 20)),
             seeds=FULL_SEEDS, n_boot=1000, **common)
     cfg = dataclasses.replace(cfg, targets=target_specs(targets, cfg.targets, per_class=10,
