@@ -90,7 +90,9 @@ class AdversarialExplorer(W.VBox):
             eps = float(self.eps)
             kind = "standard" if eps == 0 else "adversarial"
             model = ex.build_source(cfg, kind, eps, self.seed, self.data)
-            out = ex.adversarial_examples(model, self._images, self._labels, cfg.eval_eps,
+            # eps of the config are fractions of the source images' typical norm
+            out = ex.adversarial_examples(model, self._images, self._labels,
+                                          cfg.eval_eps * self.data["norm"],
                                           norm=cfg.norm, steps=cfg.eval_steps, seed=self.seed)
             classes = self.data["test"].classes
             self.examples = {

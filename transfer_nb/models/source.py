@@ -124,7 +124,8 @@ def _train(model: nn.Module, dataset, *, epochs: int, lr: float, batch_size: int
     if recalibrate_bn and epochs > 0:
         training.recalibrate_batchnorm(model, dataset, batch_size=eval_batch, device=device)
     accuracy = training.evaluate(model, dataset, batch_size=eval_batch, device=device)
-    return {"train_accuracy": accuracy, "final_loss": result["final_loss"]}
+    return {"train_accuracy": accuracy, "final_loss": result["final_loss"],
+            "accuracy_curve": [float(a) for a in result["accuracy_history"]]}
 
 
 def _load_cached(path: Path, model: nn.Module) -> dict | None:
@@ -200,6 +201,8 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
         In eval mode, with the ``transfer_nb_*`` attributes of :func:`load_model`
         (``transfer_nb_input_size`` is the training resolution) plus
         ``transfer_nb_source_accuracy`` (clean training-set accuracy),
+        ``transfer_nb_train_curve`` (running training accuracy per epoch: a learning
+        curve for :func:`transfer_nb.experiments.gates.plateau`),
         ``transfer_nb_train_config`` (the hyper-parameters) and ``transfer_nb_cache_key``
         (``None`` when the model was not cached).
 
@@ -263,6 +266,9 @@ def train_source(arch: str, dataset, epochs: int = 10, lr: float = 0.05, batch_s
     if isinstance(first, torch.Tensor) and first.ndim == 3 and first.shape[-1] == first.shape[-2]:
         model.transfer_nb_input_size = int(first.shape[-1])
     model.transfer_nb_source_accuracy = float(meta["train_accuracy"])
+    # running training accuracy per epoch (of the perturbed batches under ``perturb``);
+    # empty for a checkpoint cached before the curve was stored
+    model.transfer_nb_train_curve = [float(a) for a in meta.get("accuracy_curve", [])]
     model.transfer_nb_train_config = {"arch": arch, **full_options, "num_classes": num_classes, **hyper,
                                       "perturb": describe_perturb(perturb)}
     model.transfer_nb_cache_key = key

@@ -11,20 +11,24 @@ combined with adversarial training.
 
 This module reproduces that experiment at CPU scale, offline:
 
-* source: ``shapes`` (8 drawn shapes), a small labelled set plus an unlabelled pool;
-* target: ``textures`` (5 photo textures), a few labelled images per class;
-* sources: ``small_cnn`` trained with an L2 PGD adversary (:mod:`transfer_nb.adversarial`)
+* source: ``shapes`` with ``shift=0.5`` (8 drawn shapes in random colours, on a textured,
+  noisy background, half hollowed: hard enough that robustness costs accuracy), a
+  labelled set plus an unlabelled pool;
+* target: ``glyphs`` (the digits 0-9 rendered from fonts), 10 labelled images per class
+  per seed, 20 more per class for validation, 1000 test images;
+* sources: ``small_cnn`` trained with a multi-step L2 PGD adversary
+  (:mod:`transfer_nb.adversarial`)
   for each eps of the sweep (eps = 0 is standard training), plus students trained on
   labelled + pseudo-labelled data (:mod:`transfer_nb.adversarial_semi`) without and with
   the adversary;
 * per source and seed: clean and robust source test accuracy (the trade-off), target
-  linear-probe and fine-tuning accuracy (the ground truth), and TransRate and LogME of
+  linear-probe (the primary truth) and LP-FT accuracy, and TransRate and LogME of
   the source's target features (does an estimator see the better representation?).
 
-eps is in ``[0, 1]`` pixel units over a whole 3 x ``image_size`` x ``image_size``
-image, as in the ``robustness`` library; :func:`imagenet_equivalent` converts it to the
-ImageNet (3 x 224 x 224) scale of Salman et al. by the ratio of the norms of a
-constant image, ``sqrt(d_imagenet / d)``.
+eps is a fraction of the typical image norm ``||x||_2`` (RMS over the source images,
+pixels in [0, 1]); :func:`imagenet_equivalent` maps a fraction to the L2 eps of the same
+fraction of ImageNet's typical norm (195.4 for 3 x 224 x 224 images, from ImageNet's
+mean pixel power; see :mod:`.presets`), the scale of Salman et al.'s grid.
 
 On the experiment contract: :func:`config` (``"fast"`` | ``"full"``, ``targets=`` your own
 image folder), :func:`run` -> :class:`~transfer_nb.experiments.base.Results` (one row per
@@ -33,15 +37,17 @@ truth's gates; ``verdicts``; ``summary``), :mod:`.plots`, and ``python -m
 transfer_nb.experiments.adversarial --full --save``.
 """
 from transfer_nb.experiments.adversarial import plots, report
-from transfer_nb.experiments.adversarial.presets import (ESTIMATORS, PAPER, PRIMARY, SOURCE_KINDS,
-                                                         AdversarialConfig, config, config_hash,
-                                                         describe, imagenet_equivalent)
+from transfer_nb.experiments.adversarial.presets import (ESTIMATORS, IMAGENET_NORM, PAPER, PRIMARY,
+                                                         SOURCE_KINDS, AdversarialConfig, config,
+                                                         config_hash, describe,
+                                                         imagenet_equivalent, imagenet_fraction)
 from transfer_nb.experiments.adversarial.report import source_summary as summary
 from transfer_nb.experiments.adversarial.runner import (adversarial_examples, build_source, run,
                                                         run_cell, score_features, source_data,
-                                                        target_data)
+                                                        target_data, typical_norm)
 
 __all__ = ["config", "run", "report", "plots", "describe", "config_hash", "AdversarialConfig",
-           "imagenet_equivalent", "source_data", "target_data", "build_source", "score_features",
+           "imagenet_equivalent", "imagenet_fraction", "IMAGENET_NORM", "typical_norm",
+           "source_data", "target_data", "build_source", "score_features",
            "run_cell", "adversarial_examples", "summary", "SOURCE_KINDS", "ESTIMATORS", "PAPER",
            "PRIMARY"]

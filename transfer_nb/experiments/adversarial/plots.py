@@ -5,7 +5,7 @@ import numpy as np
 
 from transfer_nb.experiments.adversarial.report import source_summary as summary
 
-__all__ = ["plot_transfer_curve", "plot_tradeoff", "plot_examples"]
+__all__ = ["plot_transfer_curve", "plot_tradeoff", "plot_examples", "plot_learning_curves"]
 
 
 def plot_transfer_curve(df, truths=("linear_probe", "fine_tune"), ax=None):
@@ -27,7 +27,7 @@ def plot_transfer_curve(df, truths=("linear_probe", "fine_tune"), ax=None):
                         marker="s^"[j], color=f"C{i}", capsize=3, linestyle="none",
                         label=f"{kind} ({t.replace('_', ' ')})")
     ax.set_xticks(x, [f"{e:g}" for e in adv.eps])
-    ax.set_xlabel("source adversary eps (L2, pixels)")
+    ax.set_xlabel("source adversary eps (L2, fraction of ||x||)")
     ax.set_ylabel("target test accuracy")
     ax.legend(fontsize=7)
     return ax
@@ -45,7 +45,7 @@ def plot_tradeoff(df, ax=None):
         ax.errorbar(x, adv[m], yerr=[adv[m] - adv[m + "_low"], adv[m + "_high"] - adv[m]],
                     marker="o", capsize=3, label=m.replace("_", " "), color=f"C{i + 2}")
     ax.set_xticks(x, [f"{e:g}" for e in adv.eps])
-    ax.set_xlabel("source adversary eps (L2, pixels)")
+    ax.set_xlabel("source adversary eps (L2, fraction of ||x||)")
     ax.set_ylabel("source test accuracy")
     ax.legend(fontsize=8)
     return ax
@@ -68,3 +68,25 @@ def plot_examples(examples: dict, classes=None, axes=None):
         for r in range(3):
             axes[r][j].axis("off")
     return axes
+
+
+def plot_learning_curves(results, curve: str = "source_curve", ax=None):
+    """Running training accuracy per epoch of every source (``curve="source_curve"``) or
+    every LP-FT run (``"ft_curve"``), one colour per eps; the plateau gate reads these."""
+    import matplotlib.pyplot as plt
+    c = results.tables["curves"]
+    c = c[c["curve"] == curve]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    styles = {"standard": "-", "adversarial": "-", "semi": ":", "semi+adversarial": "--"}
+    eps = sorted(c["eps"].unique())
+    for (kind, e, _), g in c.groupby(["kind", "eps", "seed"], sort=False):
+        g = g.sort_values("epoch")
+        ax.plot(g["epoch"], g["accuracy"], styles.get(kind, "-"), lw=0.8, alpha=0.7,
+                color=f"C{eps.index(e)}")
+    for i, e in enumerate(eps):
+        ax.plot([], [], color=f"C{i}", label=f"eps {e:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("running training accuracy")
+    ax.legend(fontsize=7)
+    return ax

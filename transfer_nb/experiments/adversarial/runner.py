@@ -3,51 +3,72 @@ semi-supervised), one cached cell per (source, seed), and PGD examples for the w
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import numpy as np
 
 from transfer_nb.experiments import base
 from transfer_nb.experiments.adversarial.presets import (SOURCE_KINDS, VERSION, AdversarialConfig,
-                                                         config_hash)
+                                                         config_hash, imagenet_equivalent)
 
-__all__ = ["source_data", "target_data", "build_source", "score_features", "run_cell", "run",
-           "adversarial_examples"]
+__all__ = ["source_data", "typical_norm", "target_data", "build_source", "score_features",
+           "run_cell", "run", "adversarial_examples"]
 
 _CACHE_KIND = "experiments_adversarial"
 
 
 # ------------------------------------------------------------------------------ data
+def typical_norm(images) -> float:
+    """Root mean square of the images' L2 norms (pixels in [0, 1]): the scale of eps."""
+    import torch
+    x = torch.as_tensor(images, dtype=torch.float64).flatten(1)
+    return float(x.pow(2).sum(1).mean().sqrt())
+
+
 def source_data(cfg: AdversarialConfig) -> dict:
-    """``{"labeled", "unlabeled", "test"}``: disjoint parts of the source data set.
+    """``{"labeled", "unlabeled", "test", "norm"}``: disjoint parts of the source data set
+    and :func:`typical_norm` of the labelled images (eps fractions are of it).
 
     Labelled and unlabelled images are disjoint subsets of the train split (the same for
     every seed: only the models vary); the unlabelled part's labels are never used.
     """
     from transfer_nb.data import load_dataset
-    train = load_dataset(cfg.source, "train", image_size=cfg.image_size, seed=0)
+    opts = dict(cfg.source_options)
+    train = load_dataset(cfg.source, "train", image_size=cfg.image_size, seed=0, **opts)
     need = cfg.n_labeled + cfg.n_unlabeled
     if need > len(train):
         raise ValueError(f"n_labeled + n_unlabeled = {need} but the {cfg.source!r} train split "
                          f"has {len(train)} images")
     order = np.random.default_rng(0).permutation(len(train))
-    test = load_dataset(cfg.source, "test", n=cfg.n_source_test, image_size=cfg.image_size, seed=0)
-    return {"labeled": train.subset(np.sort(order[:cfg.n_labeled])),
-            "unlabeled": train.subset(np.sort(order[cfg.n_labeled:need])), "test": test}
+    test = load_dataset(cfg.source, "test", n=cfg.n_source_test, image_size=cfg.image_size,
+                        seed=0, **opts)
+    labeled = train.subset(np.sort(order[:cfg.n_labeled]))
+    x, _ = labeled.tensors(np.arange(len(labeled)))
+    return {"labeled": labeled, "unlabeled": train.subset(np.sort(order[cfg.n_labeled:need])),
+            "test": test, "norm": typical_norm(x)}
 
 
-def target_data(cfg: AdversarialConfig, seed: int):
-    """``(train, test)`` of the target (:func:`transfer_nb.experiments.base.load_target`):
-    ``per_class`` labelled images per class drawn by ``seed``, the same test set for all."""
-    return base.load_target(cfg.targets[0], cfg.image_size, seed)
+def target_data(cfg: AdversarialConfig, seed: int, target: int = 0):
+    """``(fit, val, test)`` of ``cfg.targets[target]``: ``per_class`` labelled and
+    ``val_per_class`` validation images per class, disjoint, drawn by ``seed`` from the
+    training split (:func:`transfer_nb.experiments.base.load_target`); the same test set
+    for every seed."""
+    spec = cfg.targets[target]
+    wider = dataclasses.replace(spec, per_class=spec.per_class + cfg.val_per_class)
+    train, test = base.load_target(wider, cfg.image_size, seed)
+    y = np.asarray(train.targets)
+    fit = np.concatenate([np.flatnonzero(y == c)[:spec.per_class] for c in np.unique(y)])
+    val = np.setdiff1d(np.arange(len(y)), fit)
+    return train.subset(np.sort(fit)), train.subset(val), test
 
 
 # --------------------------------------------------------------------------- sources
-def _perturb(cfg: AdversarialConfig, eps: float, seed: int):
+def _perturb(cfg: AdversarialConfig, eps_pixels: float, seed: int):
     from transfer_nb.adversarial import pgd_perturbation
-    if eps == 0:
+    if eps_pixels == 0:
         return None
-    return pgd_perturbation(eps, norm=cfg.norm, steps=cfg.attack_steps, seed=seed)
+    return pgd_perturbation(eps_pixels, norm=cfg.norm, steps=cfg.attack_steps, seed=seed)
 
 
 def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dict,
@@ -58,19 +79,21 @@ def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data:
     ----------
     kind : {"standard", "adversarial", "semi", "semi+adversarial"}
         ``"standard"`` / ``"adversarial"``: trained on the labelled images with an
-        adversary of radius ``eps`` (``eps=0``: none, standard training).  ``"semi"`` /
-        ``"semi+adversarial"``: a student trained on the labelled images plus the
-        unlabelled ones that the standard model of the same seed (the teacher) labels
-        with confidence ``>= cfg.threshold``.
+        L2 PGD adversary (``cfg.attack_steps`` steps) of radius ``eps`` (``eps=0``: none,
+        standard training).  ``"semi"`` / ``"semi+adversarial"``: a student trained on
+        the labelled images plus the unlabelled ones that the standard model of the same
+        seed (the teacher) labels with confidence ``>= cfg.threshold``.
     eps : float
-        Adversary radius (0 for ``"standard"`` and ``"semi"``).
+        Adversary radius as a fraction of ``data["norm"]`` (0 for ``"standard"`` and
+        ``"semi"``).
     data : dict
         :func:`source_data`.
 
     Returns
     -------
     torch.nn.Module
-        With ``transfer_nb_n_pseudo`` (pseudo-labelled images used; 0 without).
+        With ``transfer_nb_n_pseudo`` (pseudo-labelled images used; 0 without) and
+        ``transfer_nb_train_curve`` (its learning curve).
     """
     from transfer_nb.adversarial_semi import semi_supervised_dataset
     from transfer_nb.models import train_source
@@ -86,8 +109,9 @@ def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data:
         teacher = train_source(cfg.arch, data["labeled"], **train)
         dataset = semi_supervised_dataset(teacher, data["labeled"], data["unlabeled"],
                                           threshold=cfg.threshold)
-    model = train_source(cfg.arch, dataset, perturb=_perturb(cfg, eps, seed),
-                         adversarial_eps=eps, **train)
+    pixels = float(eps) * float(data["norm"])
+    model = train_source(cfg.arch, dataset, perturb=_perturb(cfg, pixels, seed),
+                         adversarial_eps=pixels, **train)
     model.transfer_nb_n_pseudo = len(dataset) - len(data["labeled"])
     return model
 
@@ -106,6 +130,20 @@ def score_features(Z, y, source_accuracy: float = float("nan")) -> dict:
             "source_accuracy": float(source_accuracy)}
 
 
+def _lp_ft(cfg: AdversarialConfig, model, fit, val, test, seed: int) -> dict:
+    """LP-FT with the recipe of ``cfg.ft_grid`` best on the validation images."""
+    from transfer_nb import transfer
+    kw = dict(batch_size=16, seed=seed, progress=False, device="cpu", head_init="probe")
+    recipes = [{"lr": float(lr), "epochs": int(ep)} for lr, ep in cfg.ft_grid]
+    if len(recipes) > 1:
+        best, _ = transfer.choose_recipe({"source": model}, fit, val, recipes, **kw)
+    else:
+        best = recipes[0]
+    out = transfer.fine_tune(model, fit, test, **kw, **best)
+    return {"fine_tune": out["accuracy"], "ft_lr": best["lr"], "ft_epochs": best["epochs"],
+            "ft_curve": np.asarray(out["train_accuracy_curve"], dtype=np.float64)}
+
+
 def _cell_key(cfg: AdversarialConfig, kind: str, eps: float, seed: int) -> str:
     from transfer_nb import cache
     return cache.hash_inputs(version=VERSION, cfg=dataclasses.asdict(cfg), kind=kind,
@@ -113,43 +151,75 @@ def _cell_key(cfg: AdversarialConfig, kind: str, eps: float, seed: int) -> str:
 
 
 def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dict | None = None,
-             progress: bool = False, use_cache: bool = True) -> dict:
-    """Every measurement of one (source, seed): one row of :func:`run`.
+             progress: bool = False, use_cache: bool = True) -> list[dict]:
+    """Every measurement of one (source, seed): one row of :func:`run` per target.
 
     Returns
     -------
-    dict
-        ``kind, eps, seed, n_pseudo, source_clean, source_robust`` (source test
-        accuracy, clean and under the ``cfg.eval_eps`` attack), ``linear_probe`` and
-        ``fine_tune`` (target test accuracy), and :func:`score_features` of the
-        source's penultimate target features (training images only: what a
-        practitioner has).
+    list of dict
+        One per target of ``cfg.targets``: ``target``, ``kind, eps`` (fraction of
+        ||x||), ``eps_pixels``, ``imagenet_eps``, ``seed``,
+        ``n_pseudo``, ``source_clean``, ``source_robust`` (source test accuracy, clean
+        and under the ``cfg.eval_eps`` attack), ``source_plateau`` (its learning curve
+        flattened), ``linear_probe`` and ``fine_tune`` (LP-FT) target test accuracy,
+        ``val_probe`` (the probe on the validation images: what chooses eps),
+        ``ft_lr, ft_epochs`` (LP-FT's validation-chosen recipe), :func:`score_features`
+        of the source's penultimate features of the labelled target images (what a
+        practitioner has), ``n_test``, ``num_classes``, and ``source_curve`` /
+        ``ft_curve`` (lists, per epoch).
     """
     from transfer_nb import adversarial, cache, training, transfer
+    from transfer_nb.experiments.gates import plateau
     from transfer_nb.features import extract_features
 
     def compute():
         d = data if data is not None else source_data(cfg)
         model = build_source(cfg, kind, eps, seed, d, progress=progress)
         clean = training.evaluate(model, d["test"])
-        robust = adversarial.robust_accuracy(model, d["test"], cfg.eval_eps, norm=cfg.norm,
-                                             steps=cfg.eval_steps, seed=seed)
-        tr, te = target_data(cfg, seed)
-        z_tr = extract_features(model, tr, layers=["pool"], device="cpu", progress=False)["pool"]
-        z_te = extract_features(model, te, layers=["pool"], device="cpu", progress=False)["pool"]
-        probe = transfer.linear_probe(z_tr, tr.targets, z_te, te.targets, seed=seed)
-        ft = transfer.fine_tune(model, tr, te, epochs=cfg.ft_epochs, lr=cfg.ft_lr, batch_size=16,
-                                seed=seed, progress=False, device="cpu")["accuracy"]
-        scores = score_features(z_tr, tr.targets, clean)
-        return {"n_pseudo": np.array(model.transfer_nb_n_pseudo), "source_clean": np.array(clean),
-                "source_robust": np.array(robust), "linear_probe": np.array(probe),
-                "fine_tune": np.array(ft), **{k: np.array(v) for k, v in scores.items()}}
+        robust = adversarial.robust_accuracy(model, d["test"], cfg.eval_eps * d["norm"],
+                                             norm=cfg.norm, steps=cfg.eval_steps, seed=seed)
+        curve = np.asarray(model.transfer_nb_train_curve, dtype=np.float64)
+        out = {"n_pseudo": np.array(model.transfer_nb_n_pseudo), "norm": np.array(d["norm"]),
+               "source_clean": np.array(clean), "source_robust": np.array(robust),
+               "source_plateau": np.array(float(plateau(curve))), "source_curve": curve}
+        for i in range(len(cfg.targets)):
+            fit, val, te = target_data(cfg, seed, i)
+            z = {k: extract_features(model, ds, layers=["pool"], device="cpu",
+                                     progress=False)["pool"]
+                 for k, ds in (("fit", fit), ("val", val), ("test", te))}
+            m = {"linear_probe": transfer.linear_probe(z["fit"], fit.targets, z["test"],
+                                                       te.targets, seed=seed),
+                 "val_probe": transfer.linear_probe(z["fit"], fit.targets, z["val"],
+                                                    val.targets, seed=seed),
+                 **_lp_ft(cfg, model, fit, val, te, seed),
+                 **score_features(z["fit"], fit.targets, clean),
+                 "n_test": len(te), "num_classes": len(fit.classes)}
+            out.update({f"t{i}__{k}": np.asarray(v) for k, v in m.items()})
+        return out
 
     key = _cell_key(cfg, kind, eps, seed)
     arrays = cache.cached_arrays(_CACHE_KIND, key, compute) if use_cache else compute()
-    row = {"kind": kind, "eps": float(eps), "seed": int(seed), "eval_eps": float(cfg.eval_eps)}
-    row.update({k: (int(v) if k == "n_pseudo" else float(v)) for k, v in arrays.items()})
-    return row
+    shared = {"kind": kind, "eps": float(eps), "seed": int(seed),
+              "eps_pixels": float(eps) * float(arrays["norm"]),
+              "imagenet_eps": imagenet_equivalent(eps), "eval_eps": float(cfg.eval_eps)}
+    rows = []
+    for i, spec in enumerate(cfg.targets):
+        row = {"target": spec.name, **shared}
+        for k, v in arrays.items():
+            if "__" in k and not k.startswith(f"t{i}__"):
+                continue
+            k = k.split("__", 1)[-1]
+            v = np.asarray(v)
+            if k in ("source_curve", "ft_curve"):
+                row[k] = [float(a) for a in v.ravel()]
+            elif k in ("n_pseudo", "ft_epochs", "n_test", "num_classes"):
+                row[k] = int(v)
+            elif k == "source_plateau":
+                row[k] = bool(v)
+            elif k != "norm":
+                row[k] = float(v)
+        rows.append(row)
+    return rows
 
 
 def _cells(cfg: AdversarialConfig) -> list[tuple[str, float]]:
@@ -157,37 +227,91 @@ def _cells(cfg: AdversarialConfig) -> list[tuple[str, float]]:
     return cells + [("semi", 0.0), ("semi+adversarial", float(cfg.semi_eps))]
 
 
-def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -> base.Results:
-    """Every (source, seed) of the experiment: ``Results.table`` has one row per
-    :func:`run_cell`; ``meta`` the config hash and wall-clock."""
-    import pandas as pd
-    from tqdm.auto import tqdm
+def _worker(args):
     import torch
+    torch.set_num_threads(1)
+    cfg, kind, eps, seed, use_cache = args
+    return run_cell(cfg, kind, eps, seed, use_cache=use_cache)
+
+
+def _workers(cfg: AdversarialConfig) -> int:
+    """Processes: ``$TRANSFER_NB_WORKERS``, else 2 in full mode on >= 2 cores, else 1."""
+    env = os.environ.get("TRANSFER_NB_WORKERS")
+    if env:
+        return max(1, int(env))
+    return 2 if cfg.mode == "full" and (os.cpu_count() or 1) >= 2 else 1
+
+
+def _curves(rows) -> "object":
+    import pandas as pd
+    first = rows[0]["target"] if rows else None
+    out = [{"target": r["target"], "kind": r["kind"], "eps": r["eps"], "seed": r["seed"],
+            "curve": name, "epoch": i + 1, "accuracy": a}
+           for r in rows for name in ("source_curve", "ft_curve") for i, a in enumerate(r[name])
+           if name == "ft_curve" or r["target"] == first]     # one source curve per source
+    return pd.DataFrame(out, columns=["target", "kind", "eps", "seed", "curve", "epoch",
+                                      "accuracy"])
+
+
+def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -> base.Results:
+    """Every (source, seed) of the experiment.
+
+    ``Results.table`` has one row per :func:`run_cell` (curves moved to
+    ``tables["curves"]``, one row per epoch); ``meta`` the config hash, the source
+    images' typical norm and the wall-clock.  Cells run on 1 torch thread each, in
+    ``$TRANSFER_NB_WORKERS`` processes (default: 2 in full mode, 1 in fast mode);
+    every cell is seeded, so the table does not depend on the number of processes.
+    """
+    import pandas as pd
+    import torch
+    from tqdm.auto import tqdm
     if not isinstance(cfg, AdversarialConfig):
         raise ValueError(f"cfg must come from adversarial.config(), got {type(cfg).__name__}")
     t0 = time.perf_counter()
     data = source_data(cfg)
-    jobs = [(k, e, s) for s in cfg.seeds for k, e in _cells(cfg)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # measured faster than 2 threads for these tiny convs
-    try:
-        rows = [run_cell(cfg, k, e, s, data=data, use_cache=use_cache)
-                for k, e, s in tqdm(jobs, desc="sources", disable=not progress)]
-    finally:
-        torch.set_num_threads(threads)
-    table = pd.DataFrame(rows)
-    train, test = target_data(cfg, 0)
-    table["n_test"], table["num_classes"] = len(test), len(train.classes)
+    # standard sources first: they are the semi-supervised sources' teachers
+    order = {"standard": 0, "adversarial": 1, "semi": 2, "semi+adversarial": 3}
+    jobs = sorted([(k, e, s) for s in cfg.seeds for k, e in _cells(cfg)],
+                  key=lambda j: (order[j[0]], j[2], j[1]))
+    n_workers = min(_workers(cfg), len(jobs))
+    bar = tqdm(total=len(jobs), desc="sources", disable=not progress)
+    if n_workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
+            rows = []
+            for cell in pool.map(_worker, [(cfg, k, e, s, use_cache) for k, e, s in jobs]):
+                rows.extend(cell)
+                bar.update(1)
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # measured faster than 2 threads for these tiny convs
+        try:
+            rows = []
+            for k, e, s in jobs:
+                rows.extend(run_cell(cfg, k, e, s, data=data, use_cache=use_cache))
+                bar.update(1)
+        finally:
+            torch.set_num_threads(threads)
+    bar.close()
+    curves = _curves(rows)
+    table = pd.DataFrame([{k: v for k, v in r.items() if not k.endswith("_curve")} for r in rows])
+    rank = {spec.name: i for i, spec in enumerate(cfg.targets)}
+    table = table.sort_values(["target", "seed", "kind", "eps"], key=lambda c: c.map(order)
+                              if c.name == "kind" else (c.map(rank) if c.name == "target" else c)
+                              ).reset_index(drop=True)
+    table["source_classes"] = len(data["labeled"].classes)
     meta = {"paper": "adversarial", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t0, 1), "primary": cfg.primary}
-    return base.Results("adversarial", table, {}, meta, cfg)
-
-
+            "wall_clock_s": round(time.perf_counter() - t0, 1), "primary": cfg.primary,
+            "source_norm": round(float(data["norm"]), 4), "workers": n_workers}
+    return base.Results("adversarial", table, {"curves": curves}, meta, cfg)
 
 
 def adversarial_examples(model, images, labels, eps: float, norm: str = "l2", steps: int = 5,
                          seed: int = 0) -> dict:
     """PGD adversarial versions of a few images and the model's predictions on both.
+
+    ``eps`` is in pixels (a fraction of the config times ``source_data(cfg)["norm"]``).
 
     Returns
     -------
