@@ -407,3 +407,26 @@ def declared_out(results) -> set:
     cfg = results.cfg
     declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
     return {name for name, side in declared if side == "out"}
+
+
+# ---------------------------------------------------------------------------- workers
+def parallel_map(fn, calls: list, jobs: int, bar=None) -> list:
+    """``[fn(*args) for args in calls]`` in call order: here when ``jobs <= 1``, else on
+    ``jobs`` loky worker processes (``fn`` must be picklable and set its own torch
+    threads); ``bar`` (a tqdm bar) advances per call.  The experiments' one process map:
+    every cell is seeded, so the results do not depend on ``jobs``."""
+    if jobs <= 1 or len(calls) <= 1:
+        out = []
+        for args in calls:
+            out.append(fn(*args))
+            if bar is not None:
+                bar.update(1)
+        return out
+    from joblib import Parallel, delayed
+    out = []
+    for res in Parallel(n_jobs=int(jobs), backend="loky", return_as="generator")(
+            delayed(fn)(*args) for args in calls):
+        out.append(res)
+        if bar is not None:
+            bar.update(1)
+    return out

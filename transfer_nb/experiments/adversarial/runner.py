@@ -276,13 +276,9 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
     n_workers = min(_workers(cfg), len(jobs))
     bar = tqdm(total=len(jobs), desc="sources", disable=not progress)
     if n_workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(n_workers, mp_context=mp.get_context("spawn")) as pool:
-            rows = []
-            for cell in pool.map(_worker, [(cfg, k, e, s, use_cache) for k, e, s in jobs]):
-                rows.extend(cell)
-                bar.update(1)
+        cells = base.parallel_map(_worker, [((cfg, k, e, s, use_cache),) for k, e, s in jobs],
+                                  n_workers, bar)
+        rows = [row for cell in cells for row in cell]
     else:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # measured faster than 2 threads for these tiny convs

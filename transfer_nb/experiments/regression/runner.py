@@ -260,26 +260,6 @@ def _path(key: dict):
     return cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
 
 
-def _in_parallel(fn, calls: list, jobs: int, bar=None) -> list:
-    """``[fn(*args) for args in calls]``, on ``jobs`` loky worker processes when ``jobs > 1``
-    (each job runs torch on one thread, as here), in call order; ``bar`` advances per job."""
-    if jobs <= 1 or len(calls) <= 1:
-        out = []
-        for args in calls:
-            out.append(fn(*args))
-            if bar is not None:
-                bar.update(1)
-        return out
-    from joblib import Parallel, delayed
-    out = []
-    for res in Parallel(n_jobs=int(jobs), backend="loky", return_as="generator")(
-            delayed(fn)(*args) for args in calls):
-        out.append(res)
-        if bar is not None:
-            bar.update(1)
-    return out
-
-
 def _cached_many(items: list, use_cache: bool, jobs: int, bar=None) -> list:
     """Each ``(key, fn, args)``'s arrays: from the on-disk cache, or ``fn(*args)`` (the
     missing ones on ``jobs`` processes, then stored).  Results in item order."""
@@ -288,7 +268,7 @@ def _cached_many(items: list, use_cache: bool, jobs: int, bar=None) -> list:
     todo = [i for i, hit in enumerate(out) if hit is None]
     if bar is not None:
         bar.update(len(items) - len(todo))
-    fresh = _in_parallel(items[todo[0]][1] if todo else None,
+    fresh = base.parallel_map(items[todo[0]][1] if todo else None,
                          [items[i][2] for i in todo], jobs, bar) if todo else []
     for i, hit in zip(todo, fresh):
         if use_cache:
@@ -339,7 +319,7 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
     bar = tqdm(total=len(cfg.sources) * (1 + 2 * len(cfg.targets)) + len(cfg.targets),
                desc="regression experiment", disable=not progress)
     # train_source caches the weights
-    built = _in_parallel(build_source, [(spec, cfg) for spec in cfg.sources], jobs, bar)
+    built = base.parallel_map(build_source, [(spec, cfg) for spec in cfg.sources], jobs, bar)
     models = {spec.name: m for spec, m in zip(cfg.sources, built)}
     rows, recipe, curves, lam_rows = [], [], [], []
     rng = np.random.default_rng(cfg.data_seed)
