@@ -40,6 +40,13 @@ def test_package_faces(paper):
     for name in ("checks", "verdicts", "summary"):
         assert callable(getattr(pkg.report, name, None)), f"{paper}.report.{name} missing"
     assert list(inspect.signature(pkg.run).parameters)[:3] == ["cfg", "progress", "use_cache"]
+    # one signature per report face in every paper (the lessons' appendix calls them alike)
+    def params(fn):
+        return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+    assert params(pkg.report.checks) == [("results", inspect.Parameter.empty)]
+    assert params(pkg.report.verdicts) == [("results", inspect.Parameter.empty), ("n_boot", None)]
+    assert params(pkg.report.summary) == [("results", inspect.Parameter.empty),
+                                          ("verdict_table", None), ("check_table", None)]
     importlib.import_module(f"transfer_nb.experiments.{paper}.__main__")
 
 

@@ -401,6 +401,15 @@ def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = T
     return hit
 
 
+def n_boot_of(results, n_boot: int | None = None) -> int:
+    """The bootstrap size a report uses: ``n_boot`` when given, else the run's config's
+    (1000 when the run carries no config)."""
+    if n_boot is not None:
+        return int(n_boot)
+    cfg = getattr(results, "cfg", None)
+    return int(getattr(cfg, "n_boot", 1000) if cfg is not None else 1000)
+
+
 def declared_out(results) -> set:
     """Names of the items a run's config declares out of the verdicts (``degenerate``
     pairs marked ``"out"``; a stored run without its config: the random init)."""

@@ -218,7 +218,7 @@ def _diff_row(t, chk, claim, measure, a, b, paper, choice, primary=False, gate_t
                             n_seeds=d["n"])
 
 
-def verdicts(results):
+def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (exactly one primary claim)."""
     t = _table(results)
     chk = checks(results)
@@ -258,7 +258,7 @@ def verdicts(results):
     t["minus_source_accuracy"] = -t["source_accuracy"]
     bad = _excluded_by(chk, truth)
     used = None if not bad else []
-    n_boot = int(_cfg(results, "n_boot", 1000))
+    n_boot = base.n_boot_of(results, n_boot)
     for col, claim, paper in (
             ("transrate", f"TransRate sees the better representation (within seed, {tn})", "-"),
             ("logme", f"LogME sees the better representation (within seed, {tn})", "-"),
@@ -275,11 +275,12 @@ def _interval(row) -> str:
     return f"{row['estimate']:+.3f} [{row['low']:+.3f}, {row['high']:+.3f}]"
 
 
-def summary(results) -> str:
-    """Markdown: the premise, the eps chosen, the primary verdict and the other claims."""
-    table = checks(results)
+def summary(results, verdict_table=None, check_table=None) -> str:
+    """Markdown: the premise, the eps chosen, the primary verdict and the other claims
+    (pass ``verdict_table`` / ``check_table`` when already computed)."""
+    table = checks(results) if check_table is None else check_table
     chk = table.iloc[0]
-    v = verdicts(results)
+    v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
     choice = moderate_choice(results)
     picked = ", ".join(f"seed {s}: {e:g}" for s, e in sorted(choice.items()))

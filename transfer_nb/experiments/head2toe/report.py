@@ -88,7 +88,7 @@ def _log_ratio_per_seed(results, column: str, targets) -> tuple[np.ndarray, np.n
     return out[0], out[1]
 
 
-def verdicts(results):
+def verdicts(results, n_boot: int | None = None):
     """The paper's claims, decided on the targets that pass every gate of :func:`checks`."""
     cfg = _cfg(results)
     chk = checks(results)
@@ -151,7 +151,7 @@ def _far_row(results, ok, gate_note) -> dict:
                                 low=np.nan, high=np.nan, rule=rule, verdict="excluded",
                                 gates=f"{gate_note}; {int(far.sum())} far and "
                                       f"{int((~far).sum())} near targets pass", note="")
-    g = stats.group_difference(diff.to_numpy(), far, n_boot=cfg.n_boot)
+    g = stats.group_difference(diff.to_numpy(), far, n_boot=base.n_boot_of(results, n_boot))
     return base.verdict_row(claim, primary=False, paper=PAPER["far"],
                             statistic="far - near advantage", estimate=g["estimate"],
                             low=g["low"], high=g["high"], rule=rule,

@@ -73,13 +73,9 @@ def _gate_text(chk) -> str:
                                                         if bad else "")
 
 
-def _n_boot(results, n_boot):
-    return n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
-
-
 def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (one row per claim, one primary)."""
-    n_boot = _n_boot(results, n_boot)
+    n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     used, g = gates.passing(chk), _gate_text(chk)
     means = pair_means(results)
@@ -163,7 +159,7 @@ def stability_table(results, n_boot: int | None = None):
     the pairs); ``batches`` 0 means every batch."""
     import pandas as pd
     rows = []
-    for (m, r, R, b), (est, draws, mean) in _stability_draws(results, _n_boot(results, n_boot)
+    for (m, r, R, b), (est, draws, mean) in _stability_draws(results, base.n_boot_of(results, n_boot)
                                                                ).items():
         lo, hi = np.nanpercentile(draws, [2.5, 97.5])
         rows.append({"method": m, "reduce": r, "restarts": int(R), "batches": int(b),
@@ -230,10 +226,11 @@ def _fmt(v) -> str:
     return "nan" if not np.isfinite(v) else f"{v:.2f}"
 
 
-def summary(results) -> str:
-    """Markdown generated from the numbers: gates, the primary verdict, the rest."""
-    chk = checks(results)
-    v = verdicts(results)
+def summary(results, verdict_table=None, check_table=None) -> str:
+    """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
+    ``verdict_table`` / ``check_table`` when already computed)."""
+    chk = checks(results) if check_table is None else check_table
+    v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
     neg = int(chk["negative_transfer"].sum())
     n_pairs = len(pair_means(results))

@@ -127,7 +127,7 @@ def _speed_row(results, fast: str, label: str) -> dict:
 
 def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (one row per claim, one primary)."""
-    n_boot = n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+    n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     used = gates.passing(chk)
     g = _gate_text(chk)
@@ -185,7 +185,7 @@ def control_table(results, n_boot: int | None = None):
     """Per estimator: pooled-within Pearson on real and on shuffled training targets and
     the paired difference real - shuffled (targets that pass the gates)."""
     import pandas as pd
-    n_boot = n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+    n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     means = model_means(results)
     used = means[means["target"].isin(gates.passing(chk))]
@@ -286,11 +286,11 @@ def _line(r) -> str:
             f"**{r['verdict']}**")
 
 
-def summary(results, table=None) -> str:
+def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict with its control,
     the comparisons with LogME, speed, and what fast mode cannot decide."""
-    chk = checks(results)
-    v = verdicts(results) if table is None else table
+    chk = checks(results) if check_table is None else check_table
+    v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
     lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {_gate_text(chk)}."]
     lines.append(f"**Primary claim** ({p['claim']}): {_line(p)} over "

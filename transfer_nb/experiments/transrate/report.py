@@ -84,7 +84,7 @@ def _gate_text(chk, key: str = "target") -> str:
 
 def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (one row per claim, one primary)."""
-    n_boot = n_boot or (results.cfg.n_boot if results.cfg is not None else 1000)
+    n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     used = gates.passing(chk)
     g = _gate_text(chk)

@@ -1,0 +1,242 @@
+"""What every lesson (notebooks 01-07) shows the same way: its data, its short result
+table, the result read aloud, and the evidence appendix.
+
+The lesson shape is described in the contributor page (``docs/contributing.md``,
+"Lessons"): the images before any number, one table of at most 8 rows and 2 decimals
+with the paper's number beside ours, and the full stored run in an appendix.  These
+functions keep that shape in one place, so a notebook cell is one call.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from transfer_nb._validation import check_scalar
+
+__all__ = ["READING", "interval_text", "result_table", "read_aloud", "provenance",
+           "target_images", "show_images", "evidence"]
+
+#: the header of every lesson's result table: what the verdict words mean
+READING = ("**How to read the verdicts.** *reproduced*: the paper's direction holds, with "
+           "a 95 % interval that lies entirely on the paper's side (for a correlation: "
+           "above 0); *not reproduced*: the interval lies entirely on the other side; "
+           "*inconclusive*: it straddles the line, so the design cannot tell; *excluded*: no "
+           "target passed the gates. The **size** is compared with the paper's number, "
+           "never claimed: a correlation of 0.4 against the paper's 0.8 is the same direction, "
+           "half the size.")
+
+MAX_ROWS = 8
+
+
+def _num(value, digits: int = 2) -> str:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:+.{digits}f}" if digits else f"{value:.0f}"
+
+
+def interval_text(estimate, low, high, digits: int = 2) -> str:
+    """``"+0.44 [+0.26, +0.60]"``, or ``"-"`` when the estimate is not a finite number."""
+    try:
+        if not math.isfinite(float(estimate)):
+            return "-"
+    except (TypeError, ValueError):
+        return "-"
+    return f"{_num(estimate, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+
+
+def _paper(value) -> str:
+    if isinstance(value, (int, float, np.floating)) and not isinstance(value, bool):
+        return f"{float(value):.2f}" if math.isfinite(float(value)) else "-"
+    return str(value) if value not in (None, "") else "-"
+
+
+def _pick(verdicts: pd.DataFrame, claims) -> pd.DataFrame:
+    """Rows of ``verdicts``: the primary first, then ``claims`` (indices or claim texts)."""
+    if claims is None:
+        return verdicts.head(MAX_ROWS)
+    rows = []
+    for c in claims:
+        if isinstance(c, (int, np.integer)):
+            rows.append(int(c))
+            continue
+        hits = [i for i, text in enumerate(verdicts["claim"]) if text == c]
+        if not hits:
+            hits = [i for i, text in enumerate(verdicts["claim"]) if str(c) in text]
+        if not hits:
+            raise ValueError(f"no claim {c!r} in the verdict table; claims are "
+                             f"{list(verdicts['claim'])}")
+        rows.append(hits[0])
+    return verdicts.iloc[list(dict.fromkeys(rows))]
+
+
+def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claims=None,
+                 evidence_label: str = "stored run", short_names: dict | None = None
+                 ) -> pd.DataFrame:
+    """The lesson's result table: at most 8 rows, 2 decimals, the paper's number beside ours.
+
+    Parameters
+    ----------
+    evidence : DataFrame
+        A ``report.verdicts`` table of the run that is the evidence (the stored run).
+    fast : DataFrame, optional
+        The verdicts of the run the student just executed; matched by claim text.
+    claims : sequence of int or str, optional
+        Which rows (indices, exact claim texts or parts of them); default the first 8.
+    evidence_label : str
+        Column heading for the evidence (e.g. ``"stored run (exploratory)"``).
+    short_names : dict, optional
+        ``{claim text: shorter text}`` for the table.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``claim``, ``paper``, ``<evidence_label>``, ``verdict`` and, with ``fast``,
+        ``this run (fast)``; numbers as text with 2 decimals.
+
+    Raises
+    ------
+    ValueError
+        More than 8 rows are asked for, or a claim is not in the table.
+    """
+    picked = _pick(evidence.reset_index(drop=True), claims)
+    if len(picked) > MAX_ROWS:
+        raise ValueError(f"a lesson's result table holds at most {MAX_ROWS} rows, got "
+                         f"{len(picked)}: put the rest in the appendix")
+    short_names = short_names or {}
+    fast_by_claim = {} if fast is None else {r.claim: r for r in fast.itertuples()}
+    rows = []
+    for r in picked.itertuples():
+        row = {"claim": short_names.get(r.claim, r.claim), "paper": _paper(r.paper),
+               evidence_label: interval_text(r.estimate, r.low, r.high), "verdict": r.verdict}
+        if fast is not None:
+            f = fast_by_claim.get(r.claim)
+            row["this run (fast)"] = ("not in the fast run" if f is None else
+                                      f"{_num(f.estimate)} ({f.verdict})"
+                                      if math.isfinite(float(f.estimate)) else f.verdict)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def read_aloud(verdicts: pd.DataFrame, claim=None, run: str = "the stored run") -> str:
+    """One claim of a verdict table read as a sentence (default: the primary claim)."""
+    table = verdicts.reset_index(drop=True)
+    row = table[table["primary"]].iloc[0] if claim is None else _pick(table, [claim]).iloc[0]
+    paper = _paper(row["paper"])
+    est = float(row["estimate"])
+    if not math.isfinite(est):
+        return (f"*{row['claim']}*: {run} could not measure it ({row['verdict']}); the "
+                f"appendix says which gate or item count stopped it.")
+    side = {"reproduced": "so the paper's direction holds",
+            "not reproduced": "so the run finds the opposite of the paper's direction",
+            "inconclusive": "so the interval straddles the line and this design cannot tell",
+            "fragile": "but leaving out one item flips it, so it rests on that item",
+            "excluded": "but no target passed its gates"}.get(row["verdict"], "")
+    where = f"the paper reports {paper}" if paper != "-" else "the paper gives no number"
+    return (f"Read aloud: *{row['claim']}* — {where}; {run} measured the {row['statistic']} "
+            f"at **{est:.2f}** with a 95 % interval from {float(row['low']):.2f} to "
+            f"{float(row['high']):.2f}, {side} (**{row['verdict']}**).")
+
+
+def provenance(results) -> str:
+    """Where a stored run comes from, as one sentence (commit, device, wall-clock, date)."""
+    meta = getattr(results, "meta", results) or {}
+    wall = meta.get("wall_clock_s")
+    wall = f"{float(wall) / 60:.0f} minutes" if wall is not None else "an unrecorded time"
+    stale = (" Its config no longer matches the code's full preset (stale)."
+             if meta.get("stale") else "")
+    return (f"Stored {meta.get('mode', 'full')} run of commit {str(meta.get('commit', '?'))[:10]}"
+            f", on {meta.get('device', '?')}, {wall} of wall-clock, dated "
+            f"{str(meta.get('date', '?'))[:10]}.{stale}")
+
+
+def target_images(spec, image_size: int = 32, per_class: int = 4, max_classes: int = 8):
+    """``(images, labels, class_names)`` of a target or source spec: ``per_class`` images
+    of each of its first ``max_classes`` classes (the training split, seed 0)."""
+    from transfer_nb.data import load_dataset   # torch-backed: only when images are asked for
+    per_class = check_scalar(per_class, "per_class", int, min_val=1)
+    data = load_dataset(spec.dataset, split="train", image_size=image_size, seed=0,
+                        **dict(spec.options))
+    labels = np.asarray([int(lbl) for lbl in getattr(data, "labels", [])]) \
+        if hasattr(data, "labels") else np.asarray([int(data[i][1]) for i in range(len(data))])
+    keep = [i for k in range(min(len(data.classes), max_classes))
+            for i in np.flatnonzero(labels == k)[:per_class]]
+    images = np.stack([np.asarray(data[i][0]).transpose(1, 2, 0) for i in keep])
+    return images, labels[keep], list(data.classes)
+
+
+def show_images(specs, image_size: int = 32, per_class: int = 4, max_classes: int = 8,
+                titles=None):
+    """One row of images per class, one panel per target (the lesson's "data, seen").
+
+    Parameters
+    ----------
+    specs : sequence of TargetSpec or SourceSpec (anything with ``dataset`` and ``options``)
+    image_size, per_class, max_classes : int
+    titles : sequence of str, optional
+        Panel titles (default: each spec's ``name``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    specs = list(specs)
+    titles = list(titles) if titles is not None else [s.name for s in specs]
+    panels = [target_images(s, image_size, per_class, max_classes) for s in specs]
+    fig, axes = plt.subplots(1, len(specs), figsize=(2.4 * len(specs), 2.6), squeeze=False)
+    for ax, (images, labels, names), title in zip(axes[0], panels, titles):
+        classes = list(dict.fromkeys(labels.tolist()))
+        rows, cols = len(classes), per_class
+        canvas = np.ones((rows * (image_size + 2), cols * (image_size + 2), 3))
+        for r, k in enumerate(classes):
+            for c, img in enumerate(images[labels == k][:cols]):
+                y0, x0 = r * (image_size + 2), c * (image_size + 2)
+                canvas[y0:y0 + image_size, x0:x0 + image_size] = np.clip(img, 0, 1)
+        ax.imshow(canvas, interpolation="nearest")
+        ax.set_yticks([(r + 0.5) * (image_size + 2) for r in range(rows)])
+        ax.set_yticklabels([str(names[k])[:10] for k in classes], fontsize=7)
+        ax.set_xticks([])
+        ax.set_title(f"{title}\n({len(names)} classes)", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def evidence(paper: str, cfg, module, n_boot: int | None = None):
+    """The appendix of a lesson: the stored run of ``paper`` with its provenance, gates,
+    every claim and the generated summary (displayed); returns ``(results, verdicts)`` or
+    ``(None, None)`` when no stored run exists.
+
+    Parameters
+    ----------
+    paper : str
+        The results folder name (``results/<paper>/``).
+    cfg :
+        The full config the stored run must match (``module.config("full")``).
+    module :
+        The experiment package (``transfer_nb.experiments.<paper>``).
+    """
+    from IPython.display import Markdown, display   # the notebook's display, only here
+    from transfer_nb.experiments import base
+    full = base.load_run(paper, current_hash=module.config_hash(cfg))
+    if full is None:
+        display(Markdown(f"No stored full run: `python -m transfer_nb.experiments.{paper} "
+                         f"--full --save` writes it."))
+        return None, None
+    full.cfg = cfg
+    checks = module.report.checks(full)
+    verdicts = module.report.verdicts(full) if n_boot is None else \
+        module.report.verdicts(full, n_boot=n_boot)
+    display(Markdown(provenance(full)))
+    display(Markdown("**The gates, per target** (a target that fails one is shown and left "
+                     "out of the verdicts):"))
+    display(checks.round(3))
+    display(Markdown("**Every claim**, with its rule:"))
+    display(verdicts.round(3))
+    display(Markdown(module.report.summary(full, verdicts, checks)))
+    return full, verdicts
