@@ -15,7 +15,7 @@ import pandas as pd
 
 from transfer_nb._validation import check_scalar
 
-__all__ = ["READING", "interval_text", "result_table", "read_aloud", "provenance",
+__all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "provenance",
            "target_images", "show_images", "evidence"]
 
 #: the header of every lesson's result table: what the verdict words mean
@@ -240,3 +240,16 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None):
     display(verdicts.round(3))
     display(Markdown(module.report.summary(full, verdicts, checks)))
     return full, verdicts
+
+
+def said(verdicts: pd.DataFrame, claim) -> str:
+    """A claim's estimate, interval and verdict in words, e.g. ``"+0.44 [+0.27, +0.60]
+    (reproduced)"``, for a lesson's generated prose."""
+    row = _pick(verdicts.reset_index(drop=True), [claim]).iloc[0]
+    meaning = {"reproduced": "reproduced: the paper's direction holds",
+               "not reproduced": "not reproduced: the opposite direction",
+               "inconclusive": "inconclusive: the interval straddles the line",
+               "fragile": "fragile: one item flips it",
+               "excluded": "excluded: no target passed the gates"}.get(row["verdict"],
+                                                                        row["verdict"])
+    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({meaning})"
