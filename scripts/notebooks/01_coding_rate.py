@@ -19,6 +19,8 @@ pd.set_option("display.precision", 3); pd.set_option("display.width", 120)
 import transfer_nb as tnb
 from transfer_nb.config import fast_mode
 from transfer_nb.experiments import coding_rate as CR
+from transfer_nb import lessons
+from transfer_nb.exercises import check
 import transfer_nb_widgets as widgets
 """
 
@@ -28,18 +30,34 @@ def cells():
         md("""
 # 01 · The coding rate: how TransRate measures what features know about labels
 
-TransRate (Huang et al., *Frustratingly Easy Transferability Estimation*, ICML 2022)
-scores a pretrained model for a target task **without training anything**: one forward
-pass gives features `Z` (n × d), and a closed-form quantity, the *coding rate*, compares
-the volume of the whole feature cloud with the volumes of the class clouds.
+**You will learn**
+* what the *coding rate* R(Z, ε) of a cloud of features is, and how TransRate turns two of
+  them into a measure of what the features know about the labels;
+* why the plain formula can be hundreds of nats on real features (the *rank cap*), and when
+  it is a faithful estimate;
+* how to compute it fast (the smaller Gram matrix) and check it against the textbook formula.
 
-This notebook builds the intuition on toy data, then applies it to real ImageNet
-features of EfficientNet-Lite0, shows why the score can be far larger than any mutual
-information (the *rank cap*), checks the fast implementation against the textbook
-formula, and shows the pitfalls that matter when you compare models (notebook 02).
-In CI the notebook runs in *fast mode* (smaller data).
+**Before this:** lesson 00 (the quickstart). **Next:** lesson 02 uses TransRate to choose
+models and layers.
+
+TransRate (Huang et al., *Frustratingly Easy Transferability Estimation*, ICML 2022) scores a
+pretrained model for a target task **without training anything**: one forward pass gives
+features `Z` (n × d), and a closed-form quantity compares the volume of the whole feature
+cloud with the volumes of the class clouds. In CI the notebook runs in *fast mode*
+(smaller data).
 """),
         code(SETUP),
+        md("""
+## The data, seen
+
+Two kinds of data: **toy Gaussian classes** in 2-D (section 1; you control their separation),
+and a real target, **textures**: photographs of surfaces that scikit-image ships (brick,
+grass, gravel, ...), cut into patches. Four patches of each class:
+"""),
+        code("""
+from transfer_nb.experiments.base import TargetSpec
+fig = lessons.show_images([TargetSpec("textures", "textures")], image_size=64, per_class=4)
+"""),
         md(r"""
 ## 1. The coding rate is the volume of a point cloud, at precision ε
 
@@ -104,6 +122,17 @@ y_real = data.targets
 last = list(feats)[-1]     # the pooled output that feeds the classifier
 print("classes:", data.classes, "| last layer:", last)
 print({name: f.shape for name, f in feats.items()})
+"""),
+        md("""
+Look before you score: the **FeatureExplorer** shows each layer's features in 2-D (PCA, one
+colour per class). Pick a layer in the dropdown: in which layers do the texture classes
+already separate?
+"""),
+        code("""
+explorer_real = widgets.FeatureExplorer(datasets={"textures": data}, models={"efficientnet_lite0": model},
+                                        n=len(data), image_size=SIZE)
+explorer_real.select_layers(list(feats)); explorer_real.extract()
+explorer_real
 """),
         md("""
 ### The rank cap: why the score is far above ln K
@@ -175,15 +204,77 @@ prints a width-only baseline.
 """),
         code("CR.dimension_sweep(dims=(4, 16, 64, 256), n=150, k=3, separation=4.0).round(3)"),
         md("""
-## Take-aways
+## The result
 
-* The coding rate counts the nats needed to describe a cloud of features at precision ε;
-  TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).
-* With fewer images per class than dimensions the snippet's score is dominated by the
-  rank cap (about ½ ln(1/ε) per direction), not by information about the labels.
-* It is cheap: one forward pass and a few small Cholesky factorisations. Notebook 02 tests
-  whether it ranks models and layers the way fine-tuning does.
+What this lesson measured on the textures features (fast mode), against what the formula
+predicts:
 """),
+        code("""
+terms_real = tnb.coding_rate_terms(feats[last], y_real, eps=1e-4)
+pit = CR.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
+result = pd.DataFrame([
+    ("an upper bound for a mutual information with K labels: ln K", f"{np.log(len(data.classes)):.2f}"),
+    ("the snippet's TransRate on the last layer", f"{terms_real['transrate']:.2f}"),
+    ("fast = textbook (relative difference below 1e-8)", str(bool(cmp["relative_difference"] < 1e-8))),
+    ("speed-up of the Gram-matrix computation", f"x{cmp['speedup']:.0f}"),
+], columns=["quantity", "value"])
+display(result)
+"""),
+        md("## What we learned"),
+        code("""
+display(Markdown(
+    f"* The coding rate counts the nats needed to describe a cloud of features at precision ε; "
+    f"TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).\n"
+    f"* On the last layer of Lite0 ({feats[last].shape[1]} dimensions, {len(y_real)} images) the "
+    f"snippet scores {terms_real['transrate']:.0f} nats, far above ln K = {np.log(len(data.classes)):.2f}: "
+    "with fewer images per class than dimensions the rank cap (about ½ ln(1/ε) per direction) "
+    "dominates, not information about the labels.\n"
+    f"* The fast computation on the smaller Gram matrix agrees with the textbook formula and is "
+    f"x{cmp['speedup']:.0f} faster here: one forward pass and a few small Cholesky factorisations.\n"
+    "* So comparing models of different widths with the snippet compares their widths: lesson 02 "
+    "compares models of one width and uses the projected variant."))
+"""),
+        md("""
+## Exercises
+
+1. **Try this** (`CodingRateExplorer`, section 2): set the separation to 0. *Expect*
+   TransRate near 0: the classes overlap, the labels save nothing.
+2. **Write code** (checked): `my_coding_rate(Z, eps)` returns
+   ½ log det(I + ZᵀZ / (n ε)) for an `(n, d)` array `Z`, without centring it.
+3. **Write code** (checked): `my_transrate(Z, y, eps)`, the paper's snippet: centre `Z` once,
+   then R(Z) minus the **mean** of the class rates R(Z_k) (each with its own n_k, classes not
+   re-centred).
+4. **Predict, then check** (checked): shuffle the labels of a well-separated toy. What happens
+   to TransRate? Answer with the letter of your choice: `check("01.3", "b")`; the choices are
+   printed by `hint("01.3")`.
+
+Hints: `from transfer_nb.exercises import hint; hint("01.2")`; solutions: `show_solution`
+or the *Exercise solutions* page of the docs.
+"""),
+        code("""
+def my_coding_rate(Z, eps):
+    # your code here (numpy: np.linalg.slogdet)
+    raise NotImplementedError
+
+check("01.1", my_coding_rate)
+"""),
+        code("""
+def my_transrate(Z, y, eps):
+    # your code here: reuse my_coding_rate
+    raise NotImplementedError
+
+check("01.2", my_transrate)
+"""),
+        md("""
+---
+## Appendix: the evidence
+
+The textbook comparison and the pitfalls, in full: agreement with the textbook formula (the
+cell above), then the scale, label and dimension pitfalls (section 5), each computed again on
+this run's features. The speed of the Gram-matrix computation against the textbook, on larger
+inputs, is measured by `benchmarks/bench_transrate.py` (printed as ratios).
+"""),
+        code("pit.round(3)"),
     ]
 
 
