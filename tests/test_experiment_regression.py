@@ -10,6 +10,7 @@ from scipy.special import log_softmax, softmax
 from torch import nn
 
 from transfer_nb import stats
+from transfer_nb.experiments import base
 from transfer_nb.estimators import label_mse, linear_mse
 from transfer_nb.estimators.logme import logme_evidence
 from transfer_nb.experiments import base
@@ -302,3 +303,23 @@ def test_lambda_explorer_slider_changes_the_result(results):
     assert w.lam == 0.0 and seen == [0.0]
     np.testing.assert_allclose(list(w.scores["linear_mse"].values()), 0.0, atol=1e-9)
     assert w.error.message is None
+
+
+def test_lambda_explorer_leaves_the_declared_out_model_out_until_asked(results):
+    from transfer_nb import stats
+    from transfer_nb_widgets import LambdaExplorer
+    view = R.report.lambda_view(results)
+    w = LambdaExplorer(view, n_boot=20)
+    out = base.declared_out(view)
+    assert out and not w.include_declared_out
+    s = R.lambda_scores(results, w.target, w.lam)
+    kept = s[~s.index.isin(out)]
+    # the tiny zoo keeps 2 models: a correlation over 2 items is undefined, and says so
+    assert len(kept) == len(s) - 1 == 2 and "over 2 models" in w.summary.value
+    assert np.isnan(w.pearson["linear_mse"])
+    w.out_box.value = True
+    assert "over 3 models" in w.summary.value
+    everyone = stats.rank_correlations({"linear_mse": s["linear_mse"].to_numpy()},
+                                       s["neg_mse"].to_numpy(), n_boot=20)
+    assert w.include_declared_out
+    assert w.pearson["linear_mse"] == pytest.approx(everyone.loc["linear_mse", "pearson"])
