@@ -156,18 +156,29 @@ def provenance(results) -> str:
 
 
 def target_images(spec, image_size: int = 32, per_class: int = 4, max_classes: int = 8):
-    """``(images, labels, class_names)`` of a target or source spec: ``per_class`` images
-    of each of its first ``max_classes`` classes (the training split, seed 0)."""
+    """``(images, labels, row_names, task)`` of a target or source spec: ``per_class`` images
+    of each of its first ``max_classes`` classes (the training split, seed 0).  A
+    regression target has no classes: its first ``per_class * max_classes`` images, in
+    rows of ``per_class``, each row named by its first image's target values."""
     from transfer_nb.data import load_dataset   # torch-backed: only when images are asked for
     per_class = check_scalar(per_class, "per_class", int, min_val=1)
+    max_classes = check_scalar(max_classes, "max_classes", int, min_val=1)
     data = load_dataset(spec.dataset, split="train", image_size=image_size, seed=0,
                         **dict(spec.options))
-    labels = np.asarray([int(lbl) for lbl in getattr(data, "labels", [])]) \
-        if hasattr(data, "labels") else np.asarray([int(data[i][1]) for i in range(len(data))])
-    keep = [i for k in range(min(len(data.classes), max_classes))
-            for i in np.flatnonzero(labels == k)[:per_class]]
-    images = np.stack([np.asarray(data[i][0]).transpose(1, 2, 0) for i in keep])
-    return images, labels[keep], list(data.classes)
+    targets = np.asarray(data.targets)
+    if not data.classes:                       # regression: rows of consecutive images
+        keep = np.arange(min(len(data), per_class * max_classes))
+        labels = keep // per_class
+        names = [", ".join(f"{v:.2f}" for v in np.atleast_1d(targets[i])[:3])
+                 for i in keep[::per_class]]
+    else:
+        keep = np.asarray([i for k in range(min(len(data.classes), max_classes))
+                           for i in np.flatnonzero(targets == k)[:per_class]])
+        labels, names = targets[keep], list(data.classes)
+    images = np.stack([np.asarray(data.images[i], dtype=float).transpose(1, 2, 0)
+                       for i in keep])
+    return images, np.asarray(labels), names, ("classification" if data.classes
+                                               else "regression")
 
 
 def show_images(specs, image_size: int = 32, per_class: int = 4, max_classes: int = 8,
@@ -190,7 +201,7 @@ def show_images(specs, image_size: int = 32, per_class: int = 4, max_classes: in
     titles = list(titles) if titles is not None else [s.name for s in specs]
     panels = [target_images(s, image_size, per_class, max_classes) for s in specs]
     fig, axes = plt.subplots(1, len(specs), figsize=(2.4 * len(specs), 2.6), squeeze=False)
-    for ax, (images, labels, names), title in zip(axes[0], panels, titles):
+    for ax, (images, labels, names, task), title in zip(axes[0], panels, titles):
         classes = list(dict.fromkeys(labels.tolist()))
         rows, cols = len(classes), per_class
         canvas = np.ones((rows * (image_size + 2), cols * (image_size + 2), 3))
@@ -202,7 +213,8 @@ def show_images(specs, image_size: int = 32, per_class: int = 4, max_classes: in
         ax.set_yticks([(r + 0.5) * (image_size + 2) for r in range(rows)])
         ax.set_yticklabels([str(names[k])[:10] for k in classes], fontsize=7)
         ax.set_xticks([])
-        ax.set_title(f"{title}\n({len(names)} classes)", fontsize=8)
+        ax.set_title(f"{title}\n({len(names)} classes)" if task == "classification"
+                     else f"{title}\n(rows: first values of y)", fontsize=8)
     fig.tight_layout()
     return fig
 
