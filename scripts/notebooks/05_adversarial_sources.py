@@ -11,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_notebooks import ROOT, build, code, md  # noqa: E402
+from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/05_adversarial_sources.ipynb"
 
@@ -20,9 +21,10 @@ import numpy as np, pandas as pd, matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
+from transfer_nb import lessons
+from transfer_nb.exercises import check
 from transfer_nb.experiments import base, adversarial as E
 import transfer_nb_widgets as widgets
-SHOW = ["claim", "primary", "statistic", "estimate", "low", "high", "verdict", "gates"]
 COLS = ["kind", "eps", "imagenet_eps", "source_clean", "source_clean_low", "source_clean_high",
         "source_robust", "source_robust_low", "source_robust_high", "linear_probe",
         "linear_probe_low", "linear_probe_high", "fine_tune", "fine_tune_low", "fine_tune_high"]
@@ -30,159 +32,196 @@ cfg = E.config()          # fast when CI or TRANSFER_NB_FAST is set
 """
 
 
+CLAIMS = ["the eps chosen on validation transfers better than eps 0 (linear probe)",
+          "the eps chosen on validation transfers better than eps 0 on textures (linear probe)",
+          "the eps chosen on validation transfers better than eps 0 (LP-FT)",
+          "clean source accuracy falls", "robust source accuracy rises",
+          "semi-supervised beats standard (linear probe)",
+          "less accurate sources transfer better"]
+
+
 def cells() -> list:
     return [
         md("""
-# 05 · Adversarially trained sources transfer better
+# 05 · Adversarially trained sources transfer better (or do they?)
 
-*Adversarial Training Helps Transfer Learning via Better Representations* (Deng et al.,
-NeurIPS 2021) studies a finding of Salman et al. (2020, *Do Adversarially Robust ImageNet
-Models Transfer Better?*): ImageNet models trained against an L2 adversary of radius eps
-in {0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 3, 5} are *worse* on ImageNet, yet their
-features transfer *better*, best at a moderate eps. Deng et al. explain it by better
-representations in the few-label target regime, and add a second route to them:
-training the source on pseudo-labelled unlabelled data (semi-supervised), alone and
-together with adversarial training.
+**You will learn**
+* what **adversarial training** is: training a source model on images perturbed, within an
+  L2 ball of radius ε, in the direction that hurts it most (PGD);
+* why a source that is *worse* on its own task can transfer *better*, and which premise that
+  argument rests on;
+* how to decide "A beats B" on a few seeds: the **paired** t-interval of per-seed
+  differences, and why one target is not enough.
 
-**The argument has a premise**: adversarial training must *cost* clean source accuracy
-(and buy robustness). If it does not, the sources are under-trained and the adversary
-acts as mere augmentation; then "robust features transfer better despite lower source
-accuracy" has nothing to stand on. So this notebook checks the premise first, as a gate.
-
-**The design** (`transfer_nb.experiments.adversarial`, on the experiment contract):
-
-* *a source task where robustness costs accuracy*: `shapes` in a shifted domain
-  (random colours, textured and noisy backgrounds, half-hollow shapes), sources trained
-  with a cosine schedule until their learning curves flatten (checked, printed);
-* *multi-step L2 PGD* during training, and *eps on a stated scale*: each eps is a
-  fraction of the typical image norm ||x||_2 (the root mean square of the source images'
-  norms); the config prints Salman et al.'s ImageNet grid on the same scale, with
-  ImageNet's typical norm computed from its mean pixel power;
-* *a truth that discriminates*: the frozen **linear probe** on a few-label target
-  (`glyphs`: digits rendered from fonts, 10 labels per class per seed) with 1000 test
-  images, fixed in the config as the primary truth; **LP-FT** (fine-tuning from the
-  probe's head; Kumar et al., ICLR 2022) beside it, its learning rate chosen on
-  validation images and held to the training gate;
-* *the eps of the primary claim is chosen on validation*: per seed, the eps > 0 whose
-  probe is most accurate on validation images drawn from the target's *training* split,
-  never on the test accuracies;
-* *seeds are pairs, never independent items*: the sources of one seed share its target
-  images and its semi-supervised teacher, so "A beats B" is the t-interval of per-seed
-  differences, and the estimators' correlations are computed *within* seed.
-
-**How this design was chosen (say it, since it was chosen after looking).** A pilot on
-seed 0 (not one of the stored run's seeds) trained sources at a few eps: at the
-fractions of Salman et al.'s ImageNet range, adversarial training did *not* cost clean
-accuracy on these small images (it acted as augmentation), so the grid extends beyond
-that range until it does. In the same pilot the robust sources transferred *better* to
-`glyphs` and *worse* to `textures`. `glyphs` was then made the primary target and
-`textures` kept as a second target with its own verdict, so that the run shows both.
+**Before this:** lesson 03 (linear probe and LP-FT as truths). **Paper:** Deng et al.,
+*Adversarial Training Helps Transfer Learning via Better Representations*, NeurIPS 2021,
+after Salman et al. (2020): ImageNet models trained against an L2 adversary of radius ε in
+{0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 3, 5} are worse on ImageNet, yet transfer better,
+best at a moderate ε; Deng et al. add pseudo-label **semi-supervised** source training.
 """),
         code(SETUP),
-        md("The configuration of this run (fast in CI; the full preset is what the stored run used):"),
-        code("print(E.describe(cfg))", check=True),
         md("""
-## 1. The stored full run (the evidence)
+## 1. The data, seen
 
-`python -m transfer_nb.experiments.adversarial --full --save` stores its tables and
-provenance under `results/adversarial/`; the test suite fails when its config hash no
-longer matches `config("full")`. Its gates, per-source numbers, verdicts and summary are
-recomputed from the stored tables by the same report functions as the fast run below.
+The **source** task is `shapes` in a shifted domain (random colours, textured and noisy
+backgrounds, half-hollow shapes); the sources are small CNNs trained on it with ε from 0
+upwards. The **targets** are few-label tasks (10 labelled images per class per seed, 1000
+test images): digits rendered from fonts (`glyphs`) and, in the full run, photo `textures`.
 """),
         code("""
-full = base.load_run("adversarial", current_hash=E.config_hash(E.config("full")))
-if full is None:
-    print("no stored full run: run `python -m transfer_nb.experiments.adversarial --full --save`")
-else:
-    full.cfg = E.config("full")
-    print(E.describe(full.cfg))
-    print({k: full.meta[k] for k in ("mode", "commit", "device", "date", "wall_clock_s",
-                                     "stale", "source_norm", "workers")})
-    display(E.report.checks(full).round(3))
+source = base.TargetSpec("shapes", cfg.source, options=cfg.source_options)
+full_cfg = E.config("full")
+fig = lessons.show_images([source, *full_cfg.targets], image_size=cfg.image_size,
+                          titles=["source: shapes", *[f"target: {t.name}" for t in full_cfg.targets]])
 """),
-        md("""
-Per source (mean over seeds and its 95 % t-interval): clean and robust source test
-accuracy (the premise; the same sources on both targets), and the two truths on each
-target. `imagenet_eps` is the same fraction of ImageNet's typical norm.
-"""),
-        code("""
-if full is not None:
-    for name in E.report.targets_of(full):
-        display(E.summary(full, name)[COLS].round(3).style.set_caption(
-            f"STORED FULL RUN, target {name}"))
-    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
-    E.plots.plot_tradeoff(full.table, ax=axes[0]); E.plots.plot_transfer_curve(full.table, ax=axes[1])
-    E.plots.plot_learning_curves(full, ax=axes[2])
-    axes[0].set_title("source: clean vs under attack"); axes[1].set_title("target accuracy")
-    axes[2].set_title("sources' learning curves");
-"""),
-        code("""
-if full is not None:
-    print("eps chosen on validation, per seed:", E.report.moderate_choice(full))
-    display(E.report.verdicts(full)[SHOW].round(3).style.set_caption("STORED FULL RUN"))
-    display(Markdown(E.report.summary(full)))
-"""),
-        md("""
-## 2. This run (fast mode: the same design, smaller)
+        md(r"""
+## 2. The idea on a small example
 
-For each source and seed: its clean test accuracy, its **robust accuracy** (accuracy on
-test images attacked by PGD at the evaluation radius), its learning curve, and on the
-target the linear probe (on the test images, and on the validation images that choose
-eps) and LP-FT. Every cell is cached on disk.
+An adversarial example moves an image $x$ a small step in the direction that increases the
+model's loss, and stays within distance ε of the original $x_0$. One step of L2 PGD:
+
+$$x \leftarrow \Pi_{\lVert x - x_0\rVert_2 \le \epsilon}\Big(x + \alpha\, \frac{\nabla_x \ell}{\lVert \nabla_x \ell \rVert_2}\Big),$$
+
+the gradient scaled to unit L2 length (not its sign: that is the L∞ attack), then projected
+back onto the ball. *Adversarial training* trains on such images. ε is stated as a
+**fraction of the typical image norm** $\lVert x\rVert_2$, so it can be compared with
+ImageNet's ε on the same scale (the configuration prints both).
+
+**The premise.** The argument "robust features transfer better *despite* lower source
+accuracy" needs adversarial training to *cost* clean source accuracy and buy robustness. If
+it does not, the adversary acts as mere augmentation. So the run checks that premise first,
+as a gate. The widget below attacks a few source test images: pick a source by its ε and
+compare how often the standard and the robust sources change their minds.
+"""),
+        md("""
+## 3. The experiment, run
+
+For each seed: sources at every ε of the grid (and semi-supervised ones), each scored on its
+own clean and attacked test images, then transferred to the target by a frozen **linear
+probe** (the primary truth) and by **LP-FT**. The ε of the primary claim is chosen per seed
+on validation images drawn from the target's *training* split, never on the test
+accuracies. Every cell is cached on disk.
 """),
         code("res = E.run(cfg)\ndf = res.table"),
-        md("""
-### The gates: the premise first
-
-* **premise**: the largest eps against eps 0, paired by seed: the clean-accuracy
-  difference must lie below 0 and the robust-accuracy difference above 0 (t-intervals
-  over seeds);
-* **source training**: at least 90 % of the sources' learning curves have flattened
-  (their last quarter gained at most a tenth of the total), and no seed collapsed;
-* **discrimination** of each truth: the spread of the sources' mean accuracies is at
-  least 3 standard errors that count seed noise as well as test sampling, and no source
-  reaches 0.97;
-* **LP-FT training**: its curves flatten, no seed collapsed, and it reaches at least the
-  linear probe on most sources.
-
-A failed premise or source-training gate excludes every transfer verdict; a failed
-truth gate excludes the verdicts on that truth.
-"""),
-        code("display(E.report.checks(res).round(3))"),
         code("""
-display(E.summary(df)[COLS].round(3))
-fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
 E.plots.plot_tradeoff(df, ax=axes[0]); E.plots.plot_transfer_curve(df, ax=axes[1])
-E.plots.plot_learning_curves(res, ax=axes[2])
-axes[0].set_title("source: clean vs under attack"); axes[1].set_title("target accuracy")
-axes[2].set_title("sources' learning curves");
-"""),
-        md("""
-## 3. Adversarial examples
-
-Pick a source by the eps it was trained with. The widget attacks a few source test
-images at the evaluation radius and shows the source's prediction before and after:
-compare how often the standard and the robust sources change their minds, and what
-their perturbations look like.
+axes[0].set_title("source: clean vs under attack"); axes[1].set_title("target accuracy");
 """),
         code("widgets.AdversarialExplorer(df, cfg)"),
         md("""
-## 4. Paper says / this run measured
+## 4. The result
 
-The primary claim is fixed in the config before the run: the source trained at the eps
-chosen on each seed's validation images transfers better than the standard source, on
-the linear probe, as the t-interval of the per-seed differences (above 0: *reproduced*;
-below: *not reproduced*; across: *inconclusive*; a failed gate: *excluded*). "Not
-monotone" compares the same chosen eps with the largest eps. The estimators
-(**TransRate**: coding rate of all features minus that within each class; **LogME**:
-evidence of a Bayesian linear model from features to labels) and the baseline (minus the
-source's own clean accuracy: "the less accurate source transfers better") are correlated
-with the truth **within seed** and pooled over seeds.
+""" + READING + """
+
+The evidence is the stored full run (5 seeds, 2 targets; *exploratory*: `glyphs` was made the
+primary target after a pilot in which robust sources helped glyphs and hurt textures, and the
+ε grid was extended after that pilot; a pre-registered confirmation is pending). The last
+column is the fast run you just executed (one target).
+"""),
+        code(f"CLAIMS = {CLAIMS!r}".replace("', '", "',\n          '")),
+        code("""
+full = base.load_run("adversarial", current_hash=E.config_hash(E.config("full")))
+if full is not None:
+    full.cfg = E.config("full")
+full_verdicts = E.report.verdicts(full) if full is not None else None
+fast_verdicts = E.report.verdicts(res)
+evidence = full_verdicts if full is not None else fast_verdicts
+display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS,
+                             evidence_label="stored run, 95 % interval"))
+display(Markdown(lessons.read_aloud(evidence)))
+"""),
+        md("## 5. What we learned"),
+        code("""
+say = lambda claim: lessons.said(evidence, claim)
+display(Markdown("\\n".join([
+    f"* **The premise holds**: from ε 0 to the largest ε, clean source accuracy changes by "
+    f"{say(CLAIMS[3])} and robust accuracy by {say(CLAIMS[4])}.",
+    f"* **On the primary target (glyphs)** the ε chosen on validation beats the standard source: "
+    f"{say(CLAIMS[0])}.",
+    f"* **On textures the same rule goes the other way**: {say(CLAIMS[1])}. A claim that holds "
+    "on the one target picked after a pilot and reverses on the next is a finding to confirm, "
+    "not a result: the pre-registered confirmation pools the primary over new targets.",
+    f"* **With fine-tuning as the truth** (LP-FT): {say(CLAIMS[2])}; **semi-supervised** "
+    f"sources: {say(CLAIMS[5])}.",
+])))
+"""),
+        md("""
+## 6. Exercises
+
+1. **Try this** (explorer): pick the ε 0 source, then the largest ε. *Expect* the standard
+   source to change its prediction on most attacked images and the robust one on few, with a
+   perturbation that looks more like the shape's edges.
+2. **Write code** (checked): `pgd_step(x, grad, x0, eps, step)`: one L2 PGD step with
+   projection (the formula above).
+3. **Write code** (checked): `paired_interval(a, b)`: per-seed accuracies of two sources on
+   the same seeds -> `(mean, low, high)` of the difference a − b, the 95 % t-interval.
+4. **Read**: in the result table, compare the primary row with the textures row. Which would
+   you report if you had run only one target? What does the confirmation need to decide?
+
+Hints: `from transfer_nb.exercises import hint; hint("05.1")`; solutions: `show_solution`
+or the *Exercise solutions* page of the docs.
 """),
         code("""
+def pgd_step(x, grad, x0, eps, step):
+    # your code here (numpy)
+    raise NotImplementedError
+
+check("05.1", pgd_step)
+"""),
+        code("""
+def paired_interval(a, b):
+    # your code here (scipy.stats.t is allowed)
+    raise NotImplementedError
+
+check("05.2", paired_interval)
+"""),
+        md("""
+---
+## Appendix: the evidence
+
+**The gates.** *Premise*: the largest ε against ε 0, paired by seed: the clean-accuracy
+difference must lie below 0 and the robust-accuracy difference above 0 (t-intervals over
+seeds). *Source training*: at least 90 % of the sources' learning curves have flattened (their
+last quarter gained at most a tenth of the total), and no seed collapsed. *Discrimination* of
+each truth: the spread of the sources' mean accuracies is at least 3 standard errors that
+count seed noise as well as test sampling, and no source reaches 0.97. *LP-FT training*: its
+curves flatten, no seed collapsed, and it reaches at least the linear probe on most sources. A
+failed premise or source-training gate excludes every transfer verdict; a failed truth gate
+excludes the verdicts on that truth.
+
+**The rules.** "A beats B" is the t-interval of per-seed differences (above 0: *reproduced*;
+below: *not reproduced*; across: *inconclusive*). The estimators (TransRate, LogME) and the
+baseline (minus the source's clean accuracy) are correlated with the truth **within seed**
+and pooled over seeds.
+
+**How this design was chosen** (it was chosen after looking). A pilot on seed 0 (not one of
+the stored run's seeds) trained sources at a few ε: at the fractions of Salman et al.'s ImageNet
+range, adversarial training did *not* cost clean accuracy on these small images (it acted as
+augmentation), so the grid was extended until it did. In the same pilot the robust sources
+transferred better to `glyphs` and worse to `textures`; `glyphs` was then made the primary
+target and `textures` kept with its own verdict.
+"""),
+        code("""
+full, full_verdicts = lessons.evidence("adversarial", E.config("full"), E)
+if full is not None:
+    print("eps chosen on validation, per seed:", E.report.moderate_choice(full))
+    for name in E.report.targets_of(full):
+        display(E.summary(full, name).round(3).style.set_caption(f"stored full run, target {name}"))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+    E.plots.plot_tradeoff(full.table, ax=axes[0]); E.plots.plot_transfer_curve(full.table, ax=axes[1])
+    E.plots.plot_learning_curves(full, ax=axes[2])
+"""),
+        md("**This fast run in detail**: configuration, gates, per-source numbers, learning "
+           "curves and every claim."),
+        code("print(E.describe(cfg))", check=True),
+        code("""
+display(E.report.checks(res).round(3))
+display(E.summary(df).round(3))
+fig = E.plots.plot_learning_curves(res)
 print("eps chosen on validation, per seed:", E.report.moderate_choice(res))
-display(E.report.verdicts(res)[SHOW].round(3))
-display(Markdown(E.report.summary(res)))
+display(fast_verdicts.round(3))
+display(Markdown(E.report.summary(res, fast_verdicts)))
 """),
     ]
 
