@@ -20,7 +20,11 @@ pd.set_option("display.max_colwidth", 60)
 from transfer_nb.estimators import registry
 from transfer_nb.evaluation import evaluate_estimators
 from transfer_nb.plots import plot_estimators
+from transfer_nb import lessons
+from transfer_nb.exercises import check
 from transfer_nb.experiments import which_estimator as W
+import transfer_nb_widgets as widgets
+cfg = W.config()          # fast when CI or TRANSFER_NB_FAST is set
 """
 
 
@@ -29,147 +33,171 @@ def cells():
         md("""
 # 07 · Which estimator should I trust? Every score against a size baseline
 
-A researcher choosing among pretrained models can compute a dozen transferability
-scores. Which one ranks *their* models the way the models actually transfer? Three recent
-findings say the answer is not to be taken on faith:
+**You will learn**
+* how to judge a transferability score on *your* models: its rank correlation with a measured
+  ground truth, within each target, with an interval;
+* why every score must be compared, **paired**, with a baseline that never looks at the
+  target (the model's size);
+* how a correlation over a mixed zoo can come from the **gap between two model families**
+  rather than from ranking within them.
 
-* the benchmark of Chaves et al. (TMLR 2024) compares 13 scorers with 1000-resample
-  bootstrap intervals of Kendall and weighted tau, and few of them beat a plain ranking by
-  ImageNet accuracy;
-* Agostinelli et al. (ECCV 2022) show that which metric wins flips with small changes of
-  the setup: the model pool, the target, the statistic;
-* Sorkhei et al. (2025) report that plain k-NN accuracy on the target features beats 23
-  metrics over 16 data sets, and Singh et al. (ICLR 2026) that a fixed ranking by model
-  size correlates 0.91 on the usual zoo against LogME's 0.57.
-
-This notebook runs **every classification score of the registry** and two **static
-baselines** (the parameter count and the feature width) on an offline zoo, measures a
-ground truth, and lets `transfer_nb.evaluation.evaluate_estimators` decide, with the
-project's rules: correlations *within* each target, pooled; bootstrap intervals; the
-leave-one-out range; and "A beats B" only when the **paired** bootstrap difference
-excludes 0. The verdicts at the end are generated from the numbers, whichever way they
-fall.
+**Before this:** lessons 02 (TransRate, LogME) and 04 (a leverage item). Three recent findings
+say the answer is not to be taken on faith: in the benchmark of Chaves et al. (TMLR 2024) few
+of 13 scorers beat a plain ranking by ImageNet accuracy; Agostinelli et al. (ECCV 2022) show
+that the winning metric flips with small changes of the setup; Sorkhei et al. (2025) report
+that plain k-NN accuracy beats 23 metrics, and Singh et al. (ICLR 2026) that a ranking by model
+size correlates 0.91 on the usual zoo against LogME's 0.57.
 """),
         code(SETUP),
         md("""
-## 1. The scores
+## 1. The data, seen
 
-Five scores were added for this comparison; each is a plain function with its paper's
-definition and its authors' defaults (see each docstring for where every default comes
-from):
+Two targets, 10 labelled images per class: handwritten **digits**, and **shapes** moved to a
+harder domain (random colours and textures). The **items** are models read at one layer: the
+three ImageNet EfficientNet-Lite models truncated at six depths each, and small CNNs trained
+here on other tasks (random init, other sources, more or less data, label noise).
+"""),
+        code("fig = lessons.show_images(cfg.targets, image_size=32, per_class=4)"),
+        md("""
+## 2. The idea on a small example
 
-* **knn**: leave-one-out 1-nearest-neighbour accuracy, Euclidean distance, raw features
-  (the "1-NN CV" of Bolya et al.'s code);
-* **nleep**: PCA keeping 80 % of the variance, a Gaussian mixture of 5 components per
-  class, LEEP on its posteriors (Li et al., CVPR 2021);
-* **gbc**: PCA to 64 dimensions, a spherical Gaussian per class, minus the sum of pairwise
-  Bhattacharyya coefficients (Pandy et al., CVPR 2022);
-* **parc**: PCA to 32 dimensions, standardised, Spearman correlation of the examples'
-  feature dissimilarities with their label dissimilarities (Bolya et al., NeurIPS 2021);
-* **sfda**: a shrinkage Fisher classifier, a self-challenging mix of hard examples with
-  the other classes' means, mean probability of the true class (Shao et al., ECCV 2022).
+A score is useful if it **orders** the items the way their transfer does. One model's layers
+are a small zoo: the `LayerSelector` reads EfficientNet-Lite0 at every block on digits,
+computes TransRate per layer, measures each layer's linear-probe accuracy (the truth here),
+and prints their rank correlation. Kendall's τ counts the pairs of layers put in the same
+order, minus those put in the opposite order, over all pairs:
 
-Every classification score of the registry, with its paper:
+$$\\tau = \\frac{\\#\\text{concordant} - \\#\\text{discordant}}{\\binom{n}{2}} .$$
+"""),
+        code("""
+selector = widgets.LayerSelector(model="efficientnet_lite0", dataset="digits", n=200, image_size=32)
+selector.measure()
+selector
+"""),
+        code("""
+corr = selector.correlation
+display(Markdown(f"Over {int(corr['n'])} layers, TransRate against probe accuracy: Kendall τ "
+                 f"{corr['kendall']:+.2f} [{corr['kendall_low']:+.2f}, {corr['kendall_high']:+.2f}]. "
+                 "Nine items give a wide interval: one model's layers decide little, a zoo decides more."))
+"""),
+        md("""
+## 3. The experiment, run
+
+Every classification score of the registry and two **static baselines** (the parameter count
+up to the layer, and the feature width) on every item; the ground truth is a linear probe on
+the item's frozen features. A target counts only when the items' accuracies spread over at
+least 3 standard errors and none reaches 0.97.
+"""),
+        code("""
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")          # solver chatter of the probes and mixtures
+    table = W.run(cfg)                       # cached on disk: re-running is fast
+check = W.checks(table)
+fig = W.plot_items(table, check=check)
+"""),
+        md("""
+## 4. The result
+
+Each score's Kendall τ within each passing target, pooled, and its **paired** difference with
+the size baseline (`params`) on the same bootstrap resamples: *better than params* when the
+whole 95 % interval of the difference lies above 0. The table lists the three scores the
+findings above name, and the best column; the appendix has every column. This notebook has no
+stored full run yet: the numbers are the run you just executed.
+"""),
+        code("""
+ev = W.evaluate(table, cfg, check)
+ev_size = W.evaluate(table, cfg, check, against="params")
+best = ev.attrs["against"]
+rows = list(dict.fromkeys([best, "knn", "logme", "transrate", "params"]))
+result = pd.DataFrame({
+    "kendall τ [95 %]": [lessons.interval_text(ev.loc[r, "kendall"], ev.loc[r, "kendall_low"],
+                                               ev.loc[r, "kendall_high"]) for r in rows],
+    "minus params [95 %]": [lessons.interval_text(ev_size.loc[r, "difference"], ev_size.loc[r, "difference_low"],
+                                                  ev_size.loc[r, "difference_high"]) for r in rows],
+    "verdict against params": [ev_size.loc[r, "verdict"] for r in rows]}, index=pd.Index(rows, name="column"))
+display(result)
+"""),
+        md("**Within one family.** The same τ over every item, then over each family alone:"),
+        code("""
+families = W.by_family(table, cfg, check)
+families
+"""),
+        md("## 5. What we learned"),
+        code("""
+used = [t for t in check.index if check.loc[t, "passes"]]
+display(Markdown("\\n".join([
+    f"* **{len(used)} of {len(check)} targets** passed the gates ({', '.join(used) or 'none'}); "
+    + ("with one target, whether the winner changes with the target cannot be read." if len(used) < 2
+       else "the per-target winners are in the appendix."),
+    f"* **The best column here is {best}**, τ {result.loc[best, 'kendall τ [95 %]']}; against the size "
+    f"baseline: {result.loc[best, 'verdict against params']}.",
+    f"* **kNN** {result.loc['knn', 'verdict against params']}; **LogME** "
+    f"{result.loc['logme', 'verdict against params']}; **TransRate** "
+    f"{result.loc['transrate', 'verdict against params']} (paired differences, table above).",
+    f"* **Two families**: LogME's τ is {families.loc['logme', 'all items']} over every item, and "
+    + ", ".join(f"{families.loc['logme', c]} over {c.replace(' only', '')} alone" for c in families.columns[1:])
+    + ": where the within-family values are lower, part of the zoo-wide correlation is the gap "
+    "between the families, not a ranking within them.",
+])))
+"""),
+        md("""
+## 6. Exercises
+
+1. **Try this** (`LayerSelector`): move ε. *Expect* TransRate's values to change and its
+   ranking of the layers (and so τ) to change little.
+2. **Try this**: in the result table, compare `params` with the best estimator. *Expect* the
+   paired interval to say whether the estimator earns its cost over a ranking by size.
+3. **Write code** (checked): exercise 07.1 (`hint("07.1")` prints its statement).
+4. **Write code** (checked): exercise 07.2 (`hint("07.2")` prints its statement).
+
+Hints: `from transfer_nb.exercises import hint; hint("07.1")`; solutions: `show_solution`
+or the *Exercise solutions* page of the docs.
+"""),
+        code("""
+def exercise_07_1(*args):
+    # your code here: read hint("07.1") for the signature
+    raise NotImplementedError
+
+check("07.1", exercise_07_1)
+"""),
+        md("""
+---
+## Appendix: the evidence
+
+**The scores** (every classification score of the registry, with its paper) and the
+configuration of this run:
 """),
         code("""
 pd.DataFrame({"inputs": [", ".join(registry.get(n).inputs) for n in W.score_names()[:-2]],
               "paper": [registry.get(n).reference for n in W.score_names()[:-2]]},
              index=pd.Index(W.score_names()[:-2], name="score"))
 """, check=True),
+        code("print(W.describe(cfg))", check=True),
         md("""
-## 2. The zoo, the targets and the ground truth
-
-One **item** is one model read at one layer. The three ImageNet **EfficientNet-Lite**
-models are read at six depths each: an intermediate block's pooled output is the feature
-of the model truncated there, so the zoo holds truncations of very different sizes.
-Beside them, the **small CNNs** that the TransRate experiment trains
-(random init, other source tasks, fewer or more epochs, label noise), read at their
-penultimate layer. The random-init CNN is in the zoo by configuration, decided before
-any correlation: its features carry no source training, and the leave-one-out range below
-shows how much any single item moves each correlation.
-
-Two targets, chosen so that the probe accuracies spread without reaching the ceiling (the
-check below tests both): handwritten **digits** and **shapes** moved to a harder domain
-(`shift=1`), 10 labelled images per class. The **ground truth** is a linear probe on each item's frozen features
-(logistic regression on the training images, accuracy on the test images): the transfer
-that a score computed on frozen features claims to predict. The static baselines are
-**params** (the parameters up to that layer) and **width** (the feature dimension).
+**The gates and every column.** `evaluate_estimators` on the passing targets: Pearson r,
+Kendall τ and weighted τ within each target and pooled (Fisher-z for Pearson, plain mean for
+the taus), each with a bootstrap interval that resamples items within targets; the
+leave-one-out range of Kendall τ; each column's paired difference against the best one.
 """),
         code("""
-cfg = W.config()          # fast when CI or TRANSFER_NB_FAST is set
-print(W.describe(cfg))
-""", check=True),
-        code("""
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")          # solver chatter of the probes and mixtures
-    table = W.run(cfg)                       # cached on disk: re-running is fast
-table[["target", "item", "params", "width", "knn", "logme", "transrate", "parc",
-       "leep", "linear_probe"]]
-"""),
-        md("""
-### Does the ground truth tell the items apart?
-
-A target counts only when the items' probe accuracies spread over at least 3 standard
-errors of one accuracy (the probe is deterministic, so that is the test-set binomial
-error) and no item reaches 0.97:
-"""),
-        code("""
-check = W.checks(table)
-check
-"""),
-        code("fig = W.plot_items(table, check=check)"),
-        md("""
-## 3. Which column ranks the items?
-
-`evaluate_estimators` on the targets that pass: for every score and baseline, Pearson r,
-Kendall tau and weighted tau computed within each target and pooled (Fisher-z for
-Pearson, plain mean for the taus), each with a bootstrap interval that resamples items
-within targets; the leave-one-out range of Kendall tau (the statistic that ranks the
-columns here, as in the TMLR benchmark); and each column's paired difference against the
-best one, on the same resamples.
-"""),
-        code("""
-ev = W.evaluate(table, cfg, check)
-ev[["kind", "kendall", "kendall_low", "kendall_high", "loo_min", "loo_max", "pearson",
-    "weighted_tau", "difference", "difference_low", "difference_high", "verdict", "n", "note"]]
-"""),
-        code("fig = plot_estimators(ev)"),
-        md("""
-The same evaluation **against the size baseline**: each estimator's Kendall tau minus
-that of `params`, paired. *better than params* means the whole 95 % interval of the
-difference is above 0:
-"""),
-        code("""
-ev_size = W.evaluate(table, cfg, check, against="params")
-ev_size[["kind", "kendall", "difference", "difference_low", "difference_high", "verdict"]]
-"""),
-        md("""
-Does the winner change with the target? Kendall tau of every column on each target alone
-(point values; the intervals of one target are wider still):
+display(check.round(3))
+display(ev[["kind", "kendall", "kendall_low", "kendall_high", "loo_min", "loo_max", "pearson",
+            "weighted_tau", "difference", "difference_low", "difference_high", "verdict", "n"]].round(3))
+fig = plot_estimators(ev)
+display(ev_size[["kind", "kendall", "difference", "difference_low", "difference_high", "verdict"]].round(3))
 """),
         code("""
 per_target, best_per_target = W.per_target_best(table, cfg, check)
-display(per_target)
-print("best per target:", best_per_target)
-"""),
-        md("## 4. Verdicts"),
-        code("display(Markdown(W.summary(check, ev, ev_size, best_per_target)))"),
-        md("""
-**Cost.** Median seconds of each score per item in this run (on the small training sets
-of these targets; `benchmarks/bench_estimators.py` times the scores against LogME on
-2000 x 1280 features):
-"""),
-        code("""
+display(per_target.round(3))
+display(Markdown(W.summary(check, ev, ev_size, best_per_target)))
 times = table[[c for c in table.columns if c.startswith("time_")]].median()
 times.index = [c[len("time_"):] for c in times.index]
-times.sort_values().to_frame("median seconds").T
+display(times.sort_values().to_frame("median seconds").T.round(4))
 """),
         md("""
-## 5. On your own zoo
-
-The same judgement on your own models and data: score them with a measured ground truth,
-then evaluate every column (several targets: concatenate the tables with a `target`
-column and pass `groups="target"`):
+**On your own zoo.** The same judgement on your own models and data: score them with a
+measured ground truth, then evaluate every column (several targets: concatenate the tables
+with a `target` column and pass `groups="target"`):
 
 ```python
 import transfer_nb as tnb
@@ -180,13 +208,6 @@ table = tnb.score_models(models, "path/to/images",
                          ground_truth="linear_probe")
 evaluate_estimators(table, "accuracy")
 ```
-
-**What this run can and cannot say.** The zoo is small (its size is printed above) and
-built offline: ImageNet models read at several depths and small CNNs trained here, two embedded
-targets with 10 labelled images per class, and a linear probe as the ground truth rather
-than fine-tuning. The verdicts above hold for this zoo and these targets; the point of
-the notebook is the procedure, which decides from paired intervals and says *not
-separable* when the data cannot tell two columns apart.
 """),
     ]
 

@@ -37,7 +37,7 @@ def _zoo(mode: str) -> tuple:
     from transfer_nb.experiments.transrate.presets import config as transrate_config
     return transrate_config(mode).sources
 
-__all__ = ["WhichEstimatorConfig", "config", "describe", "run", "checks", "evaluate",
+__all__ = ["WhichEstimatorConfig", "config", "describe", "run", "checks", "evaluate", "by_family",
            "summary", "per_target_best", "parameters_up_to", "feature_estimators",
            "target_data", "SourceSpec", "TargetSpec", "SOURCE_ESTIMATORS", "BASELINES",
            "OPTIONS"]
@@ -369,6 +369,29 @@ def per_target_best(table, cfg: WhichEstimatorConfig | None = None, check=None):
     return out.sort_values(list(out.columns)[0], ascending=False), best
 
 
+def by_family(table, cfg: WhichEstimatorConfig | None = None, check=None,
+              columns=("knn", "logme", "transrate", "params")):
+    """The statistic (with its interval) of ``columns`` over every item, and over each
+    model family alone (ImageNet truncations, small CNNs): how much of a correlation over
+    the whole zoo is the gap between two families.  Rows: columns; one column per pool."""
+    import pandas as pd
+
+    from transfer_nb.evaluation import evaluate_estimators
+
+    cfg = cfg or config()
+    check = checks(table) if check is None else check
+    sub = _passing(table, check)
+    pools = {"all items": sub, **{f"{f} only": g for f, g in sub.groupby("family", sort=False)}}
+    out = {}
+    for pool, g in pools.items():
+        ev = evaluate_estimators(g, "linear_probe", groups="target", columns=list(columns),
+                                 statistic=cfg.statistic, n_boot=cfg.n_boot, seed=cfg.seed)
+        out[pool] = [f"{ev.loc[c, cfg.statistic]:+.2f} [{ev.loc[c, cfg.statistic + '_low']:+.2f}, "
+                     f"{ev.loc[c, cfg.statistic + '_high']:+.2f}]" if np.isfinite(
+                         ev.loc[c, cfg.statistic]) else "-" for c in columns]
+    return pd.DataFrame(out, index=pd.Index(list(columns), name=cfg.statistic))
+
+
 def _fmt(row, stat: str) -> str:
     return f"{row[stat]:.2f} [{row[f'{stat}_low']:.2f}, {row[f'{stat}_high']:.2f}]"
 
@@ -431,8 +454,10 @@ def summary(check, ev_best, ev_size, best_per_target=None) -> str:
         winners = set(best_per_target.values())
         out.append("**Per target.** Best column: " + ", ".join(
             f"{t}: {b}" for t, b in best_per_target.items()) + (
+            " -- only one target passed its gates, so whether the winner changes with the "
+            "target cannot be read here." if len(best_per_target) < 2 else
             " -- the winner changes with the target." if len(winners) > 1 else
-            " -- the same on every target."))
+            " -- the same on every passing target."))
     return "\n\n".join(out)
 
 
