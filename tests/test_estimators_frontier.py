@@ -192,7 +192,6 @@ def test_ncti_below_64_dimensions_where_the_authors_pca_raises():
 
 def test_across_models_is_the_authors_min_max_combination():
     zoo = {f"m{s}": _zoo(s, scale=[1.0, 0.3, 2.0][s]) for s in range(3)}
-    y = zoo["m0"][1]
     nct = {m: ncti_terms(Z, yy) for m, (Z, yy) in zoo.items()}
     got = ncti_across_models(nct)
     seli, ncc, vc = (np.array([nct[m][t] for m in zoo]) for t in ("seli", "ncc", "vc"))
@@ -211,7 +210,6 @@ def test_across_models_is_the_authors_min_max_combination():
         ncti_across_models({"m0": nct["m0"]})
     with pytest.raises(ValueError, match=r"terms \['energy', 'classification'\] are missing"):
         etran_across_models(nct)
-    del y
 
 
 def test_etran_and_ncti_bad_parameters():
