@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from transfer_nb.estimators import registry  # noqa: E402
 
-NEW = ("knn", "nleep", "gbc", "parc", "sfda")
+NEW = ("knn", "nleep", "gbc", "parc", "sfda", "etran", "ncti")
 
 
 def real_features(n: int = 2000, image_size: int = 64):
@@ -74,7 +74,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--synthetic", action="store_true", help="synthetic features, no model")
     ap.add_argument("--all", action="store_true",
-                    help="time every registered (features, labels) score, not only the new five")
+                    help="time every registered (features, labels) score, not only the newer seven")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
 

@@ -265,3 +265,19 @@ def test_help_explains_the_columns_without_markup(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert "``" not in text and ":func:" not in text
+
+
+def test_rank_with_etran_and_ncti(folder, tmp_path, capsys):
+    out = tmp_path / "frontier.csv"
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "etran,ncti", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("2 models ranked by etran")
+    assert SCORE_MEANINGS["ncti"] in printed
+    csv = pd.read_csv(out, index_col="model")
+    table = score_models(MODELS.split(","), folder, estimators=["etran", "ncti"],
+                         image_size=32, device="cpu", progress=False)
+    for col in ("etran", "ncti"):
+        np.testing.assert_allclose(csv.loc[table.index, col].to_numpy(float),
+                                   table[col].to_numpy(float), rtol=1e-9)

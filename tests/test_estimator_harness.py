@@ -21,6 +21,7 @@ import pytest
 from tests.test_coding_rate import ref_layerwise, ref_projected, ref_transrate
 from tests.test_estimators import (ref_hscore, ref_hscore_lw, ref_leep, ref_linear_mse,
                                    ref_logme, ref_nce)
+from tests.test_estimators_frontier import ref_etran, ref_ncti
 from tests.test_estimators_more import ref_gbc, ref_knn, ref_nleep, ref_parc, ref_sfda
 from transfer_nb import estimators as E
 from transfer_nb.estimators import registry
@@ -109,6 +110,8 @@ REFERENCES = {
     "gbc": (ref_gbc, {}),
     "parc": (ref_parc, {}),
     "sfda": (ref_sfda, {}),
+    "etran": (ref_etran, {}),
+    "ncti": (ref_ncti, {}),
 }
 
 NAMES = E.list_estimators()

@@ -217,3 +217,49 @@ def test_sfda_equals_the_authors_eigen_formulation_when_n_is_below_d():
     # unit-scale features: lambda = exp(-5 sigma_max) is at its floor; small ones shrink
     assert E.sfda(Z * 0.01, y) != pytest.approx(E.sfda(Z, y), rel=1e-3)
     assert E.sfda(Z * 0.01, y) == pytest.approx(ref_sfda(Z * 0.01, y), rel=1e-6)
+
+
+def _ref_knn_row_order(Z, y):
+    """1-NN from exact pairwise squared distances, ties to the lower row index
+    (stable argsort): the authors' kNN (``dbolya/parc``) on exactly tied distances."""
+    Z = np.asarray(Z, dtype=np.float64)
+    hits = 0
+    for i in range(len(y)):
+        dist = np.sum((Z - Z[i]) ** 2, axis=1)
+        dist[i] = np.inf
+        hits += y[np.argsort(dist, kind="stable")[0]] == y[i]
+    return hits / len(y)
+
+
+def test_knn_exact_distance_ties_go_by_row_order():
+    # row 3 (6) is at distance 1 from row 0 (7, class 0) and row 4 (5, class 1):
+    # row order gives it class 0 (wrong), so 1 of 5 is right; rounding gave 0.4
+    Z, y = np.array([[7.0], [1.0], [3.0], [6.0], [5.0]]), np.array([0, 0, 1, 1, 1])
+    assert _ref_knn_row_order(Z, y) == 0.2
+    assert E.knn(Z, y) == 0.2
+    assert E.knn(Z, y, k=3) == pytest.approx(ref_knn(Z, y, 3))
+    assert E.knn(Z[::-1], y[::-1]) == 0.6            # row order decides the tie
+
+
+def test_knn_digits_exact_ties_match_a_brute_force_reference():
+    from sklearn.datasets import load_digits
+
+    from transfer_nb.estimators.knn import _neighbours
+    X, y = load_digits(return_X_y=True)              # integer pixels: exact ties
+    X = X.astype(np.float64)
+    ref = np.empty(len(y), dtype=int)
+    ties = 0
+    for i in range(len(y)):
+        dist = np.sum((X - X[i]) ** 2, axis=1)
+        dist[i] = np.inf
+        ref[i] = np.argsort(dist, kind="stable")[0]
+        ties += np.sum(dist == dist[ref[i]]) > 1
+    assert ties == 18                                  # rows whose nearest is tied
+    np.testing.assert_array_equal(_neighbours(X, 1, "euclidean")[:, 0], ref)
+    assert E.knn(X, y) == np.mean(y[ref] == y)
+    # the nearest three too, in (distance, row) order
+    near3 = _neighbours(X, 3, "euclidean")
+    for i in range(0, len(y), 97):
+        dist = np.sum((X - X[i]) ** 2, axis=1)
+        dist[i] = np.inf
+        np.testing.assert_array_equal(near3[i], np.argsort(dist, kind="stable")[:3])

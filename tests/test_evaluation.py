@@ -146,3 +146,10 @@ def test_plot_estimators_draws_one_row_per_column():
     assert any(t.get_text().startswith("n/a") for t in ax.texts)   # the constant column
     with pytest.raises(ValueError, match="statistic must be one of"):
         plot_estimators(ev, statistic="r2")
+
+
+def test_etran_and_ncti_columns_are_estimators():
+    t = zoo_table().rename(columns={"knn": "etran", "nce": "ncti"})
+    ev = evaluate_estimators(t, "accuracy", groups="target", n_boot=50)
+    assert ev.loc["etran", "kind"] == "estimator" and ev.loc["ncti", "kind"] == "estimator"
+    assert ev.loc["ncti", "kendall"] == pytest.approx(-1.0)       # the exact negative

@@ -211,6 +211,11 @@ columns (higher is better for every estimator):
   leep, nce  how well the source classifier's own predictions fit your labels
   hscore     spread of the class means relative to all features (degenerate, K - 1,
              when images <= feature width)
+  etran      energy of the features plus LDA accuracy (Gholami et al. 2023)
+  ncti       closeness of the features to neural collapse (Wang et al. 2023)
+  knn, nleep, gbc, parc, sfda, ...
+             any other name of transfer_nb.estimators.list_estimators() that reads
+             features and labels
   params, width, imagenet_top1
              static baselines: a score that does not beat them is not informative
 exit status: 0 when at least one model was scored (a model that was not is one

@@ -26,6 +26,7 @@ are distances (lower is more transferable).  Torch is imported only by ``pge``.
 (function, inputs, ``higher_is_better``, promised invariances); use :func:`get`,
 :func:`list_estimators`, and :func:`register` to add a score.
 """
+from transfer_nb.estimators.etran import etran, etran_across_models, etran_terms
 from transfer_nb.estimators.gbc import gbc
 from transfer_nb.estimators.hscore import hscore
 from transfer_nb.estimators.knn import knn
@@ -34,6 +35,7 @@ from transfer_nb.estimators.leep import leep
 from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
 from transfer_nb.estimators.nce import nce
+from transfer_nb.estimators.ncti import ncti, ncti_across_models, ncti_terms
 from transfer_nb.estimators.nleep import nleep
 from transfer_nb.estimators.parc import parc
 from transfer_nb.estimators.pge import pge, pge_distance
@@ -44,5 +46,6 @@ from transfer_nb.estimators.transrate import (coding_rate_terms, transrate,
 
 __all__ = ["transrate", "transrate_official", "transrate_per_layer", "coding_rate_terms",
            "logme", "leep", "nce", "hscore", "linear_mse", "label_mse", "pge", "pge_distance",
-           "knn", "nleep", "gbc", "parc", "sfda",
+           "knn", "nleep", "gbc", "parc", "sfda", "etran", "etran_terms",
+           "etran_across_models", "ncti", "ncti_terms", "ncti_across_models",
            "REGISTRY", "Estimator", "get", "list_estimators", "register"]

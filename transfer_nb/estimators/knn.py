@@ -24,7 +24,11 @@ percentage; this returns the fraction in ``[0, 1]``.
 With ``k > 1`` the vote is a plurality; a tie between classes goes to the tied class
 whose nearest member is closest (the authors' ``scipy.stats.mode`` takes the smallest
 label, which would make the score depend on the label names).  Ties in *distance*
-(duplicated rows) are broken by row order.
+(duplicated rows, equidistant neighbours) are broken by row order, as in the
+authors' code: the fast Gram-matrix distances are re-measured pair by pair for every
+candidate within their rounding error of the ``k``-th nearest, so an exact tie stays
+exact (with ``Z = [[7], [1], [3], [6], [5]]``, the row ``6`` is at distance 1 from
+``7`` and ``5`` and takes ``7``'s label).
 
 Cost: the ``n x n`` distance matrix (``O(n^2 d)`` time, ``O(n^2)`` memory: 32 MB at
 ``n = 2000``).
@@ -41,21 +45,58 @@ __all__ = ["knn", "KNN_METRICS"]
 KNN_METRICS = ("euclidean", "cosine")
 
 
-def _distances(F: np.ndarray, metric: str) -> np.ndarray:
-    """Squared Euclidean or cosine distances between all rows (diagonal = +inf)."""
+def _unit_rows(F: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(F, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("Z has an all-zero row: its cosine distance is undefined; "
+                         "use metric='euclidean' or drop that row.")
+    return F / norms
+
+
+def _distances(F: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fast (Gram-matrix) distances between all rows (diagonal = +inf) and a bound on
+    their rounding error per row: squared Euclidean or cosine distances."""
+    eps = np.finfo(np.float64).eps * 4 * (F.shape[1] + 2)
     if metric == "cosine":
-        norms = np.linalg.norm(F, axis=1, keepdims=True)
-        if np.any(norms == 0):
-            raise ValueError("Z has an all-zero row: its cosine distance is undefined; "
-                             "use metric='euclidean' or drop that row.")
-        G = (F / norms) @ (F / norms).T
-        D = 1.0 - G
+        U = _unit_rows(F)
+        D = 1.0 - U @ U.T
+        slack = np.full(F.shape[0], eps * 4)
     else:
         X = F - F.mean(axis=0)                      # distances are shift-invariant;
         sq = np.einsum("ij,ij->i", X, X)            # centring keeps the Gram accurate
         D = sq[:, None] + sq[None, :] - 2.0 * (X @ X.T)
+        slack = eps * 2 * (sq + sq.max())
     np.fill_diagonal(D, np.inf)                     # leave one out
-    return D
+    return D, slack
+
+
+def _exact(F: np.ndarray, rows: np.ndarray, cols: np.ndarray, metric: str) -> np.ndarray:
+    """Distances of the pairs ``(rows[t], cols[t])`` computed pair by pair, the same
+    operations for every pair: equal differences give bit-equal distances."""
+    if metric == "cosine":
+        U = _unit_rows(F)
+        return 1.0 - np.einsum("ij,ij->i", U[rows], U[cols])
+    diff = F[rows] - F[cols]
+    return np.einsum("ij,ij->i", diff, diff)
+
+
+def _neighbours(F: np.ndarray, k: int, metric: str) -> np.ndarray:
+    """Indices ``(n, k)`` of the ``k`` nearest other rows, nearest first; ties in
+    distance go to the lower row index.
+
+    The Gram-matrix distances are fast but round: an exact tie can come out as
+    ``1.0`` against ``0.9999999999999998``.  So every candidate within the rounding
+    bound of the ``k``-th smallest fast distance is re-measured pair by pair (exact
+    for exact ties) and the candidates are ordered by (distance, row index).
+    """
+    D, slack = _distances(F, metric)
+    kth = np.partition(D, k - 1, axis=1)[:, k - 1]
+    rows, cols = np.nonzero(D <= (kth + 2.0 * slack)[:, None])
+    dist = _exact(F, rows, cols, metric)
+    order = np.lexsort((cols, dist, rows))                   # by row, distance, index
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(F.shape[0]))
+    return cols[starts[:, None] + np.arange(k)]
 
 
 def knn(Z, y, k: int = 1, metric: str = "euclidean") -> float:
@@ -90,13 +131,10 @@ def knn(Z, y, k: int = 1, metric: str = "euclidean") -> float:
     k = check_scalar(k, "k", int, min_val=1, max_val=n - 1)
     if metric not in KNN_METRICS:
         raise ValueError(f"metric must be one of {list(KNN_METRICS)}; got {metric!r}.")
-    D = _distances(F, metric)
+    near = _neighbours(F, k, metric)                                 # (n, k), nearest first
+    votes = lab.codes[near]
     if k == 1:
-        pred = lab.codes[np.argmin(D, axis=1)]
-        return float(np.mean(pred == lab.codes))
-    near = np.argpartition(D, k - 1, axis=1)[:, :k]
-    order = np.argsort(np.take_along_axis(D, near, axis=1), axis=1, kind="stable")
-    votes = lab.codes[np.take_along_axis(near, order, axis=1)]       # (n, k), nearest first
+        return float(np.mean(votes[:, 0] == lab.codes))
     K = lab.n_classes
     rows = np.repeat(np.arange(n), k)
     counts = np.zeros((n, K))

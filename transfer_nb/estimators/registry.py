@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from transfer_nb.coding_rate import transrate
+from transfer_nb.estimators.etran import etran
 from transfer_nb.estimators.gbc import gbc
 from transfer_nb.estimators.hscore import hscore
 from transfer_nb.estimators.knn import knn
@@ -44,6 +45,7 @@ from transfer_nb.estimators.leep import leep
 from transfer_nb.estimators.linear_mse import linear_mse
 from transfer_nb.estimators.logme import logme
 from transfer_nb.estimators.nce import nce
+from transfer_nb.estimators.ncti import ncti
 from transfer_nb.estimators.nleep import nleep
 from transfer_nb.estimators.parc import parc
 from transfer_nb.estimators.pge import pge
@@ -196,6 +198,10 @@ register("parc", parc, _CLS, invariances=_FEATURE_INV + ("feature_scale",),
          reference="Bolya et al., NeurIPS 2021")
 register("sfda", sfda, _CLS, invariances=_FEATURE_INV,
          reference="Shao et al., ECCV 2022")
+register("etran", etran, _CLS, invariances=("sample_order", "label_names"),
+         reference="Gholami et al., ICCV 2023 (energy on the features, as the authors' code)")
+register("ncti", ncti, _CLS, invariances=_FEATURE_INV,
+         reference="Wang et al., ICCV 2023 (un-normalised sum of the three terms)")
 register("linear_mse", linear_mse, ("features", "regression_targets"),
          invariances=("sample_order", "orthogonal_rotation"),
          reference="Nguyen et al., UAI 2023")

@@ -34,6 +34,10 @@ SCORE_MEANINGS = {
     "gbc": "GBC, minus the overlap (Bhattacharyya) of the per-class Gaussians",
     "parc": "PARC, correlation of the features' and the labels' pairwise similarities",
     "sfda": "SFDA, Fisher discriminant accuracy of the features (self-challenging)",
+    "etran": "ETran, energy of the features (in-distribution for the source?) plus LDA "
+             "accuracy; one model's raw sum, not the authors' across-model normalisation",
+    "ncti": "NCTI, how close the features are to neural collapse (nuclear norm + "
+            "nearest-centre accuracy - class variability); one model's raw sum",
     "accuracy": "accuracy, the ground truth: held-out accuracy after transfer",
     "params": "params, parameters of the model (a static baseline)",
     "width": "width, feature dimension of the scored layer (a static baseline)",
