@@ -31,7 +31,7 @@ def code(text: str, check: bool = False):
 
 #: first-cell note for notebooks with widgets: a saved copy shows their text repr only
 WIDGET_NOTE = ("*The interactive widgets in this notebook appear only when its cells run in "
-               "Jupyter; a saved copy shows a line of text such as `CodingRateExplorer(children=...)` "
+               "Jupyter; a saved copy shows a line of text naming the widget (`...(children=...)`) "
                "in their place: run the cells to see them.*")
 
 
