@@ -59,7 +59,7 @@ _LAZY = {
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
                "selection", "plots", "evaluation",
-               "magics", "config", "transfer", "preprocessing", "cli"}
+               "magics", "config", "transfer", "preprocessing", "cli", "exercises"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
             "transrate_per_layer"] + sorted(_LAZY) + sorted(_SUBMODULES))
