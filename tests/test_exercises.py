@@ -375,3 +375,20 @@ def test_run_check_never_raises_on_odd_outputs():
     assert not run_check(ex, lambda s, t, f: [1, 2]).passed
     assert "expected a dict with keys" in run_check(ex, lambda s, t, f: 0.5).message
     assert isinstance(run_check(get_exercise("03.2"), lambda s, f: "abc"), Result)
+
+
+def test_the_solutions_page_holds_every_exercise_and_its_solution():
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "docs" / "_ext"))
+    try:
+        import tnb_exercises
+    finally:
+        sys.path.pop(0)
+    text = tnb_exercises.page()
+    assert text.startswith("# Exercise solutions\n")
+    for ex in ALL:
+        assert f"\n### {ex.id} " in text
+        assert solution_source(ex).rstrip() in text if ex.kind == "function" else \
+            f"**Answer: {ex.reference})**" in text
+        for m in ex.mistakes:
+            assert m.hint in text

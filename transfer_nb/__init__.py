@@ -24,6 +24,7 @@ without fine-tuning?  After ``pip install transfer-nb``:
     tnb.list_models(), tnb.list_datasets()
     tnb.estimators.knn / nleep / gbc / parc / sfda  # the scores recent benchmarks compare
     tnb.evaluate_estimators(table, "accuracy", groups="target")   # which score to trust
+    tnb.exercises.check("01.1", my_coding_rate)   # the lessons' self-checking exercises
 
 * The interactive widgets: ``import transfer_nb_widgets as widgets`` (needs the
   ``widgets`` extra); ``%load_ext transfer_nb`` adds the ``%transrate`` magic.

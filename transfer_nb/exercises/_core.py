@@ -94,7 +94,7 @@ class Exercise:
         One line, for tables.
     prompt : str
         What the student reads: the signature, what to return.
-    reference : callable or value
+    reference : callable, str or float
         The solution: a function with ``signature`` (``kind="function"``), the option
         id (``"choice"``) or the value (``"number"``).
     hint : str
