@@ -73,9 +73,19 @@ def test_a_plain_wrong_answer_names_the_case_and_the_factor():
     ref = get_exercise("01.1").reference
     result = check("01.1", lambda Z, eps: 3.0 * ref(Z, eps), show=False)
     assert not result.passed and result.mistake is None
-    assert result.message.startswith("case 1 of 4 (Z of shape (50, 4), eps=0.1): your "
-                                     "output is 3 times the expected one")
+    assert result.message.startswith("on every case your output is 3 times the expected "
+                                     "one (case 1: got 16.7943, expected 5.5981): a factor "
+                                     "is missing or extra. Hint: ")
     assert result.message.endswith("Hint: " + get_exercise("01.1").hint)
+
+
+def test_a_wrong_value_names_the_first_case_that_differs():
+    ref = get_exercise("01.1").reference
+    result = check("01.1", lambda Z, eps: ref(Z, eps) + (Z.shape[0] == 10), show=False)
+    assert result.message.startswith("case 2 of 4 (Z of shape (10, 30) (wider than tall), "
+                                     "eps=0.01): expected 27.4241, got 28.4241. Hint: ")
+    assert describe_difference(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.5, 3.0])) == (
+        "1 of 3 values differ; the first at index 1: expected 2.5, got 2")
 
 
 def test_a_wrong_shape_and_a_flipped_sign_are_named():
@@ -392,3 +402,16 @@ def test_the_solutions_page_holds_every_exercise_and_its_solution():
             f"**Answer: {ex.reference})**" in text
         for m in ex.mistakes:
             assert m.hint in text
+
+
+def test_a_number_exercise_is_checked_on_its_single_value():
+    from transfer_nb.exercises._core import Exercise, Mistake
+    ex = Exercise(id="09.1", lesson=9, title="t", prompt="p", reference=0.25, kind="number",
+                  hint="h", mistakes=[Mistake("doubled", 0.5, "twice")])
+    assert run_check(ex, 0.25 + 1e-12).passed
+    assert run_check(ex, 0.5).message == "twice"
+    assert run_check(ex, 0.3).message == "expected 0.25, got 0.3. Hint: h"
+    assert run_check(ex, "0.25").message == "09.1 expects a number, got a str."
+    with pytest.raises(ValueError, match="exercise id must look like '01.2'"):
+        Exercise(id="9.1", lesson=9, title="t", prompt="p", reference=0.25, kind="number",
+                 hint="h")

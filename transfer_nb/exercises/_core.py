@@ -262,7 +262,7 @@ def describe_difference(out, ref) -> str:
     if np.allclose(o, -r, rtol=1e-6, atol=1e-9) and np.abs(r).max() > 1e-9:
         return f"the sign is flipped (got {_fmt(o)}, expected {_fmt(r)})"
     nz = np.abs(r) > 1e-12
-    if nz.any() and np.all(np.abs(o[~nz]) <= 1e-9):
+    if nz.sum() >= 2 and np.all(np.abs(o[~nz]) <= 1e-9):
         ratio = o[nz] / r[nz]
         if np.allclose(ratio, ratio.flat[0], rtol=1e-6) and abs(ratio.flat[0] - 1) > 1e-6:
             return (f"your output is {ratio.flat[0]:.4g} times the expected one "
@@ -317,9 +317,32 @@ def _check_function(ex: Exercise, answer) -> Result:
         if _matches(ex, m, cases, outs):
             return Result(ex.id, False, m.hint, m.hint, m.name)
     i = bad[0]
-    return Result(ex.id, False,
-                  f"case {i + 1} of {len(cases)} ({cases[i].label}): "
-                  f"{describe_difference(outs[i], refs[i])}. Hint: {ex.hint}", ex.hint)
+    factor = _common_factor(outs, refs)
+    how = (f"on every case your output is {factor:.4g} times the expected one (case "
+           f"{i + 1}: got {_fmt(_to_array(outs[i]))}, expected {_fmt(_to_array(refs[i]))}): "
+           "a factor is missing or extra" if factor is not None else
+           f"case {i + 1} of {len(cases)} ({cases[i].label}): "
+           f"{describe_difference(outs[i], refs[i])}")
+    return Result(ex.id, False, f"{how}. Hint: {ex.hint}", ex.hint)
+
+
+def _common_factor(outs, refs) -> float | None:
+    """``c`` when every output is ``c`` times its reference (``c != 1``, two or more
+    non-zero values in all), else ``None``."""
+    ratios = []
+    for o, r in zip(outs, refs):
+        o, r = _to_array(o), _to_array(r)
+        if not (isinstance(o, np.ndarray) and isinstance(r, np.ndarray)) or o.shape != r.shape:
+            return None
+        if o.dtype.kind not in "biuf" or not np.isfinite(o).all():
+            return None
+        nz = np.abs(r) > 1e-12
+        if np.any(np.abs(o[~nz]) > 1e-9):
+            return None
+        ratios.extend((o[nz] / r[nz]).ravel().tolist())
+    if len(ratios) < 2 or not np.allclose(ratios, ratios[0], rtol=1e-6):
+        return None
+    return None if abs(ratios[0] - 1) <= 1e-6 else float(ratios[0])
 
 
 def _matches(ex: Exercise, m: Mistake, cases, outs) -> bool:
