@@ -415,3 +415,14 @@ def test_a_number_exercise_is_checked_on_its_single_value():
     with pytest.raises(ValueError, match="exercise id must look like '01.2'"):
         Exercise(id="9.1", lesson=9, title="t", prompt="p", reference=0.25, kind="number",
                  hint="h")
+
+
+def test_show_exercise_prints_the_statement_and_the_options(capsys):
+    from transfer_nb.exercises import get_exercise, show_exercise
+    show_exercise("01.3")
+    out = capsys.readouterr().out
+    ex = get_exercise("01.3")
+    assert out.startswith(f"Exercise 01.3: {ex.title}\n{ex.prompt}\n")
+    assert "  b) " + ex.options["b"] in out
+    show_exercise("02.1")
+    assert capsys.readouterr().out == f"Exercise 02.1: {get_exercise('02.1').title}\n{get_exercise('02.1').prompt}\n"

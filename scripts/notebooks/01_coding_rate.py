@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 
 PATH = "notebooks/01_coding_rate.ipynb"
 
@@ -20,7 +20,7 @@ import transfer_nb as tnb
 from transfer_nb.config import fast_mode
 from transfer_nb.experiments import coding_rate as CR
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 import transfer_nb_widgets as widgets
 """
 
@@ -239,32 +239,20 @@ display(Markdown(
 
 1. **Try this** (`CodingRateExplorer`, section 2): set the separation to 0. *Expect*
    TransRate near 0: the classes overlap, the labels save nothing.
-2. **Write code** (checked): `my_coding_rate(Z, eps)` returns
-   ½ log det(I + ZᵀZ / (n ε)) for an `(n, d)` array `Z`, without centring it.
-3. **Write code** (checked): `my_transrate(Z, y, eps)`, the paper's snippet: centre `Z` once,
-   then R(Z) minus the **mean** of the class rates R(Z_k) (each with its own n_k, classes not
-   re-centred).
-4. **Predict, then check** (checked): shuffle the labels of a well-separated toy. What happens
-   to TransRate? Answer with the letter of your choice: `check("01.3", "b")`; the choices are
-   printed by `hint("01.3")`.
+2. **Write code** (checked, 01.1): the coding rate R(Z, ε) in NumPy.
+3. **Write code** (checked, 01.2): TransRate from R(Z) and the class-wise rates, as in the
+   paper's snippet.
+4. **Predict, then check** (checked, 01.3): what happens to TransRate when the labels are
+   shuffled? Choose a letter.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("01.2")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def my_coding_rate(Z, eps):
-    # your code here (numpy: np.linalg.slogdet)
-    raise NotImplementedError
-
-check("01.1", my_coding_rate)
-"""),
-        code("""
-def my_transrate(Z, y, eps):
-    # your code here: reuse my_coding_rate
-    raise NotImplementedError
-
-check("01.2", my_transrate)
-"""),
+        exercise("01.1", "coding_rate", "Z, eps"),
+        exercise("01.2", "transrate_snippet", "Z, y, eps"),
+        exercise("01.3"),
         md("""
 ---
 ## Appendix: the evidence

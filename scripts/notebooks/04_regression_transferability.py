@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/04_regression_transferability.ipynb"
@@ -20,7 +20,7 @@ pd.set_option("display.max_colwidth", 90)
 from IPython.display import Markdown, display
 import transfer_nb as tnb
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base
 from transfer_nb.experiments import regression as E
 import transfer_nb_widgets as widgets
@@ -173,21 +173,16 @@ display(Markdown("\\n".join([
    telling models apart.
 2. **Try this** (explorer): tick *include the models declared out* on each target. *Expect*
    the correlation to fall, on some targets below 0: one leverage model.
-3. **Write code** (checked): `my_linear_mse(F, Y, lam)`: the negative regularised training
-   MSE of a ridge regression from `F` (n x d) to `Y` (n x k), in the library's convention
-   (`hint("04.1")` says which).
-4. **Write code** (checked): exercise 04.2 (`hint("04.2")` prints its statement).
+3. **Write code** (checked, 04.1): the Linear MSE closed form.
+4. **Write code** (checked, 04.2): leave one model out: how much does one model carry r?
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("04.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def my_linear_mse(F, Y, lam):
-    # your code here (numpy only)
-    raise NotImplementedError
-
-check("04.1", my_linear_mse)
-"""),
+        exercise("04.1", "linear_mse", "Z, Y, lam"),
+        exercise("04.2", "r_without_each", "scores, truth"),
         md("""
 ---
 ## Appendix: the evidence

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 
 PATH = "notebooks/07_which_estimator.ipynb"
 
@@ -21,7 +21,7 @@ from transfer_nb.estimators import registry
 from transfer_nb.evaluation import evaluate_estimators
 from transfer_nb.plots import plot_estimators
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import which_estimator as W
 import transfer_nb_widgets as widgets
 cfg = W.config()          # fast when CI or TRANSFER_NB_FAST is set
@@ -147,19 +147,16 @@ display(Markdown("\\n".join([
    ranking of the layers (and so τ) to change little.
 2. **Try this**: in the result table, compare `params` with the best estimator. *Expect* the
    paired interval to say whether the estimator earns its cost over a ranking by size.
-3. **Write code** (checked): exercise 07.1 (`hint("07.1")` prints its statement).
-4. **Write code** (checked): exercise 07.2 (`hint("07.2")` prints its statement).
+3. **Write code** (checked, 07.1): Kendall's τ of a size-only ranking, ties included.
+4. **Write code** (checked, 07.2): leave one model family out.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("07.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def exercise_07_1(*args):
-    # your code here: read hint("07.1") for the signature
-    raise NotImplementedError
-
-check("07.1", exercise_07_1)
-"""),
+        exercise("07.1", "kendall_tau_b", "x, y"),
+        exercise("07.2", "leave_family_out", "scores, truth, families"),
         md("""
 ---
 ## Appendix: the evidence

@@ -35,7 +35,7 @@ from transfer_nb.exercises import (lesson01, lesson02, lesson03, lesson04, lesso
                                    lesson06, lesson07)
 from transfer_nb.exercises._core import Exercise, Mistake, Result, run_check
 
-__all__ = ["check", "hint", "show_solution", "list_exercises", "get_exercise",
+__all__ = ["check", "hint", "show_exercise", "show_solution", "list_exercises", "get_exercise",
            "solution_source", "Exercise",
            "Mistake", "Result", "EXERCISES"]
 
@@ -96,6 +96,15 @@ def check(id, answer, show: bool = True) -> Result:
     """
     result = run_check(get_exercise(id), answer)
     return result.show() if show else result
+
+
+def show_exercise(id) -> None:
+    """Print the exercise's statement (and its options, for a choice): what a lesson's
+    exercise cell shows above the function the student writes."""
+    ex = get_exercise(id)
+    print(f"Exercise {ex.id}: {ex.title}\n{ex.prompt}")
+    for key, text in (ex.options or {}).items() if ex.kind == "choice" else ():
+        print(f"  {key}) {text}")
 
 
 def hint(id) -> None:
