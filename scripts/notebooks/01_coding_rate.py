@@ -157,9 +157,8 @@ Per layer (stem to pooled output): the snippet's score (bars), its rank-cap term
 much of it counts directions), and the scale-invariant layerwise variant (right axis).
 """),
         code("""
-per_layer = CR.layer_table(feats, y_real, eps=1e-4)
+per_layer = CR.layer_table(feats, y_real, eps=1e-4)   # the table itself: in the appendix
 fig = CR.plot_transrate_per_layer(per_layer)
-per_layer.round(2)
 """),
         md("The same explorer, on the real features (pick a layer in the dropdown):"),
         code("widgets.CodingRateExplorer(features=feats, labels=y_real)"),
@@ -213,7 +212,7 @@ predicts:
 terms_real = tnb.coding_rate_terms(feats[last], y_real, eps=1e-4)
 pit = CR.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
 result = pd.DataFrame([
-    ("an upper bound for a mutual information with K labels: ln K", f"{np.log(len(data.classes)):.2f}"),
+    ("ln K: the most a mutual information with K labels can be", f"{np.log(len(data.classes)):.2f}"),
     ("the snippet's TransRate on the last layer", f"{terms_real['transrate']:.2f}"),
     ("fast = textbook (relative difference below 1e-8)", str(bool(cmp["relative_difference"] < 1e-8))),
     ("speed-up of the Gram-matrix computation", f"x{cmp['speedup']:.0f}"),
@@ -224,13 +223,13 @@ display(result)
         code("""
 display(Markdown(
     f"* The coding rate counts the nats needed to describe a cloud of features at precision ε; "
-    f"TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).\n"
+    f"TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).\\n"
     f"* On the last layer of Lite0 ({feats[last].shape[1]} dimensions, {len(y_real)} images) the "
     f"snippet scores {terms_real['transrate']:.0f} nats, far above ln K = {np.log(len(data.classes)):.2f}: "
     "with fewer images per class than dimensions the rank cap (about ½ ln(1/ε) per direction) "
-    "dominates, not information about the labels.\n"
+    "dominates, not information about the labels.\\n"
     f"* The fast computation on the smaller Gram matrix agrees with the textbook formula and is "
-    f"x{cmp['speedup']:.0f} faster here: one forward pass and a few small Cholesky factorisations.\n"
+    f"x{cmp['speedup']:.0f} faster here: one forward pass and a few small Cholesky factorisations.\\n"
     "* So comparing models of different widths with the snippet compares their widths: lesson 02 "
     "compares models of one width and uses the projected variant."))
 """),
@@ -259,10 +258,10 @@ or the *Exercise solutions* page of the docs.
 
 The textbook comparison and the pitfalls, in full: agreement with the textbook formula (the
 cell above), then the scale, label and dimension pitfalls (section 5), each computed again on
-this run's features. The speed of the Gram-matrix computation against the textbook, on larger
+this run's features, and the per-layer table behind the bar plot of section 3. The speed of the Gram-matrix computation against the textbook, on larger
 inputs, is measured by `benchmarks/bench_transrate.py` (printed as ratios).
 """),
-        code("pit.round(3)"),
+        code("display(pit.round(3))\ndisplay(per_layer.round(2))"),
     ]
 
 
