@@ -310,18 +310,21 @@ def correlation_claim(means, score: str, truth: str, group: str, *, claim: str,
             "95% bootstrap interval > 0: reproduced; < 0: not reproduced; else inconclusive; "
             "fragile when leaving one item out flips it")
     used = means if groups_used is None else means[means[group].isin(list(groups_used))]
-    if used.empty or score not in used or used[score].nunique() < 2:
-        why = "no group passed the gates" if used.empty else f"{score} is constant"
+    if used.empty or score not in used:
+        why = "no group passed the gates" if used.empty else f"no column {score!r}"
         return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
                            estimate=np.nan, low=np.nan, high=np.nan, rule=rule,
                            verdict="excluded", gates=f"{gates}; {why}".strip("; "),
                            loo_low=np.nan, loo_high=np.nan, n_items=int(len(used)))
     out = stats.correlation_verdict(used[score].to_numpy(float), used[truth].to_numpy(float),
                                     used[group].astype(str).to_numpy(), method, 0.0, n_boot)
+    # undefined (too few items, a constant score): excluded, and the note says which
+    verdict = out["verdict"] if np.isfinite(out["estimate"]) else "excluded"
     return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
                        estimate=out["estimate"], low=out["low"], high=out["high"], rule=rule,
-                       verdict=out["verdict"], gates=gates, loo_low=out["loo_low"],
-                       loo_high=out["loo_high"], n_items=int(out["n_items"]))
+                       verdict=verdict, gates=f"{gates}; {out['note']}".strip("; "),
+                       loo_low=out["loo_low"], loo_high=out["loo_high"],
+                       n_items=int(out["n_items"]))
 
 
 def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, paper,
