@@ -82,8 +82,9 @@ def pooled_within_permutation(scores, truth, groups, method: str = "kendall",
     ValueError
         No group holds :data:`MIN_GROUP_ITEMS` items ("too few items").
     """
-    if method not in ("pearson", "kendall", "weighted_tau"):
-        raise ValueError(f"method must be one of ['pearson', 'kendall', 'weighted_tau'], got {method!r}")
+    methods = ["pearson", "kendall", "weighted_tau"]
+    if method not in methods:
+        raise ValueError(f"method must be one of {methods}, got {method!r}")
     check_rule_args(n_perm, None, seed, n_name="n_perm")
     truth, (x,), g, n_dropped = rule_items(truth, ("scores", scores), groups=groups)
     all_members, _, use, note = _grouping(truth, g)

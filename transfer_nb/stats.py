@@ -31,7 +31,8 @@ import numpy as np
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
            "noninferiority_verdict", "leave_one_out_range", "correlation_verdict", "direction_verdict",
-           "group_difference", "pooled_within_permutation", "MIN_GROUP_ITEMS", "MIN_GROUP_REASON",
+           "group_difference", "pooled_within_permutation", "MIN_GROUP_ITEMS",
+           "MIN_GROUP_REASON",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
