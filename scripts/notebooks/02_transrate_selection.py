@@ -82,10 +82,9 @@ One pretrained model, EfficientNet-Lite0 (ImageNet weights), on the first target
 pass, three lines.
 """),
         code("""
-target = tnb.load_dataset("glyphs", split="train", image_size=64, seed=0, normalize="lite",
-                          **dict(cfg.targets[0].options))
+target, _ = base.load_target(cfg.targets[0], image_size=64, seed=0, normalize="lite")  # the few-shot train set
 Z = tnb.extract_features(tnb.load_model("efficientnet_lite0"), target, layers=["global_pool"])["global_pool"]
-y = np.asarray(target.labels)
+y = np.asarray(target.targets)
 print(f"features {Z.shape}: TransRate snippet {tnb.transrate(Z, y):.1f}, "
       f"projected {tnb.transrate(Z, y, eps=0.015, variant='projected'):.2f}")
 """),

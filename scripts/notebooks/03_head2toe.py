@@ -83,10 +83,9 @@ then one Head2Toe fit and where its kept features come from.
         code("""
 far_spec = [t for t in cfg.targets if t.name in cfg.far][0]
 model = tnb.load_model(cfg.model)
-train = tnb.load_dataset(far_spec.dataset, split="train", n=40, image_size=cfg.image_size, seed=0,
-                         normalize=model.transfer_nb_normalize, **dict(far_spec.options))
+train, _ = base.load_target(far_spec, cfg.image_size, seed=0, normalize=model.transfer_nb_normalize)
 feats = tnb.head2toe.head2toe_features(model, train, target=cfg.target_features)
-h2t = tnb.head2toe.Head2Toe(keep_fraction=0.1, seed=0).fit(feats, np.asarray(train.labels))
+h2t = tnb.head2toe.Head2Toe(keep_fraction=0.1, seed=0).fit(feats, np.asarray(train.targets))
 print({k: v.shape[1] for k, v in feats.items()})
 print("kept per layer:", h2t.layer_counts_)
 """),
