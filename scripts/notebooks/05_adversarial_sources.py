@@ -127,7 +127,12 @@ if full is not None:
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
 evidence = full_verdicts if full is not None else fast_verdicts
-display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS,
+short = dict(zip(CLAIMS, ["robust beats standard: glyphs (probe)", "robust beats standard: textures (probe)",
+                          "robust beats standard: glyphs (LP-FT)", "clean source accuracy falls",
+                          "robust source accuracy rises", "semi-supervised beats standard",
+                          "less accurate sources transfer better"]))
+papers = dict(zip(CLAIMS, ["better", "better", "better", "falls", "rises", "better", "yes"]))
+display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS, short_names=short, papers=papers,
                              evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
