@@ -47,6 +47,12 @@ def interval_text(estimate, low, high, digits: int = 2) -> str:
             return "-"
     except (TypeError, ValueError):
         return "-"
+    try:
+        bounded = math.isfinite(float(low)) and math.isfinite(float(high))
+    except (TypeError, ValueError):
+        bounded = False
+    if not bounded:                      # a reference row (a column against itself)
+        return _num(estimate, digits)
     return f"{_num(estimate, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
 
 
