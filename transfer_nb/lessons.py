@@ -269,13 +269,7 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None):
 
 
 def said(verdicts: pd.DataFrame, claim) -> str:
-    """A claim's estimate, interval and verdict in words, e.g. ``"+0.44 [+0.27, +0.60]
-    (reproduced)"``, for a lesson's generated prose."""
+    """A claim's estimate, interval and verdict, e.g. ``"+0.44 [+0.27, +0.60] (reproduced)"``,
+    for a lesson's generated prose (the words are defined by :data:`READING`)."""
     row = _pick(verdicts.reset_index(drop=True), [claim]).iloc[0]
-    meaning = {"reproduced": "reproduced: the paper's direction holds",
-               "not reproduced": "not reproduced: the opposite direction",
-               "inconclusive": "inconclusive: the interval straddles the line",
-               "fragile": "fragile: one item flips it",
-               "excluded": "excluded: no target passed the gates"}.get(row["verdict"],
-                                                                        row["verdict"])
-    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({meaning})"
+    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({row['verdict']})"

@@ -150,8 +150,10 @@ if full is not None:
     full.cfg = E.config("full")
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
+short = {CLAIMS[0]: "projected TransRate correlates", CLAIMS[5]: "layer selection: snippet",
+         CLAIMS[6]: "layer selection: layerwise"}
 table = lessons.result_table(full_verdicts if full is not None else fast_verdicts, fast_verdicts,
-                             claims=CLAIMS, evidence_label="stored run, 95 % interval")
+                             claims=CLAIMS, short_names=short, evidence_label="stored run, 95 % interval")
 display(table)
 display(Markdown(lessons.read_aloud(full_verdicts if full is not None else fast_verdicts)))
 """),
@@ -163,8 +165,8 @@ display(Markdown("\\n".join([
     f"* **Does TransRate track transfer within a target?** Pearson {say(CLAIMS[0])}, "
     f"against the paper's 0.81 on CIFAR-100.",
     f"* **Against LogME**, the paper's main rival: TransRate minus LogME {say(CLAIMS[3])}.",
-    f"* **Against a baseline that never looks at the target** (the source task's own accuracy, "
-    f"which correlates {say(CLAIMS[2])}): TransRate minus it {say(CLAIMS[4])}. "
+    f"* **Against a baseline that never looks at the target**: the source task's own accuracy "
+    f"correlates {say(CLAIMS[2])}, and TransRate minus it is {say(CLAIMS[4])}. "
     "An estimator that does not beat this baseline has not shown it reads the target.",
     f"* **Choosing a layer**: on blocks of equal width the snippet correlates {say(CLAIMS[5])}; "
     f"the authors' layerwise variant, divided by the rank of the features, {say(CLAIMS[6])}.",
