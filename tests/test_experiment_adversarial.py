@@ -1,11 +1,13 @@
 """experiments.adversarial (Deng et al. 2021) and the AdversarialExplorer widget, on tiny settings."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from transfer_nb import adversarial, training, transfer
+from transfer_nb import adversarial, stats, training, transfer
 from transfer_nb.data.base import ImageDataset
 from transfer_nb.experiments import adversarial as ex
 from transfer_nb.experiments.base import Results, TargetSpec
@@ -281,6 +283,39 @@ def test_a_second_target_gets_its_own_gates_and_its_own_eps_choice():
     assert second["estimate"] == pytest.approx(-0.1) and second["verdict"] == "not reproduced"
     assert ex.report.source_summary(res, "textures").set_index("kind").loc[
         "adversarial", "linear_probe"] == pytest.approx(0.5)
+
+
+def test_pooled_primary_averages_the_targets_that_pass_per_seed():
+    """``pool_targets``: per seed, the mean over passing targets of (chosen - eps 0); the
+    first target's row stays as a secondary; a target failing its gate leaves the pool."""
+    glyphs = _with_premise(_synthetic_df()).assign(target="glyphs")          # +0.1 per seed
+    textures = glyphs.assign(target="textures")
+    textures.loc[textures.kind == "adversarial", "linear_probe"] -= 0.5     # -0.4 per seed
+    digits = glyphs.assign(target="digits")
+    digits.loc[digits.kind == "adversarial", "linear_probe"] -= (
+        0.1 * digits.loc[digits.kind == "adversarial", "seed"])             # +0.1, 0, -0.1
+    df = pd.concat([glyphs, textures, digits], ignore_index=True)
+    res = _results(df, targets=["glyphs", "textures", "digits"], pool_targets=True)
+    v = ex.report.verdicts(res)
+    p = v[v.primary].iloc[0]
+    assert "pooled over targets" in p["claim"] and p["n_seeds"] == 3
+    per_seed = np.array([(0.1 - 0.4 + 0.1) / 3, (0.1 - 0.4 + 0.0) / 3, (0.1 - 0.4 - 0.1) / 3])
+    m, lo, hi = stats.mean_interval(per_seed)
+    assert (p["estimate"], p["low"], p["high"]) == pytest.approx((m, lo, hi))
+    assert p["verdict"] == "not reproduced" and "3 of 3 targets" in p["gates"]
+    first = v.set_index("claim").loc["the eps chosen on validation transfers better than eps "
+                                     "0 on glyphs (linear probe)"]
+    assert not first["primary"] and first["estimate"] == pytest.approx(0.1)
+    # textures made non-discriminating (every source alike): pooled over the other two
+    flat = df.copy()
+    flat.loc[flat.target == "textures", "linear_probe"] = 0.5
+    p = ex.report.verdicts(_results(flat, targets=["glyphs", "textures", "digits"],
+                                    pool_targets=True))
+    p = p[p.primary].iloc[0]
+    assert "2 of 3 targets" in p["gates"] and "textures" in p["gates"]
+    assert p["estimate"] == pytest.approx(np.mean([(0.1 + 0.1 - 0.1 * s) / 2 for s in range(3)]))
+    assert ex.config_hash(ex.config("full")) == ex.config_hash(
+        dataclasses.replace(ex.config("full"), pool_targets=False))
 
 
 def test_estimator_claims_are_within_seed():

@@ -66,6 +66,25 @@ def test_config_modes(paper):
 
 
 @pytest.mark.parametrize("paper", PAPERS)
+def test_confirm_preset(paper):
+    """A paper with a confirmation plan has a third preset, ``config("confirm")``: frozen,
+    hashed apart from the others, its seeds disjoint from theirs (DESIGN rule 6)."""
+    from transfer_nb.experiments import confirm
+    pkg = _pkg(paper)
+    if confirm.plan(paper) is None:
+        with pytest.raises(ValueError, match="mode must be one of"):
+            pkg.config("confirm")
+        pytest.skip(f"{paper} has no confirmation plan yet")
+    cfg = pkg.config("confirm")
+    assert dataclasses.is_dataclass(cfg) and cfg.__dataclass_params__.frozen
+    assert cfg.mode == "confirm" and cfg.primary == pkg.config("full").primary
+    assert pkg.config_hash(cfg) == pkg.config_hash(pkg.config("confirm"))
+    assert pkg.config_hash(cfg) not in {pkg.config_hash(pkg.config(m)) for m in ("fast", "full")}
+    assert not set(cfg.seeds) & (set(pkg.config("full").seeds) | set(pkg.config("fast").seeds))
+    assert isinstance(pkg.describe(cfg), str)
+
+
+@pytest.mark.parametrize("paper", PAPERS)
 def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
     from PIL import Image
     pkg = _pkg(paper)

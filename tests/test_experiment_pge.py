@@ -226,3 +226,24 @@ def test_per_layer_similarity_reference_and_errors():
     assert E.per_layer_similarity(x, 2 * x, names, sizes).tolist() == pytest.approx([1.0, 1.0])
     with pytest.raises(ValueError, match="param_names has 3 entries but param_sizes has 2"):
         E.per_layer_similarity(x, y, names, [2, 3])
+
+
+def test_per_seed_draws_give_seed_noise_and_keep_the_stored_hash(tmp_path, monkeypatch):
+    """``train_draw="per seed"``: each seed fine-tunes on its own few-shot draw from a fixed
+    split (seed SD > 0); the stored run's config (one seed-0 draw) keeps its hash."""
+    from transfer_nb.experiments.pge import presets
+    monkeypatch.setenv("TRANSFER_NB_CACHE", str(tmp_path))
+    full = E.config("full")
+    assert full.train_draw == "seed 0" and presets.train_seeds(full) == (0, (0,) * 5)
+    assert E.config_hash(full) != E.config_hash(dataclasses.replace(full, train_draw="per seed"))
+    fixed = tuple(dataclasses.replace(t, options=t.options + (("split", "fixed"),))
+                  for t in E.TASKS[:3])
+    cfg = _tiny(tasks=fixed, targets=[fixed[1].name], seeds=(3, 4, 5), train_draw="per seed",
+                stability_pairs=((fixed[0].name, fixed[1].name),), stability_seeds=2)
+    assert presets.train_seeds(cfg) == (3, (3, 4, 5))
+    assert [s.options for s in cfg.sources] == [t.options for t in E.TASKS[:3]]
+    t = E.run(cfg, progress=False, use_cache=False).table
+    sd = t.groupby("source")["accuracy"].std()
+    assert (sd > 0).all(), sd
+    with pytest.raises(ValueError, match="train_draw must be"):
+        E.config("fast", train_draw="sometimes")

@@ -178,7 +178,7 @@ def target_images(spec, image_size: int = 32, per_class: int = 4, max_classes: i
     per_class = check_scalar(per_class, "per_class", int, min_val=1)
     max_classes = check_scalar(max_classes, "max_classes", int, min_val=1)
     data = load_dataset(spec.dataset, split="train", image_size=image_size, seed=0,
-                        **dict(spec.options))
+                        **{k: v for k, v in spec.options if k != "split"})  # split: a target's
     targets = np.asarray(data.targets)
     if not data.classes:                       # regression: rows of consecutive images
         keep = np.arange(min(len(data), per_class * max_classes))

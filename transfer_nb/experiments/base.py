@@ -3,11 +3,15 @@
 * :class:`SourceSpec`, :class:`TargetSpec` -- a source model to train, a target task (a
   named data set with options, or a user's image folder); :func:`target_spec` turns a
   name or a folder path into one, :func:`load_target` is the one target loader.
-* :func:`resolve_mode` -- ``"fast"`` | ``"full"`` (None: the environment's).
-* :func:`config_hash` -- the hash that marks a stored run stale.
+* :func:`resolve_mode` -- ``"fast"`` | ``"full"`` (None: the environment's), and
+  ``"confirm"`` for the papers with a pre-registered confirmation preset
+  (:mod:`transfer_nb.experiments.confirm`).
+* :func:`config_hash` -- the hash that marks a stored run stale; :func:`late_field` -- a
+  config field added after runs were stored, left out of the hash at its default.
 * :class:`Results`, :func:`save_run`, :func:`load_run` -- a run's tidy tables and
-  metadata, stored under ``results/<paper>/`` with its provenance (config hash, commit,
-  device, date, wall-clock, library versions).
+  metadata, stored under ``results/<paper>/`` (a confirmation under
+  ``results/<paper>/confirm/``) with its provenance (config hash, commit, device, date,
+  wall-clock, library versions).
 * :data:`VERDICT_COLUMNS`, :func:`verdict_row` -- the shape of every "paper says / this
   run measured" table.
 * The validity gates of DESIGN rule 1 live in :mod:`transfer_nb.experiments.gates`.
@@ -34,9 +38,11 @@ __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_spe
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
-           "cached_cell", "declared_out"]
+           "cached_cell", "declared_out", "late_field", "CONFIRM", "split_option", "data_options"]
 
 MODES = ("fast", "full")
+#: the mode of a pre-registered confirmation run (:mod:`transfer_nb.experiments.confirm`)
+CONFIRM = "confirm"
 
 
 # ------------------------------------------------------------------------------ specs
@@ -64,7 +70,10 @@ class TargetSpec:
     images in all, for regression sets) and ``n_test`` test images.
 
     ``dataset`` is a name of :func:`transfer_nb.data.list_datasets` or ``"folder"`` with
-    ``options=(("root", PATH),)`` (a user's images, one subfolder per class).
+    ``options=(("root", PATH),)`` (a user's images, one subfolder per class).  The option
+    ``("split", "fixed")`` (not passed to the data set) makes a named data set's
+    train/test split the seed-0 one for every seed, as a folder's is (see
+    :func:`load_target`); the confirmation presets use it.
     """
     name: str
     dataset: str
@@ -132,10 +141,26 @@ def target_specs(targets, default: tuple, per_class: int = 10, n_test: int = 250
     return specs
 
 
+def split_option(spec: TargetSpec) -> str:
+    """``"fixed"`` when ``spec`` carries ``("split", "fixed")`` (or is a folder), else
+    ``"seeded"`` (a named data set's split made with the run's seed: the stored runs')."""
+    value = dict(spec.options).get("split", "seeded")
+    if value not in ("seeded", "fixed"):
+        raise TargetError(f"target {spec.name!r}: option split must be 'fixed' or 'seeded', "
+                          f"got {value!r}")
+    return "fixed" if spec.is_folder else value
+
+
+def data_options(spec) -> dict:
+    """The options of a target (or source) spec that go to ``load_dataset`` (all but the
+    experiment's own ``split``)."""
+    return {k: v for k, v in spec.options if k != "split"}
+
+
 def _load(spec: TargetSpec, split: str, n, image_size, seed: int, normalize):
     from transfer_nb.data import load_dataset
     return load_dataset(spec.dataset, split=split, n=n, image_size=image_size, seed=seed,
-                        normalize=normalize, **dict(spec.options))
+                        normalize=normalize, **data_options(spec))
 
 
 def num_classes(spec: TargetSpec) -> int:
@@ -150,10 +175,13 @@ def load_target(spec: TargetSpec, image_size, seed: int = 0, normalize: str | No
     by ``seed``; ``test`` holds ``n_test`` images of the test split (all of it when it is
     smaller), drawn with seed 0 so every seed is measured on the same test set.
 
-    A folder target draws exactly ``per_class`` images of every class from its training
-    split, which is fixed (seed 0) so that no seed's training images reach the test
-    split; a class with fewer raises (:func:`check_target`).  A named data set draws
-    ``per_class * num_classes`` images stratified by class (its stored runs' draws).
+    A folder target, and a named data set with the option ``("split", "fixed")``, draw
+    from a training split that is fixed (seed 0), so that no seed's training images reach
+    the test split: exactly ``per_class`` images of every class (a class with fewer
+    raises, :func:`check_target`), or for a regression set (``n_train``) ``n_train``
+    images in a seeded random draw.  Without the option a named data set splits with
+    ``seed`` and draws ``per_class * num_classes`` images stratified by class (the stored
+    runs' draws: for ``seed != 0`` some training images are then in the seed-0 test set).
 
     Raises
     ------
@@ -161,10 +189,19 @@ def load_target(spec: TargetSpec, image_size, seed: int = 0, normalize: str | No
         A class has fewer training images than asked for (the message names the target,
         and for a folder every class that is too small, with its counts).
     """
-    if spec.is_folder:
-        check_target(spec)
+    if split_option(spec) == "fixed":
+        if spec.is_folder:
+            check_target(spec)
         pool = _load(spec, "train", None, image_size, 0, normalize)
-        train = pool.subset(draw_per_class(pool.targets, spec.per_class, seed))
+        if spec.n_train is None:
+            idx = draw_per_class(pool.targets, spec.per_class, seed)
+        else:
+            if spec.n_train > len(pool):
+                raise TargetError(f"target {spec.name!r}: cannot draw {spec.n_train} training "
+                                  f"images from a training split of {len(pool)}")
+            idx = np.random.default_rng([int(seed), 0xF1D]).permutation(len(pool))[
+                :spec.n_train]
+        train = pool.subset(idx)
     else:
         n_train = (spec.n_train if spec.n_train is not None
                    else spec.per_class * num_classes(spec))
@@ -195,21 +232,34 @@ def with_label_noise(data, fraction: float, seed: int):
 
 
 # ------------------------------------------------------------------------------ config
-def resolve_mode(mode) -> str:
-    """``"fast"`` or ``"full"``; None reads the environment (``CI`` / ``TRANSFER_NB_FAST``)."""
+def resolve_mode(mode, modes: tuple = MODES) -> str:
+    """One of ``modes`` (default ``"fast"`` or ``"full"``; a paper with a confirmation
+    preset passes ``(*MODES, CONFIRM)``); None reads the environment (``CI`` /
+    ``TRANSFER_NB_FAST``: fast, else full)."""
     if mode is None:
         from transfer_nb.config import fast_mode
         return "fast" if fast_mode() else "full"
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {list(modes)}, got {mode!r}")
     return mode
+
+
+def late_field(default):
+    """A config field added after runs were stored: :func:`config_hash` leaves it out
+    while it holds ``default`` (so the stored runs stay fresh) and hashes it otherwise."""
+    return field(default=default, metadata={"late": True})
 
 
 def config_hash(cfg, version: str) -> str:
     """SHA-256 over a frozen config dataclass and the experiment's version string: a
-    stored run is stale when it no longer matches."""
+    stored run is stale when it no longer matches.  Fields made by :func:`late_field`
+    count only when they differ from their default."""
     from transfer_nb.cache import hash_inputs
-    return hash_inputs(version=version, config=dataclasses.asdict(cfg))
+    config = dataclasses.asdict(cfg)
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("late") and getattr(cfg, f.name) == f.default:
+            config.pop(f.name)
+    return hash_inputs(version=version, config=config)
 
 
 # ------------------------------------------------------------------------------ results
@@ -229,9 +279,11 @@ def _repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
-def results_dir(paper: str, root=None) -> Path:
-    """``results/<paper>/`` of the repository (or of ``root``)."""
-    return (Path(root) if root is not None else _repo_root()) / "results" / paper
+def results_dir(paper: str, root=None, confirm: bool = False) -> Path:
+    """``results/<paper>/`` of the repository (or of ``root``); with ``confirm``, its
+    ``confirm/`` folder (the pre-registered confirmation)."""
+    folder = (Path(root) if root is not None else _repo_root()) / "results" / paper
+    return folder / CONFIRM if confirm else folder
 
 
 def _provenance(root: Path) -> dict:
@@ -257,11 +309,12 @@ def _provenance(root: Path) -> dict:
 
 
 def save_run(results: Results, root=None) -> Path:
-    """Store a run under ``results/<paper>/``: ``table.csv``, one CSV per extra table and
-    ``run.json`` (``meta`` + provenance).  Files are written atomically.  Returns the
-    folder."""
+    """Store a run under ``results/<paper>/`` (a run whose ``meta["mode"]`` is
+    ``"confirm"``: under ``results/<paper>/confirm/``): ``table.csv``, one CSV per extra
+    table and ``run.json`` (``meta`` + provenance).  Files are written atomically.
+    Returns the folder."""
     from transfer_nb.cache import atomic_write_bytes
-    folder = results_dir(results.paper, root)
+    folder = results_dir(results.paper, root, confirm=results.meta.get("mode") == CONFIRM)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "table.csv", results.table.to_csv(index=False).encode())
     for name, table in results.tables.items():
@@ -293,9 +346,11 @@ def _read_table(folder: Path, name: str, rows: dict):
     return table
 
 
-def load_run(paper: str, current_hash: str | None = None, root=None) -> Results | None:
-    """The stored run of ``paper`` (None when there is none).  With ``current_hash``,
-    ``meta["stale"]`` says whether it no longer matches the current full config.
+def load_run(paper: str, current_hash: str | None = None, root=None, confirm: bool = False
+             ) -> Results | None:
+    """The stored run of ``paper`` (None when there is none; ``confirm``: its stored
+    confirmation, ``results/<paper>/confirm/``).  With ``current_hash``,
+    ``meta["stale"]`` says whether it no longer matches the current config.
 
     Raises
     ------
@@ -305,7 +360,7 @@ def load_run(paper: str, current_hash: str | None = None, root=None) -> Results 
         number of rows than ``run.json`` records (runs stored before the counts were
         recorded load without that check).
     """
-    folder = results_dir(paper, root)
+    folder = results_dir(paper, root, confirm)
     path = folder / "run.json"
     if not path.exists():
         return None

@@ -232,9 +232,11 @@ def verdicts(results, n_boot: int | None = None):
            else "chosen on validation")
     n = {"lp": "linear probe", "ft": "LP-FT"}
     tn, on = (n["lp"], n["ft"]) if truth == "linear_probe" else (n["ft"], n["lp"])
+    pooled = bool(_cfg(results, "pool_targets", False))
+    first = f" on {targets_of(results)[0]}" if pooled else ""
     rows = [
-        _diff_row(t, chk, f"the eps {how} transfers better than eps 0 ({tn})", truth, std,
-                  chosen, PAPER["moderate_helps"], choice, True, truth),
+        _diff_row(t, chk, f"the eps {how} transfers better than eps 0{first} ({tn})", truth,
+                  std, chosen, PAPER["moderate_helps"], choice, not pooled, truth),
         _diff_row(t, chk, f"the eps {how} transfers better than eps 0 ({on})", other, std,
                   chosen, PAPER["moderate_helps"], choice, False, other),
         _diff_row(t, chk, f"not monotone: the eps {how} transfers better than the largest "
@@ -255,6 +257,8 @@ def verdicts(results, n_boot: int | None = None):
         rows.append(_diff_row(ti, chk, f"the eps {how} transfers better than eps 0 on {name} "
                               f"({tn})", truth, std, chosen, PAPER["moderate_helps"],
                               moderate_choice(results, name), False, truth, target=i))
+    if pooled:
+        rows.insert(0, _pooled_row(results, chk, truth, how, tn))
     t["minus_source_accuracy"] = -t["source_accuracy"]
     bad = _excluded_by(chk, truth)
     used = None if not bad else []
@@ -269,6 +273,37 @@ def verdicts(results, n_boot: int | None = None):
                                            gates=f"failed: {bad}" if bad else "passed",
                                            n_boot=n_boot))
     return base.verdict_table(rows)
+
+
+def _pooled_row(results, chk, truth: str, how: str, tn: str) -> dict:
+    """The primary pooled over targets (``cfg.pool_targets``): per seed, the mean over the
+    targets that pass their gates of (chosen eps - eps 0), each target with its own
+    validation-chosen eps; the t-interval over seeds."""
+    import pandas as pd
+    names = targets_of(results)
+    ok = [i for i in range(len(names)) if not _excluded_by(chk, truth, i)]
+    diffs = []
+    for i in ok:
+        ti = _table(results, names[i])
+        ch = moderate_choice(results, names[i])
+        b, a = _series(ti, truth, ("chosen", None), ch), _series(ti, truth, ("standard", 0.0), ch)
+        diffs.append((b - a).rename(names[i]))
+    per_seed = pd.concat(diffs, axis=1, join="inner").mean(axis=1) if diffs else pd.Series([])
+    m, lo, hi = mean_interval(per_seed.to_numpy(float)) if len(per_seed) else (np.nan,) * 3
+    out = [n for i, n in enumerate(names) if i not in ok]
+    shared = _excluded_by(chk, None, 0)
+    verdict = "excluded" if shared or not ok else stats.direction_verdict(lo, hi, 1.0)
+    gates = (f"failed: {shared}" if shared else
+             f"pooled over {len(ok)} of {len(names)} targets"
+             + (f"; excluded (their gates failed): {', '.join(out)}" if out else ""))
+    return base.verdict_row(
+        f"the eps {how} transfers better than eps 0, pooled over targets ({tn})",
+        primary=True, paper=PAPER["moderate_helps"],
+        statistic=f"{truth}: mean per-seed difference, averaged over targets",
+        estimate=m, low=lo, high=hi,
+        rule="per seed, the mean over the targets that pass their gates of (chosen eps - eps "
+             "0), each target's eps chosen on its own validation images; " + _RULE,
+        verdict=verdict, gates=gates, n_seeds=int(len(per_seed)))
 
 
 def _interval(row) -> str:

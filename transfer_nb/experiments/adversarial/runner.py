@@ -235,11 +235,12 @@ def _worker(args):
 
 
 def _workers(cfg: AdversarialConfig) -> int:
-    """Processes: ``$TRANSFER_NB_WORKERS``, else 2 in full mode on >= 2 cores, else 1."""
+    """Processes: ``$TRANSFER_NB_WORKERS``, else 2 in full (or confirm) mode on >= 2
+    cores, else 1."""
     env = os.environ.get("TRANSFER_NB_WORKERS")
     if env:
         return max(1, int(env))
-    return 2 if cfg.mode == "full" and (os.cpu_count() or 1) >= 2 else 1
+    return 2 if cfg.mode != "fast" and (os.cpu_count() or 1) >= 2 else 1
 
 
 def _curves(rows) -> "object":

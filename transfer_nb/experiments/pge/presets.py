@@ -7,10 +7,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from transfer_nb.experiments.base import SourceSpec, TargetSpec, config_hash as _hash, resolve_mode
+from transfer_nb.experiments.base import (CONFIRM, MODES, SourceSpec, TargetSpec,
+                                          config_hash as _hash, data_options, late_field,
+                                          resolve_mode)
 
 __all__ = ["PGEConfig", "config", "describe", "config_hash", "TASKS", "PAPER", "PRIMARY",
-           "task_names", "source_specs"]
+           "task_names", "source_specs", "train_seeds", "CONFIRM_PLAN", "NEW_TASKS"]
 
 VERSION = "pge-exp-v2"
 
@@ -96,6 +98,10 @@ class PGEConfig:
     stability_batches: tuple = (1, 2, 0)      # 0: every batch
     n_boot: int = 1000
     primary: str = PRIMARY
+    #: the few-shot training images of the truth: ``"seed 0"`` -- one draw (seed 0) for
+    #: every seed, only the fine-tuning varies (the stored full run); ``"per seed"`` --
+    #: each seed draws its own (PGE's target role then uses the first seed's draw)
+    train_draw: str = late_field("seed 0")
 
 
 _STABILITY = (("glyphs 0-4 sans", "glyphs 0-4 serif"), ("shapes", "shapes shifted"),
@@ -109,7 +115,15 @@ def task_names(cfg: PGEConfig) -> list:
 def source_specs(cfg: PGEConfig) -> tuple:
     """Each task as a :class:`SourceSpec` (``n_source`` images, ``source_epochs``)."""
     return tuple(SourceSpec(t.name, t.dataset, cfg.source_epochs, cfg.n_source,
-                            options=t.options) for t in cfg.tasks)
+                            options=tuple(data_options(t).items())) for t in cfg.tasks)
+
+
+def train_seeds(cfg: PGEConfig) -> tuple:
+    """The seed of each truth seed's few-shot draw (``cfg.train_draw``), and first the
+    draw PGE's target role uses: ``(pge_draw, (draw of seed 1, ...))``."""
+    if cfg.train_draw == "seed 0":
+        return 0, tuple(0 for _ in cfg.seeds)
+    return int(cfg.seeds[0]), tuple(int(s) for s in cfg.seeds)
 
 
 def _targets(targets, names: list) -> tuple:
@@ -137,23 +151,104 @@ def _targets(targets, names: list) -> tuple:
     return tuple(dict.fromkeys(out))
 
 
+def _glyph_task(name: str, chars: str, font: str) -> TargetSpec:
+    return TargetSpec(name, "glyphs", options=_glyphs(chars, font))
+
+
+#: tasks no earlier run or pilot of PGE used (new classes, new images)
+NEW_TASKS = (
+    _glyph_task("glyphs F-J sans", "FGHIJ", "DejaVu Sans"),
+    TargetSpec("shapes hexagon-cross-heart", "shapes",
+               options=(("classes", ("hexagon", "cross", "heart", "circle", "square")),)),
+)
+#: confirmation seeds (truth fine-tuning and few-shot draws; PGE's restart seed is the
+#: first), disjoint from every earlier run's
+CONFIRM_SEEDS = (10, 11, 12, 13, 14)
+
+#: the pre-registered plan of the confirmation (transfer_nb.experiments.confirm)
+CONFIRM_PLAN = {
+    "primary": {
+        "statistic": "Kendall tau of -PGE with LP-FT transfer accuracy (seed means), pooled "
+                     "within target (plain mean over targets)",
+        "rule": "bootstrap resampling each target's sources (1000): 95% interval > 0 "
+                "reproduced, < 0 not reproduced, else inconclusive; fragile when leaving one "
+                "item out flips it; targets failing a gate are left out",
+        "items": "every ordered (source, target) pair of the 11 tasks, source != target"},
+    "secondary": [
+        {"claim": "label-permutation control: PGE's within-target ranking survives it",
+         "rule": "paired bootstrap of tau(-PGE permuted) - tau(-PGE): low > -0.1 reproduced, "
+                 "high < -0.1 not reproduced"},
+        {"claim": "PGE beats the gradient-free baseline (paired, within target)",
+         "rule": "paired bootstrap of tau difference, same resamples: > 0 reproduced, < 0 "
+                 "not reproduced"},
+        {"claim": "gradient-free baseline ranks sources (within target)",
+         "rule": "as the primary"},
+        {"claim": "PGE with per-restart normalisation ranks sources (within target)",
+         "rule": "as the primary"},
+        {"claim": "-PGE vs accuracy pooled over the passing targets' pairs",
+         "rule": "Kendall tau over all pairs (mixes between-target differences in)"},
+        {"claim": "stability: averaging restarts, PGE vs baseline, expectation vs "
+                  "per-restart normalisation, every batch vs 1 batch",
+         "rule": "paired bootstrap over the 10 stability seeds of noise/signal differences"},
+        {"claim": "PGE of a pair costs < 1/10 of one fine-tuning",
+         "rule": "t-interval over pairs of log10(fine-tune s / PGE s): low > 1 reproduced"},
+        {"claim": "every claim on the two new tasks as targets only",
+         "rule": "report.verdicts of the run restricted to those targets "
+                 "(verdicts_new_targets.csv); same rules"},
+        {"claim": "seed noise is counted: the seed SD of transfer accuracy is > 0 on most "
+                  "pairs", "rule": "share of pairs with SD > 0 over the 5 seeds > 0.5 "
+                                   "(design check, not a claim of the paper)"}],
+    "exclusions": [
+        {"item": "none declared out", "reason": "no pair's score is constant by "
+         "construction; the random-init (scratch) model is a reference, never an item"},
+        {"item": "targets failing a gate", "reason": "seed-aware discrimination (>= 3 SE), "
+         "no ceiling (0.97), LP-FT training gate: shown and left out of every verdict"}],
+    "earlier": {
+        "runs": ["stored full run (results/pge/): 9 tasks, 72 pairs, seeds 0-4 with one "
+                 "few-shot draw (seed 0) for every seed, PGE restart seed 0",
+                 "fast preset: 6 of those tasks, seeds 0-1",
+                 "gate pilot before the full preset: those tasks, seeds 0-4"],
+        "seeds_used": [0, 1, 2, 3, 4], "pge_seeds_used": [0],
+        "targets_used": [t.name for t in TASKS]},
+    "new_targets": {
+        "glyphs F-J sans": "characters F-J: classes no earlier PGE task had",
+        "shapes hexagon-cross-heart": "shapes hexagon, cross, heart (with circle, square): a "
+                                      "class set no earlier PGE task had"},
+    "notes": ["The 9 earlier tasks stay (each is a source of the new targets); their "
+              "few-shot draws, fine-tuning seeds and PGE restarts are new, their source "
+              "images (seed-0 split) are the earlier run's.",
+              "The few-shot training set is drawn per seed (train_draw='per seed') from a "
+              "fixed split; PGE's target role uses the first seed's draw (seed 10), as a "
+              "user scores with the one labelled set they have.",
+              "The fine-tuning lr per target is chosen, as in the stored run, on a "
+              "validation split of the seed-0 draw of the training split (training images "
+              "only, never the test set)."]}
+
+
 def config(mode: str | None = None, targets=None, **overrides) -> PGEConfig:
     """The experiment's configuration.
 
     Parameters
     ----------
-    mode : {"fast", "full"}, optional
+    mode : {"fast", "full", "confirm"}, optional
         ``None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``: fast).  Fast: six
         tasks (30 ordered pairs), 2 seeds, a small stability sweep; full: all nine tasks
-        (72 ordered pairs), 5 seeds, 10 stability seeds x 4 pairs.
+        (72 ordered pairs), 5 seeds, 10 stability seeds x 4 pairs; confirm: the nine and
+        two new tasks (110 pairs), new seeds, a few-shot draw per seed from a fixed split
+        (pre-registered, :data:`CONFIRM_PLAN`).
     targets : sequence of str, optional
         Names of the tasks used as targets (every task stays a source).  An image folder
         is refused: a PGE target must be one of the experiment's tasks.
     **overrides
         Any field of :class:`PGEConfig` (e.g. ``seeds=(0,)``).
     """
-    mode = resolve_mode(mode)
-    if mode == "fast":
+    mode = resolve_mode(mode, (*MODES, CONFIRM))
+    if mode == CONFIRM:
+        fixed = tuple(dataclasses.replace(t, options=t.options + (("split", "fixed"),))
+                      for t in TASKS + NEW_TASKS)
+        cfg = PGEConfig(mode, tasks=fixed, stability_pairs=_STABILITY, seeds=CONFIRM_SEEDS,
+                        seed=CONFIRM_SEEDS[0], train_draw="per seed")
+    elif mode == "fast":
         keep = ("glyphs 0-4 sans", "glyphs 0-4 serif", "glyphs A-E sans", "digits", "shapes",
                 "textures")
         cfg = PGEConfig(mode, tasks=tuple(t for t in TASKS if t.name in keep), n_source=300,
@@ -165,6 +260,8 @@ def config(mode: str | None = None, targets=None, **overrides) -> PGEConfig:
     else:
         cfg = PGEConfig(mode, stability_pairs=_STABILITY)
     cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    if cfg.train_draw not in ("seed 0", "per seed"):
+        raise ValueError(f"train_draw must be 'seed 0' or 'per seed', got {cfg.train_draw!r}")
     tasks = tuple(dataclasses.replace(t, per_class=cfg.per_class, n_test=cfg.n_test)
                   for t in cfg.tasks)
     names = [t.name for t in tasks]
@@ -198,11 +295,13 @@ def describe(cfg: PGEConfig) -> str:
         f"truth: LP-FT transfer accuracy (head replaced, head_init={cfg.head_init!r}), "
         f"{cfg.per_class} labels/class, {cfg.n_test} test images, {cfg.epochs} epochs, "
         f"batch {cfg.batch_size}, lr from {list(cfg.lr_grid)} chosen per target on a "
-        f"{cfg.validation_fraction:.0%} validation split; seeds {list(cfg.seeds)}; "
+        f"{cfg.validation_fraction:.0%} validation split; seeds {list(cfg.seeds)}, few-shot "
+        f"images drawn {'once (seed 0)' if cfg.train_draw == 'seed 0' else 'per seed'}; "
         "linear probe and a random-init (scratch) model beside it",
-        f"PGE: body parameters (head excluded), {cfg.restarts} restarts, batches of "
-        f"{cfg.pge_batch_size}; source role {cfg.n_pge} source images, target role the "
-        "target's few-shot images; control: target labels permuted",
+        f"PGE: body parameters (head excluded), {cfg.restarts} restarts (seed {cfg.seed}), "
+        f"batches of {cfg.pge_batch_size}; source role {cfg.n_pge} source images, target "
+        f"role the target's few-shot images (draw seed {train_seeds(cfg)[0]}); control: "
+        "target labels permuted",
         f"stability: {len(cfg.stability_pairs)} pairs x {cfg.stability_seeds} seeds x restarts "
         f"{list(cfg.stability_restarts)} x batches {batches}",
     ]

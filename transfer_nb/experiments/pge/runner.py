@@ -56,14 +56,17 @@ def task_data(cfg: PGEConfig) -> dict:
     The source sample (``n_pge`` images of the task's train split, seed 0) is the task in
     the *source* role; the few-shot training set and the test set come from the one
     target loader (:func:`transfer_nb.experiments.base.load_target`), the few-shot set
-    being the task in the *target* role (the labelled images a user has).
+    (the draw of :func:`~transfer_nb.experiments.pge.presets.train_seeds`: seed 0, or the
+    first seed's with ``train_draw="per seed"``) being the task in the *target* role (the
+    labelled images a user has).
     """
     from transfer_nb.data import load_dataset
+    from transfer_nb.experiments.pge.presets import train_seeds
     out = {}
     for t in cfg.tasks:
-        train, test = base.load_target(t, cfg.image_size, 0)
+        train, test = base.load_target(t, cfg.image_size, train_seeds(cfg)[0])
         sample = load_dataset(t.dataset, split="train", n=cfg.n_pge, image_size=cfg.image_size,
-                              seed=0, **dict(t.options))
+                              seed=0, **base.data_options(t))
         out[t.name] = {"pge": sample, "train": train, "test": test}
     return out
 
@@ -201,10 +204,18 @@ def pair_distances(source, target, reduce: str = "expectation", restarts: int | 
 
 
 # ------------------------------------------------------------------------------ run
+def _draw_key(cfg: PGEConfig) -> dict:
+    """The few-shot draws in a cache key (nothing for the stored run's one seed-0 draw,
+    so its cells keep their keys)."""
+    from transfer_nb.experiments.pge.presets import train_seeds
+    return {} if cfg.train_draw == "seed 0" else {"draws": list(train_seeds(cfg))}
+
+
 def _grad_arrays(cfg: PGEConfig, data: dict, use_cache: bool) -> dict:
     key = {"part": "gradients", "tasks": [dataclasses.asdict(t) for t in cfg.tasks],
            **{k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size", "n_pge",
-                                            "restarts", "pge_batch_size", "seed")}}
+                                            "restarts", "pge_batch_size", "seed")},
+           **_draw_key(cfg)}
 
     def compute():
         g = task_gradients(cfg, data)
@@ -251,6 +262,7 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
         common = {k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size",
                                                 "source_lr", "source_batch_size", "head_init",
                                                 "epochs", "batch_size", "seeds")}
+        common.update(_draw_key(cfg))
         rows, scratch, curves, recipe = [], [], [], []
         for target in [t for t in cfg.tasks if t.name in cfg.targets]:
             j = names.index(target.name)
@@ -298,7 +310,8 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                 **{k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size",
                                                  "n_pge", "pge_batch_size", "seed",
                                                  "stability_pairs", "stability_seeds",
-                                                 "stability_restarts", "stability_batches")}}
+                                                 "stability_restarts", "stability_batches")},
+                **_draw_key(cfg)}
         stab = _cached(skey, lambda: stability_sweep(cfg, data, progress), use_cache)
         bar.update(1)
     bar.close()

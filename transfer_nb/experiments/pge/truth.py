@@ -30,7 +30,8 @@ def build_sources(cfg: PGEConfig) -> dict:
 
 def scratch_spec(cfg: PGEConfig, target: base.TargetSpec) -> base.SourceSpec:
     """The random initialisation (BatchNorm statistics set on the target task's images)."""
-    return base.SourceSpec("scratch", target.dataset, 0, cfg.n_source, options=target.options)
+    return base.SourceSpec("scratch", target.dataset, 0, cfg.n_source,
+                           options=tuple(base.data_options(target).items()))
 
 
 def target_recipe(cfg: PGEConfig, target: base.TargetSpec, models: dict) -> tuple:
@@ -42,21 +43,33 @@ def target_recipe(cfg: PGEConfig, target: base.TargetSpec, models: dict) -> tupl
     return choose_recipe(dataclasses.replace(cfg, sources=others), target, models)
 
 
+def _probe(model, train, test) -> float:
+    from transfer_nb.features import extract_features
+    from transfer_nb.transfer import linear_probe
+    feats = extract_features(model, train, layers=[_PEN], progress=False)[_PEN]
+    test_feats = extract_features(model, test, layers=[_PEN], progress=False)[_PEN]
+    return float(linear_probe(feats, np.asarray(train.targets), test_feats,
+                              np.asarray(test.targets)))
+
+
 def transfer_cell(model, target: base.TargetSpec, cfg: PGEConfig, lr: float) -> dict:
     """Linear probe and per-seed LP-FT accuracies of one model on one target.
 
-    Returns ``linear_probe``, ``accuracy_seeds`` (S,), ``curves`` (S, 2, epochs: training
-    loss and accuracy), ``time_finetune`` (mean seconds), ``n_test``, ``num_classes``.
+    Each seed fine-tunes on the few-shot draw :func:`~transfer_nb.experiments.pge.presets.
+    train_seeds` gives it (one seed-0 draw for every seed in the stored run; its own draw
+    per seed with ``train_draw="per seed"``).
+
+    Returns ``linear_probe`` (mean over the distinct draws), ``accuracy_seeds`` (S,),
+    ``curves`` (S, 2, epochs: training loss and accuracy), ``time_finetune`` (mean
+    seconds), ``n_test``, ``num_classes``.
     """
-    from transfer_nb.features import extract_features
-    from transfer_nb.transfer import fine_tune, linear_probe
-    train, test = base.load_target(target, cfg.image_size, 0)
-    y = np.asarray(train.targets)
-    feats = extract_features(model, train, layers=[_PEN], progress=False)[_PEN]
-    test_feats = extract_features(model, test, layers=[_PEN], progress=False)[_PEN]
-    out = {"linear_probe": float(linear_probe(feats, y, test_feats, np.asarray(test.targets)))}
+    from transfer_nb.experiments.pge.presets import train_seeds
+    from transfer_nb.transfer import fine_tune
+    draws = {d: base.load_target(target, cfg.image_size, d) for d in set(train_seeds(cfg)[1])}
+    out = {"linear_probe": float(np.mean([_probe(model, *draws[d]) for d in sorted(draws)]))}
     accs, curves, times = [], [], []
-    for seed in cfg.seeds:
+    for seed, draw in zip(cfg.seeds, train_seeds(cfg)[1]):
+        train, test = draws[draw]
         t0 = time.perf_counter()
         res = fine_tune(model, train, test, epochs=cfg.epochs, lr=lr,
                         batch_size=cfg.batch_size, seed=seed, progress=False, normalize="none",

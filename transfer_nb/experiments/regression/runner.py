@@ -199,9 +199,11 @@ def score_features(Z, logits, Y, alpha: float = 1.0, repeats: int = 1,
 
 
 def _recipe_models(cfg: RegressionConfig) -> list:
-    """Evenly spaced over the zoo (config order), declared-degenerate ones left out."""
+    """Evenly spaced over the zoo (config order), declared-degenerate ones and untrained
+    ones (random init, ``epochs == 0``, even when declared in) left out: the recipe is
+    chosen by trained models."""
     out = dict(cfg.degenerate)
-    pool = [s for s in cfg.sources if out.get(s.name) != "out"]
+    pool = [s for s in cfg.sources if out.get(s.name) != "out" and s.epochs != 0]
     idx = np.unique(np.linspace(0, len(pool) - 1, cfg.recipe_models).round().astype(int))
     return [pool[i] for i in idx]
 
