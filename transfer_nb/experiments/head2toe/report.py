@@ -127,7 +127,7 @@ def verdicts(results, n_boot: int | None = None):
            margin=cfg.margin, statistic="Head2Toe - fine-tuning accuracy (mean over targets)")
     paired("Head2Toe beats the linear probe", "vs_probe", h2t, probe,
            statistic="Head2Toe - probe accuracy (mean over targets)")
-    rows.append(_far_row(results, ok, gate_note))
+    rows.append(_far_row(results, ok, gate_note, n_boot))
     for key, column, what in (("cheaper_time", "time", "wall-clock"),
                               ("cheaper_memory", "memory", "peak memory")):
         a, b = _log_ratio_per_seed(results, column, ok) if ok else (None, None)
@@ -136,7 +136,7 @@ def verdicts(results, n_boot: int | None = None):
     return base.verdict_table(rows)
 
 
-def _far_row(results, ok, gate_note) -> dict:
+def _far_row(results, ok, gate_note, n_boot: int | None = None) -> dict:
     cfg = _cfg(results)
     claim = "Head2Toe's advantage over fine-tuning is larger far from the source"
     diff = per_seed(results, HEAD2TOE) - per_seed(results, FINETUNE)
