@@ -16,6 +16,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import measured
 from transfer_nb.experiments.head2toe.presets import (FINETUNE, HEAD2TOE, PROBE, VERSION,
                                                       Head2ToeConfig, config_hash)
@@ -194,10 +195,8 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
                         for name, n in zip(layers, c["counts"][i][j])]
                 cur += [{**base_row, "epoch": e + 1, "train_accuracy": a}
                         for e, a in enumerate(c["ft_curve"][i])]
-    meta = {"paper": "head2toe", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "version": VERSION, "wall_clock_s": round(time.perf_counter() - t_start, 1),
-            "primary": cfg.primary}
-    meta["target_draws"] = base.target_draws(cfg.targets, cfg.seeds[0])  # the first seed's
+    meta = run_meta("head2toe", cfg, config_hash(cfg), t_start, version=VERSION,
+                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
     return base.Results("head2toe", pd.DataFrame(rows),
                         {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
                          "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),

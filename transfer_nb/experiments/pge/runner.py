@@ -17,6 +17,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments.pge.presets import (VERSION, PGEConfig, config_hash,
                                                  source_specs, task_names)
 
@@ -289,8 +290,7 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
     bar.close()
     timing = pd.DataFrame({"task": names, "seconds_source": g["seconds_source"],
                            "seconds_target": g["seconds_target"]})
-    meta = {"paper": "pge", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
+    meta = run_meta("pge", cfg, config_hash(cfg), t_start)
     results = base.Results("pge", pd.DataFrame(rows),
                            {"scratch": pd.DataFrame(scratch), "curves": pd.DataFrame(curves),
                             "recipe": pd.DataFrame(recipe), "stability": pd.DataFrame(stab),

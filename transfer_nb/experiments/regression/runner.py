@@ -21,6 +21,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.regression.presets import (ESTIMATORS, VERSION, RegressionConfig,
                                                         config_hash)
@@ -372,9 +373,7 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
                            for e, v in enumerate(cell["curves"][i])]
             bar.update(1)
     bar.close()
-    meta = {"paper": "regression", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary,
-            "jobs": jobs}
+    meta = run_meta("regression", cfg, config_hash(cfg), t_start, jobs=jobs)
     return base.Results("regression", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "lambdas": pd.DataFrame(lam_rows)}, meta, cfg)

@@ -16,6 +16,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
@@ -270,9 +271,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     pretrained = _pretrained(cfg, use_cache, bar)
     lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
-    meta = {"paper": "transrate", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
-    meta["target_draws"] = base.target_draws(cfg.targets, 0)   # per class (seed 0)
+    meta = run_meta("transrate", cfg, config_hash(cfg), t_start,
+                    target_draws=base.target_draws(cfg.targets, 0))   # per class (seed 0)
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
