@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from transfer_nb._threads import torch_threads  # noqa: E402
 from transfer_nb import stats  # noqa: E402
 from transfer_nb.estimators.pge import pge  # noqa: E402
 from transfer_nb.experiments import base  # noqa: E402
@@ -69,7 +70,7 @@ def test_body_params_leave_the_head_out():
 
 def test_pair_distances_equal_the_estimator_on_the_body():
     cfg = _tiny()
-    with runner.torch_threads(1):
+    with torch_threads(1):
         data = E.task_data(cfg)
         g = E.task_gradients(cfg, data)
         D = runner.pair_distances(g["source"], g["target"])
@@ -102,7 +103,7 @@ def test_truth_replaces_the_head_so_label_indices_do_not_matter():
     model = runner.pge_model(cfg, 5, 1)
     kw = dict(epochs=3, lr=0.01, batch_size=8, seed=0, progress=False, normalize="none",
               head_init="probe")
-    with runner.torch_threads(1):
+    with torch_threads(1):
         a = fine_tune(model, train, test, **kw)["accuracy"]
         b = fine_tune(model, relabel(train), relabel(test), **kw)["accuracy"]
     assert abs(a - b) <= 2.0 / len(test)

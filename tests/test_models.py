@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from transfer_nb import models
+from transfer_nb._threads import torch_threads
 from transfer_nb.models import (WeightsUnavailableError, list_models, load_model, model_info,
                                 train_source)
 from transfer_nb.models import efficientnet_lite, source, zoo
@@ -267,14 +268,9 @@ _FAST = dict(epochs=3, lr=0.05, batch_size=8, width=4, progress=False)
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """Tiny tensors: one intra-op thread is fastest and immune to a busy machine.
-
-    (The library never touches the thread count; only these tests do, and restore it.)
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """Tiny tensors: one intra-op thread is fastest and immune to a busy machine."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture

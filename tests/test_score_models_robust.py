@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from tests.test_score_models import Net
+from transfer_nb._threads import torch_threads
 from transfer_nb.coding_rate import transrate
 from transfer_nb.data import load_dataset
 from transfer_nb.features import extract_features
@@ -203,7 +204,7 @@ def test_jobs_share_the_cores(monkeypatch):
     assert _jobs.threads_per_job(16, 16, "loky", None) == 1
     assert _jobs.threads_per_job(2, 5, "dask", "tcp://x:1") is None  # remote workers
     before = torch.get_num_threads()
-    with _jobs.limited_threads(1):
+    with torch_threads(1, blas=True):
         assert torch.get_num_threads() == 1
         from threadpoolctl import threadpool_info
         assert all(pool["num_threads"] == 1 for pool in threadpool_info())

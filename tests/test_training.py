@@ -10,15 +10,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from transfer_nb import training
+from transfer_nb._threads import torch_threads
 from transfer_nb.training import evaluate, fit, predict, recalibrate_batchnorm, resolve_device
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """Tiny tensors: one intra-op thread is fastest and immune to a busy machine."""
+    with torch_threads(1):
+        yield
 
 
 def _blobs(n=200, seed=0):

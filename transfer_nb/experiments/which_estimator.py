@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
+
 # The small-CNN zoo is the TransRate experiment's (its presets and its source builder); the
 # targets load through the contract's one loader (experiments.base.load_target).
 from transfer_nb.experiments.base import SourceSpec, TargetSpec
@@ -229,7 +231,6 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
         ``time_<score>`` (seconds).
     """
     import pandas as pd
-    import torch
 
     from transfer_nb.cache import cache_dir, load_arrays, save_arrays
 
@@ -241,7 +242,6 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
         from tqdm.auto import tqdm
         bar = tqdm(total=len(cells), desc="zoo x targets (extract, score, probe)")
     rows, loaded = [], {}
-    threads = torch.get_num_threads()
     try:
         for target, (family, name, spec, layers, size) in cells:
             path = cache_dir(_CACHE_KIND) / f"{_key(cfg, spec, layers, target)}.npz"
@@ -250,9 +250,11 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
                 if name not in loaded:
                     loaded[name] = _load_model(cfg, family, spec)
                 model = loaded[name]
-                torch.set_num_threads(1 if family == "small_cnn" else threads)
-                cell = _cell(model, layers, target, size,
-                             getattr(model, "transfer_nb_normalize", "none") or "none", cfg.seed)
+                # one thread for the tiny CNNs (measured faster); the rest: unchanged
+                with torch_threads(1 if family == "small_cnn" else None):
+                    cell = _cell(model, layers, target, size,
+                                 getattr(model, "transfer_nb_normalize", "none") or "none",
+                                 cfg.seed)
                 if use_cache:
                     save_arrays(path, cell)
             for i, layer in enumerate(layers):
@@ -264,7 +266,6 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
             if bar is not None:
                 bar.update(1)
     finally:
-        torch.set_num_threads(threads)
         if bar is not None:
             bar.close()
     df = pd.DataFrame(rows)

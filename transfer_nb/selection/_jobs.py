@@ -2,10 +2,11 @@
 with each job's threads capped so that ``n_jobs`` jobs do not oversubscribe the cores."""
 from __future__ import annotations
 
-import contextlib
 import os
 
-__all__ = ["BACKENDS", "run_jobs", "threads_per_job", "limited_threads", "usable_cores"]
+from transfer_nb._threads import torch_threads
+
+__all__ = ["BACKENDS", "run_jobs", "threads_per_job", "usable_cores"]
 
 #: job engines (``None``: joblib's default, loky processes)
 BACKENDS = (None, "loky", "threading", "dask")
@@ -27,24 +28,6 @@ def threads_per_job(n_jobs: int, n_models: int, backend, scheduler) -> int | Non
     if at_once <= 1 or (backend == "dask" and scheduler is not None):
         return None
     return max(1, usable_cores() // at_once)
-
-
-@contextlib.contextmanager
-def limited_threads(threads: int | None):
-    """Run the body with torch's intra-op threads and the BLAS / OpenMP pools capped."""
-    if threads is None:
-        yield
-        return
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(threads))
-    try:
-        with threadpool_limits(limits=int(threads)):
-            yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
@@ -94,7 +77,7 @@ def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
             each = None if backend == "threading" else threads
             parallel = Parallel(n_jobs=at_once, backend=backend or "loky",
                                 return_as="generator")
-            with limited_threads(shared):
+            with torch_threads(shared, blas=True):
                 for row in parallel(delayed(func)(**{**job, "threads": each})
                                     for job in part):
                     rows.append(row)

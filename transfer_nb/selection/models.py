@@ -11,6 +11,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
 from transfer_nb.selection import _jobs
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts, dataset_labels,
                                            model_input_size, normalized_for,
@@ -334,7 +335,7 @@ def _score_model_job(name, model, train, test, layer, feature_fns, source_names,
            "imagenet_top1": imagenet_top1(model)}
     notes = [note] if note else []
     try:
-        with _jobs.limited_threads(threads):
+        with torch_threads(threads, blas=True):
             _fill_row(row, notes, name, model, train, test, layer, feature_fns,
                       source_names, ground_truth, device, seed, batch_size, cache,
                       finetune, errors)

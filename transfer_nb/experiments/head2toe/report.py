@@ -14,6 +14,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
+from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.head2toe.presets import FINETUNE, HEAD2TOE, PAPER, PROBE
 
 __all__ = ["checks", "verdicts", "summary", "accuracy_table", "recipe_table", "cost_table",
@@ -93,9 +94,7 @@ def verdicts(results, n_boot: int | None = None):
     cfg = _cfg(results)
     chk = checks(results)
     ok = gates.passing(chk)
-    gate_note = (f"{len(ok)} of {len(chk)} targets pass the gates"
-                 + (f" (excluded: {', '.join(t for t in chk['target'] if t not in ok)})"
-                    if len(ok) < len(chk) else ""))
+    gate_note = gate_text(chk)
     rows = []
 
     def paired(claim, key, a, b, primary=False, margin=None, statistic=None, direction=1.0):
@@ -127,7 +126,7 @@ def verdicts(results, n_boot: int | None = None):
            margin=cfg.margin, statistic="Head2Toe - fine-tuning accuracy (mean over targets)")
     paired("Head2Toe beats the linear probe", "vs_probe", h2t, probe,
            statistic="Head2Toe - probe accuracy (mean over targets)")
-    rows.append(_far_row(results, ok, gate_note))
+    rows.append(_far_row(results, ok, gate_note, n_boot))
     for key, column, what in (("cheaper_time", "time", "wall-clock"),
                               ("cheaper_memory", "memory", "peak memory")):
         a, b = _log_ratio_per_seed(results, column, ok) if ok else (None, None)
@@ -136,7 +135,7 @@ def verdicts(results, n_boot: int | None = None):
     return base.verdict_table(rows)
 
 
-def _far_row(results, ok, gate_note) -> dict:
+def _far_row(results, ok, gate_note, n_boot: int | None = None) -> dict:
     cfg = _cfg(results)
     claim = "Head2Toe's advantage over fine-tuning is larger far from the source"
     diff = per_seed(results, HEAD2TOE) - per_seed(results, FINETUNE)
@@ -192,10 +191,6 @@ def sweep(results, target: str, seed: int) -> list[dict]:
     return out
 
 
-def _fmt(x) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:+.3f}"
-
-
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: the gates, the primary verdict, the rest
     (pass ``verdict_table`` / ``check_table`` when already computed)."""
@@ -219,14 +214,15 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     where = (f" Measured on {', '.join(ok['target'])}" + (
         f": {groups.pop()} targets only, so it says nothing about the others"
         if len(groups) == 1 and len(ok) < len(chk) else "") + "." if len(ok) else "")
-    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {_fmt(p['estimate'])} "
-                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}]: **{p['verdict']}**{note}.{where}")
+    signed = {k: fmt(p[k], "+.3f") for k in ("estimate", "low", "high")}
+    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {signed['estimate']} "
+                 f"[{signed['low']}, {signed['high']}]: **{p['verdict']}**{note}.{where}")
     for _, r in v[~v["primary"]].iterrows():
         if r["verdict"] == "excluded":
             lines.append(f"- {r['claim']}: **excluded** ({r['gates']}).")
             continue
-        lines.append(f"- {r['claim']}: {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
-                     f"{_fmt(r['high'])}]: **{r['verdict']}**.")
+        est, low, high = (fmt(r[k], "+.3f") for k in ("estimate", "low", "high"))
+        lines.append(f"- {r['claim']}: {est} [{low}, {high}]: **{r['verdict']}**.")
     if results.meta.get("mode") == "fast":
         lines.append("Fast mode (2 targets, 2 seeds) is a smoke test; the stored full run "
                      "is sized to decide the primary claim.")

@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import measured
 from transfer_nb.experiments.head2toe.presets import (FINETUNE, HEAD2TOE, PROBE, VERSION,
                                                       Head2ToeConfig, config_hash)
@@ -150,14 +152,11 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
         test images, chance).
     """
     import pandas as pd
-    import torch
     from tqdm.auto import tqdm
 
     from transfer_nb.models import load_model
     t_start = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(cfg.threads)
-    try:
+    with torch_threads(cfg.threads):
         model = load_model(cfg.model, pretrained=True)
         rows, fr, lay, rec, cur, tgt = [], [], [], [], [], []
         for spec in tqdm(cfg.targets, desc="head2toe", disable=not progress):
@@ -196,12 +195,8 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
                         for name, n in zip(layers, c["counts"][i][j])]
                 cur += [{**base_row, "epoch": e + 1, "train_accuracy": a}
                         for e, a in enumerate(c["ft_curve"][i])]
-    finally:
-        torch.set_num_threads(threads)
-    meta = {"paper": "head2toe", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "version": VERSION, "wall_clock_s": round(time.perf_counter() - t_start, 1),
-            "primary": cfg.primary}
-    meta["target_draws"] = base.target_draws(cfg.targets, cfg.seeds[0])  # the first seed's
+    meta = run_meta("head2toe", cfg, config_hash(cfg), t_start, version=VERSION,
+                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
     return base.Results("head2toe", pd.DataFrame(rows),
                         {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
                          "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),

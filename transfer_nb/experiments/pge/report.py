@@ -13,6 +13,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
+from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.pge.presets import PAPER
 
 __all__ = ["checks", "verdicts", "summary", "pair_means", "stability_table", "cost_table",
@@ -66,18 +67,11 @@ def checks(results):
     return table
 
 
-def _gate_text(chk) -> str:
-    ok = list(chk.loc[chk["passes"], "target"])
-    bad = [f"{r['target']} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
-    return f"{len(ok)} of {len(chk)} targets pass" + (f"; excluded: {', '.join(bad)}"
-                                                        if bad else "")
-
-
 def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (one row per claim, one primary)."""
     n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
-    used, g = gates.passing(chk), _gate_text(chk)
+    used, g = gates.passing(chk), gate_text(chk)
     means = pair_means(results)
     kw = dict(groups_used=used, gates=g, n_boot=n_boot, method="kendall")
     primary = base.correlation_claim(
@@ -222,10 +216,6 @@ def _cost_row(results) -> dict:
         gates="timed in the run (wall-clock, one torch thread)")
 
 
-def _fmt(v) -> str:
-    return "nan" if not np.isfinite(v) else f"{v:.2f}"
-
-
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
     ``verdict_table`` / ``check_table`` when already computed)."""
@@ -235,17 +225,17 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     neg = int(chk["negative_transfer"].sum())
     n_pairs = len(pair_means(results))
     lines = [f"**{results.meta.get('mode', '?')} run.** Truth: LP-FT transfer accuracy (every "
-             f"transfer replaces the head). Gates: {_gate_text(chk)}. Scratch (random init, "
+             f"transfer replaces the head). Gates: {gate_text(chk)}. Scratch (random init, "
              f"same fine-tuning) reaches {chk['scratch'].min():.2f}-{chk['scratch'].max():.2f} "
              f"(chance {chk['chance'].min():.2f}-{chk['chance'].max():.2f}); {neg} of "
              f"{n_pairs} pairs transfer below scratch (negative transfer)."]
-    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {_fmt(p['estimate'])} "
-                 f"[{_fmt(p['low'])}, {_fmt(p['high'])}] over {int(p.get('n_items', 0) or 0)} "
+    lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {fmt(p['estimate'])} "
+                 f"[{fmt(p['low'])}, {fmt(p['high'])}] over {int(p.get('n_items', 0) or 0)} "
                  f"pairs, permutation p (sources shuffled within target) "
-                 f"{p['perm_p']:.3f}, leave-one-out range [{_fmt(p['loo_low'])}, "
-                 f"{_fmt(p['loo_high'])}]: **{p['verdict']}**.")
-    bullets = [f"- {r['claim']}: {r['statistic']} {_fmt(r['estimate'])} "
-               f"[{_fmt(r['low'])}, {_fmt(r['high'])}]: **{r['verdict']}**."
+                 f"{p['perm_p']:.3f}, leave-one-out range [{fmt(p['loo_low'])}, "
+                 f"{fmt(p['loo_high'])}]: **{p['verdict']}**.")
+    bullets = [f"- {r['claim']}: {r['statistic']} {fmt(r['estimate'])} "
+               f"[{fmt(r['low'])}, {fmt(r['high'])}]: **{r['verdict']}**."
                for _, r in v[~v["primary"]].iterrows()]
     lines.append("\n".join(bullets))
     if results.meta.get("mode") == "fast":

@@ -10,36 +10,22 @@ gradient-free baseline, the LP-FT truth of every ordered pair, and the stability
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import time
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments.pge.presets import (VERSION, PGEConfig, config_hash,
                                                  source_specs, task_names)
 
 __all__ = ["task_data", "pge_model", "body_params", "label_permutation", "task_gradients",
-           "baseline_features", "pair_distances", "run", "torch_threads"]
+           "baseline_features", "pair_distances", "run"]
 
 _KIND = "experiments_pge"
 _PEN = "penultimate"
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None = 1):
-    """Run the block with ``n`` torch intra-op threads (``None``: unchanged), then restore
-    (one thread: these convolutions are tiny, and a second thread on a shared machine
-    spin-waits)."""
-    import torch
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _cached(key: dict, compute, use_cache: bool) -> dict:
@@ -317,8 +303,7 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
     bar.close()
     timing = pd.DataFrame({"task": names, "seconds_source": g["seconds_source"],
                            "seconds_target": g["seconds_target"]})
-    meta = {"paper": "pge", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
+    meta = run_meta("pge", cfg, config_hash(cfg), t_start)
     results = base.Results("pge", pd.DataFrame(rows),
                            {"scratch": pd.DataFrame(scratch), "curves": pd.DataFrame(curves),
                             "recipe": pd.DataFrame(recipe), "stability": pd.DataFrame(stab),

@@ -16,6 +16,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
+from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.regression.presets import BASELINES, ESTIMATORS, PAPER
 
 __all__ = ["checks", "verdicts", "summary", "model_means", "correlation_table",
@@ -94,13 +95,6 @@ def checks(results):
     return table
 
 
-def _gate_text(chk) -> str:
-    ok = list(chk.loc[chk["passes"], "target"])
-    bad = [f"{r['target']} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
-    return f"{len(ok)} of {len(chk)} targets pass" + (f"; excluded: {', '.join(bad)}"
-                                                       if bad else "")
-
-
 # ----------------------------------------------------------------------------- verdicts
 def _control_rows(means, used, g, n_boot) -> dict:
     return {e: base.paired_claim(
@@ -130,7 +124,7 @@ def verdicts(results, n_boot: int | None = None):
     n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     used = gates.passing(chk)
-    g = _gate_text(chk)
+    g = gate_text(chk)
     means = model_means(results)
     controls = _control_rows(means, used, g, n_boot)
     rows = []
@@ -295,12 +289,8 @@ def lambda_correlations(results, target: str, n_boot: int = 200):
 
 
 # ----------------------------------------------------------------------------- prose
-def _fmt(v) -> str:
-    return "nan" if v is None or not np.isfinite(v) else f"{v:.2f}"
-
-
 def _line(r) -> str:
-    return (f"{r['statistic']} {_fmt(r['estimate'])} [{_fmt(r['low'])}, {_fmt(r['high'])}]: "
+    return (f"{r['statistic']} {fmt(r['estimate'])} [{fmt(r['low'])}, {fmt(r['high'])}]: "
             f"**{r['verdict']}**")
 
 
@@ -310,23 +300,23 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     chk = checks(results) if check_table is None else check_table
     v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
-    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {_gate_text(chk)}."]
+    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."]
     lines.append(f"**Primary claim** ({p['claim']}): {_line(p)} over "
                  f"{int(p.get('n_items', 0) or 0)} (target, model) items, leave-one-out "
-                 f"range [{_fmt(p['loo_low'])}, {_fmt(p['loo_high'])}]; its shuffled-target "
+                 f"range [{fmt(p['loo_low'])}, {fmt(p['loo_high'])}]; its shuffled-target "
                  f"control: {p.get('control', 'n/a')}.")
     corr = v[v["claim"].str.endswith("correlates with -test MSE after fine-tuning")]
     lines.append("Every score (Pearson pooled within target; control = real minus shuffled "
                  "targets): " + "; ".join(
-                     f"{r['claim'].split(' ')[0]} {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
-                     f"{_fmt(r['high'])}] {r['verdict']}"
+                     f"{r['claim'].split(' ')[0]} {fmt(r['estimate'])} [{fmt(r['low'])}, "
+                     f"{fmt(r['high'])}] {r['verdict']}"
                      + (f" (control {r['control'].split(':')[0].replace('real - shuffled ', '')}"
                         f")" if isinstance(r.get("control"), str) else "")
                      for _, r in corr.iterrows()) + ".")
     vs = v[v["claim"].str.endswith("beats LogME")]
     lines.append("Against LogME (paired difference of Pearson r): " + "; ".join(
-        f"{r['claim'].split(' ')[0]} {_fmt(r['estimate'])} [{_fmt(r['low'])}, "
-        f"{_fmt(r['high'])}] {r['verdict']}" for _, r in vs.iterrows()) + ".")
+        f"{r['claim'].split(' ')[0]} {fmt(r['estimate'])} [{fmt(r['low'])}, "
+        f"{fmt(r['high'])}] {r['verdict']}" for _, r in vs.iterrows()) + ".")
     sp = v[v["claim"].str.contains("faster than LogME")]
     lines.append("Speed: " + "; ".join(
         f"{r['claim']}: time ratio {np.exp(r['estimate']):.2f} [{np.exp(r['low']):.2f}, "

@@ -19,11 +19,13 @@ import time
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.regression.presets import (ESTIMATORS, VERSION, RegressionConfig,
                                                         config_hash)
-from transfer_nb.experiments.transrate.runner import _one_thread, build_source
+from transfer_nb.experiments.transrate.runner import build_source
 
 __all__ = ["fine_tune_regression", "probe_regression", "choose_recipe", "score_features",
            "load_regression_target", "run"]
@@ -220,7 +222,7 @@ def choose_recipe(cfg: RegressionConfig, target: base.TargetSpec, models: dict) 
     k = max(2, int(round(cfg.validation_fraction * len(X))))
     val, fit = perm[:k], perm[k:]
     rows = []
-    with _one_thread():
+    with torch_threads(1):
         for spec in _recipe_models(cfg):
             for lr in cfg.lr_grid:
                 mse = _fine_tune(models[spec.name][0], (X[fit], Y[fit]), (X[val], Y[val]),
@@ -236,7 +238,7 @@ def _cell(model, target: base.TargetSpec, cfg: RegressionConfig, lr: float) -> d
     """Features, logits, probe and per-seed LP-FT results of one model on one target."""
     from transfer_nb.features import extract_features
     (Xtr, Ytr), (Xte, Yte) = load_regression_target(target, cfg)
-    with _one_thread():
+    with torch_threads(1):
         t0 = time.perf_counter()
         feats = extract_features(model, Xtr, layers=[_PEN, _OUT], progress=False)
         t_feat = time.perf_counter() - t0
@@ -373,9 +375,7 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
                            for e, v in enumerate(cell["curves"][i])]
             bar.update(1)
     bar.close()
-    meta = {"paper": "regression", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary,
-            "jobs": jobs}
+    meta = run_meta("regression", cfg, config_hash(cfg), t_start, jobs=jobs)
     return base.Results("regression", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "lambdas": pd.DataFrame(lam_rows)}, meta, cfg)

@@ -15,6 +15,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
+from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.transrate.presets import BASELINES, ESTIMATORS, PAPER, PAPER_LAYER
 
 __all__ = ["checks", "layer_checks", "verdicts", "summary", "correlation_table",
@@ -76,18 +77,12 @@ def layer_checks(results):
     return gates.gate_table(per_case).rename(columns={"target": "case"})
 
 
-def _gate_text(chk, key: str = "target") -> str:
-    ok = list(chk.loc[chk["passes"], key])
-    bad = [f"{r[key]} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
-    return (f"{len(ok)} of {len(chk)} pass" + (f"; excluded: {', '.join(bad)}" if bad else ""))
-
-
 def verdicts(results, n_boot: int | None = None):
     """The "paper says / this run measured" table (one row per claim, one primary)."""
     n_boot = base.n_boot_of(results, n_boot)
     chk = checks(results)
     used = gates.passing(chk)
-    g = _gate_text(chk)
+    g = gate_text(chk)
     means = model_means(results)
     rows = [base.correlation_claim(
         means, "transrate_projected", "accuracy", "target", primary=True, claim=
@@ -126,7 +121,7 @@ def _layer_rows(results, n_boot: int) -> list:
     chk = layer_checks(results)
     means = base.item_means(layers, "case", "layer", ["transrate", "transrate_layerwise",
                                                       "width", "accuracy"])
-    g = _gate_text(chk, "case")
+    g = gate_text(chk, "case", "cases")
     used = list(chk.loc[chk["passes"], "case"])
     return [base.correlation_claim(means, col, "accuracy", "case", primary=False,
                                    claim=f"layer selection: {col} correlates",
@@ -185,10 +180,6 @@ def recipe_table(results):
              .reset_index())
 
 
-def _fmt(v) -> str:
-    return "nan" if not np.isfinite(v) else f"{v:.2f}"
-
-
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
     ``verdict_table`` / ``check_table`` when already computed: the verdicts' fragile
@@ -196,11 +187,11 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     chk = checks(results) if check_table is None else check_table
     v = verdicts(results) if verdict_table is None else verdict_table
     p = v[v["primary"]].iloc[0]
-    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {_gate_text(chk)}."]
+    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."]
     lines.append(f"**Primary claim** ({p['claim']}; paper {p['paper']}): {p['statistic']} "
-                 f"{_fmt(p['estimate'])} [{_fmt(p['low'])}, {_fmt(p['high'])}] over "
+                 f"{fmt(p['estimate'])} [{fmt(p['low'])}, {fmt(p['high'])}] over "
                  f"{int(p.get('n_items', 0) or 0)} (target, model) items, leave-one-out "
-                 f"range [{_fmt(p['loo_low'])}, {_fmt(p['loo_high'])}]: **{p['verdict']}**.")
+                 f"range [{fmt(p['loo_low'])}, {fmt(p['loo_high'])}]: **{p['verdict']}**.")
     counts = v["verdict"].value_counts()
     lines.append("All claims: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
     if results.meta.get("mode") == "fast":

@@ -14,7 +14,9 @@ import time
 
 import numpy as np
 
+from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
+from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
@@ -23,23 +25,6 @@ __all__ = ["build_source", "score_features", "choose_recipe", "run"]
 
 _KIND = "experiments_transrate"
 _PEN, _OUT = "penultimate", "output"
-
-
-def _one_thread():
-    """Context: one torch thread (measured faster than two for these tiny convolutions)."""
-    import contextlib
-
-    import torch
-
-    @contextlib.contextmanager
-    def ctx():
-        old = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(old)
-    return ctx()
 
 
 def _source_data(spec: base.SourceSpec, image_size: int, seed: int):
@@ -61,7 +46,7 @@ def build_source(spec: base.SourceSpec, cfg: TransRateConfig, arch: str | None =
     from transfer_nb.training import evaluate
     data = _source_data(spec, cfg.image_size, 0)
     options = arch_options or {"width": cfg.width, "depth": cfg.depth}
-    with _one_thread():
+    with torch_threads(1):
         model = train_source(arch or cfg.arch, data, epochs=spec.epochs, lr=cfg.source_lr,
                              batch_size=cfg.source_batch_size, seed=0, progress=False,
                              augment=bool(dict(spec.setting).get("augment", False)), **options)
@@ -139,7 +124,7 @@ def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -
     fit_idx, val_idx = stratified_split(np.asarray(train.targets), cfg.validation_fraction, 0)
     fit, val = train.subset(fit_idx), train.subset(val_idx)
     models = {spec.name: models[spec.name][0] for spec in _recipe_models(cfg)}
-    with _one_thread():
+    with torch_threads(1):
         recipe, rows = choose(models, fit, val, [{"lr": lr} for lr in cfg.lr_grid],
                               epochs=cfg.epochs, batch_size=cfg.batch_size, seed=0,
                               progress=False, normalize="none", head_init=cfg.head_init)
@@ -158,7 +143,7 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
     from transfer_nb.transfer import linear_probe
     train, test = base.load_target(target, image_size or cfg.image_size, 0, normalize)
     y = np.asarray(train.targets)
-    with _one_thread():
+    with torch_threads(1):
         feats = extract_features(model, train, layers=[_PEN, _OUT], progress=False)
         test_feats = extract_features(model, test, layers=[_PEN], progress=False)
         Z = np.asarray(feats[_PEN], dtype=np.float64)
@@ -199,7 +184,7 @@ def _layer_case(cfg: TransRateConfig, source: base.SourceSpec, target: base.Targ
     train, test = base.load_target(target, cfg.image_size, 0)
     layers = [f"stages.0.{i}" for i in range(cfg.layer_blocks)]
     tables = []
-    with _one_thread():
+    with torch_threads(1):
         for seed in cfg.layer_seeds:
             tables.append(score_layers(
                 model, train, layers=layers, estimators=("transrate", "transrate_layerwise"),
@@ -286,9 +271,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     pretrained = _pretrained(cfg, use_cache, bar)
     lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
-    meta = {"paper": "transrate", "mode": cfg.mode, "config_hash": config_hash(cfg),
-            "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
-    meta["target_draws"] = base.target_draws(cfg.targets, 0)   # per class (seed 0)
+    meta = run_meta("transrate", cfg, config_hash(cfg), t_start,
+                    target_draws=base.target_draws(cfg.targets, 0))   # per class (seed 0)
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
@@ -341,7 +325,7 @@ def _lite_layers(cfg: TransRateConfig, use_cache: bool):
         model = load_model(cfg.pretrained[0], pretrained=True)
         train, test = base.load_target(target, cfg.pretrained_image_size, 0,
                                        model.transfer_nb_normalize)
-        with _one_thread():
+        with torch_threads(1):
             t = score_layers(model, train, estimators=("transrate", "transrate_layerwise"),
                              truth="linear_probe", test_data=test, eps=cfg.eps, progress=False)
         return {"layer": np.asarray(t.index, dtype=str), "width": t["width"].to_numpy(float),

@@ -1,0 +1,54 @@
+"""What every paper's runner and report write alike, written once.
+
+* :func:`run_meta` -- a run's ``meta`` dict (paper, mode, config hash, wall-clock, primary
+  claim, and the paper's own extras); :func:`transfer_nb.experiments.base.save_run` adds
+  the provenance.
+* :func:`gate_text` -- "3 of 4 targets pass; excluded: x (reason)", the ``gates`` note of
+  a verdict row and the summaries' gate sentence.
+* :func:`fmt` -- a number for a summary sentence (``nan`` when missing).
+"""
+from __future__ import annotations
+
+import math
+import time
+
+__all__ = ["run_meta", "gate_text", "fmt"]
+
+
+def run_meta(paper: str, cfg, config_hash: str, started: float, **extra) -> dict:
+    """The ``meta`` of a run of ``paper`` with config ``cfg`` (its ``mode`` and
+    ``primary``), started at ``started`` (:func:`time.perf_counter`).
+
+    Keys, in order: ``paper``, ``mode``, ``config_hash``, ``wall_clock_s`` (seconds since
+    ``started``, one decimal), ``primary``, then ``extra`` in the order given (e.g.
+    ``version``, ``jobs``, ``target_draws``).
+
+    Raises
+    ------
+    ValueError
+        ``extra`` repeats one of the standard keys.
+    """
+    meta = {"paper": paper, "mode": cfg.mode, "config_hash": config_hash,
+            "wall_clock_s": round(time.perf_counter() - started, 1), "primary": cfg.primary}
+    clash = sorted(set(meta) & set(extra))
+    if clash:
+        raise ValueError(f"run_meta: {clash} are standard keys, set from cfg; pass only "
+                         f"paper-specific extras")
+    meta.update(extra)
+    return meta
+
+
+def gate_text(chk, key: str = "target", noun: str = "targets") -> str:
+    """``"<passing> of <all> <noun> pass"`` and, when any fails, ``"; excluded: name
+    (reason), ..."``: a gate table's (``passes``, ``reason`` and ``key`` columns) note."""
+    ok = int(chk["passes"].sum())
+    bad = [f"{r[key]} ({r['reason']})" for _, r in chk.iterrows() if not r["passes"]]
+    head = " ".join(w for w in (f"{ok} of {len(chk)}", noun, "pass") if w)
+    return head + (f"; excluded: {', '.join(bad)}" if bad else "")
+
+
+def fmt(value, spec: str = ".2f") -> str:
+    """``value`` formatted by ``spec``; ``"nan"`` for None or a non-finite number."""
+    if value is None or not math.isfinite(float(value)):
+        return "nan"
+    return format(float(value), spec)
