@@ -264,12 +264,17 @@ def test_01_3_shuffled_labels_bring_transrate_to_about_zero():
 
 
 def test_02_1_equals_pooled_within_kendall():
-    from transfer_nb.stats import pooled_within
+    from transfer_nb.stats import MIN_GROUP_ITEMS, pooled_within
     ref = get_exercise("02.1").reference
     for c in _cases("02.1"):
         s, t, g = c.args
         lib = pooled_within(s, t, g, method="kendall", n_boot=10)["estimate"]
-        assert ref(s, t, g) == pytest.approx(lib, abs=1e-12)
+        # the library leaves groups below its minimum size out (the exercise keeps them)
+        keep = np.isin(g, [k for k in set(g) if np.sum(np.asarray(g) == k) >= MIN_GROUP_ITEMS])
+        if keep.all():
+            assert ref(s, t, g) == pytest.approx(lib, abs=1e-12)
+        else:
+            assert ref(s[keep], t[keep], g[keep]) == pytest.approx(lib, abs=1e-12)
 
 
 def test_02_2_equals_the_paired_correlation_difference():
@@ -311,12 +316,15 @@ def test_04_1_equals_linear_mse_with_standardised_features():
 
 
 def test_04_2_equals_the_leave_one_out_range():
-    from transfer_nb.stats import leave_one_out_range
+    from transfer_nb.stats import MIN_GROUP_ITEMS, leave_one_out_range
     ref = get_exercise("04.2").reference
     for c in _cases("04.2"):
         values = ref(*c.args)
-        assert (values.min(), values.max()) == pytest.approx(
-            leave_one_out_range(*c.args, method="pearson"), abs=1e-12)
+        lib = leave_one_out_range(*c.args, method="pearson")
+        if len(c.args[0]) < MIN_GROUP_ITEMS:      # the library says "too few items"
+            assert np.isnan(lib).all()
+        else:
+            assert (values.min(), values.max()) == pytest.approx(lib, abs=1e-12)
 
 
 def test_05_1_equals_the_libraries_pgd_step():
