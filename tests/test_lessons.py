@@ -148,6 +148,9 @@ def test_provenance_is_one_sentence():
             "date": "2026-12-06T10:00:00", "stale": False}
     assert lessons.provenance(meta) == ("Stored full run of commit 0123456789, on cpu, "
                                         "30 minutes of wall-clock, dated 2026-12-06.")
+    meta.update(mode="confirm", preregistration_commit="fedcba9876543210")
+    assert lessons.provenance(meta).startswith("Stored confirmation of commit 0123456789")
+    assert "Pre-registered in commit fedcba9876, before the run." in lessons.provenance(meta)
 
 
 def test_target_images_draws_per_class():
@@ -157,3 +160,11 @@ def test_target_images_draws_per_class():
     assert names == ["!", "#", "$"] and task == "classification"
     with pytest.raises(ValueError, match="per_class"):
         lessons.target_images(spec, per_class=0)
+
+
+def test_stored_runs_loads_each_run_with_its_config():
+    from transfer_nb.experiments import regression as R
+    runs = lessons.stored_runs("regression", R)
+    assert set(runs) == {"exploratory", "confirmation"}   # both are stored for regression
+    for name, mode in (("exploratory", "full"), ("confirmation", "confirm")):
+        assert runs[name].cfg == R.config(mode) and not runs[name].meta["stale"]

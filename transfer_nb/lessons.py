@@ -16,6 +16,7 @@ import pandas as pd
 from transfer_nb._validation import check_scalar
 
 __all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "provenance",
+           "stored_runs",
            "target_images", "show_images", "evidence"]
 
 #: the header of every lesson's result table: what the verdict words mean
@@ -162,11 +163,14 @@ def provenance(results) -> str:
     meta = getattr(results, "meta", results) or {}
     wall = meta.get("wall_clock_s")
     wall = f"{float(wall) / 60:.0f} minutes" if wall is not None else "an unrecorded time"
-    stale = (" Its config no longer matches the code's full preset (stale)."
+    stale = (" Its config no longer matches the code's preset (stale)."
              if meta.get("stale") else "")
-    return (f"Stored {meta.get('mode', 'full')} run of commit {str(meta.get('commit', '?'))[:10]}"
+    prereg = (f" Pre-registered in commit {str(meta['preregistration_commit'])[:10]}, before "
+              "the run." if meta.get("preregistration_commit") else "")
+    kind = "confirmation" if meta.get("mode") == "confirm" else f"{meta.get('mode', 'full')} run"
+    return (f"Stored {kind} of commit {str(meta.get('commit', '?'))[:10]}"
             f", on {meta.get('device', '?')}, {wall} of wall-clock, dated "
-            f"{str(meta.get('date', '?'))[:10]}.{stale}")
+            f"{str(meta.get('date', '?'))[:10]}.{prereg}{stale}")
 
 
 def target_images(spec, image_size: int = 32, per_class: int = 4, max_classes: int = 8):
@@ -233,7 +237,27 @@ def show_images(specs, image_size: int = 32, per_class: int = 4, max_classes: in
     return fig
 
 
-def evidence(paper: str, cfg, module, n_boot: int | None = None):
+def stored_runs(paper: str, module) -> dict:
+    """The stored runs of ``paper`` that match the code's presets, each with its config:
+    ``{"exploratory": Results or None, "confirmation": Results or None}`` (the full run,
+    and the pre-registered confirmation under ``results/<paper>/confirm/``)."""
+    from transfer_nb.experiments import base
+    runs = {}
+    for name, mode in (("exploratory", "full"), ("confirmation", "confirm")):
+        try:
+            cfg = module.config(mode)
+        except ValueError:                 # a paper without a confirmation preset yet
+            runs[name] = None
+            continue
+        run = base.load_run(paper, current_hash=module.config_hash(cfg),
+                            confirm=mode == "confirm")
+        if run is not None:
+            run.cfg = cfg
+        runs[name] = run
+    return runs
+
+
+def evidence(paper: str, cfg, module, n_boot: int | None = None, confirm: bool = False):
     """The appendix of a lesson: the stored run of ``paper`` with its provenance, gates,
     every claim and the generated summary (displayed); returns ``(results, verdicts)`` or
     ``(None, None)`` when no stored run exists.
@@ -243,16 +267,20 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None):
     paper : str
         The results folder name (``results/<paper>/``).
     cfg :
-        The full config the stored run must match (``module.config("full")``).
+        The config the stored run must match (``module.config("full")``, or
+        ``module.config("confirm")`` with ``confirm=True``).
     module :
         The experiment package (``transfer_nb.experiments.<paper>``).
+    confirm : bool
+        Show the pre-registered confirmation (``results/<paper>/confirm/``).
     """
     from IPython.display import Markdown, display   # the notebook's display, only here
     from transfer_nb.experiments import base
-    full = base.load_run(paper, current_hash=module.config_hash(cfg))
+    full = base.load_run(paper, current_hash=module.config_hash(cfg), confirm=confirm)
     if full is None:
-        display(Markdown(f"No stored full run: `python -m transfer_nb.experiments.{paper} "
-                         f"--full --save` writes it."))
+        flag = "--confirm" if confirm else "--full"
+        display(Markdown(f"No stored {'confirmation' if confirm else 'full run'}: `python -m "
+                         f"transfer_nb.experiments.{paper} {flag} --save` writes it."))
         return None, None
     full.cfg = cfg
     checks = module.report.checks(full)
