@@ -16,7 +16,7 @@ import pandas as pd
 from transfer_nb._validation import check_scalar
 
 __all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "provenance",
-           "stored_runs",
+           "stored_runs", "stored_verdicts",
            "target_images", "show_images", "evidence"]
 
 #: the header of every lesson's result table: what the verdict words mean
@@ -255,6 +255,18 @@ def stored_runs(paper: str, module) -> dict:
             run.cfg = cfg
         runs[name] = run
     return runs
+
+
+def stored_verdicts(runs: dict, module) -> tuple:
+    """``(verdicts per stored run, the name of the run that is the evidence, its label)``:
+    the confirmation when one is stored, else the exploratory run (``(None, None, None)``
+    for the evidence when neither is)."""
+    verdicts = {name: module.report.verdicts(run) for name, run in runs.items() if run is not None}
+    name = "confirmation" if "confirmation" in verdicts else \
+        "exploratory" if "exploratory" in verdicts else None
+    label = {"confirmation": "pre-registered confirmation, 95 % interval",
+             "exploratory": "exploratory run, 95 % interval"}.get(name)
+    return verdicts, name, label
 
 
 def evidence(paper: str, cfg, module, n_boot: int | None = None, confirm: bool = False):
