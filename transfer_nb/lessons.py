@@ -312,4 +312,5 @@ def said(verdicts: pd.DataFrame, claim) -> str:
     """A claim's estimate, interval and verdict, e.g. ``"+0.44 [+0.27, +0.60] (reproduced)"``,
     for a lesson's generated prose (the words are defined by :data:`READING`)."""
     row = _pick(verdicts.reset_index(drop=True), [claim]).iloc[0]
-    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({row['verdict']})"
+    text = interval_text(row["estimate"], row["low"], row["high"])
+    return f"{'not measured' if text == '-' else text} ({row['verdict']})"

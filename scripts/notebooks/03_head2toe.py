@@ -132,8 +132,9 @@ full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
 evidence = full_verdicts if full is not None else fast_verdicts
 papers = {0: "matches (VTAB-1k)", 1: "beats", 2: "larger far", 3: "cheaper", 4: "cheaper"}
+short = {3: "cheaper: log10 of fine-tuning / Head2Toe time", 4: "cheaper: log10 of their peak memory"}
 display(lessons.result_table(evidence, fast_verdicts, claims=list(papers), papers=papers,
-                             evidence_label="stored run, 95 % interval"))
+                             short_names=short, evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
         md("## 5. What we learned"),
