@@ -211,3 +211,26 @@ def test_fixed_split_for_a_regression_target():
     assert len(draws) == 3
     with pytest.raises(ValueError, match="split must be"):
         base.load_target(dataclasses.replace(spec, options=(("split", "odd"),)), 8, 0)
+
+
+@pytest.mark.parametrize("paper", ["regression", "transrate"])
+def test_exclusion_analysis_is_the_primary_with_the_items_declared_out(paper):
+    """A config that declares random-init "in" gets one more secondary row: the primary
+    recomputed with it declared out (the exploratory run's rule)."""
+    pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
+    stored = base.load_run(paper)
+    if stored is None:
+        pytest.skip(f"no stored full run of {paper}")
+    full = pkg.config("full")
+    stored.cfg = full
+    one = confirm.restrict(stored, [full.targets[1].name])
+    out = pkg.report.verdicts(one, n_boot=20)
+    assert not out["claim"].str.startswith("exclusion analysis").any()
+    one.cfg = dataclasses.replace(full, targets=(full.targets[1],),
+                                  degenerate=(("random-init", "in"),))
+    both = pkg.report.verdicts(one, n_boot=20)
+    row = both.iloc[-1]
+    assert row["claim"].startswith("exclusion analysis") and not row["primary"]
+    assert "random-init declared out" in row["claim"]
+    assert row["estimate"] == pytest.approx(out[out["primary"]].iloc[0]["estimate"])
+    assert both[both["primary"]].iloc[0]["estimate"] != pytest.approx(row["estimate"])

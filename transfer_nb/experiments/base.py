@@ -38,7 +38,7 @@ __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_spe
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
-           "cached_cell", "declared_out", "late_field", "CONFIRM", "split_option", "data_options"]
+           "cached_cell", "declared_out", "exclusion_rows", "late_field", "CONFIRM", "split_option", "data_options"]
 
 MODES = ("fast", "full")
 #: the mode of a pre-registered confirmation run (:mod:`transfer_nb.experiments.confirm`)
@@ -504,6 +504,24 @@ def n_boot_of(results, n_boot: int | None = None) -> int:
         return int(n_boot)
     cfg = getattr(results, "cfg", None)
     return int(getattr(cfg, "n_boot", 1000) if cfg is not None else 1000)
+
+
+def exclusion_rows(results, verdicts, n_boot: int) -> list:
+    """The pre-registered exclusion analysis of a run whose config declares items
+    ``"in"`` (``degenerate``): the primary row of ``verdicts`` recomputed (gates included)
+    with those items declared out, as one secondary row; none when nothing is "in"."""
+    cfg = results.cfg
+    kept = [name for name, side in (getattr(cfg, "degenerate", ()) if cfg is not None else ())
+            if side == "in"]
+    if not kept:
+        return []
+    alt = Results(results.paper, results.table, results.tables, results.meta,
+                  dataclasses.replace(cfg, degenerate=tuple((n, "out") for n in kept)))
+    v = verdicts(alt, n_boot)
+    row = v[v["primary"]].iloc[0].to_dict()
+    row.update(primary=False, claim=f"exclusion analysis: {row['claim']}, with "
+               f"{', '.join(kept)} declared out")
+    return [row]
 
 
 def declared_out(results) -> set:

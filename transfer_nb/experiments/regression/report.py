@@ -151,25 +151,8 @@ def verdicts(results, n_boot: int | None = None):
                    if e in PROPOSED else "-"), groups_used=used, gates=g, n_boot=n_boot))
     rows.append(_speed_row(results, "linear_mse_fixed", "Linear MSE (lambda = 1)"))
     rows.append(_speed_row(results, "label_mse_probs", "Label MSE (lambda = 1)"))
-    rows += _exclusion_rows(results, n_boot)
+    rows += base.exclusion_rows(results, verdicts, n_boot)
     return base.verdict_table(rows)
-
-
-def _exclusion_rows(results, n_boot: int) -> list:
-    """The exclusion analysis, when the config declares models ``"in"``: the primary
-    recomputed (gates included) with them declared out, as a secondary row."""
-    import dataclasses
-    cfg = results.cfg
-    kept = [name for name, side in (cfg.degenerate if cfg is not None else ()) if side == "in"]
-    if not kept:
-        return []
-    alt = base.Results(results.paper, results.table, results.tables, results.meta,
-                       dataclasses.replace(cfg, degenerate=tuple((n, "out") for n in kept)))
-    v = verdicts(alt, n_boot)
-    row = v[v["primary"]].iloc[0].to_dict()
-    row.update(primary=False, claim=f"exclusion analysis: {row['claim']}, with "
-               f"{', '.join(kept)} declared out")
-    return [row]
 
 
 # ----------------------------------------------------------------------------- tables

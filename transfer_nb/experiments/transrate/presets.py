@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from transfer_nb.experiments.base import (SourceSpec, TargetSpec, check_targets,
-                                          config_hash as _hash, resolve_mode, target_specs)
+from transfer_nb.experiments.base import (CONFIRM, MODES, SourceSpec, TargetSpec,
+                                          check_targets, config_hash as _hash, late_field,
+                                          resolve_mode, target_specs)
 
 __all__ = ["TransRateConfig", "config", "describe", "config_hash", "ESTIMATORS", "BASELINES",
-           "PAPER", "PAPER_LAYER", "PRIMARY"]
+           "PAPER", "PAPER_LAYER", "PRIMARY", "CONFIRM_PLAN"]
 
 #: score columns, all "higher is more transferable"
 ESTIMATORS = ("transrate", "transrate_layerwise", "transrate_projected", "logme", "leep",
@@ -71,6 +72,9 @@ class TransRateConfig:
     pretrained_image_size: int = 64
     n_boot: int = 1000
     primary: str = PRIMARY
+    #: the seed of the targets' few-shot draw that the scores, the recipe and every
+    #: fine-tuning seed use (0: the stored full run's)
+    draw_seed: int = late_field(0)
 
 
 def _glyphs(chars: str) -> tuple:
@@ -120,23 +124,106 @@ def _targets(per_class: int, n_test: int) -> tuple:
                        (("chars", "uppercase"), ("fonts", _ITALIC))))
 
 
+_FIXED = (("split", "fixed"),)
+#: the confirmation's targets: lowercase (a stored-run target, on a fixed split) and two
+#: that are not glyph renderings and that no run or pilot of this experiment used
+CONFIRM_TARGETS = (
+    TargetSpec("lowercase", "glyphs", 5, 520, _glyphs("lowercase") + _FIXED),
+    TargetSpec("shapes-others", "shapes", 10, 520,
+               (("classes", ("hexagon", "star", "cross", "heart")), ("shift", 0.3)) + _FIXED),
+    TargetSpec("photos", "textures", 10, 520,
+               (("classes", ("hubble", "retina", "coffee", "coins", "camera")),) + _FIXED))
+CONFIRM_SEEDS = (10, 11, 12)
+
+_CORR_RULE = ("Pearson pooled within target (Fisher-z mean; items resampled within each "
+              "target, 1000 bootstraps) over the targets that pass every gate: 95% interval "
+              "> 0 reproduced, < 0 not reproduced, else inconclusive; fragile when leaving "
+              "one item out flips it")
+_PAIRED_RULE = ("paired bootstrap of r(projected TransRate) - r(other) within target, same "
+                "resamples: on the claimed side of 0 reproduced, on the other not "
+                "reproduced, else inconclusive")
+
+#: the pre-registered plan of the confirmation (transfer_nb.experiments.confirm)
+CONFIRM_PLAN = {
+    "primary": {
+        "statistic": "Pearson r of projected TransRate (eps 0.015) with LP-FT accuracy "
+                     "(seed means), pooled within target",
+        "rule": _CORR_RULE,
+        "items": "every (target, model) of the 24-model zoo, random-init IN (DESIGN rule 1: "
+                 "no score is constant on it by construction)"},
+    "secondary": [
+        {"claim": "projected TransRate: weighted tau", "rule": "as the primary, weighted "
+                                                               "Kendall tau"}] + [
+        {"claim": f"{c} correlates", "rule": _CORR_RULE}
+        for c in ESTIMATORS if c != "transrate_projected"] + [
+        {"claim": f"{c} correlates (trivial baseline)", "rule": _CORR_RULE}
+        for c in ("source_accuracy", "source_n")] + [
+        {"claim": f"projected TransRate {'loses to' if o in ('leep', 'nce') else 'beats'} {o}"
+                  + (" (the paper's direction)" if o in ("logme", "leep", "nce") else
+                     " (a trivial baseline)"), "rule": _PAIRED_RULE}
+        for o in ("logme", "leep", "nce", "source_accuracy", "source_n")] + [
+        {"claim": "projected TransRate costs < 1/10 of one fine-tuning",
+         "rule": "t-interval over cells of log10(fine-tune s / TransRate s): low > 1"},
+        {"claim": "exclusion analysis: the primary with random-init declared out (the "
+                  "exploratory run's rule)",
+         "rule": "report.verdicts with degenerate = (('random-init', 'out'),)"},
+        {"claim": "every claim on the two new targets only (shapes-others, photos)",
+         "rule": "report.verdicts restricted to them (verdicts_new_targets.csv)"}],
+    "exclusions": [
+        {"item": "none declared out", "reason": "no score is constant on any model by "
+         "construction; random-init is in (its exclusion is a secondary)"},
+        {"item": "targets failing a gate", "reason": "seed-aware discrimination (>= 3 SE), "
+         "ceiling 0.97, LP-FT training gate: shown and left out of every verdict"},
+        {"item": "layer selection and the EfficientNet-Lite illustration",
+         "reason": "not part of the primary; left out of the confirmation to fit its "
+                   "30-minute slot (they stay in the stored full run)"}],
+    "earlier": {
+        "runs": ["stored full run (results/transrate/): targets lowercase, symbols, "
+                 "italic-caps (all glyph renderings), seeds 0-2 on one seed-0 few-shot "
+                 "draw, random-init declared out; layer cases and Lite models",
+                 "fast preset: lowercase, symbols, seeds 0-1",
+                 "turn-2/3 prototypes (DESIGN): textures, lowercase glyphs, digits"],
+        "seeds_used": [0, 1, 2],
+        "targets_used": ["lowercase", "symbols", "italic-caps", "textures", "digits"]},
+    "new_targets": {
+        "shapes-others": "drawn shapes hexagon, star, cross, heart, shifted 0.3 (the zoo's "
+                         "shape sources saw circle, triangle, square, pentagon unshifted): "
+                         "not a glyph rendering; no run or pilot used it",
+        "photos": "patches of five photos (hubble, retina, coffee, coins, camera): not a "
+                  "glyph rendering; no run or pilot of this experiment used it"},
+    "notes": ["The zoo is the stored run's 24 source models (same training).",
+              "10 labelled images per class on the two new targets (4 and 5 classes: 40 and "
+              "50 images) and 5 on lowercase (26 classes: 130, as stored), chosen before any "
+              "run on them; no pilot.",
+              "Every seed fine-tunes on one few-shot draw (draw_seed 10, fixed split), the "
+              "draw the scores see, as in the stored run (there: seed 0)."]}
+
+
 def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfig:
     """The experiment's configuration.
 
     Parameters
     ----------
-    mode : {"fast", "full"}, optional
+    mode : {"fast", "full", "confirm"}, optional
         ``None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``: fast).  Fast: 10
         models, 2 targets, 2 seeds, one layer-selection case of 6 blocks (the layer
         fine-tunings were over half of the fast run's time at 8); full: 24 models, 3 targets,
-        3 seeds, 3 layer-selection cases and the EfficientNet-Lite illustration.
+        3 seeds, 3 layer-selection cases and the EfficientNet-Lite illustration; confirm:
+        the full zoo on three targets (two new, not glyphs), new seeds, random-init in,
+        model selection only (pre-registered, :data:`CONFIRM_PLAN`).
     targets : sequence of str or path, optional
         Data-set names or image folders (one subfolder per class) replacing the
         model-selection targets: the same experiment on your own images.
     **overrides
         Any field of :class:`TransRateConfig` (e.g. ``seeds=(0,)``).
     """
-    mode = resolve_mode(mode)
+    mode = resolve_mode(mode, (*MODES, CONFIRM))
+    if mode == CONFIRM:
+        cfg = dataclasses.replace(config("full"), mode=mode, targets=CONFIRM_TARGETS,
+                                  degenerate=(("random-init", "in"),), seeds=CONFIRM_SEEDS,
+                                  draw_seed=CONFIRM_SEEDS[0], layer_cases=(), pretrained=())
+        check_targets(cfg.targets)
+        return cfg
     if mode == "fast":
         sources = _zoo((100, 1000), (0.0,), extra=False)
         sources = sources + (SourceSpec("glyphs-n1000-noise50", "glyphs", -1, 1000, 0.5,

@@ -99,7 +99,7 @@ def verdicts(results, n_boot: int | None = None):
             means, col, "accuracy", "target", primary=False, claim=f"{col} correlates",
             paper=PAPER.get(col, {}).get("pearson", "-"), groups_used=used, gates=g,
             n_boot=n_boot))
-    for other in ("logme", "leep", "nce", "source_accuracy"):
+    for other in ("logme", "leep", "nce", "source_accuracy", "source_n"):
         paper_d = (PAPER["transrate_projected"]["pearson"] - PAPER[other]["pearson"]
                    if other in PAPER else None)
         direction = np.sign(paper_d) if paper_d else 1.0
@@ -111,6 +111,7 @@ def verdicts(results, n_boot: int | None = None):
             groups_used=used, gates=g, n_boot=n_boot))
     rows += _layer_rows(results, n_boot)
     rows.append(_cost_row(results))
+    rows += base.exclusion_rows(results, verdicts, n_boot)
     return base.verdict_table(rows)
 
 

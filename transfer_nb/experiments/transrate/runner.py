@@ -106,7 +106,8 @@ def _recipe_models(cfg: TransRateConfig) -> list:
     """The models the recipe is tuned on: evenly spaced over the zoo (config order), the
     declared-degenerate ones left out -- a rule fixed before any accuracy is seen."""
     out = dict(cfg.degenerate)
-    pool = [s for s in cfg.sources if out.get(s.name) != "out"]
+    # untrained models (random init) never choose the recipe, even when declared in
+    pool = [s for s in cfg.sources if out.get(s.name) != "out" and s.epochs != 0]
     idx = np.unique(np.linspace(0, len(pool) - 1, cfg.recipe_models).round().astype(int))
     return [pool[i] for i in idx]
 
@@ -114,13 +115,14 @@ def _recipe_models(cfg: TransRateConfig) -> list:
 def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -> tuple:
     """The learning rate of ``cfg.lr_grid`` with the best mean validation accuracy.
 
-    The target's *training* images are split (stratified, ``validation_fraction`` held
-    out, seed 0); each grid value fine-tunes the recipe models on the rest with seed 0.
-    The test images are never seen.  Returns ``(lr, rows)``.
+    The target's *training* images (the draw ``cfg.draw_seed``, 0 when the config has
+    none) are split (stratified, ``validation_fraction`` held out, seed 0); each grid
+    value fine-tunes the recipe models on the rest with seed 0.  The test images are
+    never seen.  Returns ``(lr, rows)``.
     """
     from transfer_nb.data.base import stratified_split
     from transfer_nb.transfer import choose_recipe as choose
-    train, _ = base.load_target(target, cfg.image_size, 0)
+    train, _ = base.load_target(target, cfg.image_size, getattr(cfg, "draw_seed", 0))
     fit_idx, val_idx = stratified_split(np.asarray(train.targets), cfg.validation_fraction, 0)
     fit, val = train.subset(fit_idx), train.subset(val_idx)
     models = {spec.name: models[spec.name][0] for spec in _recipe_models(cfg)}
@@ -138,10 +140,12 @@ def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -
 
 def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, lr: float,
           normalize=None, image_size=None) -> dict:
-    """Scores, timings, probe and per-seed LP-FT accuracies of one model on one target."""
+    """Scores, timings, probe and per-seed LP-FT accuracies of one model on one target
+    (its training images: the draw ``cfg.draw_seed``)."""
     from transfer_nb.features import extract_features
     from transfer_nb.transfer import linear_probe
-    train, test = base.load_target(target, image_size or cfg.image_size, 0, normalize)
+    train, test = base.load_target(target, image_size or cfg.image_size,
+                                   getattr(cfg, "draw_seed", 0), normalize)
     y = np.asarray(train.targets)
     with torch_threads(1):
         feats = extract_features(model, train, layers=[_PEN, _OUT], progress=False)
@@ -173,7 +177,10 @@ def _cached(key: dict, compute, use_cache: bool) -> dict:
 def _common(cfg: TransRateConfig) -> dict:
     keep = ("arch", "width", "depth", "image_size", "source_lr", "source_batch_size",
             "head_init", "epochs", "batch_size", "seeds", "eps", "projected_eps")
-    return {k: getattr(cfg, k) for k in keep}
+    out = {k: getattr(cfg, k) for k in keep}
+    if getattr(cfg, "draw_seed", 0):      # the stored run's cells keep their keys
+        out["draw_seed"] = cfg.draw_seed
+    return out
 
 
 def _layer_case(cfg: TransRateConfig, source: base.SourceSpec, target: base.TargetSpec,
