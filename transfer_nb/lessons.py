@@ -123,6 +123,10 @@ def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claim
                          f"{len(picked)}: put the rest in the appendix")
     short_names, papers = short_names or {}, papers or {}
     fast_by_claim = {} if fast is None else {r.claim: r for r in fast.itertuples()}
+    # the primary claims match even where the evidence words its primary differently
+    # (a confirmation that pools over targets, a fast run on one target)
+    fast_primary = None if fast is None or not fast["primary"].any() else \
+        next(r for r in fast.itertuples() if r.primary)
     rows = []
     for r in picked.itertuples():
         key = asked.get(int(r.Index), r.claim)
@@ -130,7 +134,7 @@ def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claim
                "paper": papers.get(r.claim, papers.get(key, _paper(r.paper))),
                evidence_label: interval_text(r.estimate, r.low, r.high), "verdict": r.verdict}
         if fast is not None:
-            f = fast_by_claim.get(r.claim)
+            f = fast_by_claim.get(r.claim, fast_primary if r.primary else None)
             row["this run (fast)"] = ("not in the fast run" if f is None else
                                       f"{_num(f.estimate)} ({f.verdict})"
                                       if math.isfinite(float(f.estimate)) else f.verdict)
