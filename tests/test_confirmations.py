@@ -234,3 +234,13 @@ def test_exclusion_analysis_is_the_primary_with_the_items_declared_out(paper):
     assert "random-init declared out" in row["claim"]
     assert row["estimate"] == pytest.approx(out[out["primary"]].iloc[0]["estimate"])
     assert both[both["primary"]].iloc[0]["estimate"] != pytest.approx(row["estimate"])
+
+
+def test_an_empty_table_round_trips(tmp_path):
+    """A run whose extra table is empty (transrate's confirmation has no layer cases)
+    stores it and loads it back empty."""
+    res = base.Results("toy", pd.DataFrame({"target": ["a"], "x": [1.0]}),
+                       {"layers": pd.DataFrame()}, {"mode": "confirm"})
+    base.save_run(res, root=tmp_path)
+    back = base.load_run("toy", root=tmp_path, confirm=True)
+    assert back.tables["layers"].empty and len(back.table) == 1

@@ -334,12 +334,17 @@ def _read_table(folder: Path, name: str, rows: dict):
     if not path.exists():
         raise ValueError(f"stored run {str(folder)!r}: {path.name} is missing (run.json "
                          f"lists it); re-run the experiment with --full --save")
+    want = rows.get(name)
     try:
         table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except pd.errors.EmptyDataError:
+        if want is not None and int(want) == 0:     # an empty table (no columns) was stored
+            return pd.DataFrame()
+        raise ValueError(f"stored run {str(folder)!r}: {path.name} cannot be read as a CSV "
+                         f"table (the file is empty; run.json records {want} rows)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValueError(f"stored run {str(folder)!r}: {path.name} cannot be read as a CSV "
                          f"table ({' '.join(str(exc).split())})") from None
-    want = rows.get(name)
     if want is not None and len(table) != int(want):
         raise ValueError(f"stored run {str(folder)!r}: {path.name} has {len(table)} rows but "
                          f"run.json records {int(want)} (truncated or edited?)")
