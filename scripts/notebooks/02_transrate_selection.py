@@ -119,7 +119,7 @@ display(Markdown(
     f"the probe is best at **{best_probe}** ({layer_scores.loc[best_probe, 'accuracy']:.2f} against "
     f"{layer_scores.loc[best_tr, 'accuracy']:.2f}). The snippet grows with the width of a layer, "
     "so on layers of different widths it favours the wide ones: choosing a layer needs "
-    "layers of equal width, or the projected variant (section 4 and the appendix)."))
+    "layers of equal width, or the projected variant (section 5 and the appendix)."))
 """),
         md("""
 Now the whole experiment, in fast mode: a zoo of small CNNs of **one** architecture and
