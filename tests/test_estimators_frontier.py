@@ -185,6 +185,28 @@ def test_ncti_terms_match_the_authors_code(seed, scale):
         assert ours[term] == pytest.approx(ref[term], rel=1e-7), term
 
 
+def test_ncti_with_more_dimensions_than_within_class_degrees_of_freedom():
+    # 5 images per class of 10 classes, 80 features: the within-class scatter of the 49
+    # PCA scores (the centred rank) is singular (n - K = 40); at the shrinkage floor
+    # sklearn's svd solver copes, and so must we (an eigen solve raised LinAlgError here).
+    # The authors' PCA would keep a 50th, numerically null component that their LDA then
+    # whitens as if it were signal: we keep the rank, so the check is our LDA against
+    # sklearn's on the same scores.
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from transfer_nb.estimators._pca import pca_scores
+    from transfer_nb.estimators.ncti import _lda_svd
+    Z, y = _zoo(5, n=50, d=80, K=10, scale=1.0)
+    X = pca_scores(Z, 64)
+    assert X.shape == (50, 49)
+    counts = np.bincount(y).astype(float)
+    H, P = _lda_svd(X, y, counts)
+    clf = LinearDiscriminantAnalysis(solver="svd").fit(X, y)
+    low = clf.transform(X)
+    np.testing.assert_allclose(np.abs(H), np.abs(low - low.mean(0)), rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(P, clf.predict_proba(X), rtol=1e-7, atol=1e-12)
+    assert all(np.isfinite(v) for v in ncti_terms(Z, y).values())
+
+
 def test_ncti_below_64_dimensions_where_the_authors_pca_raises():
     Z, y = _zoo(4, n=50, d=20)
     assert E.ncti(Z, y) == pytest.approx(ref_ncti(Z, y), rel=1e-7)

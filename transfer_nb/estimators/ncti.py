@@ -64,11 +64,47 @@ NCTI_WEIGHTS = {"seli": 1.0, "ncc": 1.0, "vc": 1.0}
 _FLOOR = 1e-10
 
 
+def _lda_svd(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, tol: float = 1e-4):
+    """scikit-learn's ``solver="svd"`` LDA (the authors' choice at the shrinkage floor):
+    whitening by the SVD of the scaled within-class residuals, directions below ``tol``
+    dropped, so a singular within-class scatter (more dimensions than n - K) is fine."""
+    from scipy.special import softmax
+
+    n, d = X.shape
+    K = counts.size
+    priors = counts / n
+    means = np.zeros((K, d))
+    np.add.at(means, codes, X)
+    means /= counts[:, None]
+    R = X - means[codes]
+    xbar = priors @ means
+    std = R.std(axis=0)
+    std[std == 0] = 1.0
+    # residuals scaled by 1/n, as the scikit-learn the authors' numbers are checked against
+    # here (1.9); older releases divide by n - K, which scales the coordinates by
+    # sqrt(n / (n - K)) (see the module docstring)
+    _, S, Vt = np.linalg.svd(np.sqrt(1.0 / n) * (R / std), full_matrices=False)
+    rank = int(np.sum(S > tol))
+    scalings = (Vt[:rank] / std).T / S[:rank]
+    B = (np.sqrt(n * priors / max(K - 1, 1)) * (means - xbar).T).T @ scalings
+    _, S2, Vt2 = np.linalg.svd(B, full_matrices=False)
+    rank2 = int(np.sum(S2 > tol * S2[0]))
+    scalings = scalings @ Vt2.T[:, :rank2]
+    coef = (means - xbar) @ scalings
+    intercept = -0.5 * np.sum(coef ** 2, axis=1) + np.log(priors)
+    W = coef @ scalings.T
+    intercept = intercept - xbar @ W.T
+    H = ((X - xbar) @ scalings)[:, :min(K - 1, d)]
+    return H - H.mean(axis=0), softmax(X @ W.T + intercept, axis=1)
+
+
 def _lda(X: np.ndarray, codes: np.ndarray, counts: np.ndarray, lam: float):
     """Discriminant coordinates (n, r) and class probabilities (n, K) of LDA on X."""
     from scipy.linalg import eigh
     from scipy.special import softmax
 
+    if lam <= _FLOOR:                                  # at the floor: sklearn's svd solver
+        return _lda_svd(X, codes, counts)
     n, d = X.shape
     K = counts.size
     means = np.zeros((K, d))
