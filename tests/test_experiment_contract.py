@@ -12,6 +12,7 @@ import pytest
 
 from transfer_nb import experiments
 from transfer_nb.experiments import base
+from transfer_nb.experiments._cli import experiment_main
 
 #: every experiment of the registry; those off the contract (experiments.OFF_CONTRACT) are
 #: strict expected failures: each fails as soon as it passes, and must then move to PAPERS
@@ -106,7 +107,7 @@ def test_cli_parses_the_contract_flags(paper, capsys):
     source = open(main.origin, encoding="utf-8").read()
     assert f'experiment_main("{paper}")' in source, "the CLI must be the shared experiment_main"
     with pytest.raises(SystemExit) as exc:
-        base.experiment_main(paper, ["--save"])          # --save without --full
+        experiment_main(paper, ["--save"])          # --save without --full
     assert exc.value.code == 2
     assert "--save stores the full run only" in capsys.readouterr().err
 

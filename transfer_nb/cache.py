@@ -275,7 +275,8 @@ def data_fingerprint(data: Any, *, labels: bool = False) -> Any:
     """
     import torch
     from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
-    from transfer_nb.features.batching import as_image_tensor, check_in_order
+
+    from transfer_nb.data.batching import as_image_tensor, check_in_order
 
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)

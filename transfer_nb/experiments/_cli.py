@@ -1,5 +1,5 @@
 """``python -m transfer_nb.experiments.<paper>``: the one command of every experiment
-(re-exported by :mod:`transfer_nb.experiments.base`)."""
+(each paper's ``__main__`` calls :func:`experiment_main`)."""
 from __future__ import annotations
 
 __all__ = ["experiment_main"]

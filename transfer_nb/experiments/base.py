@@ -25,12 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_nb.experiments._cli import experiment_main  # noqa: F401
 from transfer_nb.experiments._targets import (TargetError, check_target,  # noqa: F401
-                                              check_targets, draw_per_class, target_draws)
+                                              check_targets, draw_per_class)
 
 __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_specs",
-           "load_target", "check_target", "check_targets", "draw_per_class", "target_draws",
+           "load_target", "check_target", "check_targets", "draw_per_class",
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_nb.features.batching import as_image_tensor, data_len, plan_batches
-from transfer_nb.features.pooling import pool_features, resolve_pools
 from transfer_nb import training as _training
+from transfer_nb.data.batching import as_image_tensor, data_len, plan_batches
 from transfer_nb.models import layers as _layers
+from transfer_nb.models.pooling import pool_features, resolve_pools
 
 __all__ = ["extract_features", "FeatureExtractionError"]
 

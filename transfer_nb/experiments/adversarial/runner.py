@@ -10,7 +10,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments.adversarial.presets import (SOURCE_KINDS, VERSION, AdversarialConfig,
                                                          config_hash, imagenet_equivalent)
 
@@ -296,8 +296,8 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
     meta = run_meta("adversarial", cfg, config_hash(cfg), t0,
                     source_norm=round(float(data["norm"]), 4), workers=n_workers,
                     # images per class drawn (labelled + validation) for the first seed
-                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0],
-                                                   cfg.val_per_class))
+                    target_draws=target_draws(cfg.targets, cfg.seeds[0],
+                                              cfg.val_per_class))
     return base.Results("adversarial", table, {"curves": curves}, meta, cfg)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import measured
 from transfer_nb.experiments.head2toe.presets import (FINETUNE, HEAD2TOE, PROBE, VERSION,
                                                       Head2ToeConfig, config_hash)
@@ -196,7 +196,7 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
                 cur += [{**base_row, "epoch": e + 1, "train_accuracy": a}
                         for e, a in enumerate(c["ft_curve"][i])]
     meta = run_meta("head2toe", cfg, config_hash(cfg), t_start, version=VERSION,
-                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
+                    target_draws=target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
     return base.Results("head2toe", pd.DataFrame(rows),
                         {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
                          "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 
 from transfer_nb.experiments.pge.presets import PGEConfig
-from transfer_nb.experiments.pge.runner import baseline_features, task_gradients
+from transfer_nb.experiments.pge.gradients import baseline_features, task_gradients
 
 __all__ = ["stability_sweep"]
 

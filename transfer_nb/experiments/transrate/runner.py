@@ -16,7 +16,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
@@ -272,7 +272,7 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
     meta = run_meta("transrate", cfg, config_hash(cfg), t_start,
-                    target_draws=base.target_draws(cfg.targets, 0))   # per class (seed 0)
+                    target_draws=target_draws(cfg.targets, 0))   # per class (seed 0)
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
