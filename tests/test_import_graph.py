@@ -183,3 +183,38 @@ def test_the_detector_counts_the_packages_an_import_runs(tmp_path):
     cycles = find_cycles(graph)
     assert len(cycles) == 1 and set(cycles[0]) == {"transfer_nb.x", "transfer_nb.sub",
                                                      "transfer_nb.sub.z"}
+
+
+#: files whose in-function imports are not yet moved up or explained: they are being
+#: edited on another branch (h/confirm); remove a file once its imports are done
+PENDING_LAZY = {"experiments/base.py", "experiments/_cli.py", "experiments/_targets.py",
+                "experiments/pge/runner.py",
+                "experiments/pge/truth.py"}
+
+
+def unexplained_lazy_imports(root: Path = ROOT) -> list[str]:
+    """``file:line`` of each import of a project module inside a function with no comment
+    on its lines or the line above (the comment says what cost it avoids)."""
+    modules = project_modules(root)
+    out = []
+    for name, path in modules.items():
+        lines = path.read_text(encoding="utf-8").splitlines()
+        tree = ast.parse("\n".join(lines))
+        lazy_lines = {line for _, line, lazy in imports_of(name, path, modules) if lazy}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and node.lineno in lazy_lines:
+                span = lines[node.lineno - 2:node.end_lineno]
+                if not any("#" in text for text in span):
+                    out.append(f"{path.relative_to(root).as_posix()}:{node.lineno}")
+    return out
+
+
+def test_every_import_inside_a_function_says_what_it_avoids():
+    found = unexplained_lazy_imports()
+    pending = {f for f in found if f.split(":")[0] in PENDING_LAZY}
+    assert not set(found) - pending, (
+        "imports of project modules inside functions without a comment saying what cost "
+        "they avoid (move them to the top of the file, or add e.g. '# lazy: pulls in "
+        "torch'):\n" + "\n".join(sorted(set(found) - pending)))
+    stale = PENDING_LAZY - {f.split(":")[0] for f in found}
+    assert not stale, f"remove from PENDING_LAZY (nothing left to do there): {sorted(stale)}"

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_nb._validation import check_scalar
+from transfer_nb.experiments import base
 
 __all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "provenance",
            "target_images", "show_images", "evidence"]
@@ -234,7 +235,6 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None):
         The experiment package (``transfer_nb.experiments.<paper>``).
     """
     from IPython.display import Markdown, display   # the notebook's display, only here
-    from transfer_nb.experiments import base
     full = base.load_run(paper, current_hash=module.config_hash(cfg))
     if full is None:
         display(Markdown(f"No stored full run: `python -m transfer_nb.experiments.{paper} "

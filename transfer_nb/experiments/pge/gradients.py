@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from transfer_nb.estimators.pge import pge, pge_distance
 from transfer_nb.experiments import base
 from transfer_nb.experiments.pge.presets import PGEConfig, task_names
 
@@ -34,7 +35,7 @@ def task_data(cfg: PGEConfig) -> dict:
     target loader (:func:`transfer_nb.experiments.base.load_target`), the few-shot set
     being the task in the *target* role (the labelled images a user has).
     """
-    from transfer_nb.data import load_dataset
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
     out = {}
     for t in cfg.tasks:
         train, test = base.load_target(t, cfg.image_size, 0)
@@ -49,7 +50,7 @@ def pge_model(cfg: PGEConfig, num_classes: int, seed: int = 0):
     largest class count of the tasks; its head is re-drawn at every restart)."""
     import torch
 
-    from transfer_nb.models.small import build_small_model
+    from transfer_nb.models.small import build_small_model  # lazy: pulls in torch
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_small_model(cfg.arch, num_classes=num_classes, width=cfg.width,
@@ -100,7 +101,6 @@ def task_gradients(cfg: PGEConfig, data: dict, restarts: int | None = None,
     """
     import torch.nn.functional as F
 
-    from transfer_nb.estimators.pge import pge
     restarts = cfg.restarts if restarts is None else restarts
     seed = cfg.seed if seed is None else seed
     model = pge_model(cfg, _num_classes(data), cfg.seed)
@@ -144,7 +144,7 @@ def baseline_features(cfg: PGEConfig, data: dict, restarts: int | None = None,
     sample and the few-shot set.  The baseline distance of two tasks is the distance of
     their unit-length restart-averaged means (:func:`pair_distances`).
     """
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
     restarts = cfg.restarts if restarts is None else restarts
     seed = cfg.seed if seed is None else seed
     K = _num_classes(data)
@@ -165,7 +165,6 @@ def pair_distances(source, target, reduce: str = "expectation", restarts: int | 
     """(T, T) distances ``D[s, t]`` between task ``s`` in the source role and task ``t``
     in the target role from (T, R, p) per-restart vectors (the first ``restarts``), by
     :func:`transfer_nb.estimators.pge.pge_distance`; diagonal NaN."""
-    from transfer_nb.estimators.pge import pge_distance
     R = source.shape[1] if restarts is None else restarts
     T = source.shape[0]
     D = np.full((T, T), np.nan)

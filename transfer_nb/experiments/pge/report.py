@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_nb import stats
+from transfer_nb._validation import to_numpy
 from transfer_nb.experiments import base, gates
 from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.pge.presets import PAPER
@@ -270,7 +271,6 @@ def per_layer_similarity(source_gradient, target_gradient, param_names, param_si
     """
     import pandas as pd
 
-    from transfer_nb._validation import to_numpy
     a = np.asarray(to_numpy(source_gradient, "source_gradient"), dtype=np.float64).ravel()
     b = np.asarray(to_numpy(target_gradient, "target_gradient"), dtype=np.float64).ravel()
     sizes = [int(s) for s in param_sizes]
