@@ -4,7 +4,7 @@ A researcher who has measured a ground truth on their own models (e.g.
 ``score_models(..., ground_truth="linear_probe")``) asks which column of the table -- an
 estimator, or a static baseline such as the parameter count or the feature width --
 ranks the models best.  :func:`evaluate_estimators` answers with the project's rules
-(DESIGN, "Experiments that mean something"):
+(docs/contributing.md, "Experiments that mean something"):
 
 * each column's Pearson r, Kendall tau and weighted tau with bootstrap intervals,
   computed **within groups** (e.g. per target) and pooled (Fisher-z for Pearson, plain

@@ -1,4 +1,5 @@
-"""What the five paper experiments share: the experiment contract (DESIGN.md).
+"""What the five paper experiments share: the experiment contract (docs/contributing.md,
+"The experiment contract").
 
 * :class:`SourceSpec`, :class:`TargetSpec` -- a source model to train, a target task (a
   named data set with options, or a user's image folder); :func:`target_spec` turns a
@@ -10,7 +11,7 @@
   device, date, wall-clock, library versions).
 * :data:`VERDICT_COLUMNS`, :func:`verdict_row` -- the shape of every "paper says / this
   run measured" table.
-* The validity gates of DESIGN rule 1 live in :mod:`transfer_nb.experiments.gates`.
+* The validity gates (docs/contributing.md, rule 1) live in :mod:`transfer_nb.experiments.gates`.
 """
 from __future__ import annotations
 
@@ -336,7 +337,7 @@ def load_run(paper: str, current_hash: str | None = None, root=None) -> Results 
 
 
 # ------------------------------------------------------------------------------ verdicts
-#: columns of every ``report.verdicts`` table (DESIGN: "paper says / this run measured")
+#: columns of every ``report.verdicts`` table ("paper says / this run measured")
 VERDICT_COLUMNS = ("claim", "primary", "paper", "statistic", "estimate", "low", "high",
                    "rule", "verdict", "gates")
 

@@ -303,7 +303,7 @@ def score_names() -> list:
 
 
 def checks(table):
-    """Does the ground truth tell the items apart on each target?  (DESIGN rule 1)
+    """Does the ground truth tell the items apart on each target?  (docs/contributing.md, rule 1)
 
     The probe is deterministic (lbfgs), so the standard error of one accuracy is the
     test-set binomial one, at the median accuracy (:func:`transfer_nb.stats.accuracy_se`);

@@ -21,7 +21,7 @@ __all__ = ["checks", "verdicts", "summary", "pair_means", "stability_table", "co
            "per_layer_similarity", "explorer_input", "CONTROL_MARGIN"]
 
 #: the label-permutation control "leaves the ranking intact" when tau(permuted) -
-#: tau(real) is above -CONTROL_MARGIN (non-inferiority, DESIGN rule 3)
+#: tau(real) is above -CONTROL_MARGIN (non-inferiority, docs/contributing.md, rule 3)
 CONTROL_MARGIN = 0.1
 _SCORES = ("pge", "pge_permuted", "pge_mean_distance", "baseline")
 
