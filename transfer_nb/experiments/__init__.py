@@ -21,8 +21,9 @@ experiment contract"), each a package ``transfer_nb.experiments.<paper>`` with `
 Beside them, not on the contract yet (:data:`OFF_CONTRACT` says what each lacks):
 :mod:`~transfer_nb.experiments.which_estimator`, which estimator to trust (notebook 07).
 The shared pieces live in :mod:`~transfer_nb.experiments.base` and
-:mod:`~transfer_nb.experiments.gates`; :mod:`~transfer_nb.experiments.coding_rate` holds
-notebook 01's teaching helpers.
+:mod:`~transfer_nb.experiments.gates`.  (Notebook 01's teaching helpers moved to
+:mod:`transfer_nb.teaching.coding_rate`; ``transfer_nb.experiments.coding_rate`` is a
+deprecated alias.)
 
 Submodules are imported lazily (``transfer_nb.experiments.transrate``) so that
 ``import transfer_nb.experiments`` stays cheap.
@@ -48,8 +49,7 @@ OFF_CONTRACT = {
 #: every experiment: the papers, then those off the contract
 EXPERIMENTS = PAPERS + tuple(OFF_CONTRACT)
 
-__all__ = ["PAPERS", "OFF_CONTRACT", "EXPERIMENTS", *EXPERIMENTS, "base", "gates",
-           "coding_rate"]
+__all__ = ["PAPERS", "OFF_CONTRACT", "EXPERIMENTS", *EXPERIMENTS, "base", "gates"]
 
 
 def __getattr__(name: str):
