@@ -11,6 +11,8 @@ from scipy import stats as sps
 from transfer_nb import stats
 from transfer_nb.evaluation import evaluate_estimators
 from transfer_nb.experiments import base
+from transfer_nb.experiments._cli import experiment_main
+from transfer_nb.experiments._results import target_draws
 
 
 # ------------------------------------------------------------------ folders as targets
@@ -37,7 +39,7 @@ def test_uneven_folder_draws_exactly_per_class_or_names_the_small_classes(tmp_pa
     other, _ = base.load_target(spec, 8, seed=1)          # a seed draws other images
     assert np.bincount(other.targets).tolist() == [4, 4, 4]
     assert sorted(other.source_indices) != sorted(train.source_indices)
-    assert base.target_draws([spec], 0) == {
+    assert target_draws([spec], 0) == {
         "uneven": {"asked_per_class": 4, "drawn": {"big": 4, "small1": 4, "small2": 4}}}
     with pytest.raises(base.TargetError, match=r"too small for 5 training images per class"
                        r".*small1 \(4 training, 2 test\), small2 \(4 training, 2 test\)"):
@@ -60,7 +62,7 @@ def test_one_class_folder_fails_in_config_and_the_command_says_one_line(tmp_path
     root = _folder(tmp_path / "one", {"a": 30})
     with pytest.raises(ValueError, match="only one class folder"):
         transrate.config("fast", targets=[root])
-    assert base.experiment_main("transrate", ["--targets", str(root)]) == 2
+    assert experiment_main("transrate", ["--targets", str(root)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "only one class folder" in err
     assert "Traceback" not in err

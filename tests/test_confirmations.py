@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transfer_nb.experiments._cli import experiment_main
 from transfer_nb.experiments import base, confirm
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,13 +138,13 @@ def test_no_git_history_means_no_commit(tmp_path):
 def test_cli_refuses_a_confirmation_without_its_preregistration(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(confirm, "preregistration_path",
                         lambda paper, root=None: tmp_path / paper / "preregistration.json")
-    assert base.experiment_main("regression", ["--confirm"]) == 2
+    assert experiment_main("regression", ["--confirm"]) == 2
     err = capsys.readouterr().err
     assert "--confirm" in err and "no pre-registration" in err
     with pytest.raises(SystemExit):
-        base.experiment_main("regression", ["--confirm", "--full"])
+        experiment_main("regression", ["--confirm", "--full"])
     with pytest.raises(SystemExit):
-        base.experiment_main("regression", ["--confirm", "--targets", "digits"])
+        experiment_main("regression", ["--confirm", "--targets", "digits"])
 
 
 @pytest.mark.parametrize("paper", sorted(set(confirm.ALL_PAPERS) - set(confirm.papers())))

@@ -1,26 +1,39 @@
-"""One test holds every paper experiment to the experiment contract (DESIGN.md), as
-scikit-learn's common checks hold every estimator to its API."""
+"""One test holds every paper experiment to the experiment contract (docs/contributing.md,
+"The experiment contract"), as scikit-learn's common checks hold every estimator to its
+API.  The experiments come from the one registry, ``transfer_nb.experiments.PAPERS``."""
 import dataclasses
 import importlib
 import importlib.util
 import inspect
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from transfer_nb import experiments
 from transfer_nb.experiments import base
+from transfer_nb.experiments._cli import experiment_main
 
-#: papers not yet converted to the contract (issue 19 left open for them; each of these
-#: marks fails as soon as its package passes, so it must then be removed from this set)
-PENDING: set = set()
+#: every experiment of the registry; those off the contract (experiments.OFF_CONTRACT) are
+#: strict expected failures: each fails as soon as it passes, and must then move to PAPERS
 PAPERS = tuple(pytest.param(p, marks=pytest.mark.xfail(
-    strict=True, reason=f"{p} is not on the experiment contract yet (issue 19)"))
-    if p in PENDING else p for p in ("transrate", "head2toe", "regression", "adversarial", "pge"))
+    strict=True, reason=f"{p} is not on the experiment contract yet: "
+                        f"{experiments.OFF_CONTRACT[p]}"))
+    if p in experiments.OFF_CONTRACT else p for p in experiments.EXPERIMENTS)
 #: papers whose stored full run exists but does not decide the primary claim (strict xfail:
 #: it fails as soon as a stored run decides it, and must then be removed from this dict)
 UNDECIDED: dict = {}
 #: papers whose targets cannot be an image folder of classes (they say so, clearly)
 NO_FOLDER = {"regression": "regression", "pge": "task"}
+
+
+def test_the_registry_names_every_experiment_on_disk():
+    folder = Path(experiments.__file__).parent
+    packages = {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(experiments.PAPERS), "a paper package is missing from PAPERS"
+    for name in experiments.OFF_CONTRACT:
+        assert importlib.util.find_spec(f"transfer_nb.experiments.{name}") is not None
+    assert experiments.EXPERIMENTS == experiments.PAPERS + ("which_estimator",)
 
 
 def _pkg(paper):
@@ -113,7 +126,7 @@ def test_cli_parses_the_contract_flags(paper, capsys):
     source = open(main.origin, encoding="utf-8").read()
     assert f'experiment_main("{paper}")' in source, "the CLI must be the shared experiment_main"
     with pytest.raises(SystemExit) as exc:
-        base.experiment_main(paper, ["--save"])          # --save without --full
+        experiment_main(paper, ["--save"])          # --save without --full
     assert exc.value.code == 2
     assert "--save stores the full run only" in capsys.readouterr().err
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transfer_nb.experiments import PAPERS
 from transfer_nb.experiments._results import fmt, gate_text, run_meta
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ def test_run_meta_refuses_to_overwrite_a_standard_key():
         run_meta("demo", _Cfg(), "abc", time.perf_counter(), mode="fast")
 
 
-@pytest.mark.parametrize("paper", ["transrate", "head2toe", "regression", "adversarial", "pge"])
+@pytest.mark.parametrize("paper", PAPERS)
 def test_stored_runs_hold_every_key_run_meta_writes(paper):
     path = ROOT / "results" / paper / "run.json"
     if not path.exists():

@@ -5,9 +5,7 @@ import importlib
 
 import pytest
 
-from transfer_nb.experiments import base
-
-PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+from transfer_nb.experiments import PAPERS, base
 
 
 @pytest.mark.parametrize("paper", PAPERS)

@@ -85,5 +85,5 @@ def __dir__():
 
 def load_ipython_extension(ipython):
     """``%load_ext transfer_nb``: register the transfer-nb magics."""
-    from transfer_nb.magics import register_magics
+    from transfer_nb.magics import register_magics  # lazy: pulls in IPython
     register_magics(ipython)

@@ -8,6 +8,13 @@ import re
 import sys
 from pathlib import Path
 
+from transfer_nb import selection
+from transfer_nb.evaluation import evaluate_estimators
+from transfer_nb.selection import DEFAULT_ESTIMATORS, MODEL_TRUTHS, rank_table, ranking_notes
+from transfer_nb.selection.baselines import BASELINES
+from transfer_nb.selection.report import (column_meanings, default_sort_column,
+                                          higher_is_better, score_columns)
+
 PROG = "transfer-nb rank"
 
 # Python names in library messages -> the command's own words (longest patterns first)
@@ -49,8 +56,6 @@ def _split_names(text: str) -> list[str]:
 
 def _check_args(args, estimators) -> str | None:
     """The first problem with the arguments, in CLI terms (``None``: fine)."""
-    from transfer_nb.selection.baselines import BASELINES
-
     for flag, value, least in (("--jobs", args.jobs, 1), ("--image-size", args.image_size, 1),
                                ("--n", args.n, 1), ("--batch-size", args.batch_size, 1),
                                ("--seed", args.seed, 0)):
@@ -70,7 +75,7 @@ def _check_args(args, estimators) -> str | None:
             return f"--sort-by {args.sort_by!r} is not a column of this ranking; " \
                    f"expected one of {allowed}"
     if args.device is not None:
-        from transfer_nb import training
+        from transfer_nb import training  # lazy: pulls in torch
         try:
             training.resolve_device(args.device)
         except ValueError as err:
@@ -79,7 +84,7 @@ def _check_args(args, estimators) -> str | None:
 
 
 def _offline_hint() -> str:
-    from transfer_nb.models import list_models, model_info
+    from transfer_nb.models import list_models, model_info  # lazy: pulls in torch
     offline = [m for m in list_models() if model_info(m).get("offline")
                and model_info(m)["family"] != "small"]
     return f"; models that work offline: {', '.join(offline)}" if offline else ""
@@ -88,8 +93,6 @@ def _offline_hint() -> str:
 def cmd_rank(args: argparse.Namespace) -> int:
     """Run ``transfer-nb rank`` (see :func:`add_rank_parser`)."""
     import warnings
-
-    from transfer_nb import selection
 
     models = _split_names(args.models)
     estimators = _split_names(args.estimators)
@@ -138,10 +141,6 @@ def cmd_rank(args: argparse.Namespace) -> int:
 def _print_ranking(ok, sort_by) -> None:
     import pandas as pd
 
-    from transfer_nb.selection import rank_table, ranking_notes
-    from transfer_nb.selection.report import (column_meanings, default_sort_column,
-                                              higher_is_better, score_columns)
-
     by = sort_by or default_sort_column(ok)
     ranked = rank_table(ok, by=by)
     direction = "higher is better" if ranked.attrs["higher_is_better"] else "lower is better"
@@ -184,14 +183,6 @@ def _evaluate(ok) -> int:
     """``--evaluate``: every estimator and baseline column against the ground truth."""
     import pandas as pd
 
-    try:
-        from transfer_nb.evaluation import evaluate_estimators
-    except ImportError:
-        return _fail("--evaluate needs transfer_nb.evaluation, which this installation "
-                     "lacks; update transfer-nb")
-    from transfer_nb.selection.baselines import BASELINES
-    from transfer_nb.selection.report import score_columns
-
     columns = score_columns(ok) + [c for c in BASELINES if c in ok.columns]
     try:
         result = evaluate_estimators(ok, "accuracy", columns=columns)
@@ -225,8 +216,6 @@ warning line on stderr), 2 on a bad argument or when no model could be scored.
 
 def add_rank_parser(sub) -> argparse.ArgumentParser:
     """The ``rank`` subcommand's parser."""
-    from transfer_nb.selection import DEFAULT_ESTIMATORS, MODEL_TRUTHS
-
     rank = sub.add_parser(
         "rank", help="score models on your images and print them ranked",
         description="Score each model on an image folder (one subfolder per class) with "

@@ -45,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import preprocessing
+from transfer_nb import training
 from transfer_nb._validation import check_batch_size as _check_batch_size  # noqa: F401
 from transfer_nb._validation import check_real as _check_real
 from transfer_nb._validation import plain as _plain
@@ -438,8 +439,6 @@ def robust_accuracy(model: nn.Module, data, eps: float, norm: str = "l2", steps:
     -------
     float
     """
-    from transfer_nb import training
-
     batch_size = _check_batch_size(batch_size)
     if isinstance(data, tuple) and len(data) == 2:
         data = tuple(torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v

@@ -26,6 +26,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from transfer_nb._version import __version__
+
 __all__ = ["cache_dir", "hash_inputs", "hash_state_dict", "atomic_write_bytes",
            "write_cache_bytes", "read_cache_bytes", "save_arrays", "load_arrays",
            "cached_arrays", "discard_corrupt", "data_fingerprint", "features_cache_key", "CacheWriteWarning",
@@ -237,7 +239,7 @@ def _hash_label(h: "hashlib._Hash", y: Any) -> None:
 
 def _is_plain_image_dataset(data: Any) -> bool:
     """An ``ImageDataset`` whose items are its stored images, normalised (no override)."""
-    from transfer_nb.data.base import ImageDataset
+    from transfer_nb.data.base import ImageDataset  # lazy: pulls in torch
     cls = type(data)
     return (isinstance(data, ImageDataset) and cls.__getitem__ is ImageDataset.__getitem__
             and cls._prepare is ImageDataset._prepare)
@@ -275,7 +277,8 @@ def data_fingerprint(data: Any, *, labels: bool = False) -> Any:
     """
     import torch
     from torch.utils.data import DataLoader, Dataset, IterableDataset, Subset, TensorDataset
-    from transfer_nb.features.batching import as_image_tensor, check_in_order
+
+    from transfer_nb.data.batching import as_image_tensor, check_in_order  # lazy: pulls in torch
 
     if isinstance(data, np.ndarray):
         data = torch.from_numpy(data)
@@ -354,8 +357,6 @@ def features_cache_key(model: Any, data: Any, layers: Sequence[str],
     size, device and progress are left out: they do not change the result beyond
     float32 rounding.
     """
-    from transfer_nb._version import __version__
-
     inputs = {
         "kind": "features",
         "version": __version__,

@@ -20,8 +20,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from transfer_nb._notebook_exec import execute_notebook
 from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
 from transfer_nb._rank_cli import cmd_rank as _cmd_rank
+from transfer_nb.coding_rate import transrate_per_layer
+from transfer_nb.config import fast_mode
 from transfer_nb.selection.report import rank_table  # noqa: F401 - its former home
 
 __all__ = ["main", "run_notebooks", "run_demo", "tutorials_dir", "copy_tutorials",
@@ -116,18 +119,15 @@ def run_notebooks(notebooks: list[Path], out: Path, timeout: int = 1800) -> list
     Returns one record per notebook: ``{"name", "ok", "seconds", "error"}``.
     A failing notebook is still written (with its error) so that it can be inspected.
     """
-    from transfer_nb._notebook_exec import execute_notebook
-
     out.mkdir(parents=True, exist_ok=True)
     return [execute_notebook(path, out, timeout=timeout) for path in notebooks]
 
 
 def run_demo(n: int = 200, image_size: int = 64) -> None:
     """Extract features of EfficientNet-Lite0 on ``digits`` and print TransRate per layer."""
-    from transfer_nb.coding_rate import transrate_per_layer
-    from transfer_nb.data import load_dataset
-    from transfer_nb.features import extract_features
-    from transfer_nb.models import load_model
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
+    from transfer_nb.models import load_model  # lazy: pulls in torch
 
     model = load_model("efficientnet_lite0")
     data = load_dataset("digits", n=n, image_size=image_size,
@@ -199,7 +199,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if package in nb_dir.resolve().parents:  # shipped tutorials: run copies in --out
         out.mkdir(parents=True, exist_ok=True)
         notebooks = [Path(shutil.copyfile(p, out / p.name)) for p in notebooks]
-    from transfer_nb.config import fast_mode
     print(f"executing {len(notebooks)} notebook(s) from {nb_dir} in "
           f"{'fast' if fast_mode() else 'full'} mode -> {out}/")
     records = run_notebooks(notebooks, out, timeout=args.timeout)
@@ -246,12 +245,12 @@ def _print_listing(names, info, width: int) -> int:
 
 
 def _cmd_list_datasets(args: argparse.Namespace) -> int:
-    from transfer_nb.data import dataset_info, list_datasets
+    from transfer_nb.data import dataset_info, list_datasets  # lazy: pulls in torch
     return _print_listing(list_datasets(), dataset_info, 12)
 
 
 def _cmd_list_models(args: argparse.Namespace) -> int:
-    from transfer_nb.models import list_models, model_info
+    from transfer_nb.models import list_models, model_info  # lazy: pulls in torch
     return _print_listing(list_models(), model_info, 22)
 
 

@@ -4,7 +4,7 @@ A researcher who has measured a ground truth on their own models (e.g.
 ``score_models(..., ground_truth="linear_probe")``) asks which column of the table -- an
 estimator, or a static baseline such as the parameter count or the feature width --
 ranks the models best.  :func:`evaluate_estimators` answers with the project's rules
-(DESIGN, "Experiments that mean something"):
+(docs/contributing.md, "Experiments that mean something"):
 
 * each column's Pearson r, Kendall tau and weighted tau with bootstrap intervals,
   computed **within groups** (e.g. per target) and pooled (Fisher-z for Pearson, plain
@@ -26,6 +26,10 @@ import warnings
 
 import numpy as np
 
+from transfer_nb import stats
+from transfer_nb._stats_inputs import check_rule_args, numeric, usable_groups
+from transfer_nb.estimators import registry
+from transfer_nb.stats import MIN_GROUP_ITEMS
 from transfer_nb.stats import STATISTICS  # pearson, kendall, weighted_tau
 
 __all__ = ["evaluate_estimators", "score_columns", "STATISTICS"]
@@ -73,16 +77,12 @@ def _vector(table, value, name: str, kind: str):
 
 def _orientation(column: str) -> tuple[float, str]:
     """-1 and a note for registered scores where lower is better (distances)."""
-    from transfer_nb.estimators import registry
-
     if column in registry.REGISTRY and not registry.REGISTRY[column].higher_is_better:
         return -1.0, "lower is better: sign flipped"
     return 1.0, ""
 
 
 def _kind(column: str) -> str:
-    from transfer_nb.estimators import registry
-
     base = column.split("=")[0]
     return "estimator" if column in registry.REGISTRY or base in registry.REGISTRY \
         else "baseline"
@@ -92,9 +92,6 @@ def _usable(x, truth, groups):
     """Items with a finite score and truth; notes on dropped items, groups with too few
     items (:data:`transfer_nb.stats.MIN_GROUP_ITEMS`) and constant groups; whether no
     group is left to correlate."""
-    from transfer_nb.stats import MIN_GROUP_ITEMS
-    from transfer_nb._stats_inputs import usable_groups
-
     ok = np.isfinite(x) & np.isfinite(truth)
     notes = []
     if (~ok).any():
@@ -177,10 +174,6 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
         or ``confidence`` outside (0, 1).
     """
     import pandas as pd
-
-    from transfer_nb import stats
-
-    from transfer_nb._stats_inputs import check_rule_args, numeric
 
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {list(STATISTICS)}; got {statistic!r}")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from transfer_nb._validation import check_scalar
+from transfer_nb.experiments import base
 
 __all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "provenance",
            "stored_runs", "stored_verdicts",
@@ -245,7 +246,6 @@ def stored_runs(paper: str, module) -> dict:
     """The stored runs of ``paper`` that match the code's presets, each with its config:
     ``{"exploratory": Results or None, "confirmation": Results or None}`` (the full run,
     and the pre-registered confirmation under ``results/<paper>/confirm/``)."""
-    from transfer_nb.experiments import base
     runs = {}
     for name, mode in (("exploratory", "full"), ("confirmation", "confirm")):
         try:
@@ -291,7 +291,6 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None, confirm: bool =
         Show the pre-registered confirmation (``results/<paper>/confirm/``).
     """
     from IPython.display import Markdown, display   # the notebook's display, only here
-    from transfer_nb.experiments import base
     full = base.load_run(paper, current_hash=module.config_hash(cfg), confirm=confirm)
     if full is None:
         flag = "--confirm" if confirm else "--full"

@@ -19,6 +19,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from transfer_nb.plots import plot_layer_scores
+from transfer_nb.selection import score_layers
+from transfer_nb.stats import rank_correlations
+
 __all__ = ["TransferNbMagics", "register_magics"]
 
 # Models loaded by %transrate, by name: running the magic again (other data, other
@@ -28,7 +32,7 @@ _MODEL_CACHE: dict = {}
 
 def _model(name: str):
     if name not in _MODEL_CACHE:
-        from transfer_nb.models import load_model
+        from transfer_nb.models import load_model  # lazy: pulls in torch
 
         _MODEL_CACHE[name] = load_model(name)
     return _MODEL_CACHE[name]
@@ -88,10 +92,6 @@ class TransferNbMagics(Magics):
         and with ``--probe`` the linear-probe accuracy on the dataset's test split),
         then a plot of TransRate per layer.
         """
-        from transfer_nb.plots import plot_layer_scores
-        from transfer_nb.selection import score_layers
-        from transfer_nb.stats import rank_correlations
-
         args = parse_argstring(self.transrate, line)
         # command-line text -> a request extract_features resolves ("all" or names)
         layers = args.layers.strip()
@@ -131,14 +131,14 @@ class TransferNbMagics(Magics):
     @line_magic
     def transfer_nb_datasets(self, line: str = ""):
         """List the datasets :func:`transfer_nb.load_dataset` knows (offline = embedded)."""
-        import transfer_nb.data as data
+        import transfer_nb.data as data  # lazy: pulls in torch
 
         _print_listing("dataset", data.list_datasets(), getattr(data, "dataset_info", None))
 
     @line_magic
     def transfer_nb_models(self, line: str = ""):
         """List the models :func:`transfer_nb.load_model` knows."""
-        import transfer_nb.models as models
+        import transfer_nb.models as models  # lazy: pulls in torch
 
         _print_listing("model", models.list_models(), getattr(models, "model_info", None))
 

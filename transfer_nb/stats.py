@@ -9,11 +9,11 @@ The one place of the library that correlates scores with accuracies:
 * :func:`interval_verdict` -- "reproduced" / "not reproduced" / "inconclusive" from an
   interval and a threshold: the interval decides, not the point estimate.
 * :func:`seed_aware_se`, :func:`discrimination` -- does a ground truth tell items apart,
-  counting seed noise as well as test-set sampling (DESIGN rule 1).
-* The rules of DESIGN rule 3: :func:`pooled_within` (selection claims are within-target),
-  :func:`paired_correlation_difference` and :func:`paired_difference` ("A beats B" is a
-  paired difference), :func:`noninferiority_verdict` ("matches" with a stated margin, and
-  "beats" when the interval clears it), :func:`leave_one_out_range` and
+  counting seed noise as well as test-set sampling (docs/contributing.md, rule 1).
+* The rules of docs/contributing.md, rule 3: :func:`pooled_within` (selection claims are
+  within-target), :func:`paired_correlation_difference` and :func:`paired_difference`
+  ("A beats B" is a paired difference), :func:`noninferiority_verdict` ("matches" with a
+  stated margin, and "beats" when the interval clears it), :func:`leave_one_out_range` and
   :func:`correlation_verdict` (the *fragile* label when one item flips a verdict).
 
 With 10-30 items the bootstrap intervals are wide; reading them instead of the point
@@ -35,8 +35,9 @@ __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_
            "MIN_GROUP_REASON",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
-#: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
-#: least N_SE standard errors of a single measurement and none reaches CEILING
+#: the standard of docs/contributing.md, rule 1: a target discriminates when the models'
+#: ground truth spreads over at least N_SE standard errors of a single measurement and none
+#: reaches CEILING
 CEILING, N_SE = 0.97, 3.0
 
 #: the statistics of :func:`rank_correlations`, in column order
@@ -246,7 +247,7 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
 
 
 
-# ------------------------------------------------------------- gates (DESIGN rule 1)
+# ------------------------------------- gates (docs/contributing.md, rule 1)
 #: the verdict words every report uses
 VERDICTS = ("reproduced", "not reproduced", "inconclusive", "fragile", "excluded")
 
@@ -255,7 +256,8 @@ def seed_aware_se(per_seed, n_test: int) -> float:
     """Standard error of one item's seed-mean accuracy, counting seeds and test sampling.
 
     ``sqrt(p (1 - p) / n_test + s_seed^2 / n_seeds)`` per item (``p`` its mean, ``s_seed``
-    the standard deviation over its seeds), and the median over items: DESIGN rule 1.
+    the standard deviation over its seeds), and the median over items (docs/contributing.md,
+    rule 1).
     The test-set term alone lets a target pass on seed noise.
 
     Parameters
@@ -281,7 +283,7 @@ def seed_aware_se(per_seed, n_test: int) -> float:
     return float(np.median(ses))
 
 
-# ------------------------------------------------------------- rules (DESIGN rule 3)
+# ------------------------------------- rules (docs/contributing.md, rule 3)
 def _check_method(method: str) -> str:
     if method not in STATISTICS:
         raise ValueError(f"method must be one of {list(STATISTICS)}, got {method!r}")
@@ -292,8 +294,8 @@ def pooled_within(scores, truth, groups, method: str = "pearson", n_boot: int = 
                   seed: int = 0, confidence: float = 0.95) -> dict:
     """Within-group correlation, averaged over groups, with a within-group bootstrap.
 
-    Choosing a model for a given target is a within-target question (DESIGN rule 3): the
-    statistic is computed per group (target), then averaged -- through Fisher's z for
+    Choosing a model for a given target is a within-target question (docs/contributing.md,
+    rule 3): the statistic is computed per group (target), then averaged -- through Fisher's z for
     Pearson, plainly for Kendall and weighted tau -- and the bootstrap resamples items
     within each group, never across.  A pooled correlation over all items mixes
     between-group differences in (Simpson's paradox).
@@ -343,8 +345,8 @@ def paired_correlation_difference(a, b, truth, groups=None, method: str = "pears
     The difference ``r_a - r_b`` (pooled within groups when ``groups`` is given) is
     bootstrapped on the *same* resamples of the items for both scores, so the shared
     item-to-item noise cancels; two separate intervals that overlap can still give a
-    paired difference that excludes 0 (DESIGN rule 3).  Items where ``a``, ``b`` or the
-    truth is not finite are dropped (``n_dropped``); groups and resamples as in
+    paired difference that excludes 0 (docs/contributing.md, rule 3).  Items where ``a``,
+    ``b`` or the truth is not finite are dropped (``n_dropped``); groups and resamples as in
     :func:`pooled_within`.
 
     Returns
@@ -370,8 +372,8 @@ def paired_difference(x, y, confidence: float = 0.95) -> dict:
     """Mean and Student-t interval of the per-seed differences ``x - y``.
 
     "Method A beats method B on the same seeds" is decided on the paired differences
-    (DESIGN rule 3), not on the overlap of two separate intervals.  Pairs where either
-    value is not finite are dropped (``n_dropped``); fewer than 2 pairs give a nan
+    (docs/contributing.md, rule 3), not on the overlap of two separate intervals.  Pairs
+    where either value is not finite are dropped (``n_dropped``); fewer than 2 pairs give a nan
     interval.
 
     Returns

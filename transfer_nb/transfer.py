@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from transfer_nb import training
 from transfer_nb._validation import as_features, check_scalar, plain, to_numpy
-from transfer_nb.preprocessing import input_normalization
+from transfer_nb.preprocessing import get_normalization, input_normalization, normalize_images
 from transfer_nb.models.heads import layers_after, reinit_after_layer, replace_head  # noqa: F401
 
 __all__ = ["linear_probe", "fine_tune", "replace_head", "reinit_after_layer",
@@ -182,7 +183,6 @@ def fine_tune(model, train_data, test_data, epochs: int = 5, lr: float = 0.01,
     """
     import torch
     import torch.nn as nn
-    from transfer_nb import training
 
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -246,7 +246,6 @@ def _init_head_from_probe(net, head_name: str, data, to_idx, transform, C: float
     """Set the (new) linear head to a logistic regression on its own frozen inputs."""
     import torch
     from sklearn.linear_model import LogisticRegression
-    from transfer_nb import training
 
     head = net.get_submodule(head_name)
     feats: list = []
@@ -295,7 +294,6 @@ def _label_map(classes: np.ndarray):
 
 def _normalizer(norm: str | None):
     """``transform`` for :func:`training.fit`: float images in [0, 1] -> ``norm``."""
-    from transfer_nb.preprocessing import get_normalization, normalize_images
     get_normalization(norm)  # unknown names fail here, before any training
     if norm in (None, "none"):
         return lambda x: x.float()
@@ -310,8 +308,6 @@ def evaluate(model, data, batch_size: int = 64, device=None, normalize: str | No
     the way the model expects (``normalize``, see :func:`fine_tune`).  ``device=None``
     runs where the model's parameters are.
     """
-    from transfer_nb import training
-
     norm = _resolve_normalize(model, normalize, getattr(data, "dataset", data))
     return training.evaluate(model, data, metric="accuracy", batch_size=batch_size,
                              device=device, transform=_normalizer(norm),

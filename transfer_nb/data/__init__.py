@@ -11,9 +11,8 @@ Online (torchvision, ``download=True``): ``cifar10``, ``cifar100``, ``svhn``,
 :func:`dataset_info`.
 """
 from transfer_nb.data.base import ImageDataset
-from transfer_nb.data.folder import load_image_folder
 from transfer_nb.data.online import DatasetNotAvailableError, data_root
-from transfer_nb.data.registry import dataset_info, list_datasets, load_dataset
+from transfer_nb.data.registry import dataset_info, list_datasets, load_dataset, load_image_folder
 
 __all__ = ["load_dataset", "list_datasets", "dataset_info", "load_image_folder", "ImageDataset",
            "DatasetNotAvailableError", "data_root"]

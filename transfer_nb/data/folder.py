@@ -3,6 +3,10 @@
 >>> from transfer_nb.data import load_dataset
 >>> ds = load_dataset("folder", root="my_images", split="train", image_size=64)
 
+(or ``load_image_folder("my_images", ...)``, defined beside ``load_dataset`` in
+:mod:`transfer_nb.data.registry`).  This module holds the building blocks: listing a
+folder's images (:func:`folder_source`), its split (:func:`folder_split`) and the checks.
+
 Two layouts are recognised under ``root``::
 
     root/cat/1.jpg, root/dog/a.png, ...            one subfolder per class: a stratified
@@ -35,8 +39,8 @@ import numpy as np
 from transfer_nb.data.base import stratified_split
 from transfer_nb.data.online import FileSource
 
-__all__ = ["load_image_folder", "folder_source", "folder_split", "image_extensions", "check_root",
-           "FolderSource", "DEFAULT_SIZE"]
+__all__ = ["folder_source", "folder_split", "image_extensions", "check_root", "FolderSource",
+           "DEFAULT_SIZE"]
 
 DEFAULT_SIZE = (224, 224)
 _SPLIT_DIRS = ("train", "test")
@@ -268,33 +272,3 @@ def folder_split(source: FolderSource, split: str, test_fraction: float, seed: i
         return np.flatnonzero(source.split_of == split).astype(np.int64)
     train, test = stratified_split(source.targets, test_fraction, seed)
     return train if split == "train" else test
-
-
-def load_image_folder(root, split: str = "train", n: int | None = None, image_size=None,
-                      seed: int = 0, normalize: str | None = None, test_fraction: float = 0.25,
-                      skip_bad: bool = False):
-    """Load your own images, one subfolder per class, as an :class:`ImageDataset`.
-
-    Same as ``load_dataset("folder", root=root, ...)``: see the module docstring for
-    the layouts and :func:`transfer_nb.data.load_dataset` for ``split``, ``n``,
-    ``image_size`` (default 224), ``seed`` and ``normalize``.
-
-    Parameters
-    ----------
-    root : str or path-like
-        The folder: ``root/<class>/<images>`` or ``root/{train,test}/<class>/<images>``.
-    test_fraction : float in (0, 1)
-        Share of each class in the test split (ignored with ``train/`` and ``test/``).
-    skip_bad : bool
-        Leave unreadable images out with a warning naming them instead of raising.
-
-    Returns
-    -------
-    ImageDataset
-        ``.classes`` are the folder names sorted; ``.spec["fingerprint"]`` hashes the
-        folder's file list, sizes and modification times.
-    """
-    from transfer_nb.data.registry import load_dataset
-    return load_dataset("folder", split=split, n=n, image_size=image_size, seed=seed,
-                        normalize=normalize, root=root, test_fraction=test_fraction,
-                        skip_bad=skip_bad)

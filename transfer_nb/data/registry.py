@@ -13,7 +13,7 @@ from transfer_nb.data.base import (ConcatSource, ImageDataset, as_size, grouped_
                                    stratified_split, stratified_subsample)
 from transfer_nb.preprocessing import get_normalization
 
-__all__ = ["load_dataset", "list_datasets", "dataset_info", "DATASETS"]
+__all__ = ["load_dataset", "load_image_folder", "list_datasets", "dataset_info", "DATASETS"]
 
 # Bump when the generated/decoded content of any data set changes, so that caches keyed
 # on ``ImageDataset.spec`` stop matching stale entries.
@@ -385,3 +385,31 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
                         normalize=normalize, source_indices=indices,
                         target_names=getattr(source, "target_names", None))
 
+
+def load_image_folder(root, split: str = "train", n: int | None = None, image_size=None,
+                      seed: int = 0, normalize: str | None = None, test_fraction: float = 0.25,
+                      skip_bad: bool = False):
+    """Load your own images, one subfolder per class, as an :class:`ImageDataset`.
+
+    Same as ``load_dataset("folder", root=root, ...)``: see :mod:`transfer_nb.data.folder`
+    for the layouts and :func:`load_dataset` for ``split``, ``n``, ``image_size`` (default
+    224), ``seed`` and ``normalize``.
+
+    Parameters
+    ----------
+    root : str or path-like
+        The folder: ``root/<class>/<images>`` or ``root/{train,test}/<class>/<images>``.
+    test_fraction : float in (0, 1)
+        Share of each class in the test split (ignored with ``train/`` and ``test/``).
+    skip_bad : bool
+        Leave unreadable images out with a warning naming them instead of raising.
+
+    Returns
+    -------
+    ImageDataset
+        ``.classes`` are the folder names sorted; ``.spec["fingerprint"]`` hashes the
+        folder's file list, sizes and modification times.
+    """
+    return load_dataset("folder", split=split, n=n, image_size=image_size, seed=seed,
+                        normalize=normalize, root=root, test_fraction=test_fraction,
+                        skip_bad=skip_bad)

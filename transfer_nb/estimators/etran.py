@@ -66,6 +66,8 @@ import numpy as np
 
 from transfer_nb._validation import (as_features, check_fraction, check_same_length,
                                      check_scalar, encode_labels)
+from transfer_nb.estimators._across_models import minmax_combine
+from transfer_nb.estimators.sfda import _fisher_probs
 
 __all__ = ["etran", "etran_terms", "etran_across_models", "ETRAN_LDA", "ETRAN_WEIGHTS"]
 
@@ -88,7 +90,6 @@ def _classification(F: np.ndarray, codes: np.ndarray, counts: np.ndarray, lda: s
     from scipy.special import softmax
 
     if lda == "fisher":
-        from transfer_nb.estimators.sfda import _fisher_probs
         probs = _fisher_probs(F, codes, counts, None, a)[0]
     else:
         means = np.zeros((counts.size, F.shape[1]))
@@ -204,6 +205,4 @@ def etran_across_models(terms, weights=None):
     pandas.Series
         One score per model in ``[0, sum(weights)]``; higher = more transferable.
     """
-    from transfer_nb.estimators._across_models import minmax_combine
-
     return minmax_combine(terms, dict(ETRAN_WEIGHTS if weights is None else weights))

@@ -55,7 +55,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb._validation import as_features, encode_labels
+from transfer_nb._validation import as_features, check_scalar, encode_labels
+from transfer_nb.estimators._across_models import minmax_combine
+from transfer_nb.estimators._pca import pca_scores
 
 __all__ = ["ncti", "ncti_terms", "ncti_across_models", "NCTI_WEIGHTS"]
 
@@ -152,9 +154,6 @@ def ncti_terms(Z, y, n_components: int = 64, n_shrink: int = 32) -> dict:
     ValueError
         On bad features or labels, constant features, or fewer samples than classes + 1.
     """
-    from transfer_nb._validation import check_scalar
-    from transfer_nb.estimators._pca import pca_scores
-
     F = as_features(Z, "Z")
     lab = encode_labels(y, F.shape[0], "y")
     n_components = check_scalar(n_components, "n_components", int, min_val=1)
@@ -215,6 +214,4 @@ def ncti_across_models(terms):
         ``minmax(seli) + minmax(ncc) - minmax(log sum_c ||P_c||_*)`` per model, the
         value of the authors' ``evaluate_metric_group1_cpu.py`` (in ``[-1, 2]``).
     """
-    from transfer_nb.estimators._across_models import minmax_combine
-
     return minmax_combine(terms, NCTI_WEIGHTS) - 1.0

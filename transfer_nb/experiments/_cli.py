@@ -1,6 +1,10 @@
 """``python -m transfer_nb.experiments.<paper>``: the one command of every experiment
-(re-exported by :mod:`transfer_nb.experiments.base`)."""
+(each paper's ``__main__`` calls :func:`experiment_main`)."""
 from __future__ import annotations
+
+from transfer_nb.experiments.base import CONFIRM, TargetError, save_run
+from transfer_nb.experiments import confirm
+from transfer_nb.cache import atomic_write_bytes
 
 __all__ = ["experiment_main"]
 
@@ -19,7 +23,6 @@ def experiment_main(paper: str, argv=None) -> int:
     import argparse
     import importlib
 
-    from transfer_nb.experiments.base import CONFIRM, TargetError, save_run
     pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
     parser = argparse.ArgumentParser(prog=f"python -m transfer_nb.experiments.{paper}")
     parser.add_argument("--full", action="store_true", help="full mode (default: fast)")
@@ -44,7 +47,6 @@ def experiment_main(paper: str, argv=None) -> int:
     commit = None
     try:
         if args.confirm:
-            from transfer_nb.experiments import confirm
             cfg = pkg.config(CONFIRM)
             commit = confirm.check_preregistration(paper, pkg.config_hash(cfg))
         else:
@@ -78,7 +80,6 @@ def experiment_main(paper: str, argv=None) -> int:
         print(verdicts.to_string())
     print(pkg.report.summary(results, verdicts, checks))
     if args.confirm:
-        from transfer_nb.experiments import confirm
         new = confirm.new_target_verdicts(paper, results)
         print("the same claims on the new targets only "
               f"({', '.join(confirm.plan(paper)['new_targets'])}):")
@@ -94,7 +95,6 @@ def experiment_main(paper: str, argv=None) -> int:
 def _store_report(folder, tables: dict) -> None:
     """The confirmation's check and verdict tables as computed at the run (derived files
     beside the stored run, not listed in its ``run.json``)."""
-    from transfer_nb.cache import atomic_write_bytes
     for name, table in tables.items():
         atomic_write_bytes(folder / f"{name}.csv", table.to_csv(index=False).encode())
 

@@ -3,16 +3,22 @@
 * :func:`run_meta` -- a run's ``meta`` dict (paper, mode, config hash, wall-clock, primary
   claim, and the paper's own extras); :func:`transfer_nb.experiments.base.save_run` adds
   the provenance.
+* :func:`target_draws` -- what a run drew per class, for its metadata.
 * :func:`gate_text` -- "3 of 4 targets pass; excluded: x (reason)", the ``gates`` note of
   a verdict row and the summaries' gate sentence.
 * :func:`fmt` -- a number for a summary sentence (``nan`` when missing).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
-__all__ = ["run_meta", "gate_text", "fmt"]
+import numpy as np
+
+from transfer_nb.experiments.base import load_target
+
+__all__ = ["run_meta", "target_draws", "gate_text", "fmt"]
 
 
 def run_meta(paper: str, cfg, config_hash: str, started: float, **extra) -> dict:
@@ -36,6 +42,23 @@ def run_meta(paper: str, cfg, config_hash: str, started: float, **extra) -> dict
                          f"paper-specific extras")
     meta.update(extra)
     return meta
+
+
+def target_draws(specs, seed: int = 0, extra_per_class: int = 0) -> dict:
+    """What a run drew: ``{target: {"asked_per_class": k, "drawn": {class: count}}}``
+    for ``seed`` (through :func:`transfer_nb.experiments.base.load_target`, at 8 px), for a
+    run's metadata."""
+    out = {}
+    for spec in specs:
+        if spec.n_train is not None:        # regression sets: no classes
+            continue
+        wider = dataclasses.replace(spec, per_class=spec.per_class + int(extra_per_class))
+        train, _ = load_target(wider, 8, seed)
+        y = np.asarray(train.targets)
+        out[spec.name] = {"asked_per_class": wider.per_class,
+                          "drawn": {str(c): int((y == k).sum())
+                                    for k, c in enumerate(train.classes)}}
+    return out
 
 
 def gate_text(chk, key: str = "target", noun: str = "targets") -> str:

@@ -7,15 +7,12 @@ re-exports these names).
   class enough training images for the draw and one test image; the message names every
   class that is too small, with its counts.
 * :func:`draw_per_class` -- exactly ``per_class`` items of every class, seeded.
-* :func:`target_draws` -- what a run drew per class, for its metadata.
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
-__all__ = ["TargetError", "check_target", "check_targets", "draw_per_class", "target_draws"]
+__all__ = ["TargetError", "check_target", "check_targets", "draw_per_class"]
 
 
 class TargetError(ValueError):
@@ -26,8 +23,8 @@ class TargetError(ValueError):
 def _folder_counts(spec) -> tuple[list, np.ndarray, np.ndarray]:
     """``(classes, training images per class, test images per class)`` of a folder
     target's fixed split (seed 0), from the file list alone (nothing decoded)."""
-    from transfer_nb.data.folder import folder_source, folder_split
-    from transfer_nb.data.registry import DATASETS
+    from transfer_nb.data.folder import folder_source, folder_split  # lazy: pulls in torch
+    from transfer_nb.data.registry import DATASETS  # lazy: pulls in torch
     opts = {**DATASETS["folder"].options, **dict(spec.options)}
     try:
         source = folder_source(opts["root"], opts["skip_bad"])
@@ -92,20 +89,3 @@ def draw_per_class(labels, per_class: int, seed: int) -> np.ndarray:
         chosen.append(idx[rng.permutation(idx.size)[:per_class]])
     out = np.concatenate(chosen)
     return out[rng.permutation(out.size)]
-
-
-def target_draws(specs, seed: int = 0, extra_per_class: int = 0) -> dict:
-    """What a run drew: ``{target: {"asked_per_class": k, "drawn": {class: count}}}``
-    for ``seed`` (through :func:`load_target`, at 8 px), for a run's metadata."""
-    out = {}
-    for spec in specs:
-        if spec.n_train is not None:        # regression sets: no classes
-            continue
-        wider = dataclasses.replace(spec, per_class=spec.per_class + int(extra_per_class))
-        from transfer_nb.experiments.base import load_target
-        train, _ = load_target(wider, 8, seed)
-        y = np.asarray(train.targets)
-        out[spec.name] = {"asked_per_class": wider.per_class,
-                          "drawn": {str(c): int((y == k).sum())
-                                    for k, c in enumerate(train.classes)}}
-    return out

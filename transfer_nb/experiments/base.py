@@ -1,4 +1,5 @@
-"""What the five paper experiments share: the experiment contract (DESIGN.md).
+"""What the five paper experiments share: the experiment contract (docs/contributing.md,
+"The experiment contract").
 
 * :class:`SourceSpec`, :class:`TargetSpec` -- a source model to train, a target task (a
   named data set with options, or a user's image folder); :func:`target_spec` turns a
@@ -14,7 +15,7 @@
   wall-clock, library versions).
 * :data:`VERDICT_COLUMNS`, :func:`verdict_row` -- the shape of every "paper says / this
   run measured" table.
-* The validity gates of DESIGN rule 1 live in :mod:`transfer_nb.experiments.gates`.
+* The validity gates (docs/contributing.md, rule 1) live in :mod:`transfer_nb.experiments.gates`.
 """
 from __future__ import annotations
 
@@ -29,12 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from transfer_nb.experiments._cli import experiment_main  # noqa: F401
+from transfer_nb import stats
+from transfer_nb._version import __version__
+from transfer_nb.cache import atomic_write_bytes, cache_dir, hash_inputs, load_arrays, save_arrays
+from transfer_nb.config import fast_mode
+from transfer_nb.stats import VERDICTS
 from transfer_nb.experiments._targets import (TargetError, check_target,  # noqa: F401
-                                              check_targets, draw_per_class, target_draws)
+                                              check_targets, draw_per_class)
 
 __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_specs",
-           "load_target", "check_target", "check_targets", "draw_per_class", "target_draws",
+           "load_target", "check_target", "check_targets", "draw_per_class",
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
@@ -96,7 +101,7 @@ def target_spec(value, per_class: int = 10, n_test: int = 250, task: str = "clas
     ValueError
         ``value`` is neither a known data set of the ``task`` nor an existing folder.
     """
-    from transfer_nb.data import list_datasets
+    from transfer_nb.data import list_datasets  # lazy: pulls in torch
     if isinstance(value, TargetSpec):
         return value
     if isinstance(value, os.PathLike) or (isinstance(value, str) and (os.sep in value
@@ -158,7 +163,7 @@ def data_options(spec) -> dict:
 
 
 def _load(spec: TargetSpec, split: str, n, image_size, seed: int, normalize):
-    from transfer_nb.data import load_dataset
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
     return load_dataset(spec.dataset, split=split, n=n, image_size=image_size, seed=seed,
                         normalize=normalize, **data_options(spec))
 
@@ -219,7 +224,7 @@ def load_target(spec: TargetSpec, image_size, seed: int = 0, normalize: str | No
 def with_label_noise(data, fraction: float, seed: int):
     """A copy of an ImageDataset whose labels are replaced, for ``fraction`` of the images,
     by uniformly random classes (fixed by ``seed``; recorded in ``spec``)."""
-    from transfer_nb.data.base import ImageDataset
+    from transfer_nb.data.base import ImageDataset  # lazy: pulls in torch
     if fraction <= 0:
         return data
     rng = np.random.default_rng([seed, 7919])
@@ -237,7 +242,6 @@ def resolve_mode(mode, modes: tuple = MODES) -> str:
     preset passes ``(*MODES, CONFIRM)``); None reads the environment (``CI`` /
     ``TRANSFER_NB_FAST``: fast, else full)."""
     if mode is None:
-        from transfer_nb.config import fast_mode
         return "fast" if fast_mode() else "full"
     if mode not in modes:
         raise ValueError(f"mode must be one of {list(modes)}, got {mode!r}")
@@ -254,7 +258,6 @@ def config_hash(cfg, version: str) -> str:
     """SHA-256 over a frozen config dataclass and the experiment's version string: a
     stored run is stale when it no longer matches.  Fields made by :func:`late_field`
     count only when they differ from their default."""
-    from transfer_nb.cache import hash_inputs
     config = dataclasses.asdict(cfg)
     for f in dataclasses.fields(cfg):
         if f.metadata.get("late") and getattr(cfg, f.name) == f.default:
@@ -292,7 +295,6 @@ def _provenance(root: Path) -> dict:
     import scipy
     import torch
 
-    from transfer_nb._version import __version__
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -313,7 +315,6 @@ def save_run(results: Results, root=None) -> Path:
     ``"confirm"``: under ``results/<paper>/confirm/``): ``table.csv``, one CSV per extra
     table and ``run.json`` (``meta`` + provenance).  Files are written atomically.
     Returns the folder."""
-    from transfer_nb.cache import atomic_write_bytes
     folder = results_dir(results.paper, root, confirm=results.meta.get("mode") == CONFIRM)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "table.csv", results.table.to_csv(index=False).encode())
@@ -397,7 +398,7 @@ def load_run(paper: str, current_hash: str | None = None, root=None, confirm: bo
 
 
 # ------------------------------------------------------------------------------ verdicts
-#: columns of every ``report.verdicts`` table (DESIGN: "paper says / this run measured")
+#: columns of every ``report.verdicts`` table ("paper says / this run measured")
 VERDICT_COLUMNS = ("claim", "primary", "paper", "statistic", "estimate", "low", "high",
                    "rule", "verdict", "gates")
 
@@ -406,7 +407,6 @@ def verdict_row(claim: str, *, primary: bool, paper, statistic: str, estimate, l
                 rule: str, verdict: str, gates: str = "", **extra) -> dict:
     """One row of a verdict table (checked: the verdict word is one of stats.VERDICTS);
     ``extra`` columns (e.g. ``loo_low``, ``loo_high``) follow the standard ones."""
-    from transfer_nb.stats import VERDICTS
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {list(VERDICTS)}, got {verdict!r}")
     return {"claim": claim, "primary": bool(primary), "paper": paper, "statistic": statistic,
@@ -438,7 +438,6 @@ def correlation_claim(means, score: str, truth: str, group: str, *, claim: str,
     """A verdict row for "``score`` correlates positively with ``truth``", decided by
     :func:`transfer_nb.stats.correlation_verdict` pooled within ``group`` over the groups
     that passed the gates (``groups_used``); ``excluded`` when none did."""
-    from transfer_nb import stats
     names = {"pearson": "Pearson", "kendall": "Kendall tau", "weighted_tau": "weighted tau"}
     rule = (f"{names[method]} pooled within {group} (items resampled within each), "
             "95% bootstrap interval > 0: reproduced; < 0: not reproduced; else inconclusive; "
@@ -466,7 +465,6 @@ def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, p
                  gates: str = "", n_boot: int = 1000) -> dict:
     """A verdict row for "``a`` correlates better (``direction > 0``) or worse than ``b``",
     decided by :func:`transfer_nb.stats.paired_correlation_difference` (same resamples)."""
-    from transfer_nb import stats
     rule = (f"paired bootstrap of r({a}) - r({b}) within {group}: interval on the claimed "
             "side of 0: reproduced; on the other: not reproduced; else inconclusive")
     used = means if groups_used is None else means[means[group].isin(list(groups_used))]
@@ -492,7 +490,6 @@ def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = T
     in ``key``); it is written atomically.  ``use_cache=False`` recomputes and stores
     nothing.
     """
-    from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
     path = cache_dir(kind) / f"{key['part']}-{hash_inputs(version=version, **key)}.npz"
     hit = load_arrays(path) if use_cache else None
     if hit is None:

@@ -35,6 +35,7 @@ import sys
 from pathlib import Path
 
 from transfer_nb.experiments.base import CONFIRM, _repo_root, results_dir
+from transfer_nb.cache import atomic_write_bytes
 
 __all__ = ["papers", "plan", "preregistration", "preregistration_path",
            "write_preregistration", "load_preregistration", "preregistration_commit",
@@ -196,7 +197,6 @@ def write_preregistration(paper: str, root=None, force: bool = False) -> Path:
     """Write ``results/<paper>/confirm/preregistration.json``.  A pre-registration that
     is already committed is never overwritten (``force`` only replaces an uncommitted
     one), so the design cannot change after it was registered."""
-    from transfer_nb.cache import atomic_write_bytes
     path = preregistration_path(paper, root)
     if path.exists():
         if preregistration_commit(paper, _root(root)) is not None:

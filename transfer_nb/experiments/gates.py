@@ -1,4 +1,5 @@
-"""The validity gates of DESIGN rule 1: can this ground truth be trusted on this target?
+"""The validity gates (docs/contributing.md, rule 1): can this ground truth be trusted on
+this target?
 
 Each gate takes plain per-seed numbers and returns a dict with ``passes`` (bool) and
 ``reason`` (plain words, ``""`` when it passes), so a report can print every check per

@@ -23,20 +23,26 @@ Every (model, target) cell is cached on disk under a key over the whole configur
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from transfer_nb import stats
 from transfer_nb._threads import torch_threads
-
+from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
+from transfer_nb.config import fast_mode
+from transfer_nb.estimators import registry
+from transfer_nb.evaluation import evaluate_estimators
+from transfer_nb.experiments._timing import timed
 # The small-CNN zoo is the TransRate experiment's (its presets and its source builder); the
 # targets load through the contract's one loader (experiments.base.load_target).
-from transfer_nb.experiments.base import SourceSpec, TargetSpec
+from transfer_nb.experiments.base import SourceSpec, TargetSpec, load_target
+from transfer_nb.experiments.transrate.presets import config as transrate_config
+from transfer_nb.experiments.transrate.runner import build_source
+from transfer_nb.plots import new_figure, style_axes
 
 
 def _zoo(mode: str) -> tuple:
-    from transfer_nb.experiments.transrate.presets import config as transrate_config
     return transrate_config(mode).sources
 
 __all__ = ["WhichEstimatorConfig", "config", "describe", "run", "checks", "evaluate", "by_family",
@@ -58,7 +64,6 @@ _PENULTIMATE, _OUTPUT = "penultimate", "output"
 
 def feature_estimators() -> list:
     """Registered classification scores that read a layer's features and the labels."""
-    from transfer_nb.estimators import registry
     return [n for n in registry.list_estimators("features")
             if registry.get(n).inputs == ("features", "labels")]
 
@@ -96,7 +101,6 @@ def config(fast: bool | None = None) -> WhichEstimatorConfig:
     images per target.
     """
     if fast is None:
-        from transfer_nb.config import fast_mode
         fast = fast_mode()
     targets = (TargetSpec("digits", "digits", 10, 250),
                TargetSpec("shapes-shift", "shapes", 10, 250, options=(("shift", 1.0),)))
@@ -135,7 +139,7 @@ def parameters_up_to(model, layer: str) -> int:
     zoo's models (timm's EfficientNet, the small CNNs); ``"penultimate"`` counts every
     parameter except the classifier's.
     """
-    from transfer_nb.models.layers import find_classifier
+    from transfer_nb.models.layers import find_classifier  # lazy: pulls in torch
 
     if layer == _PENULTIMATE:
         head = find_classifier(model)
@@ -154,9 +158,7 @@ def _score_layer(Z, y, Zt, yt, logits=None) -> dict:
     """Every score (timed), the baselines' width and the probe's accuracy for one layer."""
     from scipy.special import softmax
 
-    from transfer_nb.estimators import registry
-    from transfer_nb.experiments._timing import timed
-    from transfer_nb.transfer import linear_probe
+    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
 
     Z = np.asarray(Z, dtype=np.float64)
     out = {"width": float(Z.shape[1])}
@@ -177,7 +179,7 @@ def _score_layer(Z, y, Zt, yt, logits=None) -> dict:
 
 def _cell(model, layers, target: TargetSpec, image_size: int, normalize: str, seed: int) -> dict:
     """Features of every layer in one pass; one flat dict of arrays (one entry per layer)."""
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     train, test = target_data(target, image_size, seed, normalize)
     y, yt = np.asarray(train.targets), np.asarray(test.targets)
@@ -209,7 +211,6 @@ def _entries(cfg: WhichEstimatorConfig) -> list:
 
 
 def _key(cfg: WhichEstimatorConfig, spec, layers, target: TargetSpec) -> str:
-    from transfer_nb.cache import hash_inputs
     model = dataclasses.asdict(spec) if isinstance(spec, SourceSpec) else {"pretrained": spec}
     common = {k: v for k, v in dataclasses.asdict(cfg).items()
               if k not in ("targets", "sources", "pretrained", "pretrained_layers", "mode",
@@ -231,8 +232,6 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
         ``time_<score>`` (seconds).
     """
     import pandas as pd
-
-    from transfer_nb.cache import cache_dir, load_arrays, save_arrays
 
     cfg = cfg or config()
     entries = _entries(cfg)
@@ -277,7 +276,7 @@ def run(cfg: WhichEstimatorConfig | None = None, progress: bool = True, use_cach
 
 def _load_model(cfg: WhichEstimatorConfig, family: str, spec):
     if family == "imagenet":
-        from transfer_nb.models import load_model
+        from transfer_nb.models import load_model  # lazy: pulls in torch
         return load_model(spec, pretrained=True)
     return _build_source(cfg, spec)
 
@@ -285,8 +284,6 @@ def _load_model(cfg: WhichEstimatorConfig, family: str, spec):
 def _build_source(cfg: WhichEstimatorConfig, spec):
     """One small CNN of the zoo, trained (or loaded from the cache) by the TransRate
     experiment's builder."""
-    from transfer_nb.experiments.transrate.presets import config as transrate_config
-    from transfer_nb.experiments.transrate.runner import build_source
     settings = transrate_config("fast", arch=cfg.arch, width=cfg.width, depth=cfg.depth,
                                 image_size=cfg.image_size, source_lr=cfg.source_lr,
                                 source_batch_size=cfg.source_batch_size)
@@ -296,7 +293,6 @@ def _build_source(cfg: WhichEstimatorConfig, spec):
 def target_data(target: TargetSpec, image_size: int, seed: int = 0, normalize: str = "none"):
     """``(train, test)`` of a target, as the TransRate experiment loads it: ``per_class``
     training images per class and ``n_test`` test images, normalised for the model."""
-    from transfer_nb.experiments.base import load_target
     return load_target(target, image_size, seed, None if normalize == "none" else normalize)
 
 
@@ -307,7 +303,7 @@ def score_names() -> list:
 
 
 def checks(table):
-    """Does the ground truth tell the items apart on each target?  (DESIGN rule 1)
+    """Does the ground truth tell the items apart on each target?  (docs/contributing.md, rule 1)
 
     The probe is deterministic (lbfgs), so the standard error of one accuracy is the
     test-set binomial one, at the median accuracy (:func:`transfer_nb.stats.accuracy_se`);
@@ -315,8 +311,6 @@ def checks(table):
     reaches the 0.97 ceiling (:func:`transfer_nb.stats.discrimination`).
     """
     import pandas as pd
-
-    from transfer_nb import stats
 
     rows = {}
     for target, sub in table.groupby("target", sort=False):
@@ -339,8 +333,6 @@ def _passing(table, check):
 def evaluate(table, cfg: WhichEstimatorConfig | None = None, check=None, against: str = "best"):
     """:func:`transfer_nb.evaluation.evaluate_estimators` on the targets that pass
     :func:`checks`, within targets, for every score and baseline."""
-    from transfer_nb.evaluation import evaluate_estimators
-
     cfg = cfg or config()
     check = checks(table) if check is None else check
     sub = _passing(table, check)
@@ -355,8 +347,6 @@ def per_target_best(table, cfg: WhichEstimatorConfig | None = None, check=None):
     """The statistic of every column on each passing target alone (columns: targets),
     and a last row naming each target's best column: does the winner change?"""
     import pandas as pd
-
-    from transfer_nb.evaluation import evaluate_estimators
 
     cfg = cfg or config()
     check = checks(table) if check is None else check
@@ -376,8 +366,6 @@ def by_family(table, cfg: WhichEstimatorConfig | None = None, check=None,
     model family alone (ImageNet truncations, small CNNs): how much of a correlation over
     the whole zoo is the gap between two families.  Rows: columns; one column per pool."""
     import pandas as pd
-
-    from transfer_nb.evaluation import evaluate_estimators
 
     cfg = cfg or config()
     check = checks(table) if check is None else check
@@ -465,8 +453,6 @@ def summary(check, ev_best, ev_size, best_per_target=None) -> str:
 def plot_items(table, columns=("params", "knn", "logme"), check=None):
     """Scatter of each column against the probe accuracy, one colour per target
     (``params`` on a log axis).  Returns the figure."""
-    from transfer_nb.plots import new_figure, style_axes
-
     check = checks(table) if check is None else check
     sub = _passing(table, check)
     fig, axes = new_figure(ncols=len(columns), width=3.0, height=2.6, pyplot=True)

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from transfer_nb.features.batching import as_image_tensor, data_len, plan_batches
-from transfer_nb.features.pooling import pool_features, resolve_pools
 from transfer_nb import training as _training
+from transfer_nb.cache import cache_dir, features_cache_key, load_arrays, save_arrays
+from transfer_nb.data.batching import as_image_tensor, data_len, plan_batches
 from transfer_nb.models import layers as _layers
+from transfer_nb.models.pooling import pool_features, resolve_pools
 
 __all__ = ["extract_features", "FeatureExtractionError"]
 
@@ -53,7 +54,6 @@ def _cache_path(cache: Any, key: str) -> Path | None:
     if cache is None or cache is False:
         return None
     if cache is True:
-        from transfer_nb.cache import cache_dir
         return cache_dir("features") / f"{key}.npz"
     if isinstance(cache, (str, Path)):
         return Path(cache) / f"{key}.npz"
@@ -181,7 +181,6 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
 
     path = None
     if cache is not None and cache is not False:
-        from transfer_nb.cache import features_cache_key
         path = _cache_path(cache, features_cache_key(model, data, names, pools,
                                                      head2toe_target))
         hit = _load_hit(path, names, data_len(data))
@@ -191,13 +190,11 @@ def extract_features(model: nn.Module, data: Any, layers: Any = None,
     result = _extract(model, data, names, pools, int(batch_size), device, progress,
                       num_workers, int(head2toe_target), stop_early)
     if path is not None:
-        from transfer_nb.cache import save_arrays
         save_arrays(path, result)
     return result
 
 
 def _load_hit(path: Path, names: list[str], n: int | None) -> dict[str, np.ndarray] | None:
-    from transfer_nb.cache import load_arrays
     arrays = load_arrays(path)
     if arrays is None:
         return None

@@ -27,7 +27,7 @@ Defaults and their sources
 ``keep_fraction = 0.1``
     the paper's default fraction (its sweeps use 0.01 .. 0.2, :data:`KEEP_FRACTIONS`).
 ``group_lasso = 1e-4``
-    the order of the coefficient the paper's code uses (DESIGN.md "Head2Toe");
+    the order of the coefficient the paper's code uses (``~1e-4``);
     :data:`GROUP_LASSOS` spans a decade either side for cross-validation.
 ``steps = 300``, ``optimizer = Adam``, cosine decay
     "a few hundred steps" of Adam with cosine decay, as in the paper's head training.

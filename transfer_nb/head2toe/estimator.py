@@ -58,7 +58,7 @@ def head2toe_features(model, data, layers="all", target: int = DEFAULT_TARGET,
     dict of str -> numpy.ndarray
         Layer name -> ``(n, d_layer)`` float32, in network order.
     """
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     target = check_scalar(target, "target", int, min_val=1)
     return extract_features(model, data, layers=layers, pool="head2toe", batch_size=batch_size,
@@ -248,7 +248,7 @@ class Head2Toe(ClassifierMixin, TransformerMixin, BaseEstimator):
         import torch
         from torch import nn
 
-        from transfer_nb import training
+        from transfer_nb import training  # lazy: pulls in torch
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p["seed"])

@@ -32,6 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from transfer_nb.models.pooling import pool_features
+
 __all__ = ["VIRTUAL_LAYERS", "list_layers", "feature_layers", "feature_info",
            "declare_feature_layers", "trace_feature_layers", "find_classifier",
            "resolve_layers", "hook_points"]
@@ -206,7 +208,6 @@ def _same(a: torch.Tensor | None, b: torch.Tensor | None) -> bool:
 
 
 def _avg(x: torch.Tensor) -> torch.Tensor:
-    from transfer_nb.features.pooling import pool_features
     return pool_features(x.float(), "avg")
 
 

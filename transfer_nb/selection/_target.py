@@ -70,13 +70,13 @@ def is_folder(data) -> bool:
         return True
     if not isinstance(data, str):
         return False
-    from transfer_nb.data import list_datasets
+    from transfer_nb.data import list_datasets  # lazy: pulls in torch
     return os.path.isdir(data) or data not in list_datasets()
 
 
 def _check_folder(data):
-    from transfer_nb.data import list_datasets
-    from transfer_nb.data.folder import check_root
+    from transfer_nb.data import list_datasets  # lazy: pulls in torch
+    from transfer_nb.data.folder import check_root  # lazy: pulls in torch
     if not os.path.exists(os.fspath(data)):
         raise ValueError(f"data {os.fspath(data)!r} does not exist as a folder and is not "
                          f"a dataset name (list_datasets(): {list_datasets()})")
@@ -86,7 +86,7 @@ def _check_folder(data):
 def load_target(data, split, n=None, image_size=None, seed=0, skip_bad=False):
     """A folder path or dataset name -> an unnormalised ImageDataset; a Dataset as is."""
     if isinstance(data, (str, os.PathLike)):
-        from transfer_nb.data import load_dataset
+        from transfer_nb.data import load_dataset  # lazy: pulls in torch
 
         if not is_folder(data):
             return load_dataset(data, split=split, n=n, image_size=image_size, seed=seed)
@@ -104,13 +104,13 @@ def _has_own_split(data, skip_bad) -> bool:
         return False
     if not is_folder(data):
         return True
-    from transfer_nb.data.folder import folder_source
+    from transfer_nb.data.folder import folder_source  # lazy: pulls in torch
     return folder_source(_check_folder(data), skip_bad=bool(skip_bad)).split_of is not None
 
 
 def split_indices(labels, test_fraction: float, seed: int):
     """``(train, held-out)`` indices: the one stratified split of a selection."""
-    from transfer_nb.data.base import stratified_split
+    from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
 
     train, test = stratified_split(labels, test_fraction, seed)
     if len(test) == 0:
@@ -124,7 +124,7 @@ def normalized_for(data, model):
     (its stored images are in [0, 1]); anything else unchanged."""
     import copy
 
-    from transfer_nb.data.base import ImageDataset
+    from transfer_nb.data.base import ImageDataset  # lazy: pulls in torch
 
     norm = getattr(model, "transfer_nb_normalize", None)
     if not isinstance(data, ImageDataset) or norm is None or data.normalize == norm:
@@ -244,7 +244,7 @@ def model_input_size(model) -> int | None:
     """The resolution a model was trained at: the zoo's ``input_size`` for a name,
     ``transfer_nb_input_size`` for a module (``None`` when it does not say)."""
     if isinstance(model, str):
-        from transfer_nb.models import model_info
+        from transfer_nb.models import model_info  # lazy: pulls in torch
         size = model_info(model).get("input_size")
     else:
         size = getattr(model, "transfer_nb_input_size", None)
@@ -258,11 +258,11 @@ def source_image_size(data, skip_bad: bool = False, sample: int = 64) -> int | N
     if not isinstance(data, (str, os.PathLike)):
         return None
     if not is_folder(data):
-        from transfer_nb.data import dataset_info
+        from transfer_nb.data import dataset_info  # lazy: pulls in torch
         return int(min(dataset_info(data)["native_size"]))
     from PIL import Image
 
-    from transfer_nb.data.folder import folder_source
+    from transfer_nb.data.folder import folder_source  # lazy: pulls in torch
     files = folder_source(_check_folder(data), skip_bad=bool(skip_bad)).files
     if not len(files):
         return None

@@ -47,7 +47,7 @@ def imagenet_top1(model) -> float:
         return float(value) if value is not None else float("nan")
     if model in IMAGENET_TOP1:
         return IMAGENET_TOP1[model]
-    from transfer_nb.models import zoo
+    from transfer_nb.models import zoo  # lazy: pulls in torch
 
     try:
         spec = zoo.resolve(model)

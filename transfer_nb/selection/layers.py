@@ -6,6 +6,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from transfer_nb.estimators import registry
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts,
                                            dataset_labels as _dataset_labels, is_folder,
                                            load_target, model_input_size, normalized_for,
@@ -58,8 +59,6 @@ def _truth_choice(ground_truth, truth, choices, where: str):
 def feature_estimators() -> list:
     """Registered estimators that read only a layer's features and the labels (the
     names ``estimators=`` accepts)."""
-    from transfer_nb.estimators import registry
-
     return [name for name in registry.list_estimators("features")
             if registry.get(name).inputs == ("features", "labels")]
 
@@ -68,8 +67,6 @@ def _estimator_functions(estimators, eps: float) -> dict:
     """``{column name: fn(Z, y)}`` from names of the estimator registry that take
     ``(features, labels)`` and/or a mapping ``name -> callable(Z, y)``.  TransRate
     entries get ``eps``."""
-    from transfer_nb.estimators import registry
-
     if isinstance(estimators, str):
         estimators = [estimators]
     items = estimators.items() if isinstance(estimators, Mapping) else \
@@ -186,7 +183,7 @@ def score_layer_features(features: Mapping, labels, *, test=None,
                 raise ValueError(f"layer {k!r}: {col}: {exc}") from None
         table[col] = values
     if ground_truth == "linear_probe":
-        from transfer_nb.transfer import linear_probe
+        from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
 
         accuracy = []
         for i, k in enumerate(names):
@@ -262,14 +259,14 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
         Index ``layer``; columns ``depth``, ``width``, one per estimator and, with a
         ground truth, ``accuracy``.
     """
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     ground_truth = _truth_choice(ground_truth, truth, LAYER_TRUTHS, "for layers")
     test_fraction = _renamed(test_size, "test_size", test_fraction, "test_fraction",
                              TEST_FRACTION)
     _estimator_functions(estimators, eps)  # bad names fail before any work
     if isinstance(model, str):
-        from transfer_nb.models import load_model
+        from transfer_nb.models import load_model  # lazy: pulls in torch
         model = load_model(model)
     import os
     size = image_size
@@ -305,7 +302,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
 
 
 def _finetune_per_layer(model, layers, train, test, seed, options, progress, on_progress):
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
 
     modules = {name for name, _ in model.named_modules()}
     for layer in layers:
@@ -363,10 +360,10 @@ def extract_layer_features(model, data, layers=None, n: int | None = None,
     dataset : the dataset used
     model : the model used
     """
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     if isinstance(model, str):
-        from transfer_nb.models import load_model
+        from transfer_nb.models import load_model  # lazy: pulls in torch
         model = load_model(model)
     if isinstance(data, str):
         data = normalized_for(load_target(data, split, n, image_size, seed), model)

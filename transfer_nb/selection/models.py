@@ -12,6 +12,8 @@ from typing import Callable, Mapping
 import numpy as np
 
 from transfer_nb._threads import torch_threads
+from transfer_nb._validation import check_scalar
+from transfer_nb.estimators import registry
 from transfer_nb.selection import _jobs
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts, dataset_labels,
                                            model_input_size, normalized_for,
@@ -159,8 +161,6 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
     """
     import pandas as pd
 
-    from transfer_nb._validation import check_scalar
-
     test_fraction = _renamed(test_size, "test_size", test_fraction, "test_fraction",
                              TEST_FRACTION)
     named = _named_models(models)
@@ -176,7 +176,7 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
     if not isinstance(layer, str) or not layer:
         raise ValueError(f"layer must be one layer name, got {layer!r}")
     if device is not None:
-        from transfer_nb import training
+        from transfer_nb import training  # lazy: pulls in torch
         training.resolve_device(device)  # an unavailable device fails before any work
 
     parts, notes = _parts_per_size(named, data, test_data, ground_truth is not None,
@@ -273,7 +273,7 @@ def _named_models(models) -> list:
     """``[(row name, str or module)]``; unknown names fail here, before any work."""
     import torch.nn as nn
 
-    from transfer_nb.models import zoo
+    from transfer_nb.models import zoo  # lazy: pulls in torch
 
     if isinstance(models, (str, nn.Module)):
         models = [models]
@@ -302,8 +302,6 @@ def _named_models(models) -> list:
 def _model_estimators(estimators, eps):
     """``(feature functions {name: fn(Z, y)}, [registry names that read the source
     model's outputs])``; bad names fail here."""
-    from transfer_nb.estimators import registry
-
     if isinstance(estimators, str):
         estimators = [estimators]
     if isinstance(estimators, Mapping):
@@ -358,13 +356,13 @@ def _fill_row(row, notes, name, model, train, test, layer, feature_fns, source_n
               ground_truth, device, seed, batch_size, cache, finetune, errors):
     import time
 
-    from transfer_nb import training
-    from transfer_nb.features import extract_features
-    from transfer_nb.models.layers import find_classifier, resolve_layers
+    from transfer_nb import training  # lazy: pulls in torch
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
+    from transfer_nb.models.layers import find_classifier, resolve_layers  # lazy: pulls in torch
 
     device = training.resolve_device(device)
     if isinstance(model, str):
-        from transfer_nb.models import load_model
+        from transfer_nb.models import load_model  # lazy: pulls in torch
         model = load_model(model)
     row["params"] = parameter_count(model)
     resolved = resolve_layers(model, layer)
@@ -402,15 +400,15 @@ def _fill_row(row, notes, name, model, train, test, layer, feature_fns, source_n
 def _truth(model, layer, Z, y, train, test, ground_truth, seed, device, batch_size, cache,
            finetune):
     """The held-out accuracy of ``ground_truth`` (``train`` already normalised)."""
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     test = normalized_for(test, model)
     if ground_truth == "linear_probe":
-        from transfer_nb.transfer import linear_probe
+        from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
         Zt = extract_features(model, test, layers=[layer], batch_size=batch_size,
                               device=device, cache=cache, progress=False)[layer]
         return linear_probe(Z, y, Zt, dataset_labels(test), seed=seed)
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
     res = fine_tune(model, train, test, seed=seed, device=device, progress=False, **finetune)
     return res["accuracy"]
 
@@ -437,8 +435,6 @@ def _guarded(compute, name, col, notes, errors) -> float:
 def _source_scores(row, notes, names, logits, y, name, errors):
     """LEEP / NCE from the source model's outputs (NaN and a note without a classifier)."""
     import time
-
-    from transfer_nb.estimators import registry
 
     if logits is None:
         for col in names:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb import stats
+from transfer_nb.estimators import registry
+
 __all__ = ["rank_table", "default_sort_column", "score_columns", "higher_is_better",
            "SCORE_MEANINGS", "column_meanings", "ranking_notes", "estimator_agreement",
            "top_models"]
@@ -52,8 +55,6 @@ _INFO = ("rank", "layer", "image_size", "width", "n_train", "n_classes", "n_test
 
 def score_columns(table) -> list[str]:
     """The estimator columns of a table, in its order (``attrs["estimators"]`` when set)."""
-    from transfer_nb.estimators import registry
-
     named = table.attrs.get("estimators")
     if named:
         return [c for c in named if c in table.columns]
@@ -62,8 +63,6 @@ def score_columns(table) -> list[str]:
 
 def higher_is_better(column: str) -> bool:
     """Whether a larger value ranks first (False only for estimators registered so)."""
-    from transfer_nb.estimators import registry
-
     entry = registry.REGISTRY.get(column)
     return True if entry is None else bool(entry.higher_is_better)
 
@@ -121,8 +120,6 @@ def rank_table(table, by: str | None = None):
 
 def column_meanings(columns) -> list[str]:
     """``"name: meaning"`` for every column of ``columns`` that has one."""
-    from transfer_nb.estimators import registry
-
     out = []
     for col in columns:
         if col in SCORE_MEANINGS:
@@ -189,8 +186,6 @@ def ranking_notes(table) -> list[str]:
     * how far the estimators agree (Kendall tau between their rankings) and which model
       each puts first.
     """
-    from transfer_nb import stats
-
     ok = _ok(table)
     notes = []
     if len(ok) == 0:

@@ -8,11 +8,15 @@ import time
 
 import numpy as np
 
+from transfer_nb import cache
 from transfer_nb._threads import torch_threads
+from transfer_nb.coding_rate import transrate
+from transfer_nb.estimators import logme
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments.adversarial.presets import (SOURCE_KINDS, VERSION, AdversarialConfig,
                                                          config_hash, imagenet_equivalent)
+from transfer_nb.experiments.gates import plateau
 
 __all__ = ["source_data", "typical_norm", "target_data", "build_source", "score_features",
            "run_cell", "run", "adversarial_examples"]
@@ -35,7 +39,7 @@ def source_data(cfg: AdversarialConfig) -> dict:
     Labelled and unlabelled images are disjoint subsets of the train split (the same for
     every seed: only the models vary); the unlabelled part's labels are never used.
     """
-    from transfer_nb.data import load_dataset
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
     opts = dict(cfg.source_options)
     train = load_dataset(cfg.source, "train", image_size=cfg.image_size, seed=0, **opts)
     need = cfg.n_labeled + cfg.n_unlabeled
@@ -67,7 +71,7 @@ def target_data(cfg: AdversarialConfig, seed: int, target: int = 0):
 
 # --------------------------------------------------------------------------- sources
 def _perturb(cfg: AdversarialConfig, eps_pixels: float, seed: int):
-    from transfer_nb.adversarial import pgd_perturbation
+    from transfer_nb.adversarial import pgd_perturbation  # lazy: pulls in torch
     if eps_pixels == 0:
         return None
     return pgd_perturbation(eps_pixels, norm=cfg.norm, steps=cfg.attack_steps, seed=seed)
@@ -97,8 +101,8 @@ def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data:
         With ``transfer_nb_n_pseudo`` (pseudo-labelled images used; 0 without) and
         ``transfer_nb_train_curve`` (its learning curve).
     """
-    from transfer_nb.adversarial_semi import semi_supervised_dataset
-    from transfer_nb.models import train_source
+    from transfer_nb.adversarial_semi import semi_supervised_dataset  # lazy: pulls in torch
+    from transfer_nb.models import train_source  # lazy: pulls in torch
     if kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {list(SOURCE_KINDS)}, got {kind!r}")
     if (eps > 0) != kind.endswith("adversarial"):
@@ -125,8 +129,6 @@ def score_features(Z, y, source_accuracy: float = float("nan")) -> dict:
     ``source_accuracy`` is passed through as the baseline score (pick the most
     accurate source).
     """
-    from transfer_nb.coding_rate import transrate
-    from transfer_nb.estimators import logme
     Z = np.asarray(Z, dtype=np.float64)
     return {"transrate": float(transrate(Z, y)), "logme": float(logme(Z, y)),
             "source_accuracy": float(source_accuracy)}
@@ -134,7 +136,7 @@ def score_features(Z, y, source_accuracy: float = float("nan")) -> dict:
 
 def _lp_ft(cfg: AdversarialConfig, model, fit, val, test, seed: int) -> dict:
     """LP-FT with the recipe of ``cfg.ft_grid`` best on the validation images."""
-    from transfer_nb import transfer
+    from transfer_nb import transfer  # lazy: pulls in torch
     kw = dict(batch_size=16, seed=seed, progress=False, device="cpu", head_init="probe")
     recipes = [{"lr": float(lr), "epochs": int(ep)} for lr, ep in cfg.ft_grid]
     if len(recipes) > 1:
@@ -147,7 +149,6 @@ def _lp_ft(cfg: AdversarialConfig, model, fit, val, test, seed: int) -> dict:
 
 
 def _cell_key(cfg: AdversarialConfig, kind: str, eps: float, seed: int) -> str:
-    from transfer_nb import cache
     return cache.hash_inputs(version=VERSION, cfg=dataclasses.asdict(cfg), kind=kind,
                              eps=float(eps), seed=int(seed))
 
@@ -170,9 +171,8 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
         practitioner has), ``n_test``, ``num_classes``, and ``source_curve`` /
         ``ft_curve`` (lists, per epoch).
     """
-    from transfer_nb import adversarial, cache, training, transfer
-    from transfer_nb.experiments.gates import plateau
-    from transfer_nb.features import extract_features
+    from transfer_nb import adversarial, cache, training, transfer  # lazy: pulls in torch
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     def compute():
         d = data if data is not None else source_data(cfg)
@@ -297,8 +297,8 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
     meta = run_meta("adversarial", cfg, config_hash(cfg), t0,
                     source_norm=round(float(data["norm"]), 4), workers=n_workers,
                     # images per class drawn (labelled + validation) for the first seed
-                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0],
-                                                   cfg.val_per_class))
+                    target_draws=target_draws(cfg.targets, cfg.seeds[0],
+                                              cfg.val_per_class))
     return base.Results("adversarial", table, {"curves": curves}, meta, cfg)
 
 
@@ -316,7 +316,7 @@ def adversarial_examples(model, images, labels, eps: float, norm: str = "l2", st
         ``l2`` (the per-image L2 norm of ``delta``).
     """
     import torch
-    from transfer_nb import adversarial, training
+    from transfer_nb import adversarial, training  # lazy: pulls in torch
     x = torch.as_tensor(images).float()
     y = torch.as_tensor(labels).long()
     x_adv = adversarial.pgd(model, x, y, eps, norm=norm, steps=steps,

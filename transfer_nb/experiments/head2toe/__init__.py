@@ -1,7 +1,7 @@
 """Head2Toe (Evci et al., ICML 2022): features from every layer vs fine-tuning.
 
-The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
-``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
+The experiment contract (docs/contributing.md): :func:`config` (``"fast"`` | ``"full"``,
+your own ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
 :mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
 ``python -m transfer_nb.experiments.head2toe --full --save``.
 

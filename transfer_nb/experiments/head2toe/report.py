@@ -15,7 +15,7 @@ import numpy as np
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
 from transfer_nb.experiments._results import fmt, gate_text
-from transfer_nb.experiments.head2toe.presets import FINETUNE, HEAD2TOE, PAPER, PROBE
+from transfer_nb.experiments.head2toe.presets import FINETUNE, HEAD2TOE, PAPER, PROBE, config
 
 __all__ = ["checks", "verdicts", "summary", "accuracy_table", "recipe_table", "cost_table",
            "sweep", "per_seed"]
@@ -24,7 +24,6 @@ __all__ = ["checks", "verdicts", "summary", "accuracy_table", "recipe_table", "c
 def _cfg(results):
     if results.cfg is not None:
         return results.cfg
-    from transfer_nb.experiments.head2toe.presets import config
     return config(results.meta.get("mode", "full"))
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from transfer_nb._threads import torch_threads
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import measured
 from transfer_nb.experiments.head2toe.presets import (FINETUNE, HEAD2TOE, PROBE, VERSION,
                                                       Head2ToeConfig, config_hash)
@@ -47,8 +47,8 @@ def choose_recipe(model, spec: base.TargetSpec, cfg: Head2ToeConfig) -> tuple[di
     more validation data than Head2Toe's cross-validation sees (its folds come from the
     ``per_class`` labelled images): an advantage given to the baseline on purpose.
     """
-    from transfer_nb.data.base import stratified_split
-    from transfer_nb.transfer import choose_recipe as choose
+    from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
+    from transfer_nb.transfer import choose_recipe as choose  # lazy: pulls in torch
     n = spec.per_class + cfg.val_per_class
     fits, vals = [], []
     for k in range(cfg.recipe_draws):
@@ -62,7 +62,7 @@ def choose_recipe(model, spec: base.TargetSpec, cfg: Head2ToeConfig) -> tuple[di
 
 
 def _probe_and_head2toe(F_tr, y_tr, F_te, y_te, cfg: Head2ToeConfig, seed: int) -> dict:
-    from transfer_nb.head2toe import Head2Toe, Head2ToeCV, fraction_sweep
+    from transfer_nb.head2toe import Head2Toe, Head2ToeCV, fraction_sweep  # lazy: pulls in sklearn
     last = list(F_tr)[-1]
     head = {"steps": cfg.head_steps, "lr": cfg.head_lr, "seed": seed}
     probe, t_probe, _ = measured(lambda: Head2Toe(1.0, layers=[last], **head).fit(F_tr, y_tr))
@@ -95,8 +95,8 @@ def target_cell(model, spec: base.TargetSpec, cfg: Head2ToeConfig, recipe: dict)
     resident memory (MiB).  Head2Toe's cross-validation is timed apart (``main_search``),
     as fine-tuning's recipe search is (in the recipe cell).
     """
-    from transfer_nb.head2toe import head2toe_features
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.head2toe import head2toe_features  # lazy: pulls in sklearn
+    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
     norm = _normalize(model)
     _, test = base.load_target(spec, cfg.image_size, 0, norm)
     y_te = np.asarray(test.targets)
@@ -154,7 +154,7 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from transfer_nb.models import load_model
+    from transfer_nb.models import load_model  # lazy: pulls in torch
     t_start = time.perf_counter()
     with torch_threads(cfg.threads):
         model = load_model(cfg.model, pretrained=True)
@@ -196,7 +196,7 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
                 cur += [{**base_row, "epoch": e + 1, "train_accuracy": a}
                         for e, a in enumerate(c["ft_curve"][i])]
     meta = run_meta("head2toe", cfg, config_hash(cfg), t_start, version=VERSION,
-                    target_draws=base.target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
+                    target_draws=target_draws(cfg.targets, cfg.seeds[0]))  # first seed's
     return base.Results("head2toe", pd.DataFrame(rows),
                         {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
                          "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),

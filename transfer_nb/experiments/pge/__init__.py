@@ -1,7 +1,8 @@
 """PGE (Qi et al., arXiv 2211.16299): source selection from principal gradients.
 
-The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``; ``targets=``
-names of its tasks -- an image folder is refused, a PGE target must be one of its tasks),
+The experiment contract (docs/contributing.md): :func:`config` (``"fast"`` | ``"full"``;
+``targets=`` names of its tasks -- an image folder is refused, a PGE target must be one of
+its tasks),
 :func:`run` -> :class:`~transfer_nb.experiments.base.Results`, :mod:`.report`
 (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
 ``python -m transfer_nb.experiments.pge --full --save``.
@@ -12,7 +13,8 @@ names of its tasks -- an image folder is refused, a PGE target must be one of it
   pair is an item.
 * **Truth**: LP-FT transfer accuracy -- every transfer **replaces the head**, so the
   source's class indices never reach the target; lr chosen per target on a validation
-  split; several seeds; the gates of DESIGN rule 1 per target.
+  split; several seeds; the gates (docs/contributing.md, rule 1) per
+  target.
 * **PGE** on the **body's** parameters (every parameter but the head's), the source in
   its role on source images, the target on its few-shot images; a **label-permutation
   control** (each target's labels deranged) and a **gradient-free baseline** (distance of

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_nb import stats
+from transfer_nb._validation import to_numpy
 from transfer_nb.experiments import base, gates
 from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.pge.presets import PAPER
@@ -20,7 +21,7 @@ __all__ = ["checks", "verdicts", "summary", "pair_means", "stability_table", "co
            "per_layer_similarity", "explorer_input", "CONTROL_MARGIN"]
 
 #: the label-permutation control "leaves the ranking intact" when tau(permuted) -
-#: tau(real) is above -CONTROL_MARGIN (non-inferiority, DESIGN rule 3)
+#: tau(real) is above -CONTROL_MARGIN (non-inferiority, docs/contributing.md, rule 3)
 CONTROL_MARGIN = 0.1
 _SCORES = ("pge", "pge_permuted", "pge_mean_distance", "baseline")
 
@@ -270,7 +271,6 @@ def per_layer_similarity(source_gradient, target_gradient, param_names, param_si
     """
     import pandas as pd
 
-    from transfer_nb._validation import to_numpy
     a = np.asarray(to_numpy(source_gradient, "source_gradient"), dtype=np.float64).ravel()
     b = np.asarray(to_numpy(target_gradient, "target_gradient"), dtype=np.float64).ravel()
     sizes = [int(s) for s in param_sizes]

@@ -8,8 +8,9 @@ import dataclasses
 
 import numpy as np
 
+from transfer_nb.estimators.pge import pge_distance
 from transfer_nb.experiments.pge.presets import PGEConfig
-from transfer_nb.experiments.pge.runner import baseline_features, task_gradients
+from transfer_nb.experiments.pge.gradients import baseline_features, task_gradients
 
 __all__ = ["stability_sweep"]
 
@@ -26,7 +27,6 @@ def stability_sweep(cfg: PGEConfig, data: dict, progress: bool = False) -> dict:
     """
     from tqdm.auto import tqdm
 
-    from transfer_nb.estimators.pge import pge_distance
     pairs = list(cfg.stability_pairs)
     needed = list(dict.fromkeys(n for p in pairs for n in p))
     sub = dataclasses.replace(cfg, tasks=tuple(t for t in cfg.tasks if t.name in needed))

@@ -15,6 +15,7 @@ import numpy as np
 
 from transfer_nb.experiments import base
 from transfer_nb.experiments.pge.presets import PGEConfig
+from transfer_nb.experiments.pge.presets import train_seeds
 
 __all__ = ["build_sources", "scratch_spec", "target_recipe", "transfer_cell"]
 
@@ -24,7 +25,7 @@ _PEN = "penultimate"
 def build_sources(cfg: PGEConfig) -> dict:
     """``{task: (model, source test accuracy)}``: every task's source model, trained (or
     loaded from the cache) by :func:`transfer_nb.experiments.transrate.build_source`."""
-    from transfer_nb.experiments.transrate.runner import build_source
+    from transfer_nb.experiments.transrate.runner import build_source  # lazy: pulls in torch
     return {s.name: build_source(s, cfg) for s in cfg.sources}
 
 
@@ -38,14 +39,14 @@ def target_recipe(cfg: PGEConfig, target: base.TargetSpec, models: dict) -> tupl
     """The fine-tuning lr of ``target``, chosen on a validation split of its training
     images (:func:`transfer_nb.experiments.transrate.choose_recipe`, the target's own task
     left out of the recipe models).  Returns ``(lr, rows)``."""
-    from transfer_nb.experiments.transrate.runner import choose_recipe
+    from transfer_nb.experiments.transrate.runner import choose_recipe  # lazy: pulls in torch
     others = tuple(s for s in cfg.sources if s.name != target.name)
     return choose_recipe(dataclasses.replace(cfg, sources=others), target, models)
 
 
 def _probe(model, train, test) -> float:
-    from transfer_nb.features import extract_features
-    from transfer_nb.transfer import linear_probe
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
+    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
     feats = extract_features(model, train, layers=[_PEN], progress=False)[_PEN]
     test_feats = extract_features(model, test, layers=[_PEN], progress=False)[_PEN]
     return float(linear_probe(feats, np.asarray(train.targets), test_feats,
@@ -63,8 +64,7 @@ def transfer_cell(model, target: base.TargetSpec, cfg: PGEConfig, lr: float) -> 
     ``curves`` (S, 2, epochs: training loss and accuracy), ``time_finetune`` (mean
     seconds), ``n_test``, ``num_classes``.
     """
-    from transfer_nb.experiments.pge.presets import train_seeds
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
     draws = {d: base.load_target(target, cfg.image_size, d) for d in set(train_seeds(cfg)[1])}
     out = {"linear_probe": float(np.mean([_probe(model, *draws[d]) for d in sorted(draws)]))}
     accs, curves, times = [], [], []

@@ -1,8 +1,8 @@
 """Linear MSE and Label MSE (Nguyen et al., "Simple Transferability Estimation for
 Regression Tasks", UAI 2023): rank a zoo of models on regression targets.
 
-The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
-regression ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
+The experiment contract (docs/contributing.md): :func:`config` (``"fast"`` | ``"full"``,
+your own regression ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
 :mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, :mod:`.power`
 (how the primary's interval width depends on targets, models and seeds), and
 ``python -m transfer_nb.experiments.regression --full --save``.

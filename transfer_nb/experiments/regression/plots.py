@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb.experiments.regression.report import _out_models, model_means
+
 __all__ = ["plot_scores", "plot_control", "plot_lambda"]
 
 
@@ -10,7 +12,6 @@ def plot_scores(results, columns=("linear_mse", "label_mse", "logme")):
     """Each score (seed-mean) against the truth, one row of panels per target; the
     declared-degenerate models drawn hollow."""
     import matplotlib.pyplot as plt
-    from transfer_nb.experiments.regression.report import _out_models, model_means
     t = model_means(results, include_degenerate=True)
     out = _out_models(results)
     targets = list(dict.fromkeys(t["target"]))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb import stats
+
 __all__ = ["subsample_widths", "fit_width", "predicted_half_width", "design_for"]
 
 
@@ -49,7 +51,6 @@ def subsample_widths(table, score: str, truth: str, targets, models, designs, re
     """
     import pandas as pd
 
-    from transfer_nb import stats
     targets, models = list(targets), list(models)
     seeds = sorted(set(table["seed"]))
     rng = np.random.default_rng(seed)

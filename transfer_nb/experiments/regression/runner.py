@@ -20,6 +20,10 @@ import time
 import numpy as np
 
 from transfer_nb._threads import torch_threads
+from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
+from transfer_nb.estimators.label_mse import label_mse
+from transfer_nb.estimators.linear_mse import _minmax, linear_mse, ridge_fit
+from transfer_nb.estimators.logme import logme_evidence
 from transfer_nb.experiments import base
 from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
@@ -47,7 +51,6 @@ def load_regression_target(target: base.TargetSpec, cfg: RegressionConfig, seed:
     """``((Xtr, Ytr), (Xte, Yte))``: images and targets of a regression target through
     :func:`base.load_target`, the declared columns kept, min-max scaled to ``[0, 1]``
     with the training split's range (the paper's setting; test values may leave it)."""
-    from transfer_nb.estimators.linear_mse import _minmax
     train, test = base.load_target(target, cfg.image_size, seed)
     (Xtr, Ytr), (Xte, Yte) = _arrays(train), _arrays(test)
     if Ytr.ndim != 2:
@@ -66,7 +69,6 @@ def probe_regression(Ztr, Ytr, Zte, Yte) -> dict:
     (:func:`transfer_nb.estimators.linear_mse.linear_mse` with ``alpha="cv"``), fitted by
     :func:`~transfer_nb.estimators.linear_mse.ridge_fit`; its test ``mse``, ``r2``,
     weights ``A``, ``b`` and ``lam``."""
-    from transfer_nb.estimators.linear_mse import linear_mse, ridge_fit
     _, lam = linear_mse(Ztr, Ytr, alpha="cv", cv_grid=_PROBE_GRID, scale_targets=False,
                         return_alpha=True)
     A, b = ridge_fit(Ztr, Ytr, lam)
@@ -106,8 +108,8 @@ def fine_tune_regression(model, train, test, *, epochs: int = 30, lr: float = 0.
         sqrt(n_test)), ``r2`` (mean over outputs), ``train_loss`` (per epoch), ``model``.
     """
     import torch
-    from transfer_nb import training
-    from transfer_nb.models.heads import replace_head
+    from transfer_nb import training  # lazy: pulls in torch
+    from transfer_nb.models.heads import replace_head  # lazy: pulls in torch
 
     Xtr, Ytr = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in train)
     Xte, Yte = np.asarray(test[0], dtype=np.float32), np.asarray(test[1], dtype=np.float64)
@@ -172,9 +174,6 @@ def score_features(Z, logits, Y, alpha: float = 1.0, repeats: int = 1,
     """
     from scipy.special import log_softmax, softmax
 
-    from transfer_nb.estimators import label_mse, linear_mse
-    from transfer_nb.estimators.logme import logme_evidence
-
     Z = np.asarray(Z, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
     chosen = {}
@@ -236,7 +235,7 @@ def choose_recipe(cfg: RegressionConfig, target: base.TargetSpec, models: dict) 
 
 def _cell(model, target: base.TargetSpec, cfg: RegressionConfig, lr: float) -> dict:
     """Features, logits, probe and per-seed LP-FT results of one model on one target."""
-    from transfer_nb.features import extract_features
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
     (Xtr, Ytr), (Xte, Yte) = load_regression_target(target, cfg)
     with torch_threads(1):
         t0 = time.perf_counter()
@@ -260,14 +259,12 @@ def _cell(model, target: base.TargetSpec, cfg: RegressionConfig, lr: float) -> d
 
 
 def _path(key: dict):
-    from transfer_nb.cache import cache_dir, hash_inputs
     return cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
 
 
 def _cached_many(items: list, use_cache: bool, jobs: int, bar=None) -> list:
     """Each ``(key, fn, args)``'s arrays: from the on-disk cache, or ``fn(*args)`` (the
     missing ones on ``jobs`` processes, then stored).  Results in item order."""
-    from transfer_nb.cache import load_arrays, save_arrays
     out = [load_arrays(_path(key)) if use_cache else None for key, _, _ in items]
     todo = [i for i, hit in enumerate(out) if hit is None]
     if bar is not None:
@@ -290,7 +287,6 @@ def _common(cfg: RegressionConfig) -> dict:
 def _lambda_rows(target: str, model: str, Z, logits, Y, lambdas) -> list:
     from scipy.special import log_softmax
 
-    from transfer_nb.estimators import label_mse, linear_mse
     lp = log_softmax(logits, axis=1)
     return [{"target": target, "model": model, "lambda": float(lam),
              "linear_mse": linear_mse(Z, Y, alpha=lam, scale_features=True),

@@ -1,7 +1,7 @@
 """TransRate (Huang et al., ICML 2022): model selection and layer selection.
 
-The experiment contract (DESIGN.md): :func:`config` (``"fast"`` | ``"full"``, your own
-``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
+The experiment contract (docs/contributing.md): :func:`config` (``"fast"`` | ``"full"``,
+your own ``targets=``), :func:`run` -> :class:`~transfer_nb.experiments.base.Results`,
 :mod:`.report` (``checks``, ``verdicts``, ``summary``), :mod:`.plots`, and
 ``python -m transfer_nb.experiments.transrate --full --save``.
 

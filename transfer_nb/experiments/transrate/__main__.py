@@ -1,7 +1,7 @@
 """``python -m transfer_nb.experiments.transrate [--full] [--save] [--targets ...]``."""
 import sys
 
-from transfer_nb.experiments.base import experiment_main
+from transfer_nb.experiments._cli import experiment_main
 
 if __name__ == "__main__":
     sys.exit(experiment_main("transrate"))

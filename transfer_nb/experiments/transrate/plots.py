@@ -1,6 +1,7 @@
 """Figures of the TransRate experiment (each returns the matplotlib Figure)."""
 from __future__ import annotations
 
+from transfer_nb.experiments.transrate.report import _out_models, recipe_table
 
 __all__ = ["plot_model_selection", "plot_layer_selection", "plot_curves", "plot_recipe"]
 
@@ -10,7 +11,6 @@ def plot_model_selection(results, scores=("transrate_projected", "logme", "sourc
     target; the declared-degenerate models are hollow markers."""
     import matplotlib.pyplot as plt
 
-    from transfer_nb.experiments.transrate.report import _out_models
     t = results.table
     targets = list(dict.fromkeys(t["target"]))
     fig, axes = plt.subplots(len(targets), len(scores), squeeze=False,
@@ -78,7 +78,6 @@ def plot_recipe(results):
     """Validation accuracy of each learning rate of the grid, per target."""
     import matplotlib.pyplot as plt
 
-    from transfer_nb.experiments.transrate.report import recipe_table
     r = recipe_table(results)
     fig, ax = plt.subplots(figsize=(4, 2.8))
     for target, g in r.groupby("target", sort=False):

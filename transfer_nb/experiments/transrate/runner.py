@@ -15,11 +15,13 @@ import time
 import numpy as np
 
 from transfer_nb._threads import torch_threads
+from transfer_nb.estimators import registry
 from transfer_nb.experiments import base
-from transfer_nb.experiments._results import run_meta
+from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
+from transfer_nb.selection import score_layers
 
 __all__ = ["build_source", "score_features", "choose_recipe", "run"]
 
@@ -28,7 +30,7 @@ _PEN, _OUT = "penultimate", "output"
 
 
 def _source_data(spec: base.SourceSpec, image_size: int, seed: int):
-    from transfer_nb.data import load_dataset
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
     data = load_dataset(spec.dataset, split="train", n=spec.n, image_size=image_size,
                         seed=seed, **dict(spec.options))
     return base.with_label_noise(data, spec.label_noise, seed)
@@ -41,9 +43,9 @@ def build_source(spec: base.SourceSpec, cfg: TransRateConfig, arch: str | None =
     Returns ``(model, source_test_accuracy)``: accuracy on (up to 400 images of) the
     source's own test split -- a baseline a score must beat.
     """
-    from transfer_nb.data import load_dataset
-    from transfer_nb.models import train_source
-    from transfer_nb.training import evaluate
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
+    from transfer_nb.models import train_source  # lazy: pulls in torch
+    from transfer_nb.training import evaluate  # lazy: pulls in torch
     data = _source_data(spec, cfg.image_size, 0)
     options = arch_options or {"width": cfg.width, "depth": cfg.depth}
     with torch_threads(1):
@@ -58,7 +60,7 @@ def build_source(spec: base.SourceSpec, cfg: TransRateConfig, arch: str | None =
 
 
 def _test_size(spec: base.SourceSpec) -> int:
-    from transfer_nb.data import load_dataset
+    from transfer_nb.data import load_dataset  # lazy: pulls in torch
     return len(load_dataset(spec.dataset, split="test", image_size=8, **dict(spec.options)))
 
 
@@ -71,8 +73,6 @@ def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-
     setting, eigenvalue normalisation off).
     """
     from scipy.special import softmax
-
-    from transfer_nb.estimators import registry
 
     Z = np.asarray(Z, dtype=np.float64)
     logits = np.asarray(logits, dtype=np.float64)
@@ -96,7 +96,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-
 
 
 def _fine_tune(model, train, test, cfg: TransRateConfig, lr: float, seed: int, **extra) -> dict:
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
     return fine_tune(model, train, test, epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size,
                      seed=seed, progress=False, normalize="none", head_init=cfg.head_init,
                      **extra)
@@ -120,8 +120,8 @@ def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -
     value fine-tunes the recipe models on the rest with seed 0.  The test images are
     never seen.  Returns ``(lr, rows)``.
     """
-    from transfer_nb.data.base import stratified_split
-    from transfer_nb.transfer import choose_recipe as choose
+    from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
+    from transfer_nb.transfer import choose_recipe as choose  # lazy: pulls in torch
     train, _ = base.load_target(target, cfg.image_size, getattr(cfg, "draw_seed", 0))
     fit_idx, val_idx = stratified_split(np.asarray(train.targets), cfg.validation_fraction, 0)
     fit, val = train.subset(fit_idx), train.subset(val_idx)
@@ -142,8 +142,8 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
           normalize=None, image_size=None) -> dict:
     """Scores, timings, probe and per-seed LP-FT accuracies of one model on one target
     (its training images: the draw ``cfg.draw_seed``)."""
-    from transfer_nb.features import extract_features
-    from transfer_nb.transfer import linear_probe
+    from transfer_nb.features import extract_features  # lazy: pulls in torch
+    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
     train, test = base.load_target(target, image_size or cfg.image_size,
                                    getattr(cfg, "draw_seed", 0), normalize)
     y = np.asarray(train.targets)
@@ -185,7 +185,6 @@ def _common(cfg: TransRateConfig) -> dict:
 
 def _layer_case(cfg: TransRateConfig, source: base.SourceSpec, target: base.TargetSpec,
                 lr: float) -> dict:
-    from transfer_nb.selection import score_layers
     model, _ = build_source(source, cfg, "small_resnet", width=cfg.layer_width, depth=1,
                             blocks_per_stage=cfg.layer_blocks)
     train, test = base.load_target(target, cfg.image_size, 0)
@@ -279,7 +278,7 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
     meta = run_meta("transrate", cfg, config_hash(cfg), t_start,
-                    target_draws=base.target_draws(cfg.targets, 0))   # per class (seed 0)
+                    target_draws=target_draws(cfg.targets, 0))   # per class (seed 0)
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
@@ -296,7 +295,7 @@ def _recipe_arrays(lr: float, rows: list) -> dict:
 def _pretrained(cfg: TransRateConfig, use_cache: bool, bar) -> list:
     """EfficientNet-Lite0/1/2 scored on the first target with their frozen-probe accuracy
     (an illustration: three items decide nothing)."""
-    from transfer_nb.models import load_model
+    from transfer_nb.models import load_model  # lazy: pulls in torch
     rows = []
     target = cfg.targets[0]
     light = dataclasses.replace(cfg, seeds=(0,), epochs=5)
@@ -322,8 +321,7 @@ def _lite_layers(cfg: TransRateConfig, use_cache: bool):
     the widths differ, so the width column is the baseline to beat)."""
     import pandas as pd
 
-    from transfer_nb.models import load_model
-    from transfer_nb.selection import score_layers
+    from transfer_nb.models import load_model  # lazy: pulls in torch
     if not cfg.pretrained:
         return pd.DataFrame()
     target = cfg.targets[0]
