@@ -100,10 +100,11 @@ def cmd_rank(args: argparse.Namespace) -> int:
         return _fail(problem)
     backend = "dask" if args.scheduler is not None else (args.backend or None)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             # every failure comes back in the table (printed below as one line each);
-            # sklearn convergence chatter is not the user's business here
-            warnings.simplefilter("ignore", UserWarning)
+            # sklearn convergence chatter is not the user's business here; files left
+            # out by --skip-bad are (printed below)
+            warnings.simplefilter("always")
             table = selection.score_models(
                 models, args.data, estimators=estimators, layer=args.layer,
                 ground_truth=args.ground_truth, test_data=args.test_data,
@@ -117,6 +118,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         if type(err).__name__ in ("DatasetNotAvailableError", "WeightsUnavailableError"):
             return _fail(err)
         raise
+    _warn_skipped(caught)
     failed = table.attrs.get("failed") or {}
     for name, why in failed.items():
         hint = _offline_hint() if why.startswith("WeightsUnavailableError") else ""
@@ -133,6 +135,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
     if args.evaluate:
         return _evaluate(ok)
     return 0
+
+
+def _warn_skipped(caught) -> None:
+    """One warning line per folder whose unreadable files ``--skip-bad`` left out (the
+    count and the first few paths), however often the folder was read."""
+    from transfer_nb.data.folder import UnreadableImagesWarning
+
+    shown = dict.fromkeys(str(w.message) for w in caught
+                          if issubclass(w.category, UnreadableImagesWarning))
+    for message in shown:
+        print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _print_ranking(ok, sort_by) -> None:
@@ -274,7 +287,7 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
     rank.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
     rank.add_argument("--seed", type=int, default=0, help="split and subsample seed")
     rank.add_argument("--skip-bad", action="store_true",
-                      help="leave unreadable image files out (with a warning) instead of "
-                      "stopping")
+                      help="leave unreadable image files out instead of stopping (a "
+                      "warning line gives their count and the first few paths)")
     rank.add_argument("--no-cache", action="store_true", help="do not cache the features")
     return rank

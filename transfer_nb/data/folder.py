@@ -36,11 +36,17 @@ from transfer_nb.data.base import stratified_split
 from transfer_nb.data.online import FileSource
 
 __all__ = ["load_image_folder", "folder_source", "folder_split", "image_extensions", "check_root",
-           "FolderSource", "DEFAULT_SIZE"]
+           "FolderSource", "DEFAULT_SIZE", "UnreadableImagesWarning"]
 
 DEFAULT_SIZE = (224, 224)
 _SPLIT_DIRS = ("train", "test")
 _COMMON = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".webp")  # for messages
+_SHOWN = 3  # unreadable files named in a message; the rest are counted
+
+
+class UnreadableImagesWarning(UserWarning):
+    """Unreadable image files were left out (``skip_bad=True``): the count and the first
+    few paths."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,8 +235,7 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
                          "skip_bad=True to leave unreadable files out")
     skipped = [p for p, _ in bad]
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(root)!r}: "
-                      f"{skipped}", UserWarning, stacklevel=3)
+        warnings.warn(skipped_message(root, skipped), UnreadableImagesWarning, stacklevel=3)
         dropped = set(skipped)
         keep = [i for i, f in enumerate(files) if str(f) not in dropped]
         files = [files[i] for i in keep]
@@ -241,6 +246,14 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
     split_of = None if splits[0] is None else np.asarray(splits)
     return FolderSource(str(root), files, [index[c] for c in names], classes, split_of,
                         fingerprint, skipped)
+
+
+def skipped_message(root, skipped) -> str:
+    """``"skipped 12 unreadable image files in 'root': 'a', 'b', 'c' (and 9 more)"``."""
+    shown = ", ".join(repr(str(p)) for p in skipped[:_SHOWN])
+    more = f" (and {len(skipped) - _SHOWN} more)" if len(skipped) > _SHOWN else ""
+    return (f"skipped {len(skipped)} unreadable image file{'s' if len(skipped) != 1 else ''} "
+            f"in {str(root)!r}: {shown}{more}")
 
 
 def _require_images(root: Path, names, splits, classes, skipped) -> None:
