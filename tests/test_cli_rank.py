@@ -287,3 +287,21 @@ def test_rank_with_etran_and_ncti(folder, tmp_path, capsys):
     for col in ("etran", "ncti"):
         np.testing.assert_allclose(csv.loc[table.index, col].to_numpy(float),
                                    table[col].to_numpy(float), rtol=1e-9)
+
+
+# ------------------------------------------------------------------ issue 37, points 3-4
+def test_image_size_notes_say_a_faster_size_is_another_experiment(folder, capsys):
+    """The 8 px images enlarged to 32 px: the note offers 8 px as a separate, faster run
+    whose ranking can differ, and --image-size itself is named as not the models' own."""
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 0
+    notes = capsys.readouterr().out.split("notes:")[1].splitlines()
+    assert "  - efficientnet_lite0: images upsampled 4.0x (8 -> 32 px); a separate run at " \
+           "--image-size 8 is faster, but scores at different image sizes are not " \
+           "comparable and its ranking can differ" in notes
+    assert "  - --image-size 32 is not the models' own resolution (efficientnet_lite0 224 " \
+           "px, efficientnet_lite1 240 px): scores at different image sizes are not " \
+           "comparable, and a run without --image-size (each model at its own resolution, " \
+           "the papers' protocol) can rank them differently" in notes
+    assert not any("smaller image size is faster" in line for line in notes)

@@ -126,7 +126,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
               file=sys.stderr)
     ok = table.loc[[m for m in table.index if m not in failed]].copy()
     ok.attrs.update(table.attrs)
-    _print_ranking(ok, args.sort_by)
+    _print_ranking(ok, args.sort_by, extra_notes=_size_notes(ok, args.image_size))
     if args.out is not None:
         out = Path(args.out).expanduser()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,31 @@ def _warn_skipped(caught) -> None:
         print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def _print_ranking(ok, sort_by) -> None:
+def _size_notes(ok, image_size) -> list[str]:
+    """With ``--image-size``: the models' own resolutions differ from it, so this is
+    another experiment than the default one (its ranking can differ)."""
+    from transfer_nb.selection._target import model_input_size
+
+    if image_size is None:
+        return []
+    own = {}
+    for name in ok.index:
+        try:
+            size = model_input_size(str(name))
+        except ValueError:  # not a zoo name
+            size = None
+        if size and size != image_size:
+            own[name] = size
+    if not own:
+        return []
+    sizes = ", ".join(f"{name} {size} px" for name, size in own.items())
+    return [f"--image-size {image_size} is not the models' own resolution ({sizes}): scores "
+            "at different image sizes are not comparable, and a run without --image-size "
+            "(each model at its own resolution, the papers' protocol) can rank them "
+            "differently"]
+
+
+def _print_ranking(ok, sort_by, extra_notes=()) -> None:
     import pandas as pd
 
     from transfer_nb.selection import rank_table, ranking_notes
@@ -175,7 +199,8 @@ def _print_ranking(ok, sort_by) -> None:
         print(f"  {line}")
     if ok.attrs.get("ground_truth"):
         print(f"  (accuracy: {ok.attrs['ground_truth']} on the held-out images)")
-    notes = [f"{m}: {n}" for m, n in ok["note"].items() if n] + ranking_notes(ok)
+    notes = [f"{m}: {n}" for m, n in ok["note"].items() if n] + list(extra_notes) \
+        + ranking_notes(ok)
     if notes:
         print("notes:")
         for line in notes:

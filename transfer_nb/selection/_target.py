@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["target_parts", "check_class_counts", "dataset_labels", "subset", "load_target",
            "is_folder", "normalized_for", "split_indices", "model_input_size",
-           "source_image_size", "MIN_PER_CLASS", "TEST_FRACTION"]
+           "source_image_size", "upsampling_note", "MIN_PER_CLASS", "TEST_FRACTION"]
 
 #: images per class the estimators need in the scored part (class-conditional statistics)
 MIN_PER_CLASS = 2
@@ -275,3 +275,12 @@ def source_image_size(data, skip_bad: bool = False, sample: int = 64) -> int | N
         except OSError:  # an unreadable file is the loader's to report
             continue
     return int(np.median(sides)) if sides else None
+
+
+def upsampling_note(own: int, side: int) -> str:
+    """What to say when images of ``own`` px are shown to a model at ``side`` px: how much
+    they are enlarged, and that the faster run at ``own`` px is another experiment (its
+    scores are not comparable with these; its ranking can differ), never a free speed-up."""
+    return (f"images upsampled {side / own:.1f}x ({own} -> {side} px); a separate run at "
+            f"image_size={own} is faster, but scores at different image sizes are not "
+            "comparable and its ranking can differ")

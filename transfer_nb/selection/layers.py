@@ -9,8 +9,8 @@ import numpy as np
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts,
                                            dataset_labels as _dataset_labels, is_folder,
                                            load_target, model_input_size, normalized_for,
-                                           source_image_size, split_indices, subset as _subset,
-                                           target_parts)
+                                           source_image_size, split_indices,
+                                           subset as _subset, target_parts, upsampling_note)
 
 __all__ = ["score_layers", "score_layer_features", "extract_layer_features",
            "feature_estimators", "LAYER_TRUTHS", "LAYER_ESTIMATORS", "TRUTHS"]
@@ -282,8 +282,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
     check_class_counts(train, test, made)
     own = source_image_size(data, skip_bad) if size is not None else None
     if own and size / own > 2:
-        warnings.warn(f"images upsampled {size / own:.1f}x ({own} -> {size} px): a smaller "
-                      f"image size is faster (image_size={own})", UserWarning, stacklevel=2)
+        warnings.warn(upsampling_note(own, size), UserWarning, stacklevel=2)
     train, test = normalized_for(train, model), normalized_for(test, model)
     feats = extract_features(model, train, layers=layers, batch_size=batch_size,
                              progress=progress)

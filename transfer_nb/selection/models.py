@@ -14,7 +14,8 @@ import numpy as np
 from transfer_nb.selection import _jobs
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts, dataset_labels,
                                            model_input_size, normalized_for,
-                                           source_image_size, target_parts)
+                                           source_image_size, target_parts,
+                                           upsampling_note)
 from transfer_nb.selection.baselines import imagenet_top1, parameter_count
 from transfer_nb.selection.layers import _estimator_functions, _renamed
 
@@ -111,8 +112,9 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
         of the papers and what the weights expect; a module that does not declare it
         (``transfer_nb_input_size``) gets the loader's default (224 for folders, the
         native size of a named set).  When that enlarges the images by more than 2x,
-        the row's ``note`` says so: a smaller ``image_size`` is much faster (scores at
-        different sizes are not comparable).  A dataset object is used as it is.
+        the row's ``note`` says so: a separate run at a smaller ``image_size`` is much
+        faster, but it is another experiment (scores at different sizes are not
+        comparable and the ranking can differ).  A dataset object is used as it is.
     seed : int
         Seeds the subsample, the split, the probes and the fine-tunings.
     test_fraction : float
@@ -258,8 +260,7 @@ def _parts_per_size(named, data, test_data, held_out, *, n, n_test, image_size, 
         for name, _, size in named_sizes(named, data, image_size):
             side = size if isinstance(size, int) else (min(size) if size else None)
             if side and side / own > UPSAMPLING_NOTE_RATIO:
-                notes[name] = (f"images upsampled {side / own:.1f}x ({own} -> {side} px): a "
-                               f"smaller image size is faster (image_size={own})")
+                notes[name] = upsampling_note(own, side)
     return parts, notes
 
 
