@@ -305,3 +305,13 @@ def test_image_size_notes_say_a_faster_size_is_another_experiment(folder, capsys
            "comparable, and a run without --image-size (each model at its own resolution, " \
            "the papers' protocol) can rank them differently" in notes
     assert not any("smaller image size is faster" in line for line in notes)
+
+
+def test_every_ranking_ends_with_a_next_step(folder, capsys):
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == ("next step: add models: with 2 models no ranking can be checked (at least "
+                    "5: with 4 the smallest two-sided permutation p is 0.083; a correlation "
+                    "of 0.5 needs about 16)")

@@ -114,3 +114,24 @@ def test_static_baselines():
     assert imagenet_top1(net) == 50.0
     shared = torch.nn.Sequential(net, torch.nn.ReLU(), net)  # one tensor used twice
     assert parameter_count(shared) == 8
+
+
+def test_next_step_follows_what_the_run_showed():
+    """issue 37 point 4: one sentence after every ranking, chosen from the run."""
+    from transfer_nb.selection import next_step
+
+    five = dict(transrate=[1.0, 2.0, 3.0, 4.0, 5.0], logme=[5.0, 4.0, 3.0, 2.0, 1.0])
+    assert next_step(_table(transrate=[1.0, 2.0, 3.0])).startswith(
+        "add models: with 3 models no ranking can be checked")
+    assert next_step(_table(**five)).startswith("add ground_truth='linear_probe' and "
+                                                "evaluate_estimators()")
+    at_ceiling = _table(**five, accuracy=[0.98, 0.99, 1.0, 0.99, 0.98], n_test=[50] * 5)
+    assert next_step(at_ceiling).startswith("use more held-out images per class or a harder "
+                                            "target")
+    spread = dict(accuracy=[0.5, 0.6, 0.7, 0.8, 0.9], n_test=[400] * 5, n_train=[2000] * 5)
+    assert next_step(_table(**five, **spread)).startswith(
+        "the estimators disagree: evaluate_estimators() says which")
+    narrow = dict(spread, n_train=[400] * 5)  # n_train <= width: LogME at its limit
+    assert next_step(_table(**five, **narrow)).startswith("use more images per class")
+    agree = _table(transrate=[1.0, 2.0, 3.0, 4.0, 5.0], **spread)
+    assert next_step(agree).startswith("confirm on a second target")

@@ -15,6 +15,8 @@ _CLI_TERMS = [
     (r"use device='cpu' or device=None \(auto\)", "use --device cpu, or leave --device out"),
     (r"\bdevice '([^']*)' was requested but", r"--device \1:"),
     (r"\bdevice '([^']*)' is not", r"--device \1 is not"),
+    (r"\bground_truth='(\w+)'", r"--ground-truth \1"),
+    (r"\bevaluate_estimators\(\)", "--evaluate"),
     (r"\bpass skip_bad=True\b", "pass --skip-bad"),
     (r"\bskip_bad=True\b", "--skip-bad"),
     (r"\bimage_size=(\d+)", r"--image-size \1"),
@@ -132,9 +134,11 @@ def cmd_rank(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         ok.to_csv(out)
         print(f"wrote {out} ({len(ok)} model{'s' if len(ok) != 1 else ''}, every column)")
-    if args.evaluate:
-        return _evaluate(ok)
-    return 0
+    code, evaluation = (_evaluate(ok) if args.evaluate else (0, None))
+    if code == 0:
+        from transfer_nb.selection import next_step
+        print(f"next step: {in_cli_terms(next_step(ok, evaluation))}")
+    return code
 
 
 def _warn_skipped(caught) -> None:
@@ -218,15 +222,16 @@ def _shared_facts(ok) -> str:
     return ", ".join(parts)
 
 
-def _evaluate(ok) -> int:
-    """``--evaluate``: every estimator and baseline column against the ground truth."""
+def _evaluate(ok):
+    """``--evaluate``: every estimator and baseline column against the ground truth;
+    ``(exit status, the evaluation table or None)``."""
     import pandas as pd
 
     try:
         from transfer_nb.evaluation import evaluate_estimators
     except ImportError:
         return _fail("--evaluate needs transfer_nb.evaluation, which this installation "
-                     "lacks; update transfer-nb")
+                     "lacks; update transfer-nb"), None
     from transfer_nb.selection.baselines import BASELINES
     from transfer_nb.selection.report import score_columns
 
@@ -234,12 +239,12 @@ def _evaluate(ok) -> int:
     try:
         result = evaluate_estimators(ok, "accuracy", columns=columns)
     except ValueError as err:
-        return _fail(f"--evaluate: {err}")
+        return _fail(f"--evaluate: {err}"), None
     print(f"how well each column ranks the models by the ground truth "
           f"({ok.attrs.get('ground_truth')}):")
     with pd.option_context("display.width", 200, "display.max_columns", 50):
         print(result.to_string(float_format=lambda v: f"{v:.3g}"))
-    return 0
+    return 0, result
 
 
 RANK_EPILOG = """\

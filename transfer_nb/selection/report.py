@@ -8,7 +8,11 @@ import numpy as np
 
 __all__ = ["rank_table", "default_sort_column", "score_columns", "higher_is_better",
            "SCORE_MEANINGS", "column_meanings", "ranking_notes", "estimator_agreement",
-           "top_models"]
+           "top_models", "truth_check", "next_step", "MIN_MODELS"]
+
+#: fewer scored models than this and no ranking can be checked: with 4 items the smallest
+#: two-sided permutation p is 0.083 (DESIGN, "Power to decide")
+MIN_MODELS = 5
 
 #: one line per column a ranking can show: what it measures (higher is better for all
 #: of them unless the registry says otherwise)
@@ -219,17 +223,82 @@ def ranking_notes(table) -> list[str]:
         if col not in flagged and _constant(ok[col].to_numpy(float)):
             notes.append(f"{col} is the same for every model "
                          f"({ok[col].dropna().iloc[0]:.4g}): it cannot rank them")
-    if "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2:
-        acc = ok["accuracy"].dropna()
-        n_test = ok.loc[acc.index, "n_test"] if "n_test" in ok.columns else None
-        if n_test is not None and n_test.notna().all():
-            se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(acc, n_test)]))
-            check = stats.discrimination(acc.to_numpy(float), se)
-            if not check["passes"]:
-                notes.append(f"the ground truth cannot separate the models ({check['reason']}; "
-                             "one seed, test sampling only): it cannot check this ranking")
+    check = truth_check(ok)
+    if check is not None and not check["passes"]:
+        notes.append(f"the ground truth cannot separate the models ({check['reason']}; "
+                     "one seed, test sampling only): it cannot check this ranking")
     notes += _agreement_lines(ok)
     return notes
+
+
+def truth_check(table) -> dict | None:
+    """:func:`transfer_nb.stats.discrimination` of the ``accuracy`` column (spread against
+    the median binomial standard error over ``n_test``, and the 0.97 ceiling); ``None``
+    without a ground truth or ``n_test``."""
+    from transfer_nb import stats
+
+    ok = _ok(table)
+    if "accuracy" not in ok.columns or ok["accuracy"].notna().sum() < 2 \
+            or "n_test" not in ok.columns:
+        return None
+    acc = ok["accuracy"].dropna()
+    n_test = ok.loc[acc.index, "n_test"]
+    if not n_test.notna().all():
+        return None
+    se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(acc, n_test)]))
+    return stats.discrimination(acc.to_numpy(float), se)
+
+
+def next_step(table, evaluation=None) -> str:
+    """One sentence: what to do after this ranking, chosen from what it showed.
+
+    In order: too few models to check any ranking (add models); no ground truth (add
+    one); a ground truth that cannot separate the models (more held-out images per
+    class, or a harder target); scores at their limit because images <= feature width
+    (more images per class); estimators that disagree (which one to trust, from
+    ``evaluation`` when given, else evaluate them); otherwise confirm on a second target.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`transfer_nb.selection.score_models`.
+    evaluation : pandas.DataFrame, optional
+        From :func:`transfer_nb.evaluation.evaluate_estimators` on ``table``.
+    """
+    ok = _ok(table)
+    n = len(ok)
+    scores = score_columns(ok)
+    has_truth = "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2
+    if n < MIN_MODELS:
+        return (f"add models: with {n} model{'s' if n != 1 else ''} no ranking can be checked "
+                f"(at least {MIN_MODELS}: with 4 the smallest two-sided permutation p is "
+                "0.083; a correlation of 0.5 needs about 16)")
+    if not has_truth:
+        return ("add ground_truth='linear_probe' and evaluate_estimators() to see which "
+                "estimator ranks these models like their held-out accuracy")
+    check = truth_check(ok)
+    if check is not None and not check["passes"]:
+        return ("use more held-out images per class or a harder target (more classes, "
+                "fewer labels): the ground truth cannot separate these models "
+                f"({check['reason']}), so no estimator can be checked against it")
+    if {"n_train", "width"} <= set(ok.columns) and \
+            (ok["n_train"] <= ok["width"]).any() and ({"hscore", "logme"} & set(scores)):
+        return ("use more images per class: with n_train <= width H-score and LogME are at "
+                "their limits on these data")
+    firsts = top_models(ok)
+    distinct = {firsts[c] for c in scores if c in firsts}
+    if len(distinct) > 1:
+        if evaluation is not None and evaluation.attrs.get("best"):
+            best = evaluation.attrs["best"]
+            return (f"the estimators disagree: trust {best}, whose paired interval against "
+                    "the runner-up excludes 0 on these models, and confirm on a second target")
+        if evaluation is not None:
+            return ("the estimators disagree and none is separable from the others: add "
+                    "models before trusting one")
+        return ("the estimators disagree: evaluate_estimators() says which of them ranks "
+                "these models like the ground truth")
+    return ("confirm on a second target (another folder of the same task) before relying "
+            "on this ranking")
 
 
 def _agreement_lines(ok) -> list[str]:
