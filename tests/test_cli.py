@@ -99,3 +99,25 @@ def test_run_outside_a_checkout_runs_the_shipped_tutorials(tmp_path, monkeypatch
     assert cli.main(["run"]) == 2
     assert capsys.readouterr().err.strip() == ("transfer-nb run: error: no tutorial notebooks "
                                                "in X; reinstall transfer-nb")
+
+
+def test_run_inside_copied_tutorials_runs_the_copies(tmp_path, monkeypatch, capsys):
+    """issue 37 point 5: `transfer-nb tutorials DIR`, edit, `cd DIR && transfer-nb run`."""
+    seen = []
+
+    def fake_run(notebooks, out, timeout=1800):
+        seen.append([str(p) for p in notebooks])
+        return [{"name": p.name, "ok": True, "seconds": 0.0, "error": None}
+                for p in notebooks]
+
+    monkeypatch.setattr(cli, "run_notebooks", fake_run)
+    shipped = _notebooks(tmp_path / "shipped", "00_quickstart.ipynb", "01_coding_rate.ipynb")
+    monkeypatch.setattr(cli, "tutorials_dir", lambda: shipped)
+    mine = tmp_path / "my_tutorials"
+    assert cli.main(["tutorials", str(mine)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"edit them in JupyterLab, then run your copies: cd {mine} && transfer-nb run --only 00")
+    monkeypatch.chdir(mine)
+    assert cli.main(["run", "--only", "00"]) == 0
+    assert seen == [[str(mine / "00_quickstart.ipynb")]]
+    assert f"executing 1 notebook(s) from {mine} in" in capsys.readouterr().out

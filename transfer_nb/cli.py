@@ -3,8 +3,9 @@
 ``transfer-nb run`` executes the tutorial notebooks headless (fast mode unless ``--full``
 or ``TRANSFER_NB_FAST=0``) and writes each executed notebook and an HTML copy under
 ``--out`` (default ``build/``), one line per notebook.  It runs ``--notebooks DIR``, else
-``./notebooks`` when that folder holds notebooks (a source checkout), else the tutorials
-shipped in the package; ``--only 00 02`` picks notebooks by name.
+``./notebooks`` when that folder holds notebooks (a source checkout), else the current
+folder when ``transfer-nb tutorials`` copied the tutorials there (your edits run), else the
+tutorials shipped in the package; ``--only 00 02`` picks notebooks by name.
 ``transfer-nb tutorials DIR`` copies the shipped tutorials into ``DIR``, keeping the
 user's edits.  ``transfer-nb rank --data DIR --models a,b,c`` scores the models on your
 images (:func:`transfer_nb.selection.score_models`), prints them ranked with what the
@@ -141,12 +142,16 @@ def run_demo(n: int = 200, image_size: int = 64) -> None:
 
 def _notebook_folder(args: argparse.Namespace) -> Path:
     """Where ``run`` finds notebooks: ``--notebooks``, else ``./notebooks`` when it holds
-    some, else the tutorials shipped in the package (:func:`tutorials_dir`)."""
+    some, else the current folder when ``transfer-nb tutorials`` copied the tutorials there
+    (it holds their manifest), else the tutorials shipped in the package
+    (:func:`tutorials_dir`)."""
     if args.notebooks:
         return Path(args.notebooks)
     here = Path.cwd() / "notebooks"
     if here.is_dir() and any(_notebooks_in(here)):
         return here
+    if (Path.cwd() / TUTORIALS_MANIFEST).is_file() and any(_notebooks_in(Path.cwd())):
+        return Path.cwd()  # the user's copies, edits included
     return tutorials_dir()  # FileNotFoundError when the install lacks them
 
 
@@ -196,11 +201,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     package = Path(__file__).resolve().parent
-    if package in nb_dir.resolve().parents:  # shipped tutorials: run copies in --out
+    shipped = package in nb_dir.resolve().parents
+    if shipped:  # shipped tutorials: run copies in --out
         out.mkdir(parents=True, exist_ok=True)
         notebooks = [Path(shutil.copyfile(p, out / p.name)) for p in notebooks]
     from transfer_nb.config import fast_mode
-    print(f"executing {len(notebooks)} notebook(s) from {nb_dir} in "
+    which = " (the tutorials shipped with transfer-nb; to run your own edits, `transfer-nb " \
+        "tutorials DIR` copies them and `transfer-nb run` inside DIR runs the copies)" \
+        if shipped else ""
+    print(f"executing {len(notebooks)} notebook(s) from {nb_dir}{which} in "
           f"{'fast' if fast_mode() else 'full'} mode -> {out}/")
     records = run_notebooks(notebooks, out, timeout=args.timeout)
     width = max(len(r["name"]) for r in records)
@@ -233,6 +242,8 @@ def _cmd_tutorials(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}s}  {_TUTORIAL_MESSAGES[action]}")
     counts = {a: sum(1 for _, b in done if b == a) for a in _TUTORIAL_MESSAGES}
     print(", ".join(f"{k} {a}" for a, k in counts.items() if k) or "no notebook")
+    print(f"edit them in JupyterLab, then run your copies: cd {args.dir} && transfer-nb run "
+          "--only 00")
     return 0
 
 
@@ -273,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute the tutorials and write build/",
                          description="Execute notebooks headless and write each executed "
                          "notebook and an HTML copy to --out: --notebooks DIR, else "
-                         "./notebooks, else the tutorials shipped with transfer-nb.")
+                         "./notebooks, else the current folder when `transfer-nb tutorials` "
+                         "copied the tutorials here (your edits run), else the tutorials "
+                         "shipped with transfer-nb.")
     run.add_argument("--out", default="build", help="output folder (default: build)")
     run.add_argument("--full", action="store_true",
                      help="full mode (default: fast, unless TRANSFER_NB_FAST=0)")
