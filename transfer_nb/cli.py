@@ -21,6 +21,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from transfer_nb._docs_cli import add_docs_parser as _add_docs_parser
 from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
 from transfer_nb._rank_cli import cmd_rank as _cmd_rank
 from transfer_nb.selection.report import rank_table  # noqa: F401 - its former home
@@ -306,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                            help="also overwrite notebooks that differ from the shipped ones")
     tutorials.set_defaults(func=_cmd_tutorials)
     _add_rank_parser(sub).set_defaults(func=_cmd_rank)
+    _add_docs_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
