@@ -315,3 +315,21 @@ def test_every_ranking_ends_with_a_next_step(folder, capsys):
     assert last == ("next step: add models: with 2 models no ranking can be checked (at least "
                     "5: with 4 the smallest two-sided permutation p is 0.083; a correlation "
                     "of 0.5 needs about 16)")
+
+
+def test_models_without_pretrained_weights_are_refused_in_cli_terms(folder, capsys):
+    """issue 37 point 7: one line, exit 2, no Python advice; list-models says it too."""
+    code = main(["rank", "--data", str(folder), "--models", "efficientnet_lite0,small_cnn"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        "transfer-nb rank: error: small_cnn has no pretrained weights (an architecture the "
+        "tutorials train themselves; the command line does not train models): rank "
+        "compares pretrained models, e.g. efficientnet_lite0, efficientnet_lite1, "
+        "efficientnet_lite2 (transfer-nb list-models)")
+    assert main(["list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    small = next(line for line in lines if line.startswith("small_cnn "))
+    assert small.split()[1:3] == ["no", "weights"]
+    # one column per field however long a name (timm:mobilenetv3_large_100)
+    starts = {line.index(line.split("  ")[-1].strip()) for line in lines}
+    assert len(starts) == 1

@@ -80,10 +80,38 @@ def _check_args(args, estimators) -> str | None:
     return None
 
 
+def has_pretrained_weights(name: str) -> bool:
+    """Whether a zoo name comes with pretrained weights (``small_cnn`` and ``small_resnet``
+    are architectures trained locally; an unknown name is left to the loader)."""
+    from transfer_nb.models import model_info
+
+    try:
+        info = model_info(name)
+    except (ValueError, KeyError):
+        return True
+    return info.get("family") != "small"
+
+
+def _untrained(models) -> str | None:
+    """The refusal for models without pretrained weights, in the command's terms."""
+    names = [m for m in models if not has_pretrained_weights(m)]
+    if not names:
+        return None
+    from transfer_nb.models import list_models, model_info
+
+    usable = [m for m in list_models() if model_info(m).get("offline")
+              and has_pretrained_weights(m)]
+    these = ", ".join(names)
+    return (f"{these} {'has' if len(names) == 1 else 'have'} no pretrained weights (an "
+            "architecture the tutorials train themselves; the command line does not train "
+            f"models): rank compares pretrained models, e.g. {', '.join(usable)} "
+            "(transfer-nb list-models)")
+
+
 def _offline_hint() -> str:
     from transfer_nb.models import list_models, model_info
     offline = [m for m in list_models() if model_info(m).get("offline")
-               and model_info(m)["family"] != "small"]
+               and has_pretrained_weights(m)]
     return f"; models that work offline: {', '.join(offline)}" if offline else ""
 
 
@@ -97,7 +125,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
     estimators = _split_names(args.estimators)
     if not models:
         return _fail("--models is empty: give comma-separated names (transfer-nb list-models)")
-    problem = _check_args(args, estimators)
+    problem = _untrained(models) or _check_args(args, estimators)
     if problem:
         return _fail(problem)
     backend = "dask" if args.scheduler is not None else (args.backend or None)

@@ -248,23 +248,37 @@ def _cmd_tutorials(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_listing(names, info, width: int) -> int:
-    """One line per name: whether it works offline and what it is."""
+def _print_listing(names, info, availability=None) -> int:
+    """One line per name, in columns as wide as the longest name: where it works
+    (``availability(name, details)``, default offline / online) and what it is."""
+    rows = []
     for name in names:
         details = info(name)
-        where = "offline" if details.get("offline") else "online "
-        print(f"{name:<{width}s} {where}  {details.get('description', '')}")
+        where = availability(name, details) if availability else \
+            ("offline" if details.get("offline") else "online")
+        rows.append((name, where, " ".join(str(details.get("description", "")).split())))
+    width = max(len(r[0]) for r in rows)
+    where_width = max(len(r[1]) for r in rows)
+    for name, where, text in rows:
+        print(f"{name:<{width}s}  {where:<{where_width}s}  {text}")
     return 0
 
 
 def _cmd_list_datasets(args: argparse.Namespace) -> int:
     from transfer_nb.data import dataset_info, list_datasets
-    return _print_listing(list_datasets(), dataset_info, 12)
+    return _print_listing(list_datasets(), dataset_info)
+
+
+def _model_availability(name: str, details: dict) -> str:
+    from transfer_nb._rank_cli import has_pretrained_weights
+    if not has_pretrained_weights(name):
+        return "no weights"  # an architecture to train (train_source), not for rank
+    return "offline" if details.get("offline") else "online"
 
 
 def _cmd_list_models(args: argparse.Namespace) -> int:
     from transfer_nb.models import list_models, model_info
-    return _print_listing(list_models(), model_info, 22)
+    return _print_listing(list_models(), model_info, _model_availability)
 
 
 class _SubcommandParser(argparse.ArgumentParser):
