@@ -176,8 +176,9 @@ def test_a_class_with_one_image_is_named(folder, tmp_path, capsys):
     code = main(["rank", "--data", str(small), "--models", "efficientnet_lite0"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err == ("transfer-nb rank: error: class 'rocket' has 1 image: the estimators need "
-                   "at least 2 images per class; add images to these classes")
+    assert err == (f"transfer-nb rank: error: 1 problem in {str(small)!r}: class 'rocket' has "
+                   "1 image: at least 2 images per class are needed; fix them, or leave a "
+                   "class out with --drop-class NAME")
 
 
 def test_skip_bad(folder, tmp_path, capsys):
@@ -333,3 +334,31 @@ def test_models_without_pretrained_weights_are_refused_in_cli_terms(folder, caps
     # one column per field however long a name (timm:mobilenetv3_large_100)
     starts = {line.index(line.split("  ")[-1].strip()) for line in lines}
     assert len(starts) == 1
+
+
+def test_every_problem_of_a_folder_at_once_and_drop_class(folder, tmp_path, capsys):
+    """issue 37 point 9: an empty class, a one-image class and an unreadable file are one
+    message; --drop-class leaves classes out (and --skip-bad the file)."""
+    import shutil
+    messy = tmp_path / "messy"
+    shutil.copytree(folder, messy)
+    (messy / "empty").mkdir()
+    (messy / "rocket").mkdir()
+    shutil.copy(next((messy / "digit_0").glob("*.png")), messy / "rocket" / "r.png")
+    (messy / "digit_1" / "bad.png").write_bytes(b"\x89PNG truncated")
+    args = ["rank", "--data", str(messy), "--models", "efficientnet_lite0", "--image-size",
+            "32", "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"transfer-nb rank: error: 3 problems in {str(messy)!r}: class "
+                          f"folder {str(messy / 'empty')!r} holds no image files")
+    for part in (f"cannot read 1 image file: {str(messy / 'digit_1' / 'bad.png')!r}",
+                 "pass --skip-bad to leave unreadable files out",
+                 "class 'rocket' has 1 image: at least 2 images per class are needed",
+                 "leave a class out with --drop-class NAME"):
+        assert part in err
+    assert main(args + ["--drop-class", "empty", "--drop-class", "rocket", "--skip-bad"]) == 0
+    assert "36 images scored, 3 classes" in capsys.readouterr().out
+    assert main(args + ["--drop-class", "rockets"]) == 2
+    assert "--drop-class ['rockets'] is not a class of" in capsys.readouterr().err

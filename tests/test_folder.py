@@ -204,7 +204,8 @@ def test_fingerprint_keys_caches_on_folder_content(tmp_path):
 def test_registry_entry():
     info = dataset_info("folder")
     assert info["needs_root"] is True and info["offline"] is False
-    assert info["options"] == {"root": None, "skip_bad": False, "test_fraction": 0.25}
+    assert info["options"] == {"root": None, "skip_bad": False, "drop_classes": [],
+                               "test_fraction": 0.25}
     assert info["native_size"] == [224, 224] and info["splits"] == ["train", "test", "all"]
     assert "folder" not in list_datasets(task=None)  # it loads nothing without root
     json.dumps(info)

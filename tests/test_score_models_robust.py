@@ -113,8 +113,8 @@ def test_small_classes_fail_by_name_before_any_model(tmp_path, monkeypatch):
     root = make_folder(tmp_path / "imgs", {"cat": 8, "dog": 8, "rocket": 1})
     monkeypatch.setattr(features, "extract_features",
                         lambda *a, **k: pytest.fail("extraction ran before the check"))
-    with pytest.raises(ValueError, match=r"class 'rocket' has 1 image: the estimators need "
-                                         r"at least 2 images per class"):
+    with pytest.raises(ValueError, match=r"class 'rocket' has 1 image: at least 2 images "
+                                         r"per class are needed"):
         score_models([Net(0)], root, image_size=8, **CPU)
     with pytest.raises(ValueError, match=r"class 'rocket' has 1 image"):
         score_layers(Net(0), root, image_size=8, progress=False)

@@ -18,6 +18,8 @@ _CLI_TERMS = [
     (r"\bground_truth='(\w+)'", r"--ground-truth \1"),
     (r"\bevaluate_estimators\(\)", "--evaluate"),
     (r"\bpass skip_bad=True\b", "pass --skip-bad"),
+    (r"\bdrop_classes=\['NAME'\]", "--drop-class NAME"),
+    (r"\bdrop_classes\b", "--drop-class"),
     (r"\bskip_bad=True\b", "--skip-bad"),
     (r"\bimage_size=(\d+)", r"--image-size \1"),
     (r"\bimage_size\b", "--image-size"),
@@ -141,7 +143,8 @@ def cmd_rank(args: argparse.Namespace) -> int:
                 device=args.device, n_jobs=args.jobs, backend=backend,
                 scheduler=args.scheduler, n=args.n, image_size=args.image_size,
                 seed=args.seed, batch_size=args.batch_size, cache=not args.no_cache,
-                skip_bad=args.skip_bad, errors="note", progress=True)
+                skip_bad=args.skip_bad, drop_classes=args.drop_class or (), errors="note",
+                progress=True)
     except (ValueError, OSError) as err:  # bad input, no model scored, unreadable data
         return _fail(err)
     except RuntimeError as err:  # a data set or weights that need the network
@@ -347,5 +350,7 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
     rank.add_argument("--skip-bad", action="store_true",
                       help="leave unreadable image files out instead of stopping (a "
                       "warning line gives their count and the first few paths)")
+    rank.add_argument("--drop-class", action="append", metavar="NAME",
+                      help="leave this class folder out (repeat for several)")
     rank.add_argument("--no-cache", action="store_true", help="do not cache the features")
     return rank

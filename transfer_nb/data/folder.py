@@ -36,7 +36,7 @@ from transfer_nb.data.base import stratified_split
 from transfer_nb.data.online import FileSource
 
 __all__ = ["load_image_folder", "folder_source", "folder_split", "image_extensions", "check_root",
-           "FolderSource", "DEFAULT_SIZE", "UnreadableImagesWarning"]
+           "folder_problems", "FolderSource", "DEFAULT_SIZE", "UnreadableImagesWarning"]
 
 DEFAULT_SIZE = (224, 224)
 _SPLIT_DIRS = ("train", "test")
@@ -131,15 +131,23 @@ def _layout(root: Path) -> list[tuple[str | None, Path]]:
     return [(s, root / s) for s in _SPLIT_DIRS]
 
 
-def _scan(root: Path):
-    """List every image: ``(files, class names per file, split per file, classes)``."""
+def _scan(root: Path, drop=(), problems: list | None = None):
+    """List every image: ``(files, class names per file, split per file, classes)``.
+
+    ``drop``: class folder names left out.  A class folder without images is a problem:
+    all of them are named in one ValueError, or appended to ``problems`` when it is a
+    list (then the scan goes on).
+    """
     layout = _layout(root)
+    drop = set(drop)
     files, names, splits = [], [], []
     all_classes: set[str] = set()
+    empty = []
     for split, base in layout:
-        classes = _class_dirs(base)
+        found_classes = _class_dirs(base)
+        classes = [c for c in found_classes if c not in drop]
         where = str(base)
-        if not classes:
+        if not found_classes:
             loose = _image_files_here(base)
             hint = (f" (it holds {len(loose)} image file(s) directly: move them into one "
                     "subfolder per class)") if loose else ""
@@ -149,17 +157,65 @@ def _scan(root: Path):
         for c in classes:
             found = _image_files(base / c)
             if not found:
-                raise ValueError(f"class folder {str(base / c)!r} holds no image files; "
-                                 f"expected files Pillow reads ({', '.join(_COMMON)}, ...)")
+                empty.append(str(base / c))
             files.extend(found)
             names.extend([c] * len(found))
             splits.extend([split] * len(found))
-        all_classes.update(classes)
-    classes = sorted(all_classes)
+        all_classes.update(found_classes)
+    unknown = sorted(drop - all_classes)
+    if unknown:
+        raise ValueError(f"drop_classes {unknown} {'is' if len(unknown) == 1 else 'are'} not "
+                         f"a class of {str(root)!r}; its classes are {sorted(all_classes)}")
+    if empty:
+        message = (f"class folder{'s' if len(empty) > 1 else ''} "
+                   f"{', '.join(repr(e) for e in empty)} hold{'s' if len(empty) == 1 else ''} "
+                   f"no image files; expected files Pillow reads ({', '.join(_COMMON)}, ...)")
+        if problems is None:
+            raise ValueError(message)
+        problems.append(message)
+    classes = sorted(all_classes - drop)
     if len(classes) < 2:
-        raise ValueError(f"image folder {str(root)!r} has only one class folder {classes}; "
-                         "expected at least 2 classes (one subfolder each)")
+        raise ValueError(f"image folder {str(root)!r} has only one class folder {classes}"
+                         + (f" once {sorted(drop)} are left out" if drop else "")
+                         + "; expected at least 2 classes (one subfolder each)")
     return files, names, splits, classes
+
+
+def folder_problems(root, min_per_class: int = 1, drop_classes=(),
+                    skip_bad: bool = False) -> list[str]:
+    """Every problem of an image folder at once, without raising: class folders without
+    images, classes with fewer than ``min_per_class`` images (in ``train/`` for that
+    layout), and unreadable files (their count and the first few; not a problem with
+    ``skip_bad``, but the classes are counted without them).
+
+    A folder whose layout cannot be read at all (missing, no class subfolders, one class,
+    ``train/`` without ``test/``, an unknown name in ``drop_classes``) still raises the
+    one ValueError that says so.
+    """
+    root = check_root(root)
+    problems: list[str] = []
+    files, names, splits, classes = _scan(root, drop_classes, problems)
+    fingerprint = _fingerprint(root, files)
+    bad = _bad_files(tuple(str(f) for f in files), bool(skip_bad), fingerprint)
+    if bad and not skip_bad:
+        shown = ", ".join(repr(p) for p, _ in bad[:_SHOWN])
+        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+        problems.append(f"cannot read {len(bad)} image file{'s' if len(bad) != 1 else ''}: "
+                        f"{shown}{more} ({bad[0][1]}); remove "
+                        f"{'it' if len(bad) == 1 else 'them'} or pass skip_bad=True to "
+                        "leave unreadable files out")
+    unreadable = {p for p, _ in bad}
+    counts: dict = {}
+    for f, c, split in zip(files, names, splits):
+        if split != "test" and str(f) not in unreadable:
+            counts[c] = counts.get(c, 0) + 1
+    small = [(c, counts.get(c, 0)) for c in classes if 0 < counts.get(c, 0) < min_per_class]
+    if small:
+        where = " in train/" if splits and splits[0] is not None else ""
+        problems.append(
+            f"class {'; class '.join(f'{c!r} has {k} image' + ('s' if k != 1 else '') for c, k in small)}"
+            f"{where}: at least {min_per_class} images per class are needed")
+    return problems
 
 
 def _image_files_here(base: Path) -> list[str]:
@@ -206,7 +262,7 @@ def _bad_files(files: tuple[str, ...], full: bool, fingerprint: str) -> tuple:
     return tuple(out)
 
 
-def folder_source(root, skip_bad: bool = False) -> FolderSource:
+def folder_source(root, skip_bad: bool = False, drop_classes=()) -> FolderSource:
     """List and check the images under ``root`` (see the module docstring for layouts).
 
     Parameters
@@ -216,6 +272,8 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
         ``False``: an unreadable file raises a ValueError naming it.  ``True``: every
         image is decoded once up front and the unreadable ones are left out with a
         warning that names them.
+    drop_classes : sequence of str
+        Class folders left out (their names must exist).
 
     Raises
     ------
@@ -225,7 +283,7 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
         image.
     """
     root = check_root(root)
-    files, names, splits, classes = _scan(root)
+    files, names, splits, classes = _scan(root, drop_classes)
     fingerprint = _fingerprint(root, files)
     bad = _bad_files(tuple(str(f) for f in files), bool(skip_bad), fingerprint)
     if bad and not skip_bad:
@@ -285,7 +343,7 @@ def folder_split(source: FolderSource, split: str, test_fraction: float, seed: i
 
 def load_image_folder(root, split: str = "train", n: int | None = None, image_size=None,
                       seed: int = 0, normalize: str | None = None, test_fraction: float = 0.25,
-                      skip_bad: bool = False):
+                      skip_bad: bool = False, drop_classes=()):
     """Load your own images, one subfolder per class, as an :class:`ImageDataset`.
 
     Same as ``load_dataset("folder", root=root, ...)``: see the module docstring for
@@ -300,6 +358,8 @@ def load_image_folder(root, split: str = "train", n: int | None = None, image_si
         Share of each class in the test split (ignored with ``train/`` and ``test/``).
     skip_bad : bool
         Leave unreadable images out with a warning naming them instead of raising.
+    drop_classes : sequence of str
+        Class folders left out.
 
     Returns
     -------
@@ -310,4 +370,4 @@ def load_image_folder(root, split: str = "train", n: int | None = None, image_si
     from transfer_nb.data.registry import load_dataset
     return load_dataset("folder", split=split, n=n, image_size=image_size, seed=seed,
                         normalize=normalize, root=root, test_fraction=test_fraction,
-                        skip_bad=skip_bad)
+                        skip_bad=skip_bad, drop_classes=drop_classes)

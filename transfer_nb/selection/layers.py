@@ -207,7 +207,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
                  finetune: Mapping | None = None, skip_bad: bool = False,
                  progress: bool = True,
                  on_progress: Callable[[int, int], None] | None = None,
-                 truth=None, test_size=None):
+                 truth=None, test_size=None, drop_classes=()):
     """Score every layer of ``model`` on ``data``: estimators and, optionally, ground truth.
 
     Parameters
@@ -250,6 +250,8 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
         (``epochs``, ``lr``, ``batch_size``, ``optimizer``, ...).
     skip_bad : bool
         Leave a folder's unreadable images out (with a warning) instead of failing.
+    drop_classes : sequence of str
+        A folder's class subfolders left out.
     progress : bool
         tqdm bars for the extraction and the fine-tunings (``False`` silences them).
     on_progress : callable, optional
@@ -278,9 +280,10 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
     train, test, made = target_parts(data, test_data, ground_truth is not None, n=n,
                                      n_test=n_test, image_size=size, seed=seed,
                                      test_fraction=test_fraction, skip_bad=skip_bad,
-                                     split=split)
+                                     split=split, drop_classes=drop_classes)
     check_class_counts(train, test, made)
-    own = source_image_size(data, skip_bad) if size is not None else None
+    own = source_image_size(data, skip_bad, drop_classes=drop_classes) \
+        if size is not None else None
     if own and size / own > 2:
         warnings.warn(upsampling_note(own, size), UserWarning, stacklevel=2)
     train, test = normalized_for(train, model), normalized_for(test, model)
