@@ -147,7 +147,7 @@ def test_an_unavailable_model_is_a_warning_line_and_the_others_are_saved(
     assert code == 0
     warnings = [line for line in captured.err.splitlines() if "warning" in line]
     assert warnings == [
-        "transfer-nb rank: warning: resnet18 was not scored: WeightsUnavailableError: "
+        "transfer-nb rank: warning: resnet18 was not scored: "
         "pretrained weights for 'resnet18' could not be fetched (download.pytorch.org is "
         "unreachable); models that work offline: efficientnet_lite0, efficientnet_lite1, "
         "efficientnet_lite2"]
@@ -162,7 +162,7 @@ def test_no_model_scored_is_one_line_and_exit_2(folder, capsys, offline):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("transfer-nb rank: error: no model could be scored: 'resnet18': "
-                              "WeightsUnavailableError")
+                              "pretrained weights for 'resnet18' could not be fetched")
     assert not any("Traceback" in line for line in err)
 
 
@@ -362,3 +362,60 @@ def test_every_problem_of_a_folder_at_once_and_drop_class(folder, tmp_path, caps
     assert "36 images scored, 3 classes" in capsys.readouterr().out
     assert main(args + ["--drop-class", "rockets"]) == 2
     assert "--drop-class ['rockets'] is not a class of" in capsys.readouterr().err
+
+
+def test_the_words_a_pip_user_reads(folder, tmp_path, capsys):
+    """issue 37 point 10: help without placeholders, --version, no exception class names,
+    the CSV note in the terminal's words, one precision per column."""
+    import re
+
+    from transfer_nb._version import __version__
+    from transfer_nb.selection import MODEL_ESTIMATORS  # noqa: F401 - the defaults
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == \
+        f"transfer-nb {__version__}"
+    helps = {}
+    for command in (["rank"], ["run"], ["tutorials"], ["list-models"], ["list-datasets"],
+                    ["docs"]):
+        with pytest.raises(SystemExit):
+            main(command + ["--help"])
+        helps[command[0]] = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for text in helps.values():
+        for flag, meta in re.findall(r"--([a-z-]+) ([A-Z][A-Z_]+)\b", text):
+            assert meta != flag.upper().replace("-", "_"), meta  # BATCH_SIZE, TIMEOUT
+        assert "{threading,loky,dask}" not in text and "global generator" not in text
+    assert "--batch-size N" in helps["rank"] and "(default 64)" in helps["rank"]
+    assert "--timeout SECONDS" in helps["run"] and "(default 1800)" in helps["run"]
+    assert "an hour per tutorial on 2 CPU cores" in helps["run"]
+    assert "hscore); any of transrate, transrate_layerwise, transrate_projected, logme, " \
+        "leep, nce, hscore, hscore_shrinkage, knn," in helps["rank"]
+    assert "Inside DIR, `transfer-nb run` runs your copies." in helps["tutorials"]
+    assert "no weights" in helps["list-models"]
+    # the CSV says what the terminal says; one precision per column in the table
+    out = tmp_path / "r.csv"
+    assert main(["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+                 "--estimators", "transrate,logme,leep", "--device", "cpu", "--out",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    notes = pd.read_csv(out, index_col="model")["note"]
+    assert notes.str.contains("--image-size 8").all() and \
+        not notes.str.contains("image_size=").any()
+    header = next(i for i, line in enumerate(printed) if line.split()[:1] == ["rank"])
+    rows = [line.split() for line in printed[header + 2:header + 4]]
+    for k in range(3, 6):  # transrate, logme, leep: the same decimals in both rows
+        decimals = {len(r[k].partition(".")[2]) for r in rows}
+        assert len(decimals) == 1, rows
+
+
+def test_dir_lists_each_name_once_and_pypi_lists_every_tutorial():
+    from pathlib import Path
+
+    import transfer_nb as tnb
+    names = dir(tnb)
+    assert len(names) == len(set(names)) and "score_models" in names
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "docs" / "PYPI.md").read_text()
+    for nb in sorted((repo / "notebooks").glob("[0-9]*.ipynb")):
+        assert f"`{nb.stem}`" in text, nb.stem

