@@ -29,9 +29,24 @@ def code(text: str, check: bool = False):
     return new_code_cell(text)
 
 
+def exercise(id: str, function: str | None = None, args: str = ""):
+    """A lesson's exercise cell: the statement (``show_exercise``), the function the student
+    writes (a stub that raises until they do), and ``check`` on it; for a choice, the
+    statement and a ``check`` of a letter to replace."""
+    if function is None:
+        return code(f'show_exercise("{id}")\ncheck("{id}", "?")   # replace "?" by your letter')
+    return code(f'''show_exercise("{id}")
+
+def {function}({args}):
+    # your code here
+    raise NotImplementedError
+
+check("{id}", {function})''')
+
+
 #: first-cell note for notebooks with widgets: a saved copy shows their text repr only
 WIDGET_NOTE = ("*The interactive widgets in this notebook appear only when its cells run in "
-               "Jupyter; a saved copy shows a line of text such as `CodingRateExplorer(children=...)` "
+               "Jupyter; a saved copy shows a line of text naming the widget (`...(children=...)`) "
                "in their place: run the cells to see them.*")
 
 

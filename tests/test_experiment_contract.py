@@ -67,9 +67,13 @@ def test_config_modes(paper):
 
 @pytest.mark.parametrize("paper", PAPERS)
 def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
+    from PIL import Image
     pkg = _pkg(paper)
     for c in ("cat", "dog", "fox"):
         (tmp_path / "mine" / c).mkdir(parents=True)
+        (tmp_path / "empty" / c).mkdir(parents=True)
+        for i in range(40):    # enough for every preset's draw (+ validation) and a test split
+            Image.new("RGB", (8, 8), (6 * i, 100, 0)).save(tmp_path / "mine" / c / f"{i}.png")
     if paper in NO_FOLDER:
         with pytest.raises(ValueError, match=NO_FOLDER[paper]):
             pkg.config("fast", targets=[tmp_path / "mine"])
@@ -79,6 +83,8 @@ def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
     assert str((tmp_path / "mine").resolve()) in repr(dataclasses.asdict(cfg))
     with pytest.raises(ValueError, match="unknown target"):
         pkg.config("fast", targets=["no-such-data-set"])
+    with pytest.raises(ValueError, match="holds no image files"):   # checked before training
+        pkg.config("fast", targets=[tmp_path / "empty"])
 
 
 @pytest.mark.parametrize("paper", PAPERS)

@@ -35,8 +35,11 @@ def test_config_modes_overrides_and_hash():
 
 
 def test_config_accepts_a_users_folder(tmp_path):
+    from PIL import Image
     for c in ("a", "b"):
         (tmp_path / "mine" / c).mkdir(parents=True)
+        for i in range(8):             # 6 training images per class >= per_class 5
+            Image.new("RGB", (8, 8), (30 * i, 0, 0)).save(tmp_path / "mine" / c / f"{i}.png")
     cfg = E.config("fast", targets=[tmp_path / "mine"])
     assert [t.dataset for t in cfg.targets] == ["folder"]
     assert cfg.targets[0].per_class == 5

@@ -138,8 +138,9 @@ def test_read_aloud_and_said_use_the_numbers_and_the_verdict():
     v = _verdicts()
     text = lessons.read_aloud(v)
     assert "the paper reports 0.81" in text and "**0.44**" in text and "(**reproduced**)" in text
-    assert lessons.said(v, "beats") == "-0.18 [-0.32, -0.07] (not reproduced: the opposite direction)"
+    assert lessons.said(v, "beats") == "-0.18 [-0.32, -0.07] (not reproduced)"
     assert lessons.interval_text(np.nan, 0, 1) == "-"
+    assert lessons.interval_text(0.0, np.nan, np.nan) == "+0.00"
 
 
 def test_provenance_is_one_sentence():

@@ -24,6 +24,7 @@ without fine-tuning?  After ``pip install transfer-nb``:
     tnb.list_models(), tnb.list_datasets()
     tnb.estimators.knn / nleep / gbc / parc / sfda  # the scores recent benchmarks compare
     tnb.evaluate_estimators(table, "accuracy", groups="target")   # which score to trust
+    tnb.exercises.check("01.1", my_coding_rate)   # the lessons' self-checking exercises
 
 * The interactive widgets: ``import transfer_nb_widgets as widgets`` (needs the
   ``widgets`` extra); ``%load_ext transfer_nb`` adds the ``%transrate`` magic.
@@ -59,7 +60,7 @@ _LAZY = {
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
                "selection", "plots", "evaluation",
-               "magics", "config", "transfer", "preprocessing", "cli"}
+               "magics", "config", "transfer", "preprocessing", "cli", "exercises"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
             "transrate_per_layer"] + sorted(_LAZY) + sorted(_SUBMODULES))

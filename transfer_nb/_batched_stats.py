@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from transfer_nb._stats_inputs import usable_groups
+
 def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Pearson r of every row pair of ``x`` and ``y`` (shape (B, n)); nan if constant."""
     xc = x - x.mean(axis=1, keepdims=True)
@@ -97,7 +99,10 @@ def _groups_of(truth: np.ndarray, groups) -> list[np.ndarray]:
         return [np.arange(truth.size)]
     g = np.asarray(groups).ravel()
     if g.size != truth.size:
-        raise ValueError(f"groups has {g.size} values but truth has {truth.size}")
+        raise ValueError(f"groups has {g.size} values but truth has {truth.size}; expected "
+                         "one group label per item")
+    if g.size == 0:
+        return []
     _, codes = np.unique(g.astype(str), return_inverse=True)
     return [np.flatnonzero(codes == k) for k in range(codes.max() + 1)]
 
@@ -117,12 +122,92 @@ def _percentile(draws: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def _prepare(truth, *scores):
-    truth = np.asarray(truth, dtype=np.float64).ravel()
-    out = []
-    for name, x in scores:
-        x = np.asarray(x, dtype=np.float64).ravel()
-        if x.shape != truth.shape:
-            raise ValueError(f"{name} has {x.size} values but truth has {truth.size}")
-        out.append(x)
-    return truth, out
+def _few_distinct(idx: np.ndarray) -> np.ndarray:
+    """Which resamples (rows of item indices) hold fewer than 3 distinct items: their
+    correlation is +-1 (two points lie on a line) or undefined by construction."""
+    if idx.shape[1] < 3:
+        return np.ones(idx.shape[0], dtype=bool)
+    s = np.sort(idx, axis=1)
+    return (np.diff(s, axis=1) != 0).sum(axis=1) < 2
+
+
+def _pooled_from(scores: list, truth: np.ndarray, members: list, resamples: list,
+                 use: list, method: str):
+    """Observed pooled statistic (one per score), its bootstrap draws (scores x B) and the
+    per-group values, over the groups flagged in ``use``.
+
+    A resample in which any used group holds fewer than 3 distinct items is dropped (nan
+    for every score): its correlation there is +-1 or undefined by construction, not a
+    measurement, and its Fisher z would swamp the average.  Returns also the number of
+    resamples dropped so.
+    """
+    n_boot = resamples[0].shape[0] if resamples else 0
+    per_group = np.full((len(scores), len(members)), np.nan)
+    boots = np.full((len(scores), n_boot, len(members)), np.nan)
+    degenerate = np.zeros(n_boot, dtype=bool)
+    for k, (m, idx) in enumerate(zip(members, resamples)):
+        if not use[k]:
+            continue
+        degenerate |= _few_distinct(idx)
+        for s, x in enumerate(scores):
+            per_group[s, k] = _one_stat(x[m][None, :], truth[m][None, :], method)[0]
+            boots[s, :, k] = _one_stat(x[idx], truth[idx], method)
+    boots[:, degenerate, :] = np.nan
+    return _pool(per_group, method), _pool(boots, method), per_group, int(degenerate.sum())
+
+
+# ------------------------------------------------- the rules' shared core
+def _grouping(truth: np.ndarray, g) -> tuple[list, list, list, str]:
+    """``(members, labels, use, note)``: the items of each group, its label, whether it
+    reaches :data:`MIN_GROUP_ITEMS`, and the plain-words note on the ones that do not."""
+    members = _groups_of(truth, g)
+    labels = ["all"] if g is None else [str(g[m[0]]) for m in members]
+    used, note = usable_groups({lab: m.size for lab, m in zip(labels, members)})
+    return members, labels, [lab in used for lab in labels], note
+
+
+def _pooled_interval(xs: list, truth: np.ndarray, members: list, use: list, method: str,
+                     n_boot: int, seed: int, confidence: float, diff: bool = False) -> dict:
+    """Pooled statistic(s) over the used groups with their bootstrap interval: of the one
+    score, or of ``xs[0] - xs[1]`` on the same resamples when ``diff``."""
+    resamples = _within_resamples(members, n_boot, seed)
+    obs, boot, per_group, dropped = _pooled_from(xs, truth, members, resamples, use, method)
+    low, high = _percentile(boot[0] - boot[1] if diff else boot[0], confidence)
+    est = float(obs[0] - obs[1]) if diff else float(obs[0])
+    return {"estimate": est, "low": low, "high": high, "obs": obs, "per_group": per_group,
+            "n_resamples": int(n_boot - dropped)}
+
+
+def _note(*parts) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _dropped_note(n_dropped: int) -> str:
+    return (f"{n_dropped} item(s) without a finite score and truth left out"
+            if n_dropped else "")
+
+
+def _constant_note(labels, use, per_group: np.ndarray) -> str:
+    flat = [lab for lab, u, v in zip(labels, use, per_group) if u and not np.isfinite(v)]
+    if not flat:
+        return ""
+    where = "" if labels == ["all"] else f" within {', '.join(flat)}"
+    return f"correlation undefined (score or truth constant){where}: left out"
+
+
+def _loo_values(x, truth, members, use, method) -> np.ndarray:
+    """The pooled statistic with each item of a used group left out once (the groups used
+    stay those of the full data)."""
+    values = []
+    for k, m in enumerate(members):
+        if not use[k]:
+            continue
+        for i in m:
+            per = []
+            for j, mj in enumerate(members):
+                if not use[j]:
+                    continue
+                mm = mj[mj != i]
+                per.append(_one_stat(x[mm][None, :], truth[mm][None, :], method)[0])
+            values.append(float(_pool(np.asarray(per), method)))
+    return np.asarray(values, dtype=np.float64)

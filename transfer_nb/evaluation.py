@@ -89,23 +89,36 @@ def _kind(column: str) -> str:
 
 
 def _usable(x, truth, groups):
-    """Items with a finite score and truth; a note on constant groups and dropped items."""
+    """Items with a finite score and truth; notes on dropped items, groups with too few
+    items (:data:`transfer_nb.stats.MIN_GROUP_ITEMS`) and constant groups; whether no
+    group is left to correlate."""
+    from transfer_nb.stats import MIN_GROUP_ITEMS
+    from transfer_nb._stats_inputs import usable_groups
+
     ok = np.isfinite(x) & np.isfinite(truth)
     notes = []
     if (~ok).any():
         notes.append(f"{int((~ok).sum())} item(s) without a finite value left out")
     g = groups if groups is not None else np.zeros(x.size, dtype=int)
     labels = list(dict.fromkeys(g[ok].tolist()))
-    constant = [lab for lab in labels if np.ptp(x[ok & (g == lab)]) == 0]
     if not labels:
         notes.append("no item with a finite value: correlations undefined")
         return ok, notes, True
-    if len(constant) == len(labels):
+    sizes = {lab: int((ok & (g == lab)).sum()) for lab in labels}
+    if groups is None:
+        sizes = {"all": sizes[labels[0]]}
+    used, small = usable_groups(sizes, MIN_GROUP_ITEMS)
+    if small:
+        notes.append(small)
+    if groups is None:
+        used = labels if used else []
+    constant = [lab for lab in used if np.ptp(x[ok & (g == lab)]) == 0]
+    if used and len(constant) == len(used):
         notes.append("constant" + (" within every group" if groups is not None else "")
                      + ": correlations undefined")
     elif constant:
         notes.append(f"constant within {', '.join(map(str, constant))}: those groups left out")
-    return ok, notes, len(constant) == len(labels)
+    return ok, notes, len(constant) == len(used)
 
 
 def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str = "kendall",
@@ -124,8 +137,9 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
     groups : str or array-like, optional
         Column (or values) grouping the rows, e.g. the target: every statistic is then
         computed within each group and pooled (Fisher-z for Pearson, plain mean for the
-        taus), and the bootstrap resamples within groups.  Groups with fewer than 3
-        usable items are left out.
+        taus), and the bootstrap resamples within groups.  Groups with fewer than
+        :data:`transfer_nb.stats.MIN_GROUP_ITEMS` (5) usable items are left out, and
+        the ``note`` says "too few items" (:data:`transfer_nb.stats.MIN_GROUP_REASON`).
     columns : sequence of str, optional
         Columns to evaluate.  Default: :func:`score_columns` (numeric columns other
         than the truth, the groups and bookkeeping such as ``n_train`` or ``*_seconds``).
@@ -158,17 +172,21 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
     Raises
     ------
     ValueError
-        On a missing column, a length mismatch, an unknown ``statistic``, ``against``
-        not a column, or no column to evaluate.
+        On a missing column, a length mismatch, a truth that is not numbers, an unknown
+        ``statistic``, ``against`` not a column, no column to evaluate, ``n_boot < 1``
+        or ``confidence`` outside (0, 1).
     """
     import pandas as pd
 
     from transfer_nb import stats
 
+    from transfer_nb._stats_inputs import check_rule_args, numeric
+
     if statistic not in STATISTICS:
         raise ValueError(f"statistic must be one of {list(STATISTICS)}; got {statistic!r}")
+    check_rule_args(n_boot, confidence, seed)
     y, truth_name = _vector(table, truth, "truth", "ground truth")
-    y = np.asarray(y, dtype=np.float64)
+    y = numeric(y, "truth" if truth_name is None else f"truth column {truth_name!r}")
     g, group_name = (None, None) if groups is None else _vector(table, groups, "groups", "group")
     if g is not None:
         g = np.asarray(g).astype(str)
@@ -198,17 +216,16 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
             for s in STATISTICS:
                 row[s] = row[f"{s}_low"] = row[f"{s}_high"] = np.nan
             row["loo_min"] = row["loo_max"] = np.nan
-            if not undefined and ok.sum() >= 3:
+            if not undefined:
                 gs = None if g is None else g[ok]
                 for s in STATISTICS:
                     res = stats.pooled_within(x[ok], y[ok], gs, method=s, n_boot=n_boot,
                                               seed=seed, confidence=confidence)
                     row[s], row[f"{s}_low"], row[f"{s}_high"] = (res["estimate"], res["low"],
                                                                  res["high"])
+                row["n"] = int(res["n_items"])          # items of the groups used
                 row["loo_min"], row["loo_max"] = stats.leave_one_out_range(
                     x[ok], y[ok], method=statistic, groups=gs)
-            elif not undefined:
-                notes.append(f"only {int(ok.sum())} item(s) with a value (need 3)")
             if not np.isfinite(row[statistic]) and not notes:
                 notes.append(f"{statistic} undefined")
             row["note"] = "; ".join(notes)

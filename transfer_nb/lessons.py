@@ -47,6 +47,12 @@ def interval_text(estimate, low, high, digits: int = 2) -> str:
             return "-"
     except (TypeError, ValueError):
         return "-"
+    try:
+        bounded = math.isfinite(float(low)) and math.isfinite(float(high))
+    except (TypeError, ValueError):
+        bounded = False
+    if not bounded:                      # a reference row (a column against itself)
+        return _num(estimate, digits)
     return f"{_num(estimate, digits)} [{_num(low, digits)}, {_num(high, digits)}]"
 
 
@@ -76,8 +82,8 @@ def _pick(verdicts: pd.DataFrame, claims) -> pd.DataFrame:
 
 
 def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claims=None,
-                 evidence_label: str = "stored run", short_names: dict | None = None
-                 ) -> pd.DataFrame:
+                 evidence_label: str = "stored run", short_names: dict | None = None,
+                 papers: dict | None = None) -> pd.DataFrame:
     """The lesson's result table: at most 8 rows, 2 decimals, the paper's number beside ours.
 
     Parameters
@@ -92,6 +98,9 @@ def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claim
         Column heading for the evidence (e.g. ``"stored run (exploratory)"``).
     short_names : dict, optional
         ``{claim text: shorter text}`` for the table.
+    papers : dict, optional
+        ``{claim text: what the paper says, in a few words}`` where the verdict table's
+        ``paper`` cell is a sentence (the table must fit a page's text column).
 
     Returns
     -------
@@ -104,15 +113,20 @@ def result_table(evidence: pd.DataFrame, fast: pd.DataFrame | None = None, claim
     ValueError
         More than 8 rows are asked for, or a claim is not in the table.
     """
-    picked = _pick(evidence.reset_index(drop=True), claims)
+    evidence = evidence.reset_index(drop=True)
+    picked = _pick(evidence, claims)
+    # short names and paper words may be keyed by the full claim or by the text asked for
+    asked = {int(i): c for i, c in zip(picked.index, claims or [])}
     if len(picked) > MAX_ROWS:
         raise ValueError(f"a lesson's result table holds at most {MAX_ROWS} rows, got "
                          f"{len(picked)}: put the rest in the appendix")
-    short_names = short_names or {}
+    short_names, papers = short_names or {}, papers or {}
     fast_by_claim = {} if fast is None else {r.claim: r for r in fast.itertuples()}
     rows = []
     for r in picked.itertuples():
-        row = {"claim": short_names.get(r.claim, r.claim), "paper": _paper(r.paper),
+        key = asked.get(int(r.Index), r.claim)
+        row = {"claim": short_names.get(r.claim, short_names.get(key, r.claim)),
+               "paper": papers.get(r.claim, papers.get(key, _paper(r.paper))),
                evidence_label: interval_text(r.estimate, r.low, r.high), "verdict": r.verdict}
         if fast is not None:
             f = fast_by_claim.get(r.claim)
@@ -255,13 +269,7 @@ def evidence(paper: str, cfg, module, n_boot: int | None = None):
 
 
 def said(verdicts: pd.DataFrame, claim) -> str:
-    """A claim's estimate, interval and verdict in words, e.g. ``"+0.44 [+0.27, +0.60]
-    (reproduced)"``, for a lesson's generated prose."""
+    """A claim's estimate, interval and verdict, e.g. ``"+0.44 [+0.27, +0.60] (reproduced)"``,
+    for a lesson's generated prose (the words are defined by :data:`READING`)."""
     row = _pick(verdicts.reset_index(drop=True), [claim]).iloc[0]
-    meaning = {"reproduced": "reproduced: the paper's direction holds",
-               "not reproduced": "not reproduced: the opposite direction",
-               "inconclusive": "inconclusive: the interval straddles the line",
-               "fragile": "fragile: one item flips it",
-               "excluded": "excluded: no target passed the gates"}.get(row["verdict"],
-                                                                        row["verdict"])
-    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({meaning})"
+    return f"{interval_text(row['estimate'], row['low'], row['high'])} ({row['verdict']})"

@@ -31,7 +31,8 @@ import numpy as np
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
            "noninferiority_verdict", "leave_one_out_range", "correlation_verdict", "direction_verdict",
-           "group_difference", "pooled_within_permutation",
+           "group_difference", "pooled_within_permutation", "MIN_GROUP_ITEMS",
+           "MIN_GROUP_REASON",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
 #: DESIGN's standard: a target discriminates when the models' ground truth spreads over at
@@ -44,20 +45,24 @@ STATISTICS = ("pearson", "kendall", "weighted_tau")
 _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high", "_p")] + ["n"]
 
 
-from transfer_nb._batched_stats import (_all_stats, _groups_of, _one_stat,  # noqa: E402
-                                        _percentile, _pool, _prepare, _within_resamples)
-from transfer_nb._group_stats import group_difference  # noqa: E402
+from transfer_nb._batched_stats import (_all_stats, _constant_note,  # noqa: E402
+                                        _dropped_note, _grouping, _loo_values, _note,
+                                        _one_stat, _pool, _pooled_interval)
+from transfer_nb._group_stats import group_difference, pooled_within_permutation  # noqa: E402
+from transfer_nb._validation import check_scalar  # noqa: E402
+from transfer_nb._stats_inputs import (MIN_GROUP_ITEMS, MIN_GROUP_REASON,  # noqa: E402
+                                       check_rule_args, numeric, rule_items, usable_groups)
 
 
 # ------------------------------------------------------------------------ public
 def _as_columns(scores) -> dict:
     """``{name: 1-D float array}`` from a mapping, a DataFrame, a Series or one array."""
     if hasattr(scores, "columns") and hasattr(scores, "to_numpy"):        # DataFrame
-        return {str(c): np.asarray(scores[c], dtype=np.float64) for c in scores.columns}
+        return {str(c): scores[c].to_numpy() for c in scores.columns}
     if isinstance(scores, Mapping):
-        return {str(k): np.asarray(v, dtype=np.float64) for k, v in scores.items()}
+        return {str(k): v for k, v in scores.items()}
     name = getattr(scores, "name", None)                                  # Series / array
-    return {str(name) if name is not None else "score": np.asarray(scores, dtype=np.float64)}
+    return {str(name) if name is not None else "score": scores}
 
 
 def rank_correlations(scores, truth, n_boot: int = 1000, seed: int = 0):
@@ -96,16 +101,15 @@ def rank_correlations(scores, truth, n_boot: int = 1000, seed: int = 0):
     """
     import pandas as pd
 
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer, got {n_boot!r}")
+    check_rule_args(n_boot, None, seed)
     n_boot = int(n_boot)
     columns = _as_columns(scores)
     if not columns:
         raise ValueError("scores is empty: pass at least one score")
-    truth = np.asarray(truth, dtype=np.float64).ravel()
+    truth = numeric(truth, "truth")
     rows = {}
     for name, x in columns.items():
-        x = x.ravel()
+        x = numeric(x, f"score {name!r}")
         if x.shape != truth.shape:
             raise ValueError(f"score {name!r} has {x.size} values but truth has {truth.size}")
         rows[name] = _one_score(name, x, truth, n_boot, seed)
@@ -122,7 +126,7 @@ def _one_score(name: str, x: np.ndarray, y: np.ndarray, n_boot: int, seed: int) 
     n = row["n"] = int(x.size)
     why = None
     if n < 3:
-        why = f"only {n} items with a finite score and truth (need at least 3)"
+        why = f"too few items: only {n} items with a finite score and truth (need at least 3)"
     elif np.ptp(x) == 0:
         why = "the score is constant"
     elif np.ptp(y) == 0:
@@ -194,20 +198,32 @@ def discrimination(values, se: float, top: float | None = None, ceiling: float =
     Returns
     -------
     dict
-        ``spread``, ``se``, ``spread_in_se``, ``passes`` (bool) and ``reason`` (plain
-        words; ``""`` when it passes).
+        ``spread``, ``se``, ``spread_in_se``, ``passes`` (bool), ``n`` (values used),
+        ``n_dropped`` (values that were not finite, left out) and ``reason`` (plain
+        words; ``""`` when it passes).  Fewer than 2 finite values never pass ("too
+        few items").
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = numeric(values, "values")
+    se = check_scalar(se, "se", float, min_val=0)
+    n_dropped = int((~np.isfinite(v)).sum())
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return {"spread": float("nan"), "se": se, "spread_in_se": float("nan"),
+                "passes": False, "n": int(v.size), "n_dropped": n_dropped,
+                "reason": f"too few items: {v.size} with a finite value (need 2 to compare)"}
     spread = float(v.max() - v.min())
     top = float(v.max() if top is None else top)
     reasons = []
+    if not np.isfinite(top):
+        reasons.append(f"the value compared with the ceiling is {top}")
     if spread < n_se * se:
         reasons.append(f"spread {spread:.3f} < {n_se:g} SE ({n_se * se:.3f})")
     if top >= ceiling:
         reasons.append(f"a model reaches {top:.3f} >= {ceiling:g}")
     return {"spread": spread, "se": float(se),
             "spread_in_se": spread / se if se > 0 else float("inf"),
-            "passes": not reasons, "reason": "; ".join(reasons)}
+            "passes": not reasons, "n": int(v.size), "n_dropped": n_dropped,
+            "reason": "; ".join(reasons)}
 
 
 def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float]:
@@ -217,7 +233,8 @@ def mean_interval(values, confidence: float = 0.95) -> tuple[float, float, float
     """
     from scipy import stats as st
 
-    v = np.asarray(values, dtype=np.float64)
+    check_rule_args(confidence=confidence)
+    v = numeric(values, "values")
     v = v[np.isfinite(v)]
     if v.size == 0:
         return float("nan"), float("nan"), float("nan")
@@ -265,40 +282,10 @@ def seed_aware_se(per_seed, n_test: int) -> float:
 
 
 # ------------------------------------------------------------- rules (DESIGN rule 3)
-
-
 def _check_method(method: str) -> str:
     if method not in STATISTICS:
         raise ValueError(f"method must be one of {list(STATISTICS)}, got {method!r}")
     return method
-
-
-
-
-
-
-
-
-def _stat_rows(x: np.ndarray, y: np.ndarray, method: str) -> np.ndarray:
-    return _one_stat(x, y, method)
-
-
-def _pooled_from(scores: list[np.ndarray], truth: np.ndarray, members, resamples,
-                 method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Observed pooled statistic, its bootstrap draws (one per score) and per-group values."""
-    per_group = np.full((len(scores), len(members)), np.nan)
-    boots = np.full((len(scores), resamples[0].shape[0], len(members)), np.nan)
-    for k, (m, idx) in enumerate(zip(members, resamples)):
-        if m.size < 3:
-            continue
-        for s, x in enumerate(scores):
-            per_group[s, k] = _stat_rows(x[m][None, :], truth[m][None, :], method)[0]
-            boots[s, :, k] = _stat_rows(x[idx], truth[idx], method)
-    return _pool(per_group, method), _pool(boots, method), per_group
-
-
-
-
 
 
 def pooled_within(scores, truth, groups, method: str = "pearson", n_boot: int = 1000,
@@ -313,32 +300,39 @@ def pooled_within(scores, truth, groups, method: str = "pearson", n_boot: int = 
 
     Parameters
     ----------
-    scores, truth : array-like, shape (n,)
-        One score and one ground truth per item.
+    scores, truth : array-like of numbers, shape (n,)
+        One score and one ground truth per item.  An item whose score or truth is not
+        finite (NaN, inf, None) is dropped, and only that item: ``n_dropped`` counts them.
     groups : array-like, shape (n,) or None
-        Group label of each item (None: one group).  Groups with fewer than 3 items
-        are left out (a correlation needs 3).
+        Group label of each item (None: one group).  A group with fewer than
+        :data:`MIN_GROUP_ITEMS` (5) items is left out, and ``note`` names it
+        (:data:`MIN_GROUP_REASON` says why 5).
     method : {"pearson", "kendall", "weighted_tau"}
-    n_boot, seed, confidence : bootstrap resamples, their seed, interval level.
+    n_boot, seed, confidence : bootstrap resamples (>= 1), their seed, interval level in
+        (0, 1).  A resample in which a group holds fewer than 3 distinct items is dropped
+        (its correlation is +-1 or undefined by construction); ``n_resamples`` counts the
+        ones kept.
 
     Returns
     -------
     dict
-        ``estimate, low, high, n_groups`` (groups used), ``n_items`` and ``per_group``
-        (group label -> statistic).
+        ``estimate, low, high`` (nan when no group is usable: ``note`` then says "too few
+        items"), ``n_groups`` (groups used), ``n_items`` (their items), ``n_dropped``,
+        ``n_resamples``, ``per_group`` (group label -> statistic, nan for a group left
+        out) and ``note`` (plain words: items dropped, groups left out; "" when none).
     """
     _check_method(method)
-    truth, (x,) = _prepare(truth, ("scores", scores))
-    members = _groups_of(truth, groups)
-    labels = (["all"] if groups is None else
-              [str(np.asarray(groups).ravel()[m[0]]) for m in members])
-    resamples = _within_resamples(members, int(n_boot), seed)
-    obs, boot, per_group = _pooled_from([x], truth, members, resamples, method)
-    low, high = _percentile(boot[0], confidence)
-    used = [m for m in members if m.size >= 3]
-    return {"estimate": float(obs[0]), "low": low, "high": high, "n_groups": len(used),
-            "n_items": int(sum(m.size for m in used)),
-            "per_group": dict(zip(labels, per_group[0].tolist()))}
+    check_rule_args(n_boot, confidence, seed)
+    truth, (x,), g, n_dropped = rule_items(truth, ("scores", scores), groups=groups)
+    members, labels, use, note = _grouping(truth, g)
+    out = _pooled_interval([x], truth, members, use, method, int(n_boot), seed, confidence)
+    return {"estimate": out["estimate"], "low": out["low"], "high": out["high"],
+            "n_groups": int(sum(use)),
+            "n_items": int(sum(m.size for m, u in zip(members, use) if u)),
+            "n_dropped": n_dropped, "n_resamples": out["n_resamples"],
+            "per_group": dict(zip(labels, out["per_group"][0].tolist())),
+            "note": _note(_dropped_note(n_dropped), note,
+                          _constant_note(labels, use, out["per_group"][0]))}
 
 
 def paired_correlation_difference(a, b, truth, groups=None, method: str = "pearson",
@@ -349,23 +343,27 @@ def paired_correlation_difference(a, b, truth, groups=None, method: str = "pears
     The difference ``r_a - r_b`` (pooled within groups when ``groups`` is given) is
     bootstrapped on the *same* resamples of the items for both scores, so the shared
     item-to-item noise cancels; two separate intervals that overlap can still give a
-    paired difference that excludes 0 (DESIGN rule 3).
+    paired difference that excludes 0 (DESIGN rule 3).  Items where ``a``, ``b`` or the
+    truth is not finite are dropped (``n_dropped``); groups and resamples as in
+    :func:`pooled_within`.
 
     Returns
     -------
     dict
         ``estimate`` (r_a - r_b), ``low``, ``high``, ``a``, ``b`` (each score's
-        statistic) and ``n_items``.
+        statistic), ``n_items``, ``n_dropped``, ``n_resamples`` and ``note``.
     """
     _check_method(method)
-    truth, (xa, xb) = _prepare(truth, ("a", a), ("b", b))
-    members = _groups_of(truth, groups)
-    resamples = _within_resamples(members, int(n_boot), seed)
-    obs, boot, _ = _pooled_from([xa, xb], truth, members, resamples, method)
-    low, high = _percentile(boot[0] - boot[1], confidence)
-    return {"estimate": float(obs[0] - obs[1]), "low": low, "high": high,
-            "a": float(obs[0]), "b": float(obs[1]),
-            "n_items": int(sum(m.size for m in members if m.size >= 3))}
+    check_rule_args(n_boot, confidence, seed)
+    truth, (xa, xb), g, n_dropped = rule_items(truth, ("a", a), ("b", b), groups=groups)
+    members, labels, use, note = _grouping(truth, g)
+    out = _pooled_interval([xa, xb], truth, members, use, method, int(n_boot), seed,
+                           confidence, diff=True)
+    return {"estimate": out["estimate"], "low": out["low"], "high": out["high"],
+            "a": float(out["obs"][0]), "b": float(out["obs"][1]),
+            "n_items": int(sum(m.size for m, u in zip(members, use) if u)),
+            "n_dropped": n_dropped, "n_resamples": out["n_resamples"],
+            "note": _note(_dropped_note(n_dropped), note)}
 
 
 def paired_difference(x, y, confidence: float = 0.95) -> dict:
@@ -373,20 +371,24 @@ def paired_difference(x, y, confidence: float = 0.95) -> dict:
 
     "Method A beats method B on the same seeds" is decided on the paired differences
     (DESIGN rule 3), not on the overlap of two separate intervals.  Pairs where either
-    value is not finite are dropped.
+    value is not finite are dropped (``n_dropped``); fewer than 2 pairs give a nan
+    interval.
 
     Returns
     -------
     dict
-        ``estimate`` (mean difference), ``low``, ``high`` and ``n`` (pairs used).
+        ``estimate`` (mean difference), ``low``, ``high``, ``n`` (pairs used) and
+        ``n_dropped``.
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
+    check_rule_args(confidence=confidence)
+    x, y = numeric(x, "x"), numeric(y, "y")
     if x.shape != y.shape:
         raise ValueError(f"x has {x.size} values but y has {y.size}: pair them by seed")
     d = x - y
-    mean, low, high = mean_interval(d[np.isfinite(d)], confidence)
-    return {"estimate": mean, "low": low, "high": high, "n": int(np.isfinite(d).sum())}
+    ok = np.isfinite(d)
+    mean, low, high = mean_interval(d[ok], confidence)
+    return {"estimate": mean, "low": low, "high": high, "n": int(ok.sum()),
+            "n_dropped": int((~ok).sum())}
 
 
 def noninferiority_verdict(low, high, margin: float) -> tuple[str, str]:
@@ -409,23 +411,14 @@ def leave_one_out_range(scores, truth, method: str = "pearson", groups=None) -> 
     """Min and max of the (pooled-within) statistic over dropping each item once.
 
     A wide range means one item carries the correlation (a leverage point, e.g. a
-    random-init model whose score is constant by construction).
+    random-init model whose score is constant by construction).  Items without a finite
+    score and truth are dropped first; the groups are those :func:`pooled_within` uses
+    (at least :data:`MIN_GROUP_ITEMS` items); ``(nan, nan)`` when none is.
     """
     _check_method(method)
-    truth, (x,) = _prepare(truth, ("scores", scores))
-    g = None if groups is None else np.asarray(groups).ravel()
-    values = []
-    for i in range(truth.size):
-        keep = np.arange(truth.size) != i
-        if groups is None:
-            xs, ys = x[keep][None, :], truth[keep][None, :]
-            values.append(float(_stat_rows(xs, ys, method)[0]) if keep.sum() >= 3 else np.nan)
-        else:
-            members = _groups_of(truth[keep], g[keep])
-            per = [_stat_rows(x[keep][m][None, :], truth[keep][m][None, :], method)[0]
-                   for m in members if m.size >= 3]
-            values.append(float(_pool(np.asarray(per), method)) if per else np.nan)
-    v = np.asarray(values)
+    truth, (x,), g, _ = rule_items(truth, ("scores", scores), groups=groups)
+    members, _, use, _ = _grouping(truth, g)
+    v = _loo_values(x, truth, members, use, method)
     v = v[np.isfinite(v)]
     return (float(v.min()), float(v.max())) if v.size else (float("nan"), float("nan"))
 
@@ -436,7 +429,9 @@ def correlation_verdict(scores, truth, groups=None, method: str = "pearson",
 
     The pooled-within interval decides (:func:`interval_verdict`); the verdict is
     recomputed with each item left out, and a decisive verdict that any single item
-    flips is labelled ``"fragile"``.
+    flips is labelled ``"fragile"``.  No verdict is computed on a missing value: items
+    without a finite score and truth are dropped first (``n_dropped``), and with too few
+    items left (``note`` says so) the verdict is ``"inconclusive"``.
 
     Returns
     -------
@@ -444,17 +439,26 @@ def correlation_verdict(scores, truth, groups=None, method: str = "pearson",
         Those of :func:`pooled_within` plus ``verdict``, ``loo_low``, ``loo_high``.
     """
     out = pooled_within(scores, truth, groups, method, n_boot, seed)
-    verdict = interval_verdict(out["low"], out["high"], threshold)
-    truth_a, (x,) = _prepare(truth, ("scores", scores))
-    out["loo_low"], out["loo_high"] = leave_one_out_range(x, truth_a, method, groups)
+    truth_a, (x,), g, _ = rule_items(truth, ("scores", scores), groups=groups)
+    members, _, use, _ = _grouping(truth_a, g)
+    loo = _loo_values(x, truth_a, members, use, method)
+    loo = loo[np.isfinite(loo)]
+    out["loo_low"], out["loo_high"] = ((float(loo.min()), float(loo.max())) if loo.size
+                                       else (float("nan"), float("nan")))
+    verdict = (interval_verdict(out["low"], out["high"], threshold)
+               if np.isfinite(out["estimate"]) else "inconclusive")
     if verdict in ("reproduced", "not reproduced"):
-        g = None if groups is None else np.asarray(groups).ravel()
-        for i in range(truth_a.size):
-            keep = np.arange(truth_a.size) != i
-            sub = pooled_within(x[keep], truth_a[keep], None if g is None else g[keep],
-                                method, n_boot, seed)
-            if interval_verdict(sub["low"], sub["high"], threshold) != verdict:
-                verdict = "fragile"
+        for k, m in enumerate(members):
+            if not use[k]:
+                continue
+            for i in m:
+                keep = [mj[mj != i] for mj in members]
+                sub = _pooled_interval([x], truth_a, keep, use, method, int(n_boot), seed,
+                                       0.95)
+                if interval_verdict(sub["low"], sub["high"], threshold) != verdict:
+                    verdict = "fragile"
+                    break
+            if verdict == "fragile":
                 break
     out["verdict"] = verdict
     return out
@@ -470,30 +474,3 @@ def direction_verdict(low, high, direction: float) -> str:
         return interval_verdict(low, high, 0.0)
     flipped = interval_verdict(-float(high), -float(low), 0.0)
     return flipped
-
-
-def pooled_within_permutation(scores, truth, groups, method: str = "kendall",
-                              n_perm: int = 1000, seed: int = 0) -> dict:
-    """Permutation test of :func:`pooled_within`: scores shuffled *within* each group.
-
-    Null: inside every group the score says nothing about which item is better.
-    Between-group differences are kept intact, so they cannot produce a small p-value.
-
-    Returns ``{"estimate": observed pooled statistic, "p": two-sided
-    (1 + #{|null| >= |observed|}) / (1 + n_perm), "n_perm"}``.
-    """
-    _check_method(method)
-    truth, (x,) = _prepare(truth, ("scores", scores))
-    members = [m for m in _groups_of(truth, groups) if m.size >= 3]
-    if not members:
-        raise ValueError("no group holds 3 items: a within-group test needs 3 per group")
-    rng = np.random.default_rng([int(seed), 0x9E47])
-    obs = np.full(len(members), np.nan)
-    null = np.full((int(n_perm), len(members)), np.nan)
-    for k, m in enumerate(members):
-        obs[k] = _stat_rows(x[m][None, :], truth[m][None, :], method)[0]
-        shuffled = x[m][rng.permuted(np.tile(np.arange(m.size), (int(n_perm), 1)), axis=1)]
-        null[:, k] = _stat_rows(shuffled, np.broadcast_to(truth[m], shuffled.shape), method)
-    est, draws = float(_pool(obs, method)), _pool(null, method)
-    p = (1 + np.sum(np.abs(draws) >= abs(est) - 1e-12)) / (1 + int(n_perm))
-    return {"estimate": est, "p": float(p), "n_perm": int(n_perm)}

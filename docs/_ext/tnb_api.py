@@ -32,6 +32,7 @@ ROOTS = [
     ("transfer_nb.stats", False),
     ("transfer_nb.selection", True),
     ("transfer_nb.experiments", True),
+    ("transfer_nb.exercises", False),
     ("transfer_nb_widgets", True),
 ]
 

@@ -1,7 +1,8 @@
 """Sphinx extension of the transfer-nb site: generated pages, offline MathJax, links.
 
-* ``builder-inited``: writes ``tutorials/``, ``api/`` and ``cli.rst`` (the tutorials' annotated copies, the API
-  pages, the CLI page) from the repository, so that nothing there is typed by hand;
+* ``builder-inited``: writes ``tutorials/``, ``api/``, ``cli.rst`` and ``exercises.md``
+  (the tutorials' annotated copies, the API pages, the CLI page, the exercise solutions)
+  from the repository, so that nothing there is typed by hand;
   a widget without a still image is a warning (an error under ``-W``).
 * ``build-finished``: copies MathJax 3 (``es5/``) from the ``django-static-mathjax``
   wheel (a PyPI package that ships the MathJax distribution and nothing else it needs)
@@ -23,6 +24,7 @@ from sphinx.util import logging
 
 import tnb_api
 import tnb_cli
+import tnb_exercises
 import tnb_tutorials
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ def _generate(app) -> None:
                 type="tnb", subtype="widget-still")
     tnb_api.write_api(src / "api")
     tnb_cli.write_cli(src / "cli.rst")
+    tnb_exercises.write_exercises(src / "exercises.md")
 
 
 def _copy_mathjax(app, exception) -> None:

@@ -92,11 +92,14 @@ seconds each step took. `tnb.rank_table` sorts the rows best first by the first 
 to read the table: where an estimator cannot rank on these data, and how far the
 estimators agree.
 
-One column is a lesson in itself: with fewer images than feature dimensions (see `width`
-and `n_train`) the feature covariance is singular and **H-score** collapses to the number
-of classes minus one for every model, so in this regime it cannot rank. TransRate (through
-its distortion `eps`) and LogME (through its Bayesian evidence) are regularised and still
-spread the models (the notes under the table say which columns cannot rank).
+`n_train` counts the images scored: without a ground truth to measure, every image of the
+folder is scored, its `train/` and `test/` images together. Two columns are a lesson in
+themselves: with fewer images than feature dimensions (compare `width` and `n_train`) the
+feature covariance is singular, so **H-score** collapses to the number of classes minus one
+for every model and cannot rank, and **LogME** reaches its limit (the labels lie in the span
+of the features), where it reflects the features' spectrum more than the fit. TransRate is
+regularised by its distortion `eps` and still spreads the models. The notes under the table
+say, from the numbers, which columns cannot rank.
 """),
         code("""
 table = tnb.score_models(MODELS, root, estimators=SCORES, image_size=IMAGE_SIZE,

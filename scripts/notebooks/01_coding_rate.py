@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 
 PATH = "notebooks/01_coding_rate.ipynb"
 
@@ -20,7 +20,7 @@ import transfer_nb as tnb
 from transfer_nb.config import fast_mode
 from transfer_nb.experiments import coding_rate as CR
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 import transfer_nb_widgets as widgets
 """
 
@@ -157,9 +157,8 @@ Per layer (stem to pooled output): the snippet's score (bars), its rank-cap term
 much of it counts directions), and the scale-invariant layerwise variant (right axis).
 """),
         code("""
-per_layer = CR.layer_table(feats, y_real, eps=1e-4)
+per_layer = CR.layer_table(feats, y_real, eps=1e-4)   # the table itself: in the appendix
 fig = CR.plot_transrate_per_layer(per_layer)
-per_layer.round(2)
 """),
         md("The same explorer, on the real features (pick a layer in the dropdown):"),
         code("widgets.CodingRateExplorer(features=feats, labels=y_real)"),
@@ -213,7 +212,7 @@ predicts:
 terms_real = tnb.coding_rate_terms(feats[last], y_real, eps=1e-4)
 pit = CR.pitfall_table(feats[last], y_real, eps=1e-4, seed=0)
 result = pd.DataFrame([
-    ("an upper bound for a mutual information with K labels: ln K", f"{np.log(len(data.classes)):.2f}"),
+    ("ln K: the most a mutual information with K labels can be", f"{np.log(len(data.classes)):.2f}"),
     ("the snippet's TransRate on the last layer", f"{terms_real['transrate']:.2f}"),
     ("fast = textbook (relative difference below 1e-8)", str(bool(cmp["relative_difference"] < 1e-8))),
     ("speed-up of the Gram-matrix computation", f"x{cmp['speedup']:.0f}"),
@@ -224,13 +223,13 @@ display(result)
         code("""
 display(Markdown(
     f"* The coding rate counts the nats needed to describe a cloud of features at precision ε; "
-    f"TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).\n"
+    f"TransRate = R(Z) − R(Z|Y) is the rate the labels save, the analogue of I(Z; Y).\\n"
     f"* On the last layer of Lite0 ({feats[last].shape[1]} dimensions, {len(y_real)} images) the "
     f"snippet scores {terms_real['transrate']:.0f} nats, far above ln K = {np.log(len(data.classes)):.2f}: "
     "with fewer images per class than dimensions the rank cap (about ½ ln(1/ε) per direction) "
-    "dominates, not information about the labels.\n"
+    "dominates, not information about the labels.\\n"
     f"* The fast computation on the smaller Gram matrix agrees with the textbook formula and is "
-    f"x{cmp['speedup']:.0f} faster here: one forward pass and a few small Cholesky factorisations.\n"
+    f"x{cmp['speedup']:.0f} faster here: one forward pass and a few small Cholesky factorisations.\\n"
     "* So comparing models of different widths with the snippet compares their widths: lesson 02 "
     "compares models of one width and uses the projected variant."))
 """),
@@ -239,42 +238,30 @@ display(Markdown(
 
 1. **Try this** (`CodingRateExplorer`, section 2): set the separation to 0. *Expect*
    TransRate near 0: the classes overlap, the labels save nothing.
-2. **Write code** (checked): `my_coding_rate(Z, eps)` returns
-   ½ log det(I + ZᵀZ / (n ε)) for an `(n, d)` array `Z`, without centring it.
-3. **Write code** (checked): `my_transrate(Z, y, eps)`, the paper's snippet: centre `Z` once,
-   then R(Z) minus the **mean** of the class rates R(Z_k) (each with its own n_k, classes not
-   re-centred).
-4. **Predict, then check** (checked): shuffle the labels of a well-separated toy. What happens
-   to TransRate? Answer with the letter of your choice: `check("01.3", "b")`; the choices are
-   printed by `hint("01.3")`.
+2. **Write code** (checked, 01.1): the coding rate R(Z, ε) in NumPy.
+3. **Write code** (checked, 01.2): TransRate from R(Z) and the class-wise rates, as in the
+   paper's snippet.
+4. **Predict, then check** (checked, 01.3): what happens to TransRate when the labels are
+   shuffled? Choose a letter.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("01.2")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def my_coding_rate(Z, eps):
-    # your code here (numpy: np.linalg.slogdet)
-    raise NotImplementedError
-
-check("01.1", my_coding_rate)
-"""),
-        code("""
-def my_transrate(Z, y, eps):
-    # your code here: reuse my_coding_rate
-    raise NotImplementedError
-
-check("01.2", my_transrate)
-"""),
+        exercise("01.1", "coding_rate", "Z, eps"),
+        exercise("01.2", "transrate_snippet", "Z, y, eps"),
+        exercise("01.3"),
         md("""
 ---
 ## Appendix: the evidence
 
 The textbook comparison and the pitfalls, in full: agreement with the textbook formula (the
 cell above), then the scale, label and dimension pitfalls (section 5), each computed again on
-this run's features. The speed of the Gram-matrix computation against the textbook, on larger
+this run's features, and the per-layer table behind the bar plot of section 3. The speed of the Gram-matrix computation against the textbook, on larger
 inputs, is measured by `benchmarks/bench_transrate.py` (printed as ratios).
 """),
-        code("pit.round(3)"),
+        code("display(pit.round(3))\ndisplay(per_layer.round(2))"),
     ]
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/02_transrate_selection.ipynb"
@@ -19,7 +19,7 @@ from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 110)
 import transfer_nb as tnb
 from transfer_nb import lessons, stats
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base, transrate as E
 import transfer_nb_widgets as widgets
 cfg = E.config()          # fast when CI or TRANSFER_NB_FAST is set
@@ -82,10 +82,9 @@ One pretrained model, EfficientNet-Lite0 (ImageNet weights), on the first target
 pass, three lines.
 """),
         code("""
-target = tnb.load_dataset("glyphs", split="train", image_size=64, seed=0, normalize="lite",
-                          **dict(cfg.targets[0].options))
+target, _ = base.load_target(cfg.targets[0], image_size=64, seed=0, normalize="lite")  # the few-shot train set
 Z = tnb.extract_features(tnb.load_model("efficientnet_lite0"), target, layers=["global_pool"])["global_pool"]
-y = np.asarray(target.labels)
+y = np.asarray(target.targets)
 print(f"features {Z.shape}: TransRate snippet {tnb.transrate(Z, y):.1f}, "
       f"projected {tnb.transrate(Z, y, eps=0.015, variant='projected'):.2f}")
 """),
@@ -151,8 +150,10 @@ if full is not None:
     full.cfg = E.config("full")
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
+short = {CLAIMS[0]: "projected TransRate correlates", CLAIMS[5]: "layer selection: snippet",
+         CLAIMS[6]: "layer selection: layerwise"}
 table = lessons.result_table(full_verdicts if full is not None else fast_verdicts, fast_verdicts,
-                             claims=CLAIMS, evidence_label="stored run, 95 % interval")
+                             claims=CLAIMS, short_names=short, evidence_label="stored run, 95 % interval")
 display(table)
 display(Markdown(lessons.read_aloud(full_verdicts if full is not None else fast_verdicts)))
 """),
@@ -164,8 +165,8 @@ display(Markdown("\\n".join([
     f"* **Does TransRate track transfer within a target?** Pearson {say(CLAIMS[0])}, "
     f"against the paper's 0.81 on CIFAR-100.",
     f"* **Against LogME**, the paper's main rival: TransRate minus LogME {say(CLAIMS[3])}.",
-    f"* **Against a baseline that never looks at the target** (the source task's own accuracy, "
-    f"which correlates {say(CLAIMS[2])}): TransRate minus it {say(CLAIMS[4])}. "
+    f"* **Against a baseline that never looks at the target**: the source task's own accuracy "
+    f"correlates {say(CLAIMS[2])}, and TransRate minus it is {say(CLAIMS[4])}. "
     "An estimator that does not beat this baseline has not shown it reads the target.",
     f"* **Choosing a layer**: on blocks of equal width the snippet correlates {say(CLAIMS[5])}; "
     f"the authors' layerwise variant, divided by the rank of the features, {say(CLAIMS[6])}.",
@@ -176,35 +177,20 @@ display(Markdown("\\n".join([
 
 1. **Try this** (stepper): in step 2, move ε from 1e-4 to 1e-1. *Expect* R(Z) and R(Z|Y) to
    shrink together and TransRate to fall; the ranking of the layers in step 3 changes little.
-2. **Try this** (stepper): in step 1 keep only `blocks.3`, `blocks.4` and `blocks.5`. *Expect*
-   TransRate's choice to move towards the wide block; the probe's best stays at its block.
-3. **Write code** (checked): choosing a model is a question asked of one target at a time.
-   Write `mean_within_tau(scores, truth, groups)`: Kendall's tau between `scores` and `truth`
-   inside each group, averaged over the groups (`scipy.stats.kendalltau` is allowed).
-4. **Write code** (checked): "A beats B" is a *paired* comparison. Write
-   `paired_differences(a, b, truth, idx)`: for each row of the resample matrix `idx`
-   (`B x n` indices), the Pearson correlation of `a` with `truth` minus that of `b` with
-   `truth`, both on the **same** resampled items.
+2. **Try this** (stepper): predict the layer TransRate picks before step 3, then compare it
+   with the probe's best layer. *Expect* the snippet to favour a wide layer.
+3. **Write code** (checked, 02.1): choosing a model is a question asked of one target at a
+   time: the mean within-target Kendall τ.
+4. **Write code** (checked, 02.2): "A beats B" is a *paired* comparison: the bootstrap of
+   r(a) − r(b) on the same resampled items.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("02.1")`; solutions:
 `show_solution("02.1")` or the *Exercise solutions* page of the docs.
 """),
-        code("""
-from scipy.stats import kendalltau
-
-def mean_within_tau(scores, truth, groups):
-    # your code here: one tau per group, then their mean
-    raise NotImplementedError
-
-check("02.1", mean_within_tau)
-"""),
-        code("""
-def paired_differences(a, b, truth, idx):
-    # your code here: one difference per row of idx, a and b on the same items
-    raise NotImplementedError
-
-check("02.2", paired_differences)
-"""),
+        exercise("02.1", "mean_within_tau", "scores, truth, groups"),
+        exercise("02.2", "paired_bootstrap_diff", "score_a, score_b, truth, idx"),
         md("""
 ---
 ## Appendix: the evidence

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/03_head2toe.ipynb"
@@ -23,7 +23,7 @@ pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
 import transfer_nb as tnb
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base, head2toe as E
 import transfer_nb_widgets as widgets
 cfg = E.config()          # fast when CI or TRANSFER_NB_FAST is set
@@ -83,10 +83,9 @@ then one Head2Toe fit and where its kept features come from.
         code("""
 far_spec = [t for t in cfg.targets if t.name in cfg.far][0]
 model = tnb.load_model(cfg.model)
-train = tnb.load_dataset(far_spec.dataset, split="train", n=40, image_size=cfg.image_size, seed=0,
-                         normalize=model.transfer_nb_normalize, **dict(far_spec.options))
+train, _ = base.load_target(far_spec, cfg.image_size, seed=0, normalize=model.transfer_nb_normalize)
 feats = tnb.head2toe.head2toe_features(model, train, target=cfg.target_features)
-h2t = tnb.head2toe.Head2Toe(keep_fraction=0.1, seed=0).fit(feats, np.asarray(train.labels))
+h2t = tnb.head2toe.Head2Toe(keep_fraction=0.1, seed=0).fit(feats, np.asarray(train.targets))
 print({k: v.shape[1] for k, v in feats.items()})
 print("kept per layer:", h2t.layer_counts_)
 """),
@@ -132,7 +131,9 @@ if full is not None:
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
 evidence = full_verdicts if full is not None else fast_verdicts
-display(lessons.result_table(evidence, fast_verdicts, evidence_label="stored run, 95 % interval"))
+papers = {0: "matches (VTAB-1k)", 1: "beats", 2: "larger far", 3: "cheaper", 4: "cheaper"}
+display(lessons.result_table(evidence, fast_verdicts, claims=list(papers), papers=papers,
+                             evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
         md("## 5. What we learned"),
@@ -158,30 +159,20 @@ display(Markdown("\\n".join([
 1. **Try this** (explorer): move the fraction from 0.2 down to 0.01. *Expect* accuracy to hold
    until very few features are left, and the kept features to come from early and middle
    layers on the far target.
-2. **Write code** (checked): `importance(W)` returns each feature's group-lasso importance
-   from a head's weight matrix `W` (features x classes): the sum of its squared weights.
-3. **Write code** (checked): `keep_top(scores, keep_fraction)` returns the sorted indices of
-   the features Head2Toe keeps.
+2. **Write code** (checked, 03.1): the group-lasso importance of each feature from a head's
+   weights.
+3. **Write code** (checked, 03.2): keep the top fraction of the features.
 4. **Predict, then read**: is Head2Toe's gain over fine-tuning larger on a far target? Compare
-   your guess with row 3 of the result table, and read in the appendix which gates decided it.
+   your guess with the third row of the result table, and read in the appendix which gates
+   decided it.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("03.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def importance(W):
-    # your code here
-    raise NotImplementedError
-
-check("03.1", importance)
-"""),
-        code("""
-def keep_top(scores, keep_fraction):
-    # your code here
-    raise NotImplementedError
-
-check("03.2", keep_top)
-"""),
+        exercise("03.1", "feature_importance", "W"),
+        exercise("03.2", "top_features", "scores, keep_fraction"),
         md("""
 ---
 ## Appendix: the evidence

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/04_regression_transferability.ipynb"
@@ -18,9 +18,10 @@ import numpy as np, pandas as pd
 pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 90)
 from IPython.display import Markdown, display
+import dataclasses
 import transfer_nb as tnb
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base
 from transfer_nb.experiments import regression as E
 import transfer_nb_widgets as widgets
@@ -147,7 +148,8 @@ if full is not None:
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(results)
 evidence = full_verdicts if full is not None else fast_verdicts
-display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS,
+short = {c: c.replace(" with -test MSE after fine-tuning", "") for c in CLAIMS}
+display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS, short_names=short,
                              evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
@@ -160,10 +162,15 @@ display(Markdown("\\n".join([
     f"* **The control**: on shuffled targets Linear MSE's correlation drops by {say(CLAIMS[3])}: "
     "what it measures depends on the targets, not only on the models.",
     f"* **Against LogME** (paired): Linear MSE {say(CLAIMS[4])}; Label MSE {say(CLAIMS[5])}.",
-    "* **One model decides the sign**: with the random-init model put back, the primary's "
-    "estimate changes as the appendix shows; an exclusion must be declared before the run "
-    "and its effect reported.",
 ])))
+if full is not None:   # the same primary with the random-init model put back in
+    cfg_in = dataclasses.replace(E.config("full"), degenerate=(("random-init", "in"),))
+    row_in = E.report.verdicts(base.Results(full.paper, full.table, full.tables, full.meta, cfg_in)).iloc[0]
+    display(Markdown(f"* **One model decides the sign**: with the random-init model put back, the "
+                     f"primary is {lessons.interval_text(row_in.estimate, row_in.low, row_in.high)} "
+                     f"({row_in.verdict}) instead of {lessons.said(full_verdicts, 0)}. The config "
+                     "declared it out before the run, but Linear MSE is not constant on it, so the "
+                     "pre-registered confirmation puts it in and reports the exclusion as a secondary."))
 """),
         md("""
 ## 6. Exercises
@@ -173,21 +180,16 @@ display(Markdown("\\n".join([
    telling models apart.
 2. **Try this** (explorer): tick *include the models declared out* on each target. *Expect*
    the correlation to fall, on some targets below 0: one leverage model.
-3. **Write code** (checked): `my_linear_mse(F, Y, lam)`: the negative regularised training
-   MSE of a ridge regression from `F` (n x d) to `Y` (n x k), in the library's convention
-   (`hint("04.1")` says which).
-4. **Write code** (checked): exercise 04.2 (`hint("04.2")` prints its statement).
+3. **Write code** (checked, 04.1): the Linear MSE closed form.
+4. **Write code** (checked, 04.2): leave one model out: how much does one model carry r?
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("04.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def my_linear_mse(F, Y, lam):
-    # your code here (numpy only)
-    raise NotImplementedError
-
-check("04.1", my_linear_mse)
-"""),
+        exercise("04.1", "linear_mse", "Z, Y, lam"),
+        exercise("04.2", "r_without_each", "scores, truth"),
         md("""
 ---
 ## Appendix: the evidence
@@ -208,19 +210,6 @@ if full is not None:
     full_control = E.report.control_table(full)
     display(full_control.round(3))
     fig = E.plots.plot_control(full_control)
-"""),
-        md("""
-**The exclusion, measured on the stored run.** The primary claim with the random-init model
-declared out (the verdicts) and put back in (the same rule, the same resamples size):
-"""),
-        code("""
-if full is not None:
-    import dataclasses
-    kept = dataclasses.replace(E.config("full"), degenerate=(("random-init", "in"),))
-    both = base.Results(full.paper, full.table, full.tables, full.meta, kept)
-    row = E.report.verdicts(both).iloc[0]
-    display(Markdown(f"Random-init **out** (the verdicts): {lessons.said(full_verdicts, 0)}. "
-                     f"**In**: {lessons.interval_text(row.estimate, row.low, row.high)} ({row.verdict})."))
 """),
         md("""
 **How this preset was sized.** The full preset was enlarged twice after stored full runs had

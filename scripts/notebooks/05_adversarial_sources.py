@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/05_adversarial_sources.ipynb"
@@ -22,7 +22,7 @@ from IPython.display import Markdown, display
 pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base, adversarial as E
 import transfer_nb_widgets as widgets
 COLS = ["kind", "eps", "imagenet_eps", "source_clean", "source_clean_low", "source_clean_high",
@@ -127,7 +127,12 @@ if full is not None:
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
 evidence = full_verdicts if full is not None else fast_verdicts
-display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS,
+short = dict(zip(CLAIMS, ["robust beats standard: glyphs (probe)", "robust beats standard: textures (probe)",
+                          "robust beats standard: glyphs (LP-FT)", "clean source accuracy falls",
+                          "robust source accuracy rises", "semi-supervised beats standard",
+                          "less accurate sources transfer better"]))
+papers = dict(zip(CLAIMS, ["better", "better", "better", "falls", "rises", "better", "yes"]))
+display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS, short_names=short, papers=papers,
                              evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
@@ -150,32 +155,19 @@ display(Markdown("\\n".join([
 ## 6. Exercises
 
 1. **Try this** (explorer): pick the ε 0 source, then the largest ε. *Expect* the standard
-   source to change its prediction on most attacked images and the robust one on few, with a
-   perturbation that looks more like the shape's edges.
-2. **Write code** (checked): `pgd_step(x, grad, x0, eps, step)`: one L2 PGD step with
-   projection (the formula above).
-3. **Write code** (checked): `paired_interval(a, b)`: per-seed accuracies of two sources on
-   the same seeds -> `(mean, low, high)` of the difference a − b, the 95 % t-interval.
+   source to change its prediction on more attacked images than the robust one.
+2. **Write code** (checked, 05.1): one L2 PGD step, projected back onto the ε-ball.
+3. **Write code** (checked, 05.2): the paired per-seed t-interval of a difference.
 4. **Read**: in the result table, compare the primary row with the textures row. Which would
    you report if you had run only one target? What does the confirmation need to decide?
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("05.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def pgd_step(x, grad, x0, eps, step):
-    # your code here (numpy)
-    raise NotImplementedError
-
-check("05.1", pgd_step)
-"""),
-        code("""
-def paired_interval(a, b):
-    # your code here (scipy.stats.t is allowed)
-    raise NotImplementedError
-
-check("05.2", paired_interval)
-"""),
+        exercise("05.1", "pgd_l2_step", "x, grad, x0, eps, step"),
+        exercise("05.2", "paired_t_interval", "a, b"),
         md("""
 ---
 ## Appendix: the evidence

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/06_pge.ipynb"
@@ -19,7 +19,7 @@ pd.set_option("display.precision", 3); pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 70)
 import transfer_nb as tnb
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import base, pge as E
 import transfer_nb_widgets as widgets
 CHECKS = ["target", "passes", "reason", "chance", "scratch", "worst", "best",
@@ -127,8 +127,11 @@ if full is not None:
 full_verdicts = E.report.verdicts(full) if full is not None else None
 fast_verdicts = E.report.verdicts(res)
 evidence = full_verdicts if full is not None else fast_verdicts
-display(lessons.result_table(evidence, fast_verdicts, claims=[0, 1, 2, 3, 5, 6, 10],
-                             evidence_label="stored run, 95 % interval"))
+papers = {0: "lower PGE, better", 1: "survives", 2: "beats", 3: "-", 5: "lower PGE, better",
+          6: "stable", 10: "cheaper"}
+short = {5: "-PGE vs accuracy pooled across targets (secondary)"}
+display(lessons.result_table(evidence, fast_verdicts, claims=list(papers), papers=papers,
+                             short_names=short, evidence_label="stored run, 95 % interval"))
 display(Markdown(lessons.read_aloud(evidence)))
 """),
         md("## 5. What we learned"),
@@ -149,31 +152,20 @@ display(Markdown("\\n".join([
 ## 6. Exercises
 
 1. **Try this** (explorer): pick a source and a target with the same characters in two fonts,
-   then two unrelated tasks. *Expect* high cosine similarity in most layers for the first pair
-   and values near 0 for the second.
-2. **Write code** (checked): `principal_gradient(grads)`: from an array of gradients
-   (restarts x batches x parameters), the unit-length principal gradient (the formula above).
-3. **Write code** (checked): `pge_between(grads_s, grads_t)`: the PGE distance of two tasks.
+   then two unrelated tasks. *Expect* higher cosine similarity for the first pair.
+2. **Write code** (checked, 06.1): the PGE distance between two tasks.
+3. **Write code** (checked, 06.2): PGE per restart, averaged over restarts (the library's
+   `reduce="mean_distance"`).
 4. **Predict, then check**: permute a target's labels. Does the distance to its sources
    change? Does the ranking quality? Read the control's row in the result table.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("06.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def principal_gradient(grads):
-    # your code here (numpy)
-    raise NotImplementedError
-
-check("06.1", principal_gradient)
-"""),
-        code("""
-def pge_between(grads_s, grads_t):
-    # your code here: reuse principal_gradient
-    raise NotImplementedError
-
-check("06.2", pge_between)
-"""),
+        exercise("06.1", "pge_distance", "grads_a, grads_b"),
+        exercise("06.2", "pge_per_restart", "grads_a, grads_b"),
         md("""
 ---
 ## Appendix: the evidence

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from make_notebooks import ROOT, build, code, md  # noqa: E402
+from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
 
 PATH = "notebooks/07_which_estimator.ipynb"
 
@@ -21,7 +21,7 @@ from transfer_nb.estimators import registry
 from transfer_nb.evaluation import evaluate_estimators
 from transfer_nb.plots import plot_estimators
 from transfer_nb import lessons
-from transfer_nb.exercises import check
+from transfer_nb.exercises import check, show_exercise
 from transfer_nb.experiments import which_estimator as W
 import transfer_nb_widgets as widgets
 cfg = W.config()          # fast when CI or TRANSFER_NB_FAST is set
@@ -92,8 +92,8 @@ least 3 standard errors and none reaches 0.97.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")          # solver chatter of the probes and mixtures
     table = W.run(cfg)                       # cached on disk: re-running is fast
-check = W.checks(table)
-fig = W.plot_items(table, check=check)
+gate_table = W.checks(table)
+fig = W.plot_items(table, check=gate_table)
 """),
         md("""
 ## 4. The result
@@ -105,8 +105,8 @@ findings above name, and the best column; the appendix has every column. This no
 stored full run yet: the numbers are the run you just executed.
 """),
         code("""
-ev = W.evaluate(table, cfg, check)
-ev_size = W.evaluate(table, cfg, check, against="params")
+ev = W.evaluate(table, cfg, gate_table)
+ev_size = W.evaluate(table, cfg, gate_table, against="params")
 best = ev.attrs["against"]
 rows = list(dict.fromkeys([best, "knn", "logme", "transrate", "params"]))
 result = pd.DataFrame({
@@ -119,14 +119,14 @@ display(result)
 """),
         md("**Within one family.** The same τ over every item, then over each family alone:"),
         code("""
-families = W.by_family(table, cfg, check)
+families = W.by_family(table, cfg, gate_table)
 families
 """),
         md("## 5. What we learned"),
         code("""
-used = [t for t in check.index if check.loc[t, "passes"]]
+used = [t for t in gate_table.index if gate_table.loc[t, "passes"]]
 display(Markdown("\\n".join([
-    f"* **{len(used)} of {len(check)} targets** passed the gates ({', '.join(used) or 'none'}); "
+    f"* **{len(used)} of {len(gate_table)} targets** passed the gates ({', '.join(used) or 'none'}); "
     + ("with one target, whether the winner changes with the target cannot be read." if len(used) < 2
        else "the per-target winners are in the appendix."),
     f"* **The best column here is {best}**, τ {result.loc[best, 'kendall τ [95 %]']}; against the size "
@@ -147,19 +147,16 @@ display(Markdown("\\n".join([
    ranking of the layers (and so τ) to change little.
 2. **Try this**: in the result table, compare `params` with the best estimator. *Expect* the
    paired interval to say whether the estimator earns its cost over a ranking by size.
-3. **Write code** (checked): exercise 07.1 (`hint("07.1")` prints its statement).
-4. **Write code** (checked): exercise 07.2 (`hint("07.2")` prints its statement).
+3. **Write code** (checked, 07.1): Kendall's τ of a size-only ranking, ties included.
+4. **Write code** (checked, 07.2): leave one model family out.
+
+Each statement prints in its cell below; replace the stub by your code and run the cell.
 
 Hints: `from transfer_nb.exercises import hint; hint("07.1")`; solutions: `show_solution`
 or the *Exercise solutions* page of the docs.
 """),
-        code("""
-def exercise_07_1(*args):
-    # your code here: read hint("07.1") for the signature
-    raise NotImplementedError
-
-check("07.1", exercise_07_1)
-"""),
+        exercise("07.1", "kendall_tau_b", "x, y"),
+        exercise("07.2", "leave_family_out", "scores, truth, families"),
         md("""
 ---
 ## Appendix: the evidence
@@ -180,16 +177,16 @@ the taus), each with a bootstrap interval that resamples items within targets; t
 leave-one-out range of Kendall τ; each column's paired difference against the best one.
 """),
         code("""
-display(check.round(3))
+display(gate_table.round(3))
 display(ev[["kind", "kendall", "kendall_low", "kendall_high", "loo_min", "loo_max", "pearson",
             "weighted_tau", "difference", "difference_low", "difference_high", "verdict", "n"]].round(3))
 fig = plot_estimators(ev)
 display(ev_size[["kind", "kendall", "difference", "difference_low", "difference_high", "verdict"]].round(3))
 """),
         code("""
-per_target, best_per_target = W.per_target_best(table, cfg, check)
+per_target, best_per_target = W.per_target_best(table, cfg, gate_table)
 display(per_target.round(3))
-display(Markdown(W.summary(check, ev, ev_size, best_per_target)))
+display(Markdown(W.summary(gate_table, ev, ev_size, best_per_target)))
 times = table[[c for c in table.columns if c.startswith("time_")]].median()
 times.index = [c[len("time_"):] for c in times.index]
 display(times.sort_values().to_frame("median seconds").T.round(4))

@@ -84,7 +84,8 @@ def test_docs_page_renders_offline(name, site, page):
     assert not broken, f"{rel}: images that did not load: {broken}"
     if name == "tutorial":
         stills = page.locator('img[alt^="A still image of"]')
-        assert stills.count() == 2, "tutorial 01 shows two CodingRateExplorer widgets"
+        assert stills.count() == 3, \
+            "tutorial 01 shows three widgets (two CodingRateExplorer, one FeatureExplorer)"
         assert "interactive" in page.locator("body").inner_text()
     if name == "api":
         assert page.locator('dt[id="transfer_nb.transrate"]').count() == 1

@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["SourceSpec", "TargetSpec", "target_spec", "target_specs", "load_target",
+from transfer_nb.experiments._cli import experiment_main  # noqa: F401
+from transfer_nb.experiments._targets import (TargetError, check_target,  # noqa: F401
+                                              check_targets, draw_per_class, target_draws)
+
+__all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_specs",
+           "load_target", "check_target", "check_targets", "draw_per_class", "target_draws",
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
@@ -88,23 +93,29 @@ def target_spec(value, per_class: int = 10, n_test: int = 250, task: str = "clas
     if isinstance(value, os.PathLike) or (isinstance(value, str) and (os.sep in value
                                                                        or Path(value).is_dir())):
         path = Path(value).expanduser()
+        if not path.exists():
+            raise TargetError(f"target {str(value)!r} does not exist: no such folder, and it "
+                              f"is not a data-set name (expected one of "
+                              f"{list_datasets(task=task)} or a folder with one subfolder of "
+                              f"images per class)")
         if not path.is_dir():
-            raise ValueError(f"target {str(value)!r} is not a folder (expected a data-set name "
-                             f"or a folder with one subfolder of images per class)")
+            raise TargetError(f"target {str(value)!r} is a file, not a folder (expected a "
+                              f"data-set name or a folder with one subfolder of images per "
+                              f"class)")
         if task != "classification":
-            raise ValueError(f"target {str(value)!r}: an image folder gives class labels, but "
-                             f"this experiment needs {task} targets; expected one of "
-                             f"{list_datasets(task=task)}")
+            raise TargetError(f"target {str(value)!r}: an image folder gives class labels, "
+                              f"but this experiment needs {task} targets; expected one of "
+                              f"{list_datasets(task=task)}")
         return TargetSpec(path.resolve().name, "folder", per_class, n_test,
                           options=(("root", str(path.resolve())),))
     if isinstance(value, str):
         known = list_datasets(task=task)
         if value not in known:
-            raise ValueError(f"unknown target {value!r}: expected one of {known} or a folder "
-                             f"with one subfolder of images per class")
+            raise TargetError(f"unknown target {value!r}: expected one of {known} or a folder "
+                              f"with one subfolder of images per class")
         return TargetSpec(value, value, per_class, n_test)
-    raise ValueError(f"a target must be a data-set name, a folder path or a TargetSpec, "
-                     f"got {type(value).__name__}")
+    raise TargetError(f"a target must be a data-set name, a folder path or a TargetSpec, "
+                      f"got {type(value).__name__}")
 
 
 def target_specs(targets, default: tuple, per_class: int = 10, n_test: int = 250,
@@ -117,7 +128,7 @@ def target_specs(targets, default: tuple, per_class: int = 10, n_test: int = 250
         targets = [targets]
     specs = tuple(target_spec(t, per_class, n_test, task) for t in targets)
     if not specs:
-        raise ValueError("targets is empty: pass at least one data-set name or folder")
+        raise TargetError("targets is empty: pass at least one data-set name or folder")
     return specs
 
 
@@ -136,20 +147,32 @@ def load_target(spec: TargetSpec, image_size, seed: int = 0, normalize: str | No
     """``(train, test)`` of a target: the one target loader of every experiment.
 
     ``train`` holds ``per_class`` images per class (``n_train`` in all when set), drawn
-    stratified by ``seed``; ``test`` holds ``n_test`` images of the test split (all of it
-    when it is smaller), drawn with seed 0 so every seed is measured on the same test set.
+    by ``seed``; ``test`` holds ``n_test`` images of the test split (all of it when it is
+    smaller), drawn with seed 0 so every seed is measured on the same test set.
+
+    A folder target draws exactly ``per_class`` images of every class from its training
+    split, which is fixed (seed 0) so that no seed's training images reach the test
+    split; a class with fewer raises (:func:`check_target`).  A named data set draws
+    ``per_class * num_classes`` images stratified by class (its stored runs' draws).
 
     Raises
     ------
-    ValueError
-        A class has fewer training images than asked for (the message names the target).
+    TargetError
+        A class has fewer training images than asked for (the message names the target,
+        and for a folder every class that is too small, with its counts).
     """
-    n_train = spec.n_train if spec.n_train is not None else spec.per_class * num_classes(spec)
-    try:
-        train = _load(spec, "train", n_train, image_size, seed, normalize)
-    except ValueError as exc:
-        raise ValueError(f"target {spec.name!r}: cannot draw {n_train} training images "
-                         f"({exc})") from None
+    if spec.is_folder:
+        check_target(spec)
+        pool = _load(spec, "train", None, image_size, 0, normalize)
+        train = pool.subset(draw_per_class(pool.targets, spec.per_class, seed))
+    else:
+        n_train = (spec.n_train if spec.n_train is not None
+                   else spec.per_class * num_classes(spec))
+        try:
+            train = _load(spec, "train", n_train, image_size, seed, normalize)
+        except ValueError as exc:
+            raise TargetError(f"target {spec.name!r}: cannot draw {n_train} training images "
+                              f"({exc})") from None
     full_test = _load(spec, "test", None, image_size, 0, normalize)
     if spec.n_test >= len(full_test):
         return train, full_test
@@ -243,23 +266,74 @@ def save_run(results: Results, root=None) -> Path:
     atomic_write_bytes(folder / "table.csv", results.table.to_csv(index=False).encode())
     for name, table in results.tables.items():
         atomic_write_bytes(folder / f"{name}.csv", table.to_csv(index=False).encode())
-    meta = {**results.meta, **_provenance(folder), "tables": sorted(results.tables)}
+    rows = {"table": int(len(results.table)),
+            **{name: int(len(t)) for name, t in results.tables.items()}}
+    meta = {**results.meta, **_provenance(folder), "tables": sorted(results.tables),
+            "rows": rows}
     atomic_write_bytes(folder / "run.json", (json.dumps(meta, indent=2, default=str) + "\n").encode())
     return folder
 
 
+def _read_table(folder: Path, name: str, rows: dict):
+    """``<name>.csv`` of a stored run, checked against the row count run.json records."""
+    import pandas as pd
+    path = folder / f"{name}.csv"
+    if not path.exists():
+        raise ValueError(f"stored run {str(folder)!r}: {path.name} is missing (run.json "
+                         f"lists it); re-run the experiment with --full --save")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"stored run {str(folder)!r}: {path.name} cannot be read as a CSV "
+                         f"table ({' '.join(str(exc).split())})") from None
+    want = rows.get(name)
+    if want is not None and len(table) != int(want):
+        raise ValueError(f"stored run {str(folder)!r}: {path.name} has {len(table)} rows but "
+                         f"run.json records {int(want)} (truncated or edited?)")
+    return table
+
+
 def load_run(paper: str, current_hash: str | None = None, root=None) -> Results | None:
     """The stored run of ``paper`` (None when there is none).  With ``current_hash``,
-    ``meta["stale"]`` says whether it no longer matches the current full config."""
-    import pandas as pd
+    ``meta["stale"]`` says whether it no longer matches the current full config.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and what is wrong: ``run.json`` truncated or not JSON, not a
+        JSON object, a table it lists missing or unreadable, or a table with another
+        number of rows than ``run.json`` records (runs stored before the counts were
+        recorded load without that check).
+    """
     folder = results_dir(paper, root)
-    if not (folder / "run.json").exists():
+    path = folder / "run.json"
+    if not path.exists():
         return None
-    meta = json.loads((folder / "run.json").read_text())
-    tables = {name: pd.read_csv(folder / f"{name}.csv") for name in meta.get("tables", [])}
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"stored run file {str(path)!r} is not valid JSON (truncated or "
+                         f"edited?): {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                         ) from None
+    except UnicodeDecodeError:
+        raise ValueError(f"stored run file {str(path)!r} is not text (expected JSON)"
+                         ) from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"stored run file {str(path)!r} holds a JSON "
+                         f"{type(meta).__name__}, expected an object of run metadata")
+    names = meta.get("tables", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"stored run file {str(path)!r}: 'tables' must be a list of table "
+                         f"names, got {names!r}")
+    rows = meta.get("rows") or {}
+    if not isinstance(rows, dict):
+        raise ValueError(f"stored run file {str(path)!r}: 'rows' must map table names to "
+                         f"row counts, got {rows!r}")
+    table = _read_table(folder, "table", rows)
+    tables = {name: _read_table(folder, name, rows) for name in names}
     if current_hash is not None:
         meta["stale"] = meta.get("config_hash") != current_hash
-    return Results(paper, pd.read_csv(folder / "table.csv"), tables, meta)
+    return Results(paper, table, tables, meta)
 
 
 # ------------------------------------------------------------------------------ verdicts
@@ -310,18 +384,21 @@ def correlation_claim(means, score: str, truth: str, group: str, *, claim: str,
             "95% bootstrap interval > 0: reproduced; < 0: not reproduced; else inconclusive; "
             "fragile when leaving one item out flips it")
     used = means if groups_used is None else means[means[group].isin(list(groups_used))]
-    if used.empty or score not in used or used[score].nunique() < 2:
-        why = "no group passed the gates" if used.empty else f"{score} is constant"
+    if used.empty or score not in used:
+        why = "no group passed the gates" if used.empty else f"no column {score!r}"
         return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
                            estimate=np.nan, low=np.nan, high=np.nan, rule=rule,
                            verdict="excluded", gates=f"{gates}; {why}".strip("; "),
                            loo_low=np.nan, loo_high=np.nan, n_items=int(len(used)))
     out = stats.correlation_verdict(used[score].to_numpy(float), used[truth].to_numpy(float),
                                     used[group].astype(str).to_numpy(), method, 0.0, n_boot)
+    # undefined (too few items, a constant score): excluded, and the note says which
+    verdict = out["verdict"] if np.isfinite(out["estimate"]) else "excluded"
     return verdict_row(claim, primary=primary, paper=paper, statistic=names[method],
                        estimate=out["estimate"], low=out["low"], high=out["high"], rule=rule,
-                       verdict=out["verdict"], gates=gates, loo_low=out["loo_low"],
-                       loo_high=out["loo_high"], n_items=int(out["n_items"]))
+                       verdict=verdict, gates=f"{gates}; {out['note']}".strip("; "),
+                       loo_low=out["loo_low"], loo_high=out["loo_high"],
+                       n_items=int(out["n_items"]))
 
 
 def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, paper,
@@ -344,42 +421,6 @@ def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, p
                        estimate=d["estimate"], low=d["low"], high=d["high"], rule=rule,
                        verdict=stats.direction_verdict(d["low"], d["high"], direction),
                        gates=gates)
-
-
-# ------------------------------------------------------------------------------ CLI
-def experiment_main(paper: str, argv=None) -> int:
-    """``python -m transfer_nb.experiments.<paper> [--full] [--save] [--targets ...]``:
-    run, print the checks and the verdict table, store the full run with ``--save``."""
-    import argparse
-    import importlib
-    pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
-    parser = argparse.ArgumentParser(prog=f"python -m transfer_nb.experiments.{paper}")
-    parser.add_argument("--full", action="store_true", help="full mode (default: fast)")
-    parser.add_argument("--save", action="store_true",
-                        help="store the run under results/%s/ (needs --full)" % paper)
-    parser.add_argument("--targets", nargs="+", metavar="NAME_OR_FOLDER",
-                        help="data-set names or image folders (one subfolder per class)")
-    parser.add_argument("--no-cache", action="store_true", help="recompute every cell")
-    args = parser.parse_args(argv)
-    if args.save and not args.full:
-        parser.error("--save stores the full run only: add --full")
-    if args.save and args.targets:
-        parser.error("--save stores the paper's own targets only: drop --targets")
-    try:
-        cfg = pkg.config("full" if args.full else "fast", targets=args.targets)
-    except ValueError as exc:
-        parser.error(f"--targets: {exc}")
-    print(pkg.describe(cfg), flush=True)
-    results = pkg.run(cfg, progress=True, use_cache=not args.no_cache)
-    if args.save:   # before the report: a slow or failing report loses nothing
-        print("stored", save_run(results), flush=True)
-    import pandas as pd
-    with pd.option_context("display.width", 200, "display.max_columns", 30,
-                           "display.precision", 3):
-        print(pkg.report.checks(results).to_string())
-        print(pkg.report.verdicts(results).to_string())
-    print(pkg.report.summary(results))
-    return 0
 
 
 # ------------------------------------------------------------------------------ cache

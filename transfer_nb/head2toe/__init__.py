@@ -46,8 +46,10 @@ from transfer_nb.head2toe.estimator import (
                                             KEEP_FRACTIONS,
                                             Head2Toe,
                                             concat_features,
+                                            feature_scores,
                                             group_lasso_penalty,
                                             head2toe_features,
+                                            select_top,
 )
 from transfer_nb.head2toe.search import Head2ToeCV, fraction_sweep
 
@@ -58,7 +60,9 @@ __all__ = [
                                             "Head2Toe",
                                             "Head2ToeCV",
                                             "concat_features",
+                                            "feature_scores",
                                             "fraction_sweep",
                                             "group_lasso_penalty",
                                             "head2toe_features",
+                                            "select_top",
 ]

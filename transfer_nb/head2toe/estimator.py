@@ -16,8 +16,10 @@ __all__ = [
     "KEEP_FRACTIONS",
     "Head2Toe",
     "concat_features",
+    "feature_scores",
     "group_lasso_penalty",
     "head2toe_features",
+    "select_top",
 ]
 
 #: kept fractions of the paper's sweeps (0.01 .. 0.2)
@@ -130,6 +132,31 @@ def group_lasso_penalty(coef: float):
         return coef * model.weight.norm(dim=0).sum()
 
     return penalty
+
+
+def feature_scores(weight) -> np.ndarray:
+    """Each input feature's score from a trained head: ``sum_j W_ij^2`` (length ``D``).
+
+    ``weight`` is laid out as torch's ``nn.Linear`` stores it, ``(K, D)`` (classes x
+    features), so the paper's row ``W_i,:`` of its ``D x K`` matrix is column ``i``
+    here: the score is the squared L2 norm of the group the lasso switches off.
+    """
+    W = np.asarray(weight, dtype=np.float64)
+    if W.ndim != 2:
+        raise ValueError(f"weight must be 2-D (classes, features); got shape {W.shape}")
+    return (W ** 2).sum(axis=0)
+
+
+def select_top(scores, keep_fraction: float) -> np.ndarray:
+    """Indices (ascending) of the ``max(1, round(keep_fraction * D))`` highest scores.
+
+    ``round`` is Python's (half to even); ties keep the earlier feature (a stable sort).
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    keep_fraction = check_fraction(keep_fraction, "keep_fraction")
+    k = max(1, int(round(keep_fraction * scores.size)))
+    order = np.argsort(-scores, kind="stable")
+    return np.sort(order[:k])
 
 
 # --------------------------------------------------------------------- estimator
@@ -285,7 +312,7 @@ class Head2Toe(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"y must contain at least 2 classes, got {len(self.classes_)}")
         self.layer_names_, self.layer_index_ = list(names), layer_index
         D = X.shape[1]
-        k = max(1, int(round(p["keep_fraction"] * D)))
+        k = max(1, int(round(p["keep_fraction"] * D)))   # select_top's rule
         steps = 0
         if scores is not None:
             scores = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -296,12 +323,10 @@ class Head2Toe(ClassifierMixin, TransformerMixin, BaseEstimator):
             scores = np.ones(D)
         else:
             head, steps = self._train_head(X, y_idx, p, group_lasso_penalty(p["group_lasso"]))
-            W = head.weight.detach().numpy().astype(np.float64)  # (K, D)
-            scores = (W ** 2).sum(axis=0)
+            scores = feature_scores(head.weight.detach().numpy())  # (K, D)
         self.scores_ = scores
         # stable top-k: ties (e.g. all ones) keep the earlier feature
-        order = np.argsort(-scores, kind="stable")
-        self.selected_ = np.sort(order[:k])
+        self.selected_ = select_top(scores, p["keep_fraction"])
         counts = np.bincount(layer_index[self.selected_], minlength=len(names))
         self.layer_counts_ = {n: int(c) for n, c in zip(names, counts)}
         self.head_, head_steps = self._train_head(X[:, self.selected_], y_idx, p)

@@ -17,7 +17,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from transfer_nb.experiments.base import TargetSpec, config_hash as _hash, resolve_mode, target_specs
+from transfer_nb.experiments.base import (TargetSpec, check_targets, config_hash as _hash,
+                                          resolve_mode, target_specs)
 
 __all__ = ["AdversarialConfig", "config", "describe", "config_hash", "imagenet_equivalent",
            "imagenet_fraction", "IMAGENET_NORM", "SOURCE_KINDS", "ESTIMATORS", "PAPER", "PRIMARY"]
@@ -133,7 +134,9 @@ def config(mode: str | None = None, targets=None, **overrides) -> AdversarialCon
     cfg = dataclasses.replace(cfg, targets=target_specs(targets, cfg.targets, per_class=10,
                                                         n_test=1000))
     cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
-    return _check(cfg)
+    cfg = _check(cfg)
+    check_targets(cfg.targets, extra_per_class=cfg.val_per_class)   # folders: before training
+    return cfg
 
 
 def _check(cfg: AdversarialConfig) -> AdversarialConfig:

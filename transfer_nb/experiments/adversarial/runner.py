@@ -300,6 +300,8 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
     meta = {"paper": "adversarial", "mode": cfg.mode, "config_hash": config_hash(cfg),
             "wall_clock_s": round(time.perf_counter() - t0, 1), "primary": cfg.primary,
             "source_norm": round(float(data["norm"]), 4), "workers": n_workers}
+    # images per class drawn (labelled + validation) for the first seed
+    meta["target_draws"] = base.target_draws(cfg.targets, cfg.seeds[0], cfg.val_per_class)
     return base.Results("adversarial", table, {"curves": curves}, meta, cfg)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from transfer_nb.experiments.base import (TargetSpec, config_hash as _hash, resolve_mode,
-                                          target_specs)
+from transfer_nb.experiments.base import (TargetSpec, check_targets, config_hash as _hash,
+                                          resolve_mode, target_specs)
 
 __all__ = ["Head2ToeConfig", "config", "describe", "config_hash", "PAPER", "PRIMARY",
            "NEAR", "FAR", "PROBE", "FINETUNE", "HEAD2TOE"]
@@ -117,7 +117,9 @@ def config(mode: str | None = None, targets=None, **overrides) -> Head2ToeConfig
         cfg = Head2ToeConfig(mode, default)
     cfg = dataclasses.replace(cfg, targets=target_specs(targets, cfg.targets, per_class=2,
                                                         n_test=200))
-    return dataclasses.replace(cfg, **overrides) if overrides else cfg
+    cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    check_targets(cfg.targets, extra_per_class=cfg.val_per_class)   # folders: before training
+    return cfg
 
 
 def config_hash(cfg: Head2ToeConfig) -> str:

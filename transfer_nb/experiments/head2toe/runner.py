@@ -201,6 +201,7 @@ def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> b
     meta = {"paper": "head2toe", "mode": cfg.mode, "config_hash": config_hash(cfg),
             "version": VERSION, "wall_clock_s": round(time.perf_counter() - t_start, 1),
             "primary": cfg.primary}
+    meta["target_draws"] = base.target_draws(cfg.targets, cfg.seeds[0])  # the first seed's
     return base.Results("head2toe", pd.DataFrame(rows),
                         {"fractions": pd.DataFrame(fr), "layers": pd.DataFrame(lay),
                          "recipes": pd.DataFrame(rec), "curves": pd.DataFrame(cur),

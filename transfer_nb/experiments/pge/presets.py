@@ -120,6 +120,9 @@ def _targets(targets, names: list) -> tuple:
     out = []
     for t in targets:
         text = str(t)
+        if (isinstance(t, os.PathLike) or os.sep in text) and not Path(text).exists():
+            raise ValueError(f"target {text!r} does not exist (no such folder), and a PGE "
+                             f"target is a task of the experiment's task set, one of {names}")
         if isinstance(t, os.PathLike) or os.sep in text or Path(text).is_dir():
             raise ValueError(
                 f"target {text!r} is an image folder, but a PGE target must be a task of the "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from transfer_nb.experiments.base import (SourceSpec, TargetSpec, config_hash as _hash,
-                                          resolve_mode, target_specs)
+from transfer_nb.experiments.base import (SourceSpec, TargetSpec, check_targets,
+                                          config_hash as _hash, resolve_mode, target_specs)
 
 __all__ = ["TransRateConfig", "config", "describe", "config_hash", "ESTIMATORS", "BASELINES",
            "PAPER", "PAPER_LAYER", "PRIMARY"]
@@ -163,6 +163,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
                   for s in cfg.sources)
     cases = tuple((dataclasses.replace(s, epochs=cfg.source_epochs) if s.epochs < 0 else s, t)
                   for s, t in cfg.layer_cases)
+    check_targets(cfg.targets)                    # folders: before anything is trained
     return dataclasses.replace(cfg, sources=fixed, layer_cases=cases)
 
 

@@ -288,6 +288,7 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     bar.close()
     meta = {"paper": "transrate", "mode": cfg.mode, "config_hash": config_hash(cfg),
             "wall_clock_s": round(time.perf_counter() - t_start, 1), "primary": cfg.primary}
+    meta["target_draws"] = base.target_draws(cfg.targets, 0)   # per class (seed 0)
     return base.Results("transrate", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "layers": pd.DataFrame(layers), "pretrained": pd.DataFrame(pretrained),
