@@ -213,28 +213,50 @@ def test_sort_by_another_column(folder, capsys):
     assert lines[3].split()[:2] == [table["logme"].idxmax(), "1"]
 
 
-def test_evaluate_compares_every_column_with_the_ground_truth(folder, capsys):
-    from pathlib import Path
+def test_evaluate_with_three_models_is_one_sentence_and_wide_adds_the_table(folder, capsys):
+    """issue 37 point 1 through the CLI: 3 models crown nothing, one sentence; --wide adds
+    every column; the next step asks for models."""
+    args = ["rank", "--data", str(folder), "--models",
+            "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2", "--image-size", "32",
+            "--estimators", "transrate,logme,hscore", "--ground-truth", "linear_probe",
+            "--evaluate", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    section = out.split("evaluation against the ground truth (linear_probe): ")[1]
+    assert section.splitlines()[0].startswith(
+        "3 models are too few to evaluate the estimators: a correlation needs at least 5 "
+        "(with 4 the smallest two-sided permutation p is 0.083)")
+    assert "best" not in section and "weighted_tau_low" not in out
+    assert out.strip().splitlines()[-1].startswith("next step: add models: with 3 models")
+    assert main(args + ["--wide"]) == 0
+    wide = capsys.readouterr().out.split("every column of the evaluation (--wide):")[1]
+    assert "weighted_tau_low" in wide and "loo_min" in wide
+    assert main(args[:-3] + ["--wide", "--device", "cpu"]) == 2  # --wide without --evaluate
+    assert "--wide widens the table of --evaluate: add --evaluate" in capsys.readouterr().err
 
-    import transfer_nb
-    evaluation = pytest.importorskip(
-        "transfer_nb.evaluation",
-        reason="transfer_nb.evaluation (evaluate_estimators) is not merged yet")
-    if Path(evaluation.__file__).parent != Path(transfer_nb.__file__).parent:
-        pytest.skip("transfer_nb.evaluation comes from another checkout (editable install)")
-    code = main(["rank", "--data", str(folder), "--models",
-                 "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2", "--image-size",
-                 "32", "--estimators", "transrate,logme", "--ground-truth", "linear_probe",
-                 "--evaluate", "--device", "cpu"])
-    out = capsys.readouterr()
-    assert code in (0, 2)
-    if code == 0:
-        assert "how well each column ranks the models by the ground truth" in out.out
-        section = out.out.split("how well each column")[1]
-        for column in ("transrate", "logme", "params", "width", "imagenet_top1"):
-            assert column in section
-    else:  # evaluate_estimators refused (e.g. too few models): one line, CLI terms
-        assert out.err.startswith("transfer-nb rank: error: --evaluate:")
+
+def test_evaluate_table_is_narrow_and_leaves_hscore_out(capsys, monkeypatch):
+    """The narrow table from a scored table of 8 models (score_models stubbed): one row
+    per column with its interval and verdict, H-score at K - 1 left out with the reason."""
+    from transfer_nb import selection
+    from tests.test_evaluation import _zoo
+
+    table = _zoo().assign(n_train=400, width=1280, layer="penultimate", note="")
+    table.attrs.update(ground_truth="linear_probe", estimators=["transrate", "logme", "hscore"],
+                       failed={})
+    monkeypatch.setattr(selection, "score_models", lambda *a, **k: table)
+    assert main(["rank", "--data", "digits", "--models", ",".join(["efficientnet_lite0"]),
+                 "--ground-truth", "linear_probe", "--evaluate"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("how well each column ranks the models like the ground truth "
+                        "(linear_probe), Kendall tau with its 95% bootstrap interval:")[1]
+    lines = section.strip().splitlines()
+    assert lines[0].split() == ["column", "kendall", "[95%", "interval]", "verdict"]
+    hs = next(line for line in lines if line.startswith("hscore"))
+    assert hs.split()[1] == "-" and hs.endswith("left out: at its bound K - 1 = 4 for every item")
+    assert max(len(line) for line in lines[:5]) < 100
+    conclusion = next(line for line in lines if line.startswith("conclusion: "))
+    assert "hscore" not in conclusion.split(":")[1].split(" ")[1]  # never the winner
 
 
 def test_device_message_in_cli_terms(folder, capsys):

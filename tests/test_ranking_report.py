@@ -135,3 +135,20 @@ def test_next_step_follows_what_the_run_showed():
     assert next_step(_table(**five, **narrow)).startswith("use more images per class")
     agree = _table(transrate=[1.0, 2.0, 3.0, 4.0, 5.0], **spread)
     assert next_step(agree).startswith("confirm on a second target")
+
+
+def test_a_score_at_its_bound_puts_no_model_first():
+    """issue 37 point 1: score_layers' table with H-score at K - 1 on the wide layers."""
+    from transfer_nb.selection.report import degenerate_columns
+
+    layers = pd.DataFrame({"depth": [1, 2, 3, 4, 5], "width": [16, 24, 40, 80, 1280],
+                           "transrate": [1.0, 2.0, 3.0, 5.0, 4.0],
+                           "hscore": [1.2, 2.1, 2.9, 4.0 + 6e-15, 4.0 - 3e-15]},
+                          index=pd.Index([f"blocks.{i}" for i in range(5)], name="layer"))
+    layers.attrs.update(n_classes=5, n_train=60)
+    assert list(degenerate_columns(layers)) == ["hscore"]
+    assert "hscore" not in top_models(layers)
+    notes = ranking_notes(layers)
+    assert not any("hscore -> " in n for n in notes)
+    assert any(n.startswith("hscore is exactly K - 1 = 4 for blocks.3, blocks.4") for n in notes)
+    assert "transrate puts blocks.3 first" in notes

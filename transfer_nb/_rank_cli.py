@@ -65,6 +65,8 @@ def _check_args(args, estimators) -> str | None:
         return f"--scheduler sends the jobs to Dask: it cannot go with --backend {args.backend}"
     if args.out is not None and Path(args.out).is_dir():
         return f"--out {args.out!r} is a folder; expected a CSV file name"
+    if args.wide and not args.evaluate:
+        return "--wide widens the table of --evaluate: add --evaluate"
     if args.evaluate and args.ground_truth is None:
         return "--evaluate compares the estimators with a ground truth: add --ground-truth " \
                "linear_probe (or fine_tune)"
@@ -168,7 +170,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         csv["note"] = csv["note"].map(lambda text: in_cli_terms(text) if text else text)
         csv.to_csv(out)  # notes in the words the terminal used
         print(f"wrote {out} ({len(ok)} model{'s' if len(ok) != 1 else ''}, every column)")
-    code, evaluation = (_evaluate(ok) if args.evaluate else (0, None))
+    code, evaluation = (_evaluate(ok, args.wide) if args.evaluate else (0, None))
     if code == 0:
         from transfer_nb.selection import next_step
         print(f"next step: {in_cli_terms(next_step(ok, evaluation))}")
@@ -281,11 +283,14 @@ def _shared_facts(ok) -> str:
     return ", ".join(parts)
 
 
-def _evaluate(ok):
+def _evaluate(ok, wide: bool = False):
     """``--evaluate``: every estimator and baseline column against the ground truth;
-    ``(exit status, the evaluation table or None)``."""
-    import pandas as pd
+    ``(exit status, the evaluation table or None)``.
 
+    One sentence when nothing can be evaluated (too few models, a ground truth that
+    cannot separate them); else a narrow table (the correlation with its interval and
+    the verdict, or why a column is left out) and the conclusion; ``--wide`` prints every
+    column of :func:`transfer_nb.evaluation.evaluate_estimators` too."""
     try:
         from transfer_nb.evaluation import evaluate_estimators
     except ImportError:
@@ -299,11 +304,47 @@ def _evaluate(ok):
         result = evaluate_estimators(ok, "accuracy", columns=columns)
     except ValueError as err:
         return _fail(f"--evaluate: {err}"), None
-    print(f"how well each column ranks the models by the ground truth "
-          f"({ok.attrs.get('ground_truth')}):")
-    with pd.option_context("display.width", 200, "display.max_columns", 50):
-        print(result.to_string(float_format=lambda v: f"{v:.3g}"))
+    stat = result.attrs["statistic"]
+    truth = ok.attrs.get("ground_truth")
+    ranked = result[stat].notna().sum() >= 2 and not _truth_failed(result)
+    if not ranked:
+        print(f"evaluation against the ground truth ({truth}): {result.attrs['conclusion']}")
+    else:
+        print(f"how well each column ranks the models like the ground truth ({truth}), "
+              f"{_STAT_NAMES[stat]} with its 95% bootstrap interval:")
+        print(_narrow(result, stat))
+        print(f"conclusion: {result.attrs['conclusion']}")
+    if wide:
+        print("every column of the evaluation (--wide):")
+        print(table_text(result))
     return 0, result
+
+
+_STAT_NAMES = {"kendall": "Kendall tau", "pearson": "Pearson r", "weighted_tau": "weighted tau"}
+
+
+def _truth_failed(result) -> bool:
+    return result.attrs.get("conclusion", "").startswith("the ground truth cannot")
+
+
+def _narrow(result, stat) -> str:
+    """``column  correlation [interval]  verdict``, left-aligned; a column that cannot be
+    evaluated says why in a few words (``--wide`` has the whole note)."""
+    import numpy as np
+
+    rows = [("column", f"{stat} [95% interval]", "verdict")]
+    for name, row in result.iterrows():
+        value = row[stat]
+        corr = (f"{value:+.2f} [{row[stat + '_low']:+.2f}, {row[stat + '_high']:+.2f}]"
+                if np.isfinite(value) else "-")
+        notes = [part for part in str(row["note"]).split("; ") if part]
+        why = next((n for n in notes if n.startswith("left out: ")), None)
+        if why is None and not np.isfinite(value):
+            why = "left out: " + (notes[-1] if notes else f"{stat} undefined")
+        verdict = why.split(" (")[0].split(", so ")[0] if why else row["verdict"]
+        rows.append((str(name), corr, verdict))
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c}".rstrip() for a, b, c in rows)
 
 
 RANK_EPILOG = """\
@@ -361,7 +402,12 @@ def add_rank_parser(sub) -> argparse.ArgumentParser:
                       "use the training part only)")
     rank.add_argument("--evaluate", action="store_true",
                       help="with --ground-truth: how well each estimator and baseline "
-                      "ranks the models (correlations with intervals)")
+                      "ranks the models (Kendall tau with its interval and a verdict from "
+                      "the paired bootstrap; one sentence when the models are too few or "
+                      "the ground truth cannot separate them)")
+    rank.add_argument("--wide", action="store_true",
+                      help="with --evaluate: every column of the evaluation too (Pearson, "
+                      "weighted tau, leave-one-out range, paired differences, notes)")
     rank.add_argument("--test-data", default=None, metavar="DIR",
                       help="held-out folder for --ground-truth (default: DIR's test/ part, "
                       "else a stratified quarter of DIR)")

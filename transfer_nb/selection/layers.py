@@ -196,6 +196,8 @@ def score_layer_features(features: Mapping, labels, *, test=None,
                 on_progress(i + 1, len(names))
         table["accuracy"] = accuracy
     table.attrs["ground_truth"] = ground_truth
+    # what reading the table needs (H-score's bound K - 1): ranking_notes
+    table.attrs.update(n_classes=int(np.unique(labels).size), n_train=int(len(labels)))
     return table
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 __all__ = ["rank_table", "default_sort_column", "score_columns", "higher_is_better",
            "SCORE_MEANINGS", "column_meanings", "ranking_notes", "estimator_agreement",
-           "top_models", "truth_check", "next_step", "MIN_MODELS"]
+           "top_models", "truth_check", "next_step", "degenerate_columns", "MIN_MODELS"]
 
 #: fewer scored models than this and no ranking can be checked: with 4 items the smallest
 #: two-sided permutation p is 0.083 (DESIGN, "Power to decide")
@@ -142,6 +142,45 @@ def _ok(table):
     return table.loc[[m for m in table.index if m not in failed]]
 
 
+def _n_classes(ok):
+    """Classes per row: the ``n_classes`` column, else ``attrs["n_classes"]`` (a
+    :func:`score_layers` table); ``None`` when neither says."""
+    if "n_classes" in ok.columns:
+        return ok["n_classes"].to_numpy(float)
+    k = ok.attrs.get("n_classes")
+    return None if k is None else np.full(len(ok), float(k))
+
+
+def _narrow_rows(ok) -> np.ndarray:
+    """Rows with n_train <= width (``n_train`` from the column or ``attrs``); every row
+    when the table does not say."""
+    n_train = ok["n_train"].to_numpy(float) if "n_train" in ok.columns else \
+        np.full(len(ok), float(ok.attrs.get("n_train", -np.inf)))
+    if "width" not in ok.columns or not np.isfinite(n_train).all():
+        return np.ones(len(ok), dtype=bool)
+    return n_train <= ok["width"].to_numpy(float)
+
+
+def degenerate_columns(table) -> dict:
+    """``{estimator column: why it cannot rank these rows}``: constant up to rounding, or
+    H-score at its bound ``K - 1`` for any row
+    (:func:`transfer_nb.evaluation.degenerate_reason`).  Such a column is never said to
+    put a model first nor compared with the others."""
+    from transfer_nb.evaluation import degenerate_reason
+
+    ok = _ok(table)
+    k = _n_classes(ok)
+    out = {}
+    for col in score_columns(ok):
+        v = ok[col].to_numpy(float)
+        fin = np.isfinite(v)
+        why = degenerate_reason(v[fin], None, None if k is None else k[fin], col,
+                                [str(i) for i in ok.index[fin]])
+        if why:
+            out[col] = why
+    return out
+
+
 def estimator_agreement(table):
     """Kendall tau between the rankings of every pair of estimator columns (lower-is-better
     scores flipped), over the models both scored; a square DataFrame (NaN with fewer
@@ -151,12 +190,15 @@ def estimator_agreement(table):
 
     ok = _ok(table)
     scores = score_columns(ok)
+    left_out = degenerate_columns(ok)
     out = pd.DataFrame(np.nan, index=scores, columns=scores)
     for i, a in enumerate(scores):
         for b in scores[i:]:
             va = ok[a].to_numpy(float) * (1 if higher_is_better(a) else -1)
             vb = ok[b].to_numpy(float) * (1 if higher_is_better(b) else -1)
             both = np.isfinite(va) & np.isfinite(vb)
+            if a in left_out or b in left_out:
+                continue
             if both.sum() >= 3 and not _constant(va[both]) and not _constant(vb[both]):
                 tau = float(kendalltau(va[both], vb[both]).statistic)
                 out.loc[a, b] = out.loc[b, a] = tau
@@ -165,10 +207,14 @@ def estimator_agreement(table):
 
 def top_models(table) -> dict:
     """``{column: the model it ranks first}`` for the estimators (and ``accuracy``);
-    ties go to the first in table order; a column constant across the models has none."""
+    ties go to the first in table order; a column that cannot rank the models
+    (:func:`degenerate_columns`) has none."""
     ok = _ok(table)
     out = {}
+    left_out = degenerate_columns(ok)
     for col in score_columns(ok) + (["accuracy"] if "accuracy" in ok.columns else []):
+        if col in left_out:
+            continue
         values = ok[col].to_numpy(float) * (1 if higher_is_better(col) else -1)
         if np.isfinite(values).any() and not _constant(values):
             out[col] = ok.index[int(np.nanargmax(values))]
@@ -176,8 +222,8 @@ def top_models(table) -> dict:
 
 
 def _constant(values) -> bool:
-    v = values[np.isfinite(values)]
-    return len(v) >= 2 and np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).mean()))
+    from transfer_nb.evaluation import constant_up_to_rounding
+    return constant_up_to_rounding(values)
 
 
 def ranking_notes(table) -> list[str]:
@@ -193,8 +239,6 @@ def ranking_notes(table) -> list[str]:
     * how far the estimators agree (Kendall tau between their rankings) and which model
       each puts first.
     """
-    from transfer_nb import stats
-
     ok = _ok(table)
     notes = []
     if len(ok) == 0:
@@ -203,14 +247,14 @@ def ranking_notes(table) -> list[str]:
     wide = ok.index[(ok.get("n_train", np.inf) <= ok.get("width", -np.inf))] \
         if {"n_train", "width"} <= set(ok.columns) else ok.index[:0]
     flagged = set()
-    if "hscore" in scores and len(wide) and "n_classes" in ok.columns:
-        h = ok.loc[wide, "hscore"].to_numpy(float)
-        k1 = ok.loc[wide, "n_classes"].to_numpy(float) - 1
-        at = np.isclose(h, k1, rtol=1e-6, atol=1e-9)
+    k = _n_classes(ok)
+    if "hscore" in scores and k is not None:
+        h = ok["hscore"].to_numpy(float)
+        at = np.isclose(h, k - 1, rtol=1e-6, atol=1e-9) & _narrow_rows(ok)
         if at.any():
             flagged.add("hscore")
-            names = ", ".join(map(str, wide[at]))
-            notes.append(f"hscore is exactly K - 1 = {k1[at][0]:g} for {names}: with "
+            names = ", ".join(map(str, ok.index[at]))
+            notes.append(f"hscore is exactly K - 1 = {(k - 1)[at][0]:g} for {names}: with "
                          "n_train <= width every direction is 'explained', so it cannot "
                          "rank these models (hscore_shrinkage can)")
     if "logme" in scores and len(wide):
@@ -235,7 +279,7 @@ def truth_check(table) -> dict | None:
     """:func:`transfer_nb.stats.discrimination` of the ``accuracy`` column (spread against
     the median binomial standard error over ``n_test``, and the 0.97 ceiling); ``None``
     without a ground truth or ``n_test``."""
-    from transfer_nb import stats
+    from transfer_nb.evaluation import truth_separation
 
     ok = _ok(table)
     if "accuracy" not in ok.columns or ok["accuracy"].notna().sum() < 2 \
@@ -245,8 +289,7 @@ def truth_check(table) -> dict | None:
     n_test = ok.loc[acc.index, "n_test"]
     if not n_test.notna().all():
         return None
-    se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(acc, n_test)]))
-    return stats.discrimination(acc.to_numpy(float), se)
+    return truth_separation(acc.to_numpy(float), n_test.to_numpy(float))
 
 
 def next_step(table, evaluation=None) -> str:
@@ -269,14 +312,17 @@ def next_step(table, evaluation=None) -> str:
     n = len(ok)
     scores = score_columns(ok)
     has_truth = "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2
+    check = truth_check(ok)
     if n < MIN_MODELS:
+        also = ("; and a ground truth that separates them: this one cannot "
+                f"({check['reason']}), so use a harder target or more held-out images per "
+                "class") if check is not None and not check["passes"] else ""
         return (f"add models: with {n} model{'s' if n != 1 else ''} no ranking can be checked "
                 f"(at least {MIN_MODELS}: with 4 the smallest two-sided permutation p is "
-                "0.083; a correlation of 0.5 needs about 16)")
+                f"0.083; a correlation of 0.5 needs about 16){also}")
     if not has_truth:
         return ("add ground_truth='linear_probe' and evaluate_estimators() to see which "
                 "estimator ranks these models like their held-out accuracy")
-    check = truth_check(ok)
     if check is not None and not check["passes"]:
         return ("use more held-out images per class or a harder target (more classes, "
                 "fewer labels): the ground truth cannot separate these models "
@@ -322,6 +368,9 @@ def _agreement_lines(ok) -> list[str]:
         lines.append("the estimators disagree on the best model: " + ", ".join(
             f"{col} -> {firsts[col]}" for col in scores if col in firsts) + truth)
     elif distinct:
-        every = "every estimator puts" if len(scores) > 1 else f"{scores[0]} puts"
+        ranked = [c for c in scores if c in firsts]
+        every = (f"every estimator that can rank them ({', '.join(ranked)}) puts"
+                 if len(ranked) < len(scores) and len(ranked) > 1 else
+                 "every estimator puts" if len(ranked) > 1 else f"{ranked[0]} puts")
         lines.append(f"{every} {distinct[0]} first{truth}")
     return lines
