@@ -99,3 +99,51 @@ def test_run_outside_a_checkout_runs_the_shipped_tutorials(tmp_path, monkeypatch
     assert cli.main(["run"]) == 2
     assert capsys.readouterr().err.strip() == ("transfer-nb run: error: no tutorial notebooks "
                                                "in X; reinstall transfer-nb")
+
+
+def test_run_inside_copied_tutorials_runs_the_copies(tmp_path, monkeypatch, capsys):
+    """issue 37 point 5: `transfer-nb tutorials DIR`, edit, `cd DIR && transfer-nb run`."""
+    seen = []
+
+    def fake_run(notebooks, out, timeout=1800):
+        seen.append([str(p) for p in notebooks])
+        return [{"name": p.name, "ok": True, "seconds": 0.0, "error": None}
+                for p in notebooks]
+
+    monkeypatch.setattr(cli, "run_notebooks", fake_run)
+    shipped = _notebooks(tmp_path / "shipped", "00_quickstart.ipynb", "01_coding_rate.ipynb")
+    monkeypatch.setattr(cli, "tutorials_dir", lambda: shipped)
+    mine = tmp_path / "my_tutorials"
+    assert cli.main(["tutorials", str(mine)]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        f"edit them in JupyterLab, then run your copies: cd {mine} && transfer-nb run --only 00")
+    monkeypatch.chdir(mine)
+    assert cli.main(["run", "--only", "00"]) == 0
+    assert seen == [[str(mine / "00_quickstart.ipynb")]]
+    assert f"executing 1 notebook(s) from {mine} in" in capsys.readouterr().out
+
+
+def test_docs_writes_the_sources_and_says_how_to_build(tmp_path, monkeypatch, capsys):
+    """issue 37 point 6: `transfer-nb docs DIR` (the build itself: test_wheel_install)."""
+    from transfer_nb import _docs_cli
+
+    monkeypatch.setattr(_docs_cli, "missing_for_build", lambda: ["sphinx", "myst_nb"])
+    dest = tmp_path / "site"
+    assert cli.main(["docs", str(dest)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert (dest / "source" / "docs" / "index.md").is_file()
+    assert (dest / "source" / "docs" / "conf.py").is_file()
+    notebooks = sorted(p.name for p in (dest / "source" / "notebooks").glob("*.ipynb"))
+    assert notebooks == sorted(p.name for p in cli.tutorials_dir().glob("*.ipynb"))
+    assert out[-1] == (f"to build the HTML site offline: pip install 'transfer-nb[docs]' "
+                       f"(missing: sphinx, myst_nb), then run transfer-nb docs {dest} again")
+    # a second run rewrites its own folder; a folder of other files is refused, one line
+    assert cli.main(["docs", str(dest), "--no-build"]) == 0
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    capsys.readouterr()
+    assert cli.main(["docs", str(other)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"transfer-nb docs: error: docs destination {str(other)!r} holds other files; "
+        "expected a new or empty folder (or one transfer-nb docs wrote before)")

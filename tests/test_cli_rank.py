@@ -147,7 +147,7 @@ def test_an_unavailable_model_is_a_warning_line_and_the_others_are_saved(
     assert code == 0
     warnings = [line for line in captured.err.splitlines() if "warning" in line]
     assert warnings == [
-        "transfer-nb rank: warning: resnet18 was not scored: WeightsUnavailableError: "
+        "transfer-nb rank: warning: resnet18 was not scored: "
         "pretrained weights for 'resnet18' could not be fetched (download.pytorch.org is "
         "unreachable); models that work offline: efficientnet_lite0, efficientnet_lite1, "
         "efficientnet_lite2"]
@@ -162,7 +162,7 @@ def test_no_model_scored_is_one_line_and_exit_2(folder, capsys, offline):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert err[-1].startswith("transfer-nb rank: error: no model could be scored: 'resnet18': "
-                              "WeightsUnavailableError")
+                              "pretrained weights for 'resnet18' could not be fetched")
     assert not any("Traceback" in line for line in err)
 
 
@@ -176,8 +176,9 @@ def test_a_class_with_one_image_is_named(folder, tmp_path, capsys):
     code = main(["rank", "--data", str(small), "--models", "efficientnet_lite0"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err == ("transfer-nb rank: error: class 'rocket' has 1 image: the estimators need "
-                   "at least 2 images per class; add images to these classes")
+    assert err == (f"transfer-nb rank: error: 1 problem in {str(small)!r}: class 'rocket' has "
+                   "1 image: at least 2 images per class are needed; fix them, or leave a "
+                   "class out with --drop-class NAME")
 
 
 def test_skip_bad(folder, tmp_path, capsys):
@@ -192,7 +193,13 @@ def test_skip_bad(folder, tmp_path, capsys):
     assert "bad.png" in err and "pass --skip-bad to leave unreadable files out" in err
     assert len(err.splitlines()) == 1
     assert main(args + ["--skip-bad"]) == 0
-    assert "36 images scored" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "36 images scored" in captured.out
+    # the help promises a warning: one line, the count and the path, however often the
+    # folder was read
+    assert [line for line in captured.err.splitlines() if "warning" in line] == [
+        f"transfer-nb rank: warning: skipped 1 unreadable image file in {str(broken)!r}: "
+        f"{str(broken / 'digit_1' / 'bad.png')!r}"]
 
 
 def test_sort_by_another_column(folder, capsys):
@@ -206,28 +213,50 @@ def test_sort_by_another_column(folder, capsys):
     assert lines[3].split()[:2] == [table["logme"].idxmax(), "1"]
 
 
-def test_evaluate_compares_every_column_with_the_ground_truth(folder, capsys):
-    from pathlib import Path
+def test_evaluate_with_three_models_is_one_sentence_and_wide_adds_the_table(folder, capsys):
+    """issue 37 point 1 through the CLI: 3 models crown nothing, one sentence; --wide adds
+    every column; the next step asks for models."""
+    args = ["rank", "--data", str(folder), "--models",
+            "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2", "--image-size", "32",
+            "--estimators", "transrate,logme,hscore", "--ground-truth", "linear_probe",
+            "--evaluate", "--device", "cpu"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    section = out.split("evaluation against the ground truth (linear_probe): ")[1]
+    assert section.splitlines()[0].startswith(
+        "3 models are too few to evaluate the estimators: a correlation needs at least 5 "
+        "(with 4 the smallest two-sided permutation p is 0.083)")
+    assert "best" not in section and "weighted_tau_low" not in out
+    assert out.strip().splitlines()[-1].startswith("next step: add models: with 3 models")
+    assert main(args + ["--wide"]) == 0
+    wide = capsys.readouterr().out.split("every column of the evaluation (--wide):")[1]
+    assert "weighted_tau_low" in wide and "loo_min" in wide
+    assert main(args[:-3] + ["--wide", "--device", "cpu"]) == 2  # --wide without --evaluate
+    assert "--wide widens the table of --evaluate: add --evaluate" in capsys.readouterr().err
 
-    import transfer_nb
-    evaluation = pytest.importorskip(
-        "transfer_nb.evaluation",
-        reason="transfer_nb.evaluation (evaluate_estimators) is not merged yet")
-    if Path(evaluation.__file__).parent != Path(transfer_nb.__file__).parent:
-        pytest.skip("transfer_nb.evaluation comes from another checkout (editable install)")
-    code = main(["rank", "--data", str(folder), "--models",
-                 "efficientnet_lite0,efficientnet_lite1,efficientnet_lite2", "--image-size",
-                 "32", "--estimators", "transrate,logme", "--ground-truth", "linear_probe",
-                 "--evaluate", "--device", "cpu"])
-    out = capsys.readouterr()
-    assert code in (0, 2)
-    if code == 0:
-        assert "how well each column ranks the models by the ground truth" in out.out
-        section = out.out.split("how well each column")[1]
-        for column in ("transrate", "logme", "params", "width", "imagenet_top1"):
-            assert column in section
-    else:  # evaluate_estimators refused (e.g. too few models): one line, CLI terms
-        assert out.err.startswith("transfer-nb rank: error: --evaluate:")
+
+def test_evaluate_table_is_narrow_and_leaves_hscore_out(capsys, monkeypatch):
+    """The narrow table from a scored table of 8 models (score_models stubbed): one row
+    per column with its interval and verdict, H-score at K - 1 left out with the reason."""
+    from transfer_nb import selection
+    from tests.test_evaluation import _zoo
+
+    table = _zoo().assign(n_train=400, width=1280, layer="penultimate", note="")
+    table.attrs.update(ground_truth="linear_probe", estimators=["transrate", "logme", "hscore"],
+                       failed={})
+    monkeypatch.setattr(selection, "score_models", lambda *a, **k: table)
+    assert main(["rank", "--data", "digits", "--models", ",".join(["efficientnet_lite0"]),
+                 "--ground-truth", "linear_probe", "--evaluate"]) == 0
+    out = capsys.readouterr().out
+    section = out.split("how well each column ranks the models like the ground truth "
+                        "(linear_probe), Kendall tau with its 95% bootstrap interval:")[1]
+    lines = section.strip().splitlines()
+    assert lines[0].split() == ["column", "kendall", "[95%", "interval]", "verdict"]
+    hs = next(line for line in lines if line.startswith("hscore"))
+    assert hs.split()[1] == "-" and hs.endswith("left out: at its bound K - 1 = 4 for every item")
+    assert max(len(line) for line in lines[:5]) < 100
+    conclusion = next(line for line in lines if line.startswith("conclusion: "))
+    assert "hscore" not in conclusion.split(":")[1].split(" ")[1]  # never the winner
 
 
 def test_device_message_in_cli_terms(folder, capsys):
@@ -281,3 +310,134 @@ def test_rank_with_etran_and_ncti(folder, tmp_path, capsys):
     for col in ("etran", "ncti"):
         np.testing.assert_allclose(csv.loc[table.index, col].to_numpy(float),
                                    table[col].to_numpy(float), rtol=1e-9)
+
+
+# ------------------------------------------------------------------ issue 37, points 3-4
+def test_image_size_notes_say_a_faster_size_is_another_experiment(folder, capsys):
+    """The 8 px images enlarged to 32 px: the note offers 8 px as a separate, faster run
+    whose ranking can differ, and --image-size itself is named as not the models' own."""
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 0
+    notes = capsys.readouterr().out.split("notes:")[1].splitlines()
+    assert "  - efficientnet_lite0: images upsampled 4.0x (8 -> 32 px); a separate run at " \
+           "--image-size 8 is faster, but scores at different image sizes are not " \
+           "comparable and its ranking can differ" in notes
+    assert "  - --image-size 32 is not the models' own resolution (efficientnet_lite0 224 " \
+           "px, efficientnet_lite1 240 px): scores at different image sizes are not " \
+           "comparable, and a run without --image-size (each model at its own resolution, " \
+           "the papers' protocol) can rank them differently" in notes
+    assert not any("smaller image size is faster" in line for line in notes)
+
+
+def test_every_ranking_ends_with_a_next_step(folder, capsys):
+    args = ["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+            "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == ("next step: add models: with 2 models no ranking can be checked (at least "
+                    "5: with 4 the smallest two-sided permutation p is 0.083; a correlation "
+                    "of 0.5 needs about 16)")
+
+
+def test_models_without_pretrained_weights_are_refused_in_cli_terms(folder, capsys):
+    """issue 37 point 7: one line, exit 2, no Python advice; list-models says it too."""
+    code = main(["rank", "--data", str(folder), "--models", "efficientnet_lite0,small_cnn"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == (
+        "transfer-nb rank: error: small_cnn has no pretrained weights (an architecture the "
+        "tutorials train themselves; the command line does not train models): rank "
+        "compares pretrained models, e.g. efficientnet_lite0, efficientnet_lite1, "
+        "efficientnet_lite2 (transfer-nb list-models)")
+    assert main(["list-models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    small = next(line for line in lines if line.startswith("small_cnn "))
+    assert small.split()[1:3] == ["no", "weights"]
+    # one column per field however long a name (timm:mobilenetv3_large_100)
+    starts = {line.index(line.split("  ")[-1].strip()) for line in lines}
+    assert len(starts) == 1
+
+
+def test_every_problem_of_a_folder_at_once_and_drop_class(folder, tmp_path, capsys):
+    """issue 37 point 9: an empty class, a one-image class and an unreadable file are one
+    message; --drop-class leaves classes out (and --skip-bad the file)."""
+    import shutil
+    messy = tmp_path / "messy"
+    shutil.copytree(folder, messy)
+    (messy / "empty").mkdir()
+    (messy / "rocket").mkdir()
+    shutil.copy(next((messy / "digit_0").glob("*.png")), messy / "rocket" / "r.png")
+    (messy / "digit_1" / "bad.png").write_bytes(b"\x89PNG truncated")
+    args = ["rank", "--data", str(messy), "--models", "efficientnet_lite0", "--image-size",
+            "32", "--estimators", "transrate", "--device", "cpu"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith(f"transfer-nb rank: error: 3 problems in {str(messy)!r}: class "
+                          f"folder {str(messy / 'empty')!r} holds no image files")
+    for part in (f"cannot read 1 image file: {str(messy / 'digit_1' / 'bad.png')!r}",
+                 "pass --skip-bad to leave unreadable files out",
+                 "class 'rocket' has 1 image: at least 2 images per class are needed",
+                 "leave a class out with --drop-class NAME"):
+        assert part in err
+    assert main(args + ["--drop-class", "empty", "--drop-class", "rocket", "--skip-bad"]) == 0
+    assert "36 images scored, 3 classes" in capsys.readouterr().out
+    assert main(args + ["--drop-class", "rockets"]) == 2
+    assert "--drop-class ['rockets'] is not a class of" in capsys.readouterr().err
+
+
+def test_the_words_a_pip_user_reads(folder, tmp_path, capsys):
+    """issue 37 point 10: help without placeholders, --version, no exception class names,
+    the CSV note in the terminal's words, one precision per column."""
+    import re
+
+    from transfer_nb._version import __version__
+    from transfer_nb.selection import MODEL_ESTIMATORS  # noqa: F401 - the defaults
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == \
+        f"transfer-nb {__version__}"
+    helps = {}
+    for command in (["rank"], ["run"], ["tutorials"], ["list-models"], ["list-datasets"],
+                    ["docs"]):
+        with pytest.raises(SystemExit):
+            main(command + ["--help"])
+        helps[command[0]] = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for text in helps.values():
+        for flag, meta in re.findall(r"--([a-z-]+) ([A-Z][A-Z_]+)\b", text):
+            assert meta != flag.upper().replace("-", "_"), meta  # BATCH_SIZE, TIMEOUT
+        assert "{threading,loky,dask}" not in text and "global generator" not in text
+    assert "--batch-size N" in helps["rank"] and "(default 64)" in helps["rank"]
+    assert "--timeout SECONDS" in helps["run"] and "(default 1800)" in helps["run"]
+    assert "an hour per tutorial on 2 CPU cores" in helps["run"]
+    assert "hscore); any of transrate, transrate_layerwise, transrate_projected, logme, " \
+        "leep, nce, hscore, hscore_shrinkage, knn," in helps["rank"]
+    assert "Inside DIR, `transfer-nb run` runs your copies." in helps["tutorials"]
+    assert "no weights" in helps["list-models"]
+    # the CSV says what the terminal says; one precision per column in the table
+    out = tmp_path / "r.csv"
+    assert main(["rank", "--data", str(folder), "--models", MODELS, "--image-size", "32",
+                 "--estimators", "transrate,logme,leep", "--device", "cpu", "--out",
+                 str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    notes = pd.read_csv(out, index_col="model")["note"]
+    assert notes.str.contains("--image-size 8").all() and \
+        not notes.str.contains("image_size=").any()
+    header = next(i for i, line in enumerate(printed) if line.split()[:1] == ["rank"])
+    rows = [line.split() for line in printed[header + 2:header + 4]]
+    for k in range(3, 6):  # transrate, logme, leep: the same decimals in both rows
+        decimals = {len(r[k].partition(".")[2]) for r in rows}
+        assert len(decimals) == 1, rows
+
+
+def test_dir_lists_each_name_once_and_pypi_lists_every_tutorial():
+    from pathlib import Path
+
+    import transfer_nb as tnb
+    names = dir(tnb)
+    assert len(names) == len(set(names)) and "score_models" in names
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "docs" / "PYPI.md").read_text()
+    for nb in sorted((repo / "notebooks").glob("[0-9]*.ipynb")):
+        assert f"`{nb.stem}`" in text, nb.stem

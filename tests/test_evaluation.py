@@ -153,3 +153,74 @@ def test_etran_and_ncti_columns_are_estimators():
     ev = evaluate_estimators(t, "accuracy", groups="target", n_boot=50)
     assert ev.loc["etran", "kind"] == "estimator" and ev.loc["ncti", "kind"] == "estimator"
     assert ev.loc["ncti", "kendall"] == pytest.approx(-1.0)       # the exact negative
+
+
+# ------------------------------------------------ issue 37 point 1: nothing degenerate crowned
+def _zoo(n=8, seed=3):
+    rng = np.random.default_rng(seed)
+    acc = np.linspace(0.40, 0.75, n)
+    return pd.DataFrame({
+        "accuracy": acc, "n_test": 400, "n_classes": 5,
+        "transrate": acc * 100 + rng.normal(0, 2.0, n),
+        "logme": acc + rng.normal(0, 0.05, n),
+        # H-score at K - 1 = 4 up to rounding (the values the issue printed)
+        "hscore": 4.0 + np.array([6.2, -2.7, 3.6, 0.0, 1.1, -0.4, 2.2, -1.8][:n]) * 1e-15,
+    }, index=pd.Index([f"m{i}" for i in range(n)], name="model"))
+
+
+def test_hscore_at_k_minus_1_is_left_out_and_never_best():
+    ev = evaluate_estimators(_zoo(), "accuracy", n_boot=300)
+    h = ev.loc["hscore"]
+    assert np.isnan(h[["pearson", "kendall", "weighted_tau"]].astype(float)).all()
+    assert h["verdict"] == ""
+    assert "left out: at its bound K - 1 = 4 for every item" in h["note"]
+    assert ev.index[-1] == "hscore" and ev.attrs["best"] != "hscore"
+    # at the bound for a few models only: still left out, naming them
+    some = _zoo().assign(hscore=[4.0, 3.1, 4.0, 2.9, 3.3, 2.5, 3.8, 2.0])
+    note = evaluate_estimators(some, "accuracy", n_boot=100).loc["hscore", "note"]
+    assert "at its bound K - 1 = 4 for m0, m2" in note
+    # constant up to rounding without a bound (no n_classes): left out too
+    ev2 = evaluate_estimators(_zoo().drop(columns="n_classes"), "accuracy", n_boot=100)
+    assert "left out: constant up to rounding" in ev2.loc["hscore", "note"]
+
+
+def test_best_only_when_the_paired_interval_against_the_runner_up_excludes_0():
+    ev = evaluate_estimators(_zoo(), "accuracy", n_boot=300)
+    top, runner = ev.index[0], ev.index[1]
+    assert ev.attrs["runner_up"] == runner
+    high = ev.loc[runner, "difference_high"]
+    if high < 0:
+        assert ev.loc[top, "verdict"] == "best" and ev.attrs["best"] == top
+    else:
+        assert ev.loc[top, "verdict"] == f"not separable from {runner}"
+        assert ev.attrs["best"] is None and "best" not in set(ev["verdict"])
+        assert ev.attrs["conclusion"].startswith(
+            "no estimator is separable from the others on these models")
+        need = ev.attrs["models_needed"]
+        assert need > 8 and f"about {need} models would be needed" in ev.attrs["conclusion"]
+    # two columns that are the truth itself: tied, never a winner, no number of models helps
+    tied = _zoo().assign(transrate=lambda t: t["accuracy"] * 2, logme=lambda t: t["accuracy"])
+    ev = evaluate_estimators(tied, "accuracy", columns=["transrate", "logme"], n_boot=200)
+    assert ev.attrs["best"] is None and ev.attrs["models_needed"] is None
+    assert "rank these models the same" in ev.attrs["conclusion"]
+    # a clear winner: the truth against noise
+    clear = _zoo(n=8).assign(transrate=lambda t: t["accuracy"],
+                             logme=np.random.default_rng(0).normal(size=8))
+    ev = evaluate_estimators(clear, "accuracy", columns=["transrate", "logme"], n_boot=300)
+    assert ev.attrs["best"] == "transrate" and ev.loc["transrate", "verdict"] == "best"
+    assert ev.attrs["conclusion"].startswith("transrate ranks these models best: its paired "
+                                             "interval against the runner-up logme excludes 0")
+
+
+def test_three_models_or_an_inseparable_truth_is_one_sentence():
+    three = evaluate_estimators(_zoo().iloc[:3], "accuracy", n_boot=100)
+    assert three.attrs["best"] is None and "best" not in set(three["verdict"])
+    assert three.attrs["conclusion"] == (
+        "3 models are too few to evaluate the estimators: a correlation needs at least 5 "
+        "(with 4 the smallest two-sided permutation p is 0.083)")
+    ceiling = _zoo().assign(accuracy=[0.99, 1.0, 0.98, 1.0, 0.99, 1.0, 0.97, 0.99],
+                            n_test=250)
+    ev = evaluate_estimators(ceiling, "accuracy", n_boot=100)
+    assert (ev["verdict"] == "").all() and ev.attrs["best"] is None
+    assert ev.attrs["conclusion"].startswith("the ground truth cannot separate these models "
+                                             "(a model reaches 1.000 >= 0.97")

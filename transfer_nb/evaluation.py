@@ -32,7 +32,8 @@ from transfer_nb.estimators import registry
 from transfer_nb.stats import MIN_GROUP_ITEMS
 from transfer_nb.stats import STATISTICS  # pearson, kendall, weighted_tau
 
-__all__ = ["evaluate_estimators", "score_columns", "STATISTICS"]
+__all__ = ["evaluate_estimators", "score_columns", "STATISTICS", "degenerate_reason",
+           "truth_separation", "models_needed", "constant_up_to_rounding"]
 
 # bookkeeping columns of score_models / score_layers / the experiments: never scores
 _NOT_SCORES = ("n_train", "n_test", "num_classes", "n_classes", "seed", "n")
@@ -203,6 +204,12 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
             sign, flip_note = _orientation(str(c))
             x = sign * pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=np.float64)
             ok, notes, undefined = _usable(x, y, g)
+            why = None if undefined else degenerate_reason(
+                x[ok], None if g is None else g[ok], _classes_of(table, ok), str(c),
+                _row_names(table, ok))
+            if why:  # never ranked: constant up to rounding, or at its bound
+                notes.append(f"left out: {why}")
+                undefined = True
             notes = ([flip_note] if flip_note else []) + notes
             values[c] = x
             row = {"kind": _kind(str(c)), "n": int(ok.sum())}
@@ -259,6 +266,9 @@ def evaluate_estimators(table, truth, groups=None, columns=None, statistic: str 
     out = out.sort_values(statistic, ascending=False, na_position="last", kind="stable")
     out.attrs.update(statistic=statistic, against=None if ref is None else str(ref),
                      truth=truth_name, groups=group_name, n_boot=int(n_boot))
+    problem = _truth_problem(table, y, g)
+    if against == "best":
+        _conclude(out, statistic, problem, int(np.isfinite(y).sum()))
     return out
 
 
@@ -270,3 +280,159 @@ def _verdict(low: float, high: float, ref: str) -> str:
     if low > 0:
         return f"better than {ref}"
     return f"not separable from {ref}"
+
+
+# ------------------------------------------------ what may be ranked, and what it says
+#: relative spread below which a column counts as constant (rounding noise, e.g. H-score
+#: at K - 1 = 4 printed as 4.0000000000000062 and 3.9999999999999973)
+ROUNDING = 1e-9
+
+
+def constant_up_to_rounding(values) -> bool:
+    """Whether the finite ``values`` (two or more) differ only by rounding."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return len(v) >= 2 and np.ptp(v) <= ROUNDING * max(1.0, float(np.abs(v).mean()))
+
+
+def _classes_of(table, ok):
+    for col in ("n_classes", "num_classes"):
+        if col in table.columns:
+            return np.asarray(table[col], dtype=np.float64)[ok]
+    return None
+
+
+def _row_names(table, ok) -> list:
+    names = table["model"] if "model" in table.columns else table.index
+    return [str(v) for v in np.asarray(names)[ok]]
+
+
+def degenerate_reason(x, groups=None, n_classes=None, column: str = "", names=None):
+    """Why a score column cannot rank these items, or ``None``.
+
+    * constant up to rounding within every group (:func:`constant_up_to_rounding`);
+    * H-score at its bound ``K - 1`` (``n_classes`` per item) for any item: with images
+      <= feature width the pseudo-inverse explains every direction, so the value says
+      nothing about the model.
+
+    Parameters
+    ----------
+    x : array-like
+        The column's finite values, one per item.
+    groups : array-like, optional
+        Group of each item (constancy is judged within each group).
+    n_classes : array-like, optional
+        Classes per item (``K``).
+    column : str
+        The column's name (the bound is checked for ``hscore``).
+    names : list of str, optional
+        Item names, for the message.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if column.split("=")[0] == "hscore" and n_classes is not None:
+        k1 = np.asarray(n_classes, dtype=np.float64) - 1
+        at = np.isclose(x, k1, rtol=1e-6, atol=1e-9)
+        if at.any():
+            who = "every item" if at.all() else ", ".join(
+                (names or [str(i) for i in range(x.size)])[i] for i in np.flatnonzero(at))
+            bound = f" = {k1[at][0]:g}" if np.ptp(k1[at]) == 0 else ""
+            return (f"at its bound K - 1{bound} for {who} (images <= feature width: every "
+                    "direction is 'explained'), so it cannot rank them")
+    g = np.zeros(x.size, dtype=int) if groups is None else np.asarray(groups)
+    labels = list(dict.fromkeys(g.tolist()))
+    if labels and all(constant_up_to_rounding(x[g == lab]) or (g == lab).sum() < 2
+                      for lab in labels) and any((g == lab).sum() >= 2 for lab in labels):
+        return "constant up to rounding" + (" within every group" if groups is not None
+                                            else "") + ", so it cannot rank them"
+    return None
+
+
+def truth_separation(values, n_test) -> dict:
+    """:func:`transfer_nb.stats.discrimination` of held-out accuracies measured on
+    ``n_test`` images each: spread against the median binomial standard error, and the
+    0.97 ceiling."""
+
+    v = np.asarray(values, dtype=np.float64)
+    se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(v, n_test)]))
+    return stats.discrimination(v, se)
+
+
+def _truth_problem(table, y, groups) -> str:
+    """Why the truth cannot separate the items ("" when it can or cannot be told): the
+    same value for every item, or (one target with ``n_test``) a spread within 3 standard
+    errors or a model at the ceiling."""
+    finite = np.isfinite(y)
+    if finite.sum() >= 2 and constant_up_to_rounding(y[finite]):
+        return "it is the same for every model"
+    if groups is None and "n_test" in table.columns and finite.sum() >= 2:
+        n_test = np.asarray(table["n_test"], dtype=np.float64)[finite]
+        v = y[finite]
+        if np.isfinite(n_test).all() and (n_test > 0).all() and ((v >= 0) & (v <= 1)).all():
+            check = truth_separation(v, n_test)
+            if not check["passes"]:
+                return check["reason"]
+    return ""
+
+
+def models_needed(difference: float, high: float, n: int) -> int | None:
+    """Items it would take for the paired interval of ``difference`` (runner-up minus
+    best, upper bound ``high``) to exclude 0, if its width shrinks as 1/sqrt(n);
+    ``None`` when the difference is 0 (the two rank the items identically)."""
+    if not (np.isfinite(difference) and np.isfinite(high)) or difference >= 0:
+        return None
+    reach = (high - difference) / abs(difference)  # upper half-width in units of |d|
+    return int(max(n + 1, np.ceil(n * reach ** 2)))
+
+
+def _conclude(out, statistic: str, truth_problem: str, n_models: int) -> None:
+    """``attrs["best"]`` (a column only when its paired interval against the runner-up
+    excludes 0), ``attrs["conclusion"]`` (one sentence), ``attrs["runner_up"]`` and
+    ``attrs["models_needed"]``; the top row's verdict says "not separable" otherwise."""
+
+    defined = out.index[out[statistic].notna()].tolist()
+    n = int(out["n"].max()) if len(out) else 0
+    out.attrs.update(best=None, runner_up=None, models_needed=None)
+    besides = (f"; the ground truth cannot separate them either ({truth_problem})"
+               if truth_problem else "")
+    if n_models < MIN_GROUP_ITEMS:
+        out["verdict"] = ""
+        out.attrs["conclusion"] = (
+            f"{n_models} models are too few to evaluate the estimators: a correlation needs "
+            f"at least {MIN_GROUP_ITEMS} (with 4 the smallest two-sided permutation p is "
+            f"0.083){besides}")
+        return
+    if truth_problem:
+        out["verdict"] = ""
+        out.attrs["conclusion"] = (f"the ground truth cannot separate these models "
+                                   f"({truth_problem}): no estimator can be checked against "
+                                   "it")
+        return
+    if not defined:
+        out.attrs["conclusion"] = "no column has a defined correlation with the ground truth"
+        return
+    top = defined[0]
+    if len(defined) == 1:
+        out.loc[top, "verdict"] = ""
+        out.attrs["conclusion"] = f"only {top} could be evaluated: nothing to compare it with"
+        return
+    runner = defined[1]
+    row = out.loc[runner]
+    d, low, high = (float(row["difference"]), float(row["difference_low"]),
+                    float(row["difference_high"]))
+    out.attrs["runner_up"] = runner
+    if np.isfinite(high) and high < 0:
+        out.attrs["best"] = top
+        out.attrs["conclusion"] = (
+            f"{top} ranks these models best: its paired interval against the runner-up "
+            f"{runner} excludes 0 ({runner} minus {top}: {d:+.2f} [{low:+.2f}, {high:+.2f}])")
+        return
+    out.loc[top, "verdict"] = f"not separable from {runner}"
+    need = models_needed(d, high, n)
+    out.attrs["models_needed"] = need
+    how = (f"about {need} models would be needed to separate {top} from {runner} "
+           "(from the width of their paired interval)" if need is not None else
+           f"{top} and {runner} rank these models the same, so more of these models would "
+           "not separate them")
+    out.attrs["conclusion"] = (
+        f"no estimator is separable from the others on these models: {runner} minus {top} "
+        f"is {d:+.2f} [{low:+.2f}, {high:+.2f}] over {n} models; {how}")

@@ -22,6 +22,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from transfer_nb.plots import plot_layer_scores
 from transfer_nb.selection import score_layers
 from transfer_nb.stats import rank_correlations
+from transfer_nb.selection._target import is_folder
 
 __all__ = ["TransferNbMagics", "register_magics"]
 
@@ -59,6 +60,34 @@ def _print_listing(kind: str, names, info_function) -> None:
         print(f"{name:<{width}}  {flag:<7}  {text}")
 
 
+DEFAULT_N = 200
+
+
+def _images_to_use(data, n, probe: bool):
+    """``(n, note)``: ``n`` (default :data:`DEFAULT_N`), or ``None`` (every image) with a
+    note when a folder holds fewer for the scored part (its ``train/`` part with
+    ``--probe`` when it has one); dataset names keep ``n``."""
+
+    wanted = DEFAULT_N if n is None else n
+    if not isinstance(data, str) or not is_folder(data) or not _exists(data):
+        return wanted, ""
+    from transfer_nb.data.folder import folder_source  # lazy: pulls in torch
+
+    source = folder_source(data)
+    held = source.split_of is not None and probe
+    have = int((source.split_of == "train").sum()) if held else len(source.targets)
+    if wanted <= have:
+        return wanted, ""
+    return None, (
+        f"(the folder holds {have} images{' in train/' if held else ''}, fewer than "
+        f"{wanted}: every one of them is used)")
+
+
+def _exists(path: str) -> bool:
+    import os
+    return os.path.isdir(path)
+
+
 @magics_class
 class TransferNbMagics(Magics):
     """The transfer-nb line magics."""
@@ -71,7 +100,8 @@ class TransferNbMagics(Magics):
     @argument("--layers", default="all",
               help="'all' (every block output + penultimate, the default) or a "
                    "comma-separated list of layer names")
-    @argument("--n", type=int, default=200, help="number of images (default 200)")
+    @argument("--n", type=int, default=None,
+              help="number of images (default 200, or every image of a smaller folder)")
     @argument("--image-size", type=int, default=64, help="image side in pixels (default 64)")
     @argument("--eps", type=float, default=1e-4, help="coding-rate distortion (default 1e-4)")
     @argument("--split", default="train", help="dataset split (default train)")
@@ -98,9 +128,10 @@ class TransferNbMagics(Magics):
         if layers not in ("all", "default"):
             layers = [name.strip() for name in layers.split(",") if name.strip()]
         try:
+            n, adapted = _images_to_use(args.data, args.n, args.probe)
             table = score_layers(_model(args.model), args.data, layers=layers,
                                  estimators=("transrate",),
-                                 ground_truth="linear_probe" if args.probe else None, n=args.n,
+                                 ground_truth="linear_probe" if args.probe else None, n=n,
                                  image_size=args.image_size, split=args.split,
                                  seed=args.seed, eps=args.eps)
         except (ValueError, KeyError, FileNotFoundError) as exc:
@@ -108,9 +139,13 @@ class TransferNbMagics(Magics):
             message = str(exc).strip("'\"") or type(exc).__name__
             raise UsageError(f"%transrate: {message}") from None
 
+        where = f"{n} images of the {args.split} split" if n is not None else \
+            "every image"
         print(f"TransRate (eps = {args.eps:g}) of {args.model} on {args.data}: "
-              f"{args.n} images of the {args.split} split, {args.image_size} px"
+              f"{where}, {args.image_size} px"
               + (", probes scored on the test split" if args.probe else ""))
+        if adapted:
+            print(adapted)
         print(table.to_string(float_format=lambda v: f"{v:.4f}"))
         if args.probe:
             c = rank_correlations(table["transrate"], table["accuracy"],

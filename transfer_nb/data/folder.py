@@ -39,12 +39,18 @@ import numpy as np
 from transfer_nb.data.base import stratified_split
 from transfer_nb.data.online import FileSource
 
-__all__ = ["folder_source", "folder_split", "image_extensions", "check_root", "FolderSource",
-           "DEFAULT_SIZE"]
+__all__ = ["folder_source", "folder_split", "image_extensions", "check_root",
+           "folder_problems", "FolderSource", "DEFAULT_SIZE", "UnreadableImagesWarning"]
 
 DEFAULT_SIZE = (224, 224)
 _SPLIT_DIRS = ("train", "test")
 _COMMON = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".webp")  # for messages
+_SHOWN = 3  # unreadable files named in a message; the rest are counted
+
+
+class UnreadableImagesWarning(UserWarning):
+    """Unreadable image files were left out (``skip_bad=True``): the count and the first
+    few paths."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -129,15 +135,23 @@ def _layout(root: Path) -> list[tuple[str | None, Path]]:
     return [(s, root / s) for s in _SPLIT_DIRS]
 
 
-def _scan(root: Path):
-    """List every image: ``(files, class names per file, split per file, classes)``."""
+def _scan(root: Path, drop=(), problems: list | None = None):
+    """List every image: ``(files, class names per file, split per file, classes)``.
+
+    ``drop``: class folder names left out.  A class folder without images is a problem:
+    all of them are named in one ValueError, or appended to ``problems`` when it is a
+    list (then the scan goes on).
+    """
     layout = _layout(root)
+    drop = set(drop)
     files, names, splits = [], [], []
     all_classes: set[str] = set()
+    empty = []
     for split, base in layout:
-        classes = _class_dirs(base)
+        found_classes = _class_dirs(base)
+        classes = [c for c in found_classes if c not in drop]
         where = str(base)
-        if not classes:
+        if not found_classes:
             loose = _image_files_here(base)
             hint = (f" (it holds {len(loose)} image file(s) directly: move them into one "
                     "subfolder per class)") if loose else ""
@@ -147,17 +161,65 @@ def _scan(root: Path):
         for c in classes:
             found = _image_files(base / c)
             if not found:
-                raise ValueError(f"class folder {str(base / c)!r} holds no image files; "
-                                 f"expected files Pillow reads ({', '.join(_COMMON)}, ...)")
+                empty.append(str(base / c))
             files.extend(found)
             names.extend([c] * len(found))
             splits.extend([split] * len(found))
-        all_classes.update(classes)
-    classes = sorted(all_classes)
+        all_classes.update(found_classes)
+    unknown = sorted(drop - all_classes)
+    if unknown:
+        raise ValueError(f"drop_classes {unknown} {'is' if len(unknown) == 1 else 'are'} not "
+                         f"a class of {str(root)!r}; its classes are {sorted(all_classes)}")
+    if empty:
+        message = (f"class folder{'s' if len(empty) > 1 else ''} "
+                   f"{', '.join(repr(e) for e in empty)} hold{'s' if len(empty) == 1 else ''} "
+                   f"no image files; expected files Pillow reads ({', '.join(_COMMON)}, ...)")
+        if problems is None:
+            raise ValueError(message)
+        problems.append(message)
+    classes = sorted(all_classes - drop)
     if len(classes) < 2:
-        raise ValueError(f"image folder {str(root)!r} has only one class folder {classes}; "
-                         "expected at least 2 classes (one subfolder each)")
+        raise ValueError(f"image folder {str(root)!r} has only one class folder {classes}"
+                         + (f" once {sorted(drop)} are left out" if drop else "")
+                         + "; expected at least 2 classes (one subfolder each)")
     return files, names, splits, classes
+
+
+def folder_problems(root, min_per_class: int = 1, drop_classes=(),
+                    skip_bad: bool = False) -> list[str]:
+    """Every problem of an image folder at once, without raising: class folders without
+    images, classes with fewer than ``min_per_class`` images (in ``train/`` for that
+    layout), and unreadable files (their count and the first few; not a problem with
+    ``skip_bad``, but the classes are counted without them).
+
+    A folder whose layout cannot be read at all (missing, no class subfolders, one class,
+    ``train/`` without ``test/``, an unknown name in ``drop_classes``) still raises the
+    one ValueError that says so.
+    """
+    root = check_root(root)
+    problems: list[str] = []
+    files, names, splits, classes = _scan(root, drop_classes, problems)
+    fingerprint = _fingerprint(root, files)
+    bad = _bad_files(tuple(str(f) for f in files), bool(skip_bad), fingerprint)
+    if bad and not skip_bad:
+        shown = ", ".join(repr(p) for p, _ in bad[:_SHOWN])
+        more = f" (and {len(bad) - _SHOWN} more)" if len(bad) > _SHOWN else ""
+        problems.append(f"cannot read {len(bad)} image file{'s' if len(bad) != 1 else ''}: "
+                        f"{shown}{more} ({bad[0][1]}); remove "
+                        f"{'it' if len(bad) == 1 else 'them'} or pass skip_bad=True to "
+                        "leave unreadable files out")
+    unreadable = {p for p, _ in bad}
+    counts: dict = {}
+    for f, c, split in zip(files, names, splits):
+        if split != "test" and str(f) not in unreadable:
+            counts[c] = counts.get(c, 0) + 1
+    small = [(c, counts.get(c, 0)) for c in classes if 0 < counts.get(c, 0) < min_per_class]
+    if small:
+        where = " in train/" if splits and splits[0] is not None else ""
+        problems.append(
+            f"class {'; class '.join(f'{c!r} has {k} image' + ('s' if k != 1 else '') for c, k in small)}"
+            f"{where}: at least {min_per_class} images per class are needed")
+    return problems
 
 
 def _image_files_here(base: Path) -> list[str]:
@@ -204,7 +266,7 @@ def _bad_files(files: tuple[str, ...], full: bool, fingerprint: str) -> tuple:
     return tuple(out)
 
 
-def folder_source(root, skip_bad: bool = False) -> FolderSource:
+def folder_source(root, skip_bad: bool = False, drop_classes=()) -> FolderSource:
     """List and check the images under ``root`` (see the module docstring for layouts).
 
     Parameters
@@ -214,6 +276,8 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
         ``False``: an unreadable file raises a ValueError naming it.  ``True``: every
         image is decoded once up front and the unreadable ones are left out with a
         warning that names them.
+    drop_classes : sequence of str
+        Class folders left out (their names must exist).
 
     Raises
     ------
@@ -223,7 +287,7 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
         image.
     """
     root = check_root(root)
-    files, names, splits, classes = _scan(root)
+    files, names, splits, classes = _scan(root, drop_classes)
     fingerprint = _fingerprint(root, files)
     bad = _bad_files(tuple(str(f) for f in files), bool(skip_bad), fingerprint)
     if bad and not skip_bad:
@@ -233,8 +297,7 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
                          "skip_bad=True to leave unreadable files out")
     skipped = [p for p, _ in bad]
     if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(root)!r}: "
-                      f"{skipped}", UserWarning, stacklevel=3)
+        warnings.warn(skipped_message(root, skipped), UnreadableImagesWarning, stacklevel=3)
         dropped = set(skipped)
         keep = [i for i, f in enumerate(files) if str(f) not in dropped]
         files = [files[i] for i in keep]
@@ -245,6 +308,14 @@ def folder_source(root, skip_bad: bool = False) -> FolderSource:
     split_of = None if splits[0] is None else np.asarray(splits)
     return FolderSource(str(root), files, [index[c] for c in names], classes, split_of,
                         fingerprint, skipped)
+
+
+def skipped_message(root, skipped) -> str:
+    """``"skipped 12 unreadable image files in 'root': 'a', 'b', 'c' (and 9 more)"``."""
+    shown = ", ".join(repr(str(p)) for p in skipped[:_SHOWN])
+    more = f" (and {len(skipped) - _SHOWN} more)" if len(skipped) > _SHOWN else ""
+    return (f"skipped {len(skipped)} unreadable image file{'s' if len(skipped) != 1 else ''} "
+            f"in {str(root)!r}: {shown}{more}")
 
 
 def _require_images(root: Path, names, splits, classes, skipped) -> None:

@@ -90,8 +90,10 @@ DATASETS: dict[str, _Entry] = {e.name: e for e in [
            "test/ subfolders that each hold the class folders; without them a stratified "
            "split (test_fraction=0.25, seed). Any image Pillow reads, converted to RGB, "
            "resized and centre-cropped, 224 px by default; skip_bad=True leaves unreadable "
-           "files out with a warning.", None, folder.DEFAULT_SIZE,
-           {"root": None, "skip_bad": False, **_TEST_FRACTION}, needs_root=True),
+           "files out with a warning; drop_classes=[NAME, ...] leaves class folders out.",
+           None, folder.DEFAULT_SIZE,
+           {"root": None, "skip_bad": False, "drop_classes": (), **_TEST_FRACTION},
+           needs_root=True),
 ]}
 
 
@@ -233,6 +235,11 @@ def _resolve_options(e: _Entry, options: dict) -> dict:
         if not isinstance(opts["skip_bad"], (bool, np.bool_)):
             raise ValueError(f"skip_bad must be True or False, got {plain(opts['skip_bad'])!r}")
         opts["skip_bad"] = bool(opts["skip_bad"])
+        drop = opts["drop_classes"]
+        drop = [drop] if isinstance(drop, str) else list(drop or ())
+        if not all(isinstance(c, str) and c for c in drop):
+            raise ValueError(f"drop_classes must be class folder names, got {drop!r}")
+        opts["drop_classes"] = tuple(sorted(set(drop)))
     if e.needs_root:
         opts["root"] = str(folder.check_root(opts["root"]))
     elif not e.offline:
@@ -344,7 +351,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
     opts = _resolve_options(e, options)
 
     if e.needs_root:
-        source = folder.folder_source(opts["root"], opts["skip_bad"])
+        source = folder.folder_source(opts["root"], opts["skip_bad"], opts["drop_classes"])
         indices = folder.folder_split(source, split, opts["test_fraction"], seed)
     elif e.official_splits is None:
         source = _embedded_source(e.name, json.dumps(_jsonable(opts), sort_keys=True))
@@ -388,7 +395,7 @@ def load_dataset(name: str, split: str = "train", n: int | None = None, image_si
 
 def load_image_folder(root, split: str = "train", n: int | None = None, image_size=None,
                       seed: int = 0, normalize: str | None = None, test_fraction: float = 0.25,
-                      skip_bad: bool = False):
+                      skip_bad: bool = False, drop_classes=()):
     """Load your own images, one subfolder per class, as an :class:`ImageDataset`.
 
     Same as ``load_dataset("folder", root=root, ...)``: see :mod:`transfer_nb.data.folder`
@@ -403,6 +410,8 @@ def load_image_folder(root, split: str = "train", n: int | None = None, image_si
         Share of each class in the test split (ignored with ``train/`` and ``test/``).
     skip_bad : bool
         Leave unreadable images out with a warning naming them instead of raising.
+    drop_classes : sequence of str
+        Class folders left out.
 
     Returns
     -------
@@ -412,4 +421,4 @@ def load_image_folder(root, split: str = "train", n: int | None = None, image_si
     """
     return load_dataset("folder", split=split, n=n, image_size=image_size, seed=seed,
                         normalize=normalize, root=root, test_fraction=test_fraction,
-                        skip_bad=skip_bad)
+                        skip_bad=skip_bad, drop_classes=drop_classes)

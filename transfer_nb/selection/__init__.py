@@ -44,10 +44,10 @@ from transfer_nb.selection.layers import (LAYER_ESTIMATORS, LAYER_TRUTHS, TRUTHS
                                           score_layer_features, score_layers)
 from transfer_nb.selection.models import (DEFAULT_ESTIMATORS, MODEL_ESTIMATORS, MODEL_TRUTHS,
                                           score_models)
-from transfer_nb.selection.report import (estimator_agreement, rank_table, ranking_notes,
-                                          top_models)
+from transfer_nb.selection.report import (estimator_agreement, next_step, rank_table,
+                                          ranking_notes, top_models)
 
 __all__ = ["score_layers", "score_layer_features", "extract_layer_features", "score_models",
-           "rank_table", "ranking_notes", "estimator_agreement", "top_models",
+           "rank_table", "ranking_notes", "next_step", "estimator_agreement", "top_models",
            "feature_estimators", "DEFAULT_ESTIMATORS", "LAYER_ESTIMATORS", "MODEL_ESTIMATORS",
            "MODEL_TRUTHS", "LAYER_TRUTHS", "TRUTHS", "BASELINES"]

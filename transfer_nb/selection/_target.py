@@ -20,9 +20,9 @@ import os
 
 import numpy as np
 
-__all__ = ["target_parts", "check_class_counts", "dataset_labels", "subset", "load_target",
+__all__ = ["target_parts", "check_class_counts", "check_folder_problems", "dataset_labels", "subset", "load_target",
            "is_folder", "normalized_for", "split_indices", "model_input_size",
-           "source_image_size", "MIN_PER_CLASS", "TEST_FRACTION"]
+           "source_image_size", "upsampling_note", "MIN_PER_CLASS", "TEST_FRACTION"]
 
 #: images per class the estimators need in the scored part (class-conditional statistics)
 MIN_PER_CLASS = 2
@@ -83,7 +83,21 @@ def _check_folder(data):
     return check_root(data)  # ValueError: a file, not a folder
 
 
-def load_target(data, split, n=None, image_size=None, seed=0, skip_bad=False):
+def check_folder_problems(data, skip_bad: bool = False, drop_classes=()) -> None:
+    """Every problem of an image folder in one ValueError, before anything is loaded:
+    empty class folders, classes with fewer than :data:`MIN_PER_CLASS` images, unreadable
+    files (:func:`transfer_nb.data.folder.folder_problems`), and how to leave a class out."""
+    from transfer_nb.data.folder import folder_problems  # lazy: pulls in torch
+
+    problems = folder_problems(_check_folder(data), MIN_PER_CLASS, drop_classes, skip_bad)
+    if problems:
+        raise ValueError(f"{len(problems)} problem{'s' if len(problems) > 1 else ''} in "
+                         f"{os.fspath(data)!r}: " + "; ".join(problems)
+                         + "; fix them, or leave a class out with drop_classes=['NAME']")
+
+
+def load_target(data, split, n=None, image_size=None, seed=0, skip_bad=False,
+                drop_classes=()):
     """A folder path or dataset name -> an unnormalised ImageDataset; a Dataset as is."""
     if isinstance(data, (str, os.PathLike)):
         from transfer_nb.data import load_dataset  # lazy: pulls in torch
@@ -91,21 +105,23 @@ def load_target(data, split, n=None, image_size=None, seed=0, skip_bad=False):
         if not is_folder(data):
             return load_dataset(data, split=split, n=n, image_size=image_size, seed=seed)
         return load_dataset("folder", root=_check_folder(data), split=split, n=n,
-                            image_size=image_size, seed=seed, skip_bad=bool(skip_bad))
+                            image_size=image_size, seed=seed, skip_bad=bool(skip_bad),
+                            drop_classes=drop_classes)
     if not hasattr(data, "__len__") or not hasattr(data, "__getitem__"):
         raise ValueError(f"data must be a folder, a dataset name or a torch Dataset, got "
                          f"{type(data).__name__}")
     return data
 
 
-def _has_own_split(data, skip_bad) -> bool:
+def _has_own_split(data, skip_bad, drop_classes=()) -> bool:
     """A dataset name, or a folder holding ``train/`` and ``test/``."""
     if not isinstance(data, (str, os.PathLike)):
         return False
     if not is_folder(data):
         return True
     from transfer_nb.data.folder import folder_source  # lazy: pulls in torch
-    return folder_source(_check_folder(data), skip_bad=bool(skip_bad)).split_of is not None
+    return folder_source(_check_folder(data), skip_bad=bool(skip_bad),
+                         drop_classes=drop_classes).split_of is not None
 
 
 def split_indices(labels, test_fraction: float, seed: int):
@@ -138,7 +154,7 @@ def normalized_for(data, model):
 # --------------------------------------------------------------------------- the rule
 def target_parts(data, test_data=None, held_out: bool = False, *, n=None, n_test=None,
                  image_size=None, seed: int = 0, test_fraction: float = TEST_FRACTION,
-                 skip_bad: bool = False, split: str = "train"):
+                 skip_bad: bool = False, split: str = "train", drop_classes=()):
     """``(scored part, held-out part or None, split_made)`` by the module's one rule.
 
     Parameters
@@ -149,7 +165,8 @@ def target_parts(data, test_data=None, held_out: bool = False, *, n=None, n_test
     n, n_test : int, optional
         Images to use of ``data`` (of its training split when it has one) and of the
         held-out set; drawn stratified by ``seed`` (paths only).
-    image_size, seed, skip_bad : passed to the loaders (paths only).
+    image_size, seed, skip_bad, drop_classes : passed to the loaders (paths only); a
+        folder's problems are all reported at once first (:func:`check_folder_problems`).
     test_fraction : float
         Held-out share of a split made here.
     split : str
@@ -160,8 +177,11 @@ def target_parts(data, test_data=None, held_out: bool = False, *, n=None, n_test
     train, test, split_made : dataset, dataset or None, bool
         ``split_made``: the held-out part was cut out of ``data`` here.
     """
-    load = dict(image_size=image_size, seed=seed, skip_bad=skip_bad)
+    load = dict(image_size=image_size, seed=seed, skip_bad=skip_bad,
+                drop_classes=drop_classes)
     named = isinstance(data, str) and not is_folder(data)
+    if isinstance(data, (str, os.PathLike)) and not named:
+        check_folder_problems(data, skip_bad, drop_classes)
     if test_data is not None:
         train = load_target(data, split if named else "all", n, **load)
         test = None
@@ -172,7 +192,7 @@ def target_parts(data, test_data=None, held_out: bool = False, *, n=None, n_test
         elif isinstance(test_data, (str, os.PathLike)) and is_folder(test_data):
             _check_folder(test_data)  # a wrong path fails even when unused
         split_made = False
-    elif _has_own_split(data, skip_bad):
+    elif _has_own_split(data, skip_bad, drop_classes):
         train = load_target(data, split if named else ("train" if held_out else "all"), n,
                             **load)
         test = load_target(data, "test", n_test if n_test is not None else n, **load) \
@@ -251,7 +271,8 @@ def model_input_size(model) -> int | None:
     return int(size) if size else None
 
 
-def source_image_size(data, skip_bad: bool = False, sample: int = 64) -> int | None:
+def source_image_size(data, skip_bad: bool = False, sample: int = 64,
+                      drop_classes=()) -> int | None:
     """The data's own resolution: the median shorter side of a folder's images (``sample``
     of them, evenly spaced; headers only), a dataset name's native size; ``None`` for a
     dataset object (used as it is)."""
@@ -263,7 +284,8 @@ def source_image_size(data, skip_bad: bool = False, sample: int = 64) -> int | N
     from PIL import Image
 
     from transfer_nb.data.folder import folder_source  # lazy: pulls in torch
-    files = folder_source(_check_folder(data), skip_bad=bool(skip_bad)).files
+    files = folder_source(_check_folder(data), skip_bad=bool(skip_bad),
+                          drop_classes=drop_classes).files
     if not len(files):
         return None
     pick = np.unique(np.linspace(0, len(files) - 1, min(sample, len(files))).astype(int))
@@ -275,3 +297,12 @@ def source_image_size(data, skip_bad: bool = False, sample: int = 64) -> int | N
         except OSError:  # an unreadable file is the loader's to report
             continue
     return int(np.median(sides)) if sides else None
+
+
+def upsampling_note(own: int, side: int) -> str:
+    """What to say when images of ``own`` px are shown to a model at ``side`` px: how much
+    they are enlarged, and that the faster run at ``own`` px is another experiment (its
+    scores are not comparable with these; its ranking can differ), never a free speed-up."""
+    return (f"images upsampled {side / own:.1f}x ({own} -> {side} px); a separate run at "
+            f"image_size={own} is faster, but scores at different image sizes are not "
+            "comparable and its ranking can differ")

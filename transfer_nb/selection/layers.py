@@ -10,8 +10,8 @@ from transfer_nb.estimators import registry
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts,
                                            dataset_labels as _dataset_labels, is_folder,
                                            load_target, model_input_size, normalized_for,
-                                           source_image_size, split_indices, subset as _subset,
-                                           target_parts)
+                                           source_image_size, split_indices,
+                                           subset as _subset, target_parts, upsampling_note)
 
 __all__ = ["score_layers", "score_layer_features", "extract_layer_features",
            "feature_estimators", "LAYER_TRUTHS", "LAYER_ESTIMATORS", "TRUTHS"]
@@ -193,6 +193,8 @@ def score_layer_features(features: Mapping, labels, *, test=None,
                 on_progress(i + 1, len(names))
         table["accuracy"] = accuracy
     table.attrs["ground_truth"] = ground_truth
+    # what reading the table needs (H-score's bound K - 1): ranking_notes
+    table.attrs.update(n_classes=int(np.unique(labels).size), n_train=int(len(labels)))
     return table
 
 
@@ -204,7 +206,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
                  finetune: Mapping | None = None, skip_bad: bool = False,
                  progress: bool = True,
                  on_progress: Callable[[int, int], None] | None = None,
-                 truth=None, test_size=None):
+                 truth=None, test_size=None, drop_classes=()):
     """Score every layer of ``model`` on ``data``: estimators and, optionally, ground truth.
 
     Parameters
@@ -247,6 +249,8 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
         (``epochs``, ``lr``, ``batch_size``, ``optimizer``, ...).
     skip_bad : bool
         Leave a folder's unreadable images out (with a warning) instead of failing.
+    drop_classes : sequence of str
+        A folder's class subfolders left out.
     progress : bool
         tqdm bars for the extraction and the fine-tunings (``False`` silences them).
     on_progress : callable, optional
@@ -275,12 +279,12 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
     train, test, made = target_parts(data, test_data, ground_truth is not None, n=n,
                                      n_test=n_test, image_size=size, seed=seed,
                                      test_fraction=test_fraction, skip_bad=skip_bad,
-                                     split=split)
+                                     split=split, drop_classes=drop_classes)
     check_class_counts(train, test, made)
-    own = source_image_size(data, skip_bad) if size is not None else None
+    own = source_image_size(data, skip_bad, drop_classes=drop_classes) \
+        if size is not None else None
     if own and size / own > 2:
-        warnings.warn(f"images upsampled {size / own:.1f}x ({own} -> {size} px): a smaller "
-                      f"image size is faster (image_size={own})", UserWarning, stacklevel=2)
+        warnings.warn(upsampling_note(own, size), UserWarning, stacklevel=2)
     train, test = normalized_for(train, model), normalized_for(test, model)
     feats = extract_features(model, train, layers=layers, batch_size=batch_size,
                              progress=progress)

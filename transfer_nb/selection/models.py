@@ -17,7 +17,8 @@ from transfer_nb.estimators import registry
 from transfer_nb.selection import _jobs
 from transfer_nb.selection._target import (TEST_FRACTION, check_class_counts, dataset_labels,
                                            model_input_size, normalized_for,
-                                           source_image_size, target_parts)
+                                           source_image_size, target_parts,
+                                           upsampling_note)
 from transfer_nb.selection.baselines import imagenet_top1, parameter_count
 from transfer_nb.selection.layers import _estimator_functions, _renamed
 
@@ -47,7 +48,8 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
                  seed: int = 0, test_fraction: float = TEST_FRACTION, eps: float = 1e-4,
                  batch_size: int = 64, cache=True, finetune: Mapping | None = None,
                  skip_bad: bool = False, errors: str = "note", progress: bool = True,
-                 on_progress: Callable[[int, int], None] | None = None, test_size=None):
+                 on_progress: Callable[[int, int], None] | None = None, test_size=None,
+                 drop_classes=()):
     """Score several source models on one target: one row per model.
 
     Each model is one independent job: load it (a name), extract ``layer`` and, when it
@@ -114,8 +116,9 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
         of the papers and what the weights expect; a module that does not declare it
         (``transfer_nb_input_size``) gets the loader's default (224 for folders, the
         native size of a named set).  When that enlarges the images by more than 2x,
-        the row's ``note`` says so: a smaller ``image_size`` is much faster (scores at
-        different sizes are not comparable).  A dataset object is used as it is.
+        the row's ``note`` says so: a separate run at a smaller ``image_size`` is much
+        faster, but it is another experiment (scores at different sizes are not
+        comparable and the ranking can differ).  A dataset object is used as it is.
     seed : int
         Seeds the subsample, the split, the probes and the fine-tunings.
     test_fraction : float
@@ -130,6 +133,10 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
         Extra :func:`transfer_nb.transfer.fine_tune` arguments (``epochs``, ``lr``, ...).
     skip_bad : bool
         A folder's unreadable images are left out with a warning instead of failing.
+    drop_classes : sequence of str
+        A folder's class subfolders left out (e.g. one with too few images).  Every
+        problem of a folder (empty classes, classes with one image, unreadable files) is
+        reported in one ValueError before any model is loaded.
     errors : "note" or "raise"
         ``"note"``: a model that fails (weights unavailable, a load error, an exception
         or NaN in an estimator or the ground truth) keeps its row with NaN where it
@@ -181,7 +188,8 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
 
     parts, notes = _parts_per_size(named, data, test_data, ground_truth is not None,
                                    n=n, n_test=n_test, image_size=image_size, seed=seed,
-                                   test_fraction=test_fraction, skip_bad=skip_bad)
+                                   test_fraction=test_fraction, skip_bad=skip_bad,
+                                   drop_classes=drop_classes)
     if backend is None:
         backend = "loky" if ground_truth == "fine_tune" else "threading"
     jobs = [dict(name=name, model=model, train=parts[size][0], test=parts[size][1],
@@ -241,7 +249,7 @@ def named_sizes(named, data, image_size):
 
 
 def _parts_per_size(named, data, test_data, held_out, *, n, n_test, image_size, seed,
-                    test_fraction, skip_bad):
+                    test_fraction, skip_bad, drop_classes=()):
     """``({size: (train, test)}, {row name: note})``; the class counts are checked on
     the first part loaded, before the others and before any model."""
     parts, notes = {}, {}
@@ -250,17 +258,18 @@ def _parts_per_size(named, data, test_data, held_out, *, n, n_test, image_size, 
             continue
         train, test, made = target_parts(data, test_data, held_out, n=n, n_test=n_test,
                                          image_size=size, seed=seed,
-                                         test_fraction=test_fraction, skip_bad=skip_bad)
+                                         test_fraction=test_fraction, skip_bad=skip_bad,
+                                         drop_classes=drop_classes)
         if not parts:
             check_class_counts(train, test, made)
         parts[size] = (train, test)
-    own = source_image_size(data, skip_bad) if any(parts) else None
+    own = source_image_size(data, skip_bad, drop_classes=drop_classes) if any(parts) \
+        else None
     if own:
         for name, _, size in named_sizes(named, data, image_size):
             side = size if isinstance(size, int) else (min(size) if size else None)
             if side and side / own > UPSAMPLING_NOTE_RATIO:
-                notes[name] = (f"images upsampled {side / own:.1f}x ({own} -> {side} px): a "
-                               f"smaller image size is faster (image_size={own})")
+                notes[name] = upsampling_note(own, side)
     return parts, notes
 
 

@@ -8,10 +8,15 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.estimators import registry
+from transfer_nb.evaluation import constant_up_to_rounding, degenerate_reason, truth_separation
 
 __all__ = ["rank_table", "default_sort_column", "score_columns", "higher_is_better",
            "SCORE_MEANINGS", "column_meanings", "ranking_notes", "estimator_agreement",
-           "top_models"]
+           "top_models", "truth_check", "next_step", "degenerate_columns", "MIN_MODELS"]
+
+#: fewer scored models than this and no ranking can be checked: with 4 items the smallest
+#: two-sided permutation p is 0.083 (DESIGN, "Power to decide")
+MIN_MODELS = 5
 
 #: one line per column a ranking can show: what it measures (higher is better for all
 #: of them unless the registry says otherwise)
@@ -135,6 +140,44 @@ def _ok(table):
     return table.loc[[m for m in table.index if m not in failed]]
 
 
+def _n_classes(ok):
+    """Classes per row: the ``n_classes`` column, else ``attrs["n_classes"]`` (a
+    :func:`score_layers` table); ``None`` when neither says."""
+    if "n_classes" in ok.columns:
+        return ok["n_classes"].to_numpy(float)
+    k = ok.attrs.get("n_classes")
+    return None if k is None else np.full(len(ok), float(k))
+
+
+def _narrow_rows(ok) -> np.ndarray:
+    """Rows with n_train <= width (``n_train`` from the column or ``attrs``); every row
+    when the table does not say."""
+    n_train = ok["n_train"].to_numpy(float) if "n_train" in ok.columns else \
+        np.full(len(ok), float(ok.attrs.get("n_train", -np.inf)))
+    if "width" not in ok.columns or not np.isfinite(n_train).all():
+        return np.ones(len(ok), dtype=bool)
+    return n_train <= ok["width"].to_numpy(float)
+
+
+def degenerate_columns(table) -> dict:
+    """``{estimator column: why it cannot rank these rows}``: constant up to rounding, or
+    H-score at its bound ``K - 1`` for any row
+    (:func:`transfer_nb.evaluation.degenerate_reason`).  Such a column is never said to
+    put a model first nor compared with the others."""
+
+    ok = _ok(table)
+    k = _n_classes(ok)
+    out = {}
+    for col in score_columns(ok):
+        v = ok[col].to_numpy(float)
+        fin = np.isfinite(v)
+        why = degenerate_reason(v[fin], None, None if k is None else k[fin], col,
+                                [str(i) for i in ok.index[fin]])
+        if why:
+            out[col] = why
+    return out
+
+
 def estimator_agreement(table):
     """Kendall tau between the rankings of every pair of estimator columns (lower-is-better
     scores flipped), over the models both scored; a square DataFrame (NaN with fewer
@@ -144,12 +187,15 @@ def estimator_agreement(table):
 
     ok = _ok(table)
     scores = score_columns(ok)
+    left_out = degenerate_columns(ok)
     out = pd.DataFrame(np.nan, index=scores, columns=scores)
     for i, a in enumerate(scores):
         for b in scores[i:]:
             va = ok[a].to_numpy(float) * (1 if higher_is_better(a) else -1)
             vb = ok[b].to_numpy(float) * (1 if higher_is_better(b) else -1)
             both = np.isfinite(va) & np.isfinite(vb)
+            if a in left_out or b in left_out:
+                continue
             if both.sum() >= 3 and not _constant(va[both]) and not _constant(vb[both]):
                 tau = float(kendalltau(va[both], vb[both]).statistic)
                 out.loc[a, b] = out.loc[b, a] = tau
@@ -158,10 +204,14 @@ def estimator_agreement(table):
 
 def top_models(table) -> dict:
     """``{column: the model it ranks first}`` for the estimators (and ``accuracy``);
-    ties go to the first in table order; a column constant across the models has none."""
+    ties go to the first in table order; a column that cannot rank the models
+    (:func:`degenerate_columns`) has none."""
     ok = _ok(table)
     out = {}
+    left_out = degenerate_columns(ok)
     for col in score_columns(ok) + (["accuracy"] if "accuracy" in ok.columns else []):
+        if col in left_out:
+            continue
         values = ok[col].to_numpy(float) * (1 if higher_is_better(col) else -1)
         if np.isfinite(values).any() and not _constant(values):
             out[col] = ok.index[int(np.nanargmax(values))]
@@ -169,8 +219,7 @@ def top_models(table) -> dict:
 
 
 def _constant(values) -> bool:
-    v = values[np.isfinite(values)]
-    return len(v) >= 2 and np.ptp(v) <= 1e-9 * max(1.0, float(np.abs(v).mean()))
+    return constant_up_to_rounding(values)
 
 
 def ranking_notes(table) -> list[str]:
@@ -194,14 +243,14 @@ def ranking_notes(table) -> list[str]:
     wide = ok.index[(ok.get("n_train", np.inf) <= ok.get("width", -np.inf))] \
         if {"n_train", "width"} <= set(ok.columns) else ok.index[:0]
     flagged = set()
-    if "hscore" in scores and len(wide) and "n_classes" in ok.columns:
-        h = ok.loc[wide, "hscore"].to_numpy(float)
-        k1 = ok.loc[wide, "n_classes"].to_numpy(float) - 1
-        at = np.isclose(h, k1, rtol=1e-6, atol=1e-9)
+    k = _n_classes(ok)
+    if "hscore" in scores and k is not None:
+        h = ok["hscore"].to_numpy(float)
+        at = np.isclose(h, k - 1, rtol=1e-6, atol=1e-9) & _narrow_rows(ok)
         if at.any():
             flagged.add("hscore")
-            names = ", ".join(map(str, wide[at]))
-            notes.append(f"hscore is exactly K - 1 = {k1[at][0]:g} for {names}: with "
+            names = ", ".join(map(str, ok.index[at]))
+            notes.append(f"hscore is exactly K - 1 = {(k - 1)[at][0]:g} for {names}: with "
                          "n_train <= width every direction is 'explained', so it cannot "
                          "rank these models (hscore_shrinkage can)")
     if "logme" in scores and len(wide):
@@ -214,17 +263,83 @@ def ranking_notes(table) -> list[str]:
         if col not in flagged and _constant(ok[col].to_numpy(float)):
             notes.append(f"{col} is the same for every model "
                          f"({ok[col].dropna().iloc[0]:.4g}): it cannot rank them")
-    if "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2:
-        acc = ok["accuracy"].dropna()
-        n_test = ok.loc[acc.index, "n_test"] if "n_test" in ok.columns else None
-        if n_test is not None and n_test.notna().all():
-            se = float(np.median([stats.accuracy_se(p, int(k)) for p, k in zip(acc, n_test)]))
-            check = stats.discrimination(acc.to_numpy(float), se)
-            if not check["passes"]:
-                notes.append(f"the ground truth cannot separate the models ({check['reason']}; "
-                             "one seed, test sampling only): it cannot check this ranking")
+    check = truth_check(ok)
+    if check is not None and not check["passes"]:
+        notes.append(f"the ground truth cannot separate the models ({check['reason']}; "
+                     "one seed, test sampling only): it cannot check this ranking")
     notes += _agreement_lines(ok)
     return notes
+
+
+def truth_check(table) -> dict | None:
+    """:func:`transfer_nb.stats.discrimination` of the ``accuracy`` column (spread against
+    the median binomial standard error over ``n_test``, and the 0.97 ceiling); ``None``
+    without a ground truth or ``n_test``."""
+
+    ok = _ok(table)
+    if "accuracy" not in ok.columns or ok["accuracy"].notna().sum() < 2 \
+            or "n_test" not in ok.columns:
+        return None
+    acc = ok["accuracy"].dropna()
+    n_test = ok.loc[acc.index, "n_test"]
+    if not n_test.notna().all():
+        return None
+    return truth_separation(acc.to_numpy(float), n_test.to_numpy(float))
+
+
+def next_step(table, evaluation=None) -> str:
+    """One sentence: what to do after this ranking, chosen from what it showed.
+
+    In order: too few models to check any ranking (add models); no ground truth (add
+    one); a ground truth that cannot separate the models (more held-out images per
+    class, or a harder target); scores at their limit because images <= feature width
+    (more images per class); estimators that disagree (which one to trust, from
+    ``evaluation`` when given, else evaluate them); otherwise confirm on a second target.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        From :func:`transfer_nb.selection.score_models`.
+    evaluation : pandas.DataFrame, optional
+        From :func:`transfer_nb.evaluation.evaluate_estimators` on ``table``.
+    """
+    ok = _ok(table)
+    n = len(ok)
+    scores = score_columns(ok)
+    has_truth = "accuracy" in ok.columns and ok["accuracy"].notna().sum() >= 2
+    check = truth_check(ok)
+    if n < MIN_MODELS:
+        also = ("; and a ground truth that separates them: this one cannot "
+                f"({check['reason']}), so use a harder target or more held-out images per "
+                "class") if check is not None and not check["passes"] else ""
+        return (f"add models: with {n} model{'s' if n != 1 else ''} no ranking can be checked "
+                f"(at least {MIN_MODELS}: with 4 the smallest two-sided permutation p is "
+                f"0.083; a correlation of 0.5 needs about 16){also}")
+    if not has_truth:
+        return ("add ground_truth='linear_probe' and evaluate_estimators() to see which "
+                "estimator ranks these models like their held-out accuracy")
+    if check is not None and not check["passes"]:
+        return ("use more held-out images per class or a harder target (more classes, "
+                "fewer labels): the ground truth cannot separate these models "
+                f"({check['reason']}), so no estimator can be checked against it")
+    if {"n_train", "width"} <= set(ok.columns) and \
+            (ok["n_train"] <= ok["width"]).any() and ({"hscore", "logme"} & set(scores)):
+        return ("use more images per class: with n_train <= width H-score and LogME are at "
+                "their limits on these data")
+    firsts = top_models(ok)
+    distinct = {firsts[c] for c in scores if c in firsts}
+    if len(distinct) > 1:
+        if evaluation is not None and evaluation.attrs.get("best"):
+            best = evaluation.attrs["best"]
+            return (f"the estimators disagree: trust {best}, whose paired interval against "
+                    "the runner-up excludes 0 on these models, and confirm on a second target")
+        if evaluation is not None:
+            return ("the estimators disagree and none is separable from the others: add "
+                    "models before trusting one")
+        return ("the estimators disagree: evaluate_estimators() says which of them ranks "
+                "these models like the ground truth")
+    return ("confirm on a second target (another folder of the same task) before relying "
+            "on this ranking")
 
 
 def _agreement_lines(ok) -> list[str]:
@@ -248,6 +363,9 @@ def _agreement_lines(ok) -> list[str]:
         lines.append("the estimators disagree on the best model: " + ", ".join(
             f"{col} -> {firsts[col]}" for col in scores if col in firsts) + truth)
     elif distinct:
-        every = "every estimator puts" if len(scores) > 1 else f"{scores[0]} puts"
+        ranked = [c for c in scores if c in firsts]
+        every = (f"every estimator that can rank them ({', '.join(ranked)}) puts"
+                 if len(ranked) < len(scores) and len(ranked) > 1 else
+                 "every estimator puts" if len(ranked) > 1 else f"{ranked[0]} puts")
         lines.append(f"{every} {distinct[0]} first{truth}")
     return lines
