@@ -18,7 +18,7 @@ np.random.seed(0)
 pd.set_option("display.precision", 3); pd.set_option("display.width", 120)
 import transfer_nb as tnb
 from transfer_nb.config import fast_mode
-from transfer_nb.experiments import coding_rate as CR
+from transfer_nb.teaching import coding_rate as CR
 from transfer_nb import lessons
 from transfer_nb.exercises import check, show_exercise
 import transfer_nb_widgets as widgets
