@@ -22,12 +22,22 @@ __all__ = ["READING", "interval_text", "result_table", "read_aloud", "said", "pr
 
 #: the header of every lesson's result table: what the verdict words mean
 READING = ("**How to read the verdicts.** *reproduced*: the paper's direction holds, with "
-           "a 95 % interval that lies entirely on the paper's side (for a correlation: "
-           "above 0); *not reproduced*: the interval lies entirely on the other side; "
-           "*inconclusive*: it straddles the line, so the design cannot tell; *excluded*: no "
-           "target passed the gates. The **size** is compared with the paper's number, "
-           "never claimed: a correlation of 0.4 against the paper's 0.8 is the same direction, "
-           "half the size.")
+           "a 95 % interval that lies entirely on the paper's side of the line (for a "
+           "correlation the line is 0; for a *matches* or *survives* claim it is minus the "
+           "stated margin); *not reproduced*: the interval lies entirely on the other side; "
+           "*inconclusive*: it straddles the line, so the design cannot tell; *fragile*: the "
+           "interval is clear of the line, but dropping a single item makes it inconclusive "
+           "(read the estimate's sign for its direction); *excluded*: no target passed the "
+           "gates (the checks that the ground truth trained and tells the models apart). The "
+           "**size** is compared with the paper's number, never claimed: a correlation half as "
+           "large as the paper's points the same way, at half the size.\n\n"
+           "**Exploratory and confirmation.** A run whose design changed after its results "
+           "were seen (a target picked after a pilot, a preset enlarged after a look) is "
+           "*exploratory*: it finds, it does not test. A *pre-registered confirmation* writes "
+           "every claim, rule, target and seed into a committed file before it runs, on new "
+           "targets and seeds; its verdicts are the lesson's result, whichever way they go. "
+           "The last column is the fast run you just executed: a small smoke test of the "
+           "method that decides little.")
 
 MAX_ROWS = 8
 

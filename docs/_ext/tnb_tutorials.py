@@ -98,23 +98,30 @@ def _source(cell: dict) -> str:
 def stored_papers(nb: dict) -> list[str]:
     """Experiment packages whose stored full run the notebook loads (``load_run``)."""
     code = "\n".join(_source(c) for c in nb["cells"] if c["cell_type"] == "code")
-    if "load_run" not in code:
-        return []
-    names = re.findall(r"experiments(?:\.|\s+import\s+)([a-z_0-9]+)", code)
-    return sorted({n for n in names if n not in ("base", "gates")})
+    # the paper named where a stored run is loaded: load_run / lessons.stored_runs / evidence
+    names = re.findall(r"(?:load_run|stored_runs|evidence)\(\s*[\"']([a-z_0-9]+)[\"']", code)
+    return sorted(set(names))
+
+
+def sub_is_confirm(path: Path) -> bool:
+    """Whether a stored run's ``run.json`` is a pre-registered confirmation's."""
+    return path.parent.name == "confirm"
 
 
 def _provenance(repo: Path, papers: list[str], rel: str) -> tuple[str, list[str]]:
     lines, shown = [], []
-    for paper in papers:
-        path = repo / "results" / paper / "run.json"
+    for paper, path in [(p, repo / "results" / p / sub / "run.json") for p in papers
+                        for sub in ("confirm", ".")]:
+        if sub_is_confirm(path) and not path.exists():
+            continue                    # no confirmation of this paper: nothing to say
         if not path.exists():
             lines += [f"The notebook looks for a stored full run of `{paper}`; none "
                       f"(`results/{paper}/run.json`) is in this checkout, so it shows the "
                       "fast run only.", ""]
             continue
         run = json.loads(path.read_text())
-        shown.append(paper)
+        if paper not in shown:
+            shown.append(paper)
         versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())
         rows = [("experiment", f"`{paper}`, mode `{run.get('mode')}`"),
                 ("config hash", f"`{run.get('config_hash')}`"),
@@ -125,9 +132,12 @@ def _provenance(repo: Path, papers: list[str], rel: str) -> tuple[str, list[str]
                  if "wall_clock_s" in run else "not recorded"),
                 ("library versions", versions or "not recorded"),
                 ("tables", ", ".join(f"`{t}`" for t in run.get("tables", [])) or "none")]
-        lines += [f":::{{admonition}} Stored full run: `results/{paper}/`",
-                  f"The results shown as the stored full run come from "
-                  f"{{download}}`results/{paper}/run.json <{rel}/results/{paper}/run.json>`:",
+        where = path.parent.relative_to(repo).as_posix()
+        title = ("Pre-registered confirmation" if sub_is_confirm(path)
+                 else "Stored full run (exploratory)")
+        lines += [f":::{{admonition}} {title}: `{where}/`",
+                  f"The results shown as the {title.lower()} come from "
+                  f"{{download}}`{where}/run.json <{rel}/{where}/run.json>`:",
                   "", "| | |", "|---|---|"]
         lines += [f"| {k} | {v} |" for k, v in rows]
         lines += [":::", ""]

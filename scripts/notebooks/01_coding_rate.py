@@ -88,7 +88,9 @@ print("TransRate =", round(terms["transrate"], 3))
 
 For a Gaussian, the entropy is ½ log det of its covariance (up to constants), so R(Z)
 plays the role of H(Z), and the average rate of the classes, R(Z|Y) = (1/K) Σ_k R(Z_k),
-the role of H(Z|Y). Their difference is the **rate reduction**, the analogue of
+the role of H(Z|Y). (The paper prints its computation as a short code *snippet*; this
+course calls that computation **the snippet**: Z centred once, the classes never
+re-centred.) Their difference is the **rate reduction**, the analogue of
 I(Z; Y) = H(Z) − H(Z|Y): how many nats the labels save when encoding the features.
 Moving the class means apart:
 """),

@@ -117,9 +117,9 @@ best_tr, best_probe = layer_scores["transrate"].idxmax(), layer_scores["accuracy
 display(Markdown(
     f"TransRate (snippet) picks **{best_tr}** (width {int(layer_scores.loc[best_tr, 'width'])}); "
     f"the probe is best at **{best_probe}** ({layer_scores.loc[best_probe, 'accuracy']:.2f} against "
-    f"{layer_scores.loc[best_tr, 'accuracy']:.2f}). The snippet grows with the width of a layer, "
-    "so on layers of different widths it favours the wide ones: choosing a layer needs "
-    "layers of equal width, or the projected variant (section 5 and the appendix)."))
+    f"{layer_scores.loc[best_tr, 'accuracy']:.2f}). The snippet also counts dimensions (lesson 01), "
+    "so on layers of different widths their width is part of the score: the experiment's layer "
+    "selection therefore compares blocks of equal width (section 5)."))
 """),
         md("""
 Now the whole experiment, in fast mode: a zoo of small CNNs of **one** architecture and
@@ -140,9 +140,10 @@ truth. Every (model, target) cell is cached on disk.
 
 The evidence is the **pre-registered confirmation**: the exploratory full run (24 models,
 3 targets, all glyph renderings, 3 seeds) was followed by a run whose claims were fixed in
-advance, on new seeds and two targets that are not glyph renderings (shapes, photos), with the
-random-init model *in* and a paired claim against a baseline of source size (`source_n`, the
-number of source images). It tests model selection only (layer selection stays exploratory,
+advance, on new seeds and new images: the lowercase letters again, and two targets that are
+not glyph renderings (shapes, photos; a target that fails its gates is left out, as the
+appendix shows), with the random-init model *in* and a paired claim against a baseline of
+source size (`source_n`, the number of source images). It tests model selection only (layer selection stays exploratory,
 below). The paper's numbers are CIFAR-100 with ImageNet models. The last column is the fast
 run you just executed.
 """),

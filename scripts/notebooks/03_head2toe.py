@@ -143,7 +143,9 @@ say = lambda claim: lessons.said(evidence, claim)
 chk = E.report.checks(full if full is not None else res)
 out = chk[~chk["passes"]]
 display(Markdown("\\n".join([
-    f"* **Head2Toe against fine-tuning** (mean over the passing targets): {say(0)}.",
+    f"* **Head2Toe against fine-tuning** (mean over the targets that pass the gates: "
+    f"{', '.join(chk[chk['passes']]['target']) or 'none'}): {say(0)}; 'matches' is read as "
+    "non-inferiority, so an interval across 0 but above minus the margin counts.",
     f"* **Head2Toe against the last-layer probe**: {say(1)}: the earlier layers carry what the "
     "last one lost.",
     f"* **Far from the source, does it help most?** {say(2)}. "

@@ -89,8 +89,8 @@ ImageNet's ε on the same scale (the configuration prints both).
 **The premise.** The argument "robust features transfer better *despite* lower source
 accuracy" needs adversarial training to *cost* clean source accuracy and buy robustness. If
 it does not, the adversary acts as mere augmentation. So the run checks that premise first,
-as a gate. The widget below attacks a few source test images: pick a source by its ε and
-compare how often the standard and the robust sources change their minds.
+as a gate. The widget of section 3 attacks a few source test images: pick a source by its ε
+and compare how often the standard and the robust sources change their minds.
 """),
         md("""
 ## 3. The experiment, run

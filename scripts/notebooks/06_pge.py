@@ -115,7 +115,10 @@ explorer
 """ + READING + """
 
 The primary claim is within-target: per target, Kendall's tau of −PGE with the transfer
-accuracy over its sources, averaged over targets. The evidence is the **pre-registered
+accuracy over its sources, averaged over targets. The **label-permutation control** permutes
+each target's labels before its principal gradient is taken: the truth cannot change (the head
+is replaced), so if PGE measures how related two tasks are, its ranking should survive; a drop
+of τ by more than the margin of 0.1 would mean PGE reads the order of the label indices. The evidence is the **pre-registered
 confirmation**: in the exploratory full run the few-shot training set was drawn with the same
 seed for every seed (so seed noise was undercounted), and its claims were fixed in advance and
 tested again with a training set drawn per seed, new seeds and two new tasks. The last column

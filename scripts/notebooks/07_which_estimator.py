@@ -101,8 +101,10 @@ fig = W.plot_items(table, check=gate_table)
 Each score's Kendall τ within each passing target, pooled, and its **paired** difference with
 the size baseline (`params`) on the same bootstrap resamples: *better than params* when the
 whole 95 % interval of the difference lies above 0. The table lists the three scores the
-findings above name, and the best column; the appendix has every column. This notebook has no
-stored full run yet: the numbers are the run you just executed.
+findings above name, and the best column; the appendix has every column with its paper. This
+notebook has no stored full run yet: the numbers are the run you just executed, and "the best
+column" is picked after looking at every score, so it is *exploratory* (a finding to confirm on
+new targets, not a result). `params` is "-" within the small CNNs: they all have the same size.
 """),
         code("""
 ev = W.evaluate(table, cfg, gate_table)
@@ -129,8 +131,9 @@ display(Markdown("\\n".join([
     f"* **{len(used)} of {len(gate_table)} targets** passed the gates ({', '.join(used) or 'none'}); "
     + ("with one target, whether the winner changes with the target cannot be read." if len(used) < 2
        else "the per-target winners are in the appendix."),
-    f"* **The best column here is {best}**, τ {result.loc[best, 'kendall τ [95 %]']}; against the size "
-    f"baseline: {result.loc[best, 'verdict against params']}.",
+    f"* **The best column here is {best}** ({registry.get(best).reference if best in registry.REGISTRY else 'a baseline'}), "
+    f"τ {result.loc[best, 'kendall τ [95 %]']}; against the size baseline: "
+    f"{result.loc[best, 'verdict against params']} (picked after looking: exploratory).",
     f"* **kNN** {result.loc['knn', 'verdict against params']}; **LogME** "
     f"{result.loc['logme', 'verdict against params']}; **TransRate** "
     f"{result.loc['transrate', 'verdict against params']} (paired differences, table above).",
