@@ -165,7 +165,8 @@ conf, expl = stored.get("confirmation"), stored.get("exploratory")
 both = lambda c: (f"exploratory {lessons.said(expl, c)}, confirmation {lessons.said(conf, c)}"
                   if conf is not None and expl is not None else lessons.said(evidence, c))
 lines = [f"* **Does TransRate track transfer within a target?** Pearson: {both(CLAIMS[0])}, against "
-         "the paper's 0.81 on CIFAR-100. *Fragile* means that leaving one model out flips the verdict.",
+         "the paper's 0.81 on CIFAR-100. *Fragile*: the interval clears 0, but dropping one model "
+         "makes it inconclusive.",
          f"* **Against LogME**, the paper's main rival: TransRate minus LogME {both(CLAIMS[3])}.",
          f"* **Against baselines that never look at the target**: the source task's own accuracy "
          f"correlates {both(CLAIMS[2])}; TransRate minus it {both(CLAIMS[4])}; TransRate minus "
