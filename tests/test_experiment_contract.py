@@ -115,7 +115,7 @@ def test_config_targets_accept_a_folder_or_refuse_clearly(paper, tmp_path):
     assert str((tmp_path / "mine").resolve()) in repr(dataclasses.asdict(cfg))
     with pytest.raises(ValueError, match="unknown target"):
         pkg.config("fast", targets=["no-such-data-set"])
-    with pytest.raises(ValueError, match="holds no image files"):   # checked before training
+    with pytest.raises(ValueError, match="hold no image files"):   # checked before training
         pkg.config("fast", targets=[tmp_path / "empty"])
 
 
