@@ -240,15 +240,15 @@ display(Markdown(
 
 1. **Try this** (`CodingRateExplorer`, section 2): set the separation to 0. *Expect*
    TransRate near 0: the classes overlap, the labels save nothing.
-2. **Write code** (checked, 01.1): the coding rate R(Z, ε) in NumPy.
-3. **Write code** (checked, 01.2): TransRate from R(Z) and the class-wise rates, as in the
+2. **Write code** (checked, below): the coding rate R(Z, ε) in NumPy.
+3. **Write code** (checked, below): TransRate from R(Z) and the class-wise rates, as in the
    paper's snippet.
-4. **Predict, then check** (checked, 01.3): what happens to TransRate when the labels are
+4. **Predict, then check** (checked, below): what happens to TransRate when the labels are
    shuffled? Choose a letter.
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("01.2")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("01.1", "coding_rate", "Z, eps"),

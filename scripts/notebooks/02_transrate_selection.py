@@ -186,15 +186,15 @@ display(Markdown("\\n".join(lines)))
    shrink together and TransRate to fall; the ranking of the layers in step 3 changes little.
 2. **Try this** (stepper): predict the layer TransRate picks before step 3, then compare it
    with the probe's best layer. *Expect* the snippet to favour a wide layer.
-3. **Write code** (checked, 02.1): choosing a model is a question asked of one target at a
+3. **Write code** (checked, below): choosing a model is a question asked of one target at a
    time: the mean within-target Kendall τ.
-4. **Write code** (checked, 02.2): "A beats B" is a *paired* comparison: the bootstrap of
+4. **Write code** (checked, below): "A beats B" is a *paired* comparison: the bootstrap of
    r(a) − r(b) on the same resampled items.
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("02.1")`; solutions:
-`show_solution("02.1")` or the *Exercise solutions* page of the docs.
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import
+hint`); solutions: `show_solution(id)` or the *Exercise solutions* page of the docs.
 """),
         exercise("02.1", "mean_within_tau", "scores, truth, groups"),
         exercise("02.2", "paired_bootstrap_diff", "score_a, score_b, truth, idx"),
@@ -207,7 +207,7 @@ every claim with its rule and the generated summary; then the fast run's own det
 
 **The rules.** A target counts only when (i) the models' seed-mean accuracies spread over at
 least 3 standard errors, where the standard error counts seed noise as well as test sampling,
-and no model reaches 0.97; (ii) the fine-tuning converged (the training accuracy plateaus on
+and no model reaches the accuracy ceiling (`stats.CEILING`); (ii) the fine-tuning converged (the training accuracy plateaus on
 at least 90 % of the curves), no seed collapsed to chance, and it reaches at least the frozen
 linear probe on most models. A correlation claim is *reproduced* when the 95 % interval of
 the within-target pooled statistic (Fisher-z average over targets, bootstrap over models

@@ -162,16 +162,16 @@ display(Markdown("\\n".join([
 1. **Try this** (explorer): move the fraction from 0.2 down to 0.01. *Expect* accuracy to hold
    until very few features are left, and the kept features to come from early and middle
    layers on the far target.
-2. **Write code** (checked, 03.1): the group-lasso importance of each feature from a head's
+2. **Write code** (checked, below): the group-lasso importance of each feature from a head's
    weights.
-3. **Write code** (checked, 03.2): keep the top fraction of the features.
+3. **Write code** (checked, below): keep the top fraction of the features.
 4. **Predict, then read**: is Head2Toe's gain over fine-tuning larger on a far target? Compare
    your guess with the third row of the result table, and read in the appendix which gates
    decided it.
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("03.1")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("03.1", "feature_importance", "W"),

@@ -180,12 +180,12 @@ display(Markdown("\\n".join(lines)))
    telling models apart.
 2. **Try this** (explorer): tick *include the models declared out* on each target. *Expect*
    the correlation to fall, on some targets below 0: one leverage model.
-3. **Write code** (checked, 04.1): the Linear MSE closed form.
-4. **Write code** (checked, 04.2): leave one model out: how much does one model carry r?
+3. **Write code** (checked, below): the Linear MSE closed form.
+4. **Write code** (checked, below): leave one model out: how much does one model carry r?
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("04.1")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("04.1", "linear_mse", "Z, Y, lam"),
@@ -196,7 +196,7 @@ or the *Exercise solutions* page of the docs.
 
 **The rules**, fixed before the run. A target counts when the models' spread of test MSE is
 at least 3 standard errors (test sampling and seed noise) and stays so when any one model is
-dropped, no model reaches R² 0.97, no seed collapsed, LP-FT is at least as good as the ridge
+dropped, no model's R² reaches the ceiling (`stats.CEILING`), no seed collapsed, LP-FT is at least as good as the ridge
 probe on most models and its training losses plateaued. A correlation claim is decided by the
 95 % bootstrap interval of the pooled-within Pearson r (above 0: reproduced; below: not
 reproduced; else inconclusive; *fragile* when dropping one model flips it) over the passing
@@ -220,8 +220,8 @@ looked at the primary claim (the first gave a fragile verdict, the second an inc
 one): that is optional stopping, so this run is exploratory. The last enlargement was chosen by
 a power analysis of the second run's stored table, not by the sign of its result. The same
 analysis on the stored run: the primary's interval half-width when the design is cut down,
-and the fitted law half-width = c / (targets x (models - 3))^b, where b = 0.5 is what the
-Fisher-z interval predicts (a fitted b far from 0.5 says the law does not hold).
+and the fitted law half-width = c / (targets x (models - 3))^b, where b = 1/2 is what the
+Fisher-z interval predicts (a fitted b far from one half says the law does not hold).
 """),
         code("""
 if full is not None:

@@ -159,14 +159,14 @@ display(Markdown("\\n".join(lines)))
 
 1. **Try this** (explorer): pick the ε 0 source, then the largest ε. *Expect* the standard
    source to change its prediction on more attacked images than the robust one.
-2. **Write code** (checked, 05.1): one L2 PGD step, projected back onto the ε-ball.
-3. **Write code** (checked, 05.2): the paired per-seed t-interval of a difference.
+2. **Write code** (checked, below): one L2 PGD step, projected back onto the ε-ball.
+3. **Write code** (checked, below): the paired per-seed t-interval of a difference.
 4. **Read**: in the result table, compare the primary row with the textures row. Which would
    you report if you had run only one target? What does the confirmation need to decide?
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("05.1")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("05.1", "pgd_l2_step", "x, grad, x0, eps, step"),
@@ -180,7 +180,7 @@ difference must lie below 0 and the robust-accuracy difference above 0 (t-interv
 seeds). *Source training*: at least 90 % of the sources' learning curves have flattened (their
 last quarter gained at most a tenth of the total), and no seed collapsed. *Discrimination* of
 each truth: the spread of the sources' mean accuracies is at least 3 standard errors that
-count seed noise as well as test sampling, and no source reaches 0.97. *LP-FT training*: its
+count seed noise as well as test sampling, and no source reaches the accuracy ceiling (`stats.CEILING`). *LP-FT training*: its
 curves flatten, no seed collapsed, and it reaches at least the linear probe on most sources. A
 failed premise or source-training gate excludes every transfer verdict; a failed truth gate
 excludes the verdicts on that truth.

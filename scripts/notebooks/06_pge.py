@@ -155,15 +155,15 @@ display(Markdown("\\n".join([
 
 1. **Try this** (explorer): pick a source and a target with the same characters in two fonts,
    then two unrelated tasks. *Expect* higher cosine similarity for the first pair.
-2. **Write code** (checked, 06.1): the PGE distance between two tasks.
-3. **Write code** (checked, 06.2): PGE per restart, averaged over restarts (the library's
+2. **Write code** (checked, below): the PGE distance between two tasks.
+3. **Write code** (checked, below): PGE per restart, averaged over restarts (the library's
    `reduce="mean_distance"`).
 4. **Predict, then check**: permute a target's labels. Does the distance to its sources
    change? Does the ranking quality? Read the control's row in the result table.
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("06.1")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("06.1", "pge_distance", "grads_a, grads_b"),
@@ -173,7 +173,7 @@ or the *Exercise solutions* page of the docs.
 ## Appendix: the evidence
 
 **The gates.** A target counts only when (i) its sources' seed-mean accuracies spread over at
-least 3 standard errors (seed noise and test sampling) and no source reaches 0.97; (ii) the
+least 3 standard errors (seed noise and test sampling) and no source reaches the accuracy ceiling (`stats.CEILING`); (ii) the
 fine-tuning converged (training-accuracy curves flattened), no seed collapsed to chance, and
 it reaches at least the frozen linear probe on most sources. `scratch` is the random-init model
 fine-tuned the same way; `negative_transfer` counts the sources below it.

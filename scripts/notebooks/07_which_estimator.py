@@ -86,7 +86,7 @@ display(Markdown(f"Over {int(corr['n'])} layers, TransRate against probe accurac
 Every classification score of the registry and two **static baselines** (the parameter count
 up to the layer, and the feature width) on every item; the ground truth is a linear probe on
 the item's frozen features. A target counts only when the items' accuracies spread over at
-least 3 standard errors and none reaches 0.97.
+least 3 standard errors and none reaches the accuracy ceiling (`stats.CEILING`).
 """),
         code("""
 with warnings.catch_warnings():
@@ -150,12 +150,12 @@ display(Markdown("\\n".join([
    ranking of the layers (and so τ) to change little.
 2. **Try this**: in the result table, compare `params` with the best estimator. *Expect* the
    paired interval to say whether the estimator earns its cost over a ranking by size.
-3. **Write code** (checked, 07.1): Kendall's τ of a size-only ranking, ties included.
-4. **Write code** (checked, 07.2): leave one model family out.
+3. **Write code** (checked, below): Kendall's τ of a size-only ranking, ties included.
+4. **Write code** (checked, below): leave one model family out.
 
 Each statement prints in its cell below; replace the stub by your code and run the cell.
 
-Hints: `from transfer_nb.exercises import hint; hint("07.1")`; solutions: `show_solution`
+Hints: `hint(id)` with the id printed above each exercise (`from transfer_nb.exercises import hint`); solutions: `show_solution(id)`
 or the *Exercise solutions* page of the docs.
 """),
         exercise("07.1", "kendall_tau_b", "x, y"),
