@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from transfer_nb.experiments._cli import experiment_main
-from transfer_nb.experiments import base, confirm
+from transfer_nb.experiments import PAPERS, base, confirm
 
 ROOT = Path(__file__).resolve().parents[1]
 STORED = sorted(ROOT.glob("results/*/confirm/run.json"))
@@ -147,7 +147,7 @@ def test_cli_refuses_a_confirmation_without_its_preregistration(tmp_path, monkey
         experiment_main("regression", ["--confirm", "--targets", "digits"])
 
 
-@pytest.mark.parametrize("paper", sorted(set(confirm.ALL_PAPERS) - set(confirm.papers())))
+@pytest.mark.parametrize("paper", sorted(set(PAPERS) - set(confirm.papers())))
 def test_papers_without_a_plan_refuse_the_confirm_preset(paper):
     pkg = importlib.import_module(f"transfer_nb.experiments.{paper}")
     with pytest.raises(ValueError, match="mode must be one of"):

@@ -32,12 +32,15 @@ import numpy as np
 from transfer_nb._validation import (as_features, as_targets, check_same_length, check_scalar,
                                      plain)
 
-__all__ = ["linear_mse", "ridge_objective", "ridge_fit", "standardize_columns"]
+__all__ = ["linear_mse", "ridge_objective", "ridge_fit", "standardize_columns", "minmax_scale"]
 
 CV_GRID = (0.0, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def _minmax(Y: np.ndarray) -> np.ndarray:
+def minmax_scale(Y: np.ndarray) -> np.ndarray:
+    """Each column of ``Y`` scaled to ``[0, 1]`` by its own minimum and maximum (a
+    constant column becomes 0): the paper's target scaling."""
+    Y = np.asarray(Y)
     lo, hi = Y.min(axis=0), Y.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
     return (Y - lo) / span
@@ -183,7 +186,7 @@ def linear_mse(Z, Y, alpha=1.0, scale_targets: bool = True, cv_folds: int = 5,
             raise ValueError(f"alpha must be a number >= 0, or 'cv'; got {plain(alpha)!r}.")
         lam = check_scalar(alpha, "alpha", float, min_val=0)
     if scale_targets:
-        T = _minmax(T)
+        T = minmax_scale(T)
     if scale_features:
         X = standardize_columns(X)
     if isinstance(alpha, str):

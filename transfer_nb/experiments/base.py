@@ -43,7 +43,8 @@ __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_spe
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
-           "cached_cell", "declared_out", "exclusion_rows", "late_field", "CONFIRM", "split_option", "data_options"]
+           "cached_cell", "declared_out", "exclusion_rows", "late_field", "embedded", "flat_fields",
+           "CONFIRM", "split_option", "data_options"]
 
 MODES = ("fast", "full")
 #: the mode of a pre-registered confirmation run (:mod:`transfer_nb.experiments.confirm`)
@@ -254,15 +255,46 @@ def late_field(default):
     return field(default=default, metadata={"late": True})
 
 
-def config_hash(cfg, version: str) -> str:
-    """SHA-256 over a frozen config dataclass and the experiment's version string: a
-    stored run is stale when it no longer matches.  Fields made by :func:`late_field`
-    count only when they differ from their default."""
-    config = dataclasses.asdict(cfg)
+def embedded(default):
+    """A config field holding a block of fields of its own (a frozen dataclass such as
+    :class:`transfer_nb.experiments.zoo.SourceTraining`): :func:`flat_fields` and so
+    :func:`config_hash` read the block's fields under their own names, as if the config
+    held them itself (so embedding a block moves no stored hash)."""
+    return field(default=default, metadata={"flatten": True})
+
+
+def flat_fields(cfg) -> dict:
+    """``dataclasses.asdict(cfg)`` with every :func:`embedded` block's fields lifted into
+    the parent under their own names, and :func:`late_field` fields at their default
+    left out: what :func:`config_hash` hashes and a pre-registration stores.
+
+    Raises
+    ------
+    ValueError
+        An embedded block's field has the name of a field of ``cfg``.
+    """
+    plain, out = dataclasses.asdict(cfg), {}
     for f in dataclasses.fields(cfg):
-        if f.metadata.get("late") and getattr(cfg, f.name) == f.default:
-            config.pop(f.name)
-    return hash_inputs(version=version, config=config)
+        value = getattr(cfg, f.name)
+        if f.metadata.get("late") and value == f.default:
+            continue
+        if f.metadata.get("flatten"):
+            inner = flat_fields(value)
+            clash = sorted(set(inner) & {g.name for g in dataclasses.fields(cfg)})
+            if clash:
+                raise ValueError(f"{type(cfg).__name__}.{f.name} repeats fields {clash} of "
+                                 f"its config")
+            out.update(inner)
+        else:
+            out[f.name] = plain[f.name]
+    return out
+
+
+def config_hash(cfg, version: str) -> str:
+    """SHA-256 over a frozen config dataclass (:func:`flat_fields`) and the experiment's
+    version string: a stored run is stale when it no longer matches.  Fields made by
+    :func:`late_field` count only when they differ from their default."""
+    return hash_inputs(version=version, config=flat_fields(cfg))
 
 
 # ------------------------------------------------------------------------------ results

@@ -34,7 +34,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from transfer_nb.experiments.base import CONFIRM, _repo_root, results_dir
+from transfer_nb.experiments import PAPERS
+from transfer_nb.experiments.base import CONFIRM, _repo_root, flat_fields, results_dir
 from transfer_nb.cache import atomic_write_bytes
 
 __all__ = ["papers", "plan", "preregistration", "preregistration_path",
@@ -42,20 +43,22 @@ __all__ = ["papers", "plan", "preregistration", "preregistration_path",
            "check_preregistration", "git", "restrict", "new_target_verdicts", "main"]
 
 #: every paper package of the experiment contract
-ALL_PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+#: the registry of papers is :data:`transfer_nb.experiments.PAPERS`; this name is kept
+#: for code written before (the same tuple)
+ALL_PAPERS = PAPERS
 #: what a plan (``presets.CONFIRM_PLAN``) must hold
 PLAN_KEYS = ("primary", "secondary", "exclusions", "earlier", "new_targets")
 
 
 def _pkg(paper: str):
-    if paper not in ALL_PAPERS:
-        raise ValueError(f"unknown paper {paper!r}: expected one of {list(ALL_PAPERS)}")
+    if paper not in PAPERS:
+        raise ValueError(f"unknown paper {paper!r}: expected one of {list(PAPERS)}")
     return importlib.import_module(f"transfer_nb.experiments.{paper}")
 
 
 def papers() -> tuple:
     """The papers whose ``presets`` module holds a confirmation plan (``CONFIRM_PLAN``)."""
-    return tuple(p for p in ALL_PAPERS if plan(p) is not None)
+    return tuple(p for p in PAPERS if plan(p) is not None)
 
 
 def plan(paper: str) -> dict | None:
@@ -116,7 +119,7 @@ def preregistration(paper: str) -> dict:
             "command": (f"flock /tmp/cpu.lock env PYTHONPATH=. python -m "
                         f"transfer_nb.experiments.{paper} --confirm --save > "
                         f"results/{paper}/confirm/run.log 2>&1"),
-            "describe": pkg.describe(cfg), "config": _plain(cfg),
+            "describe": pkg.describe(cfg), "config": _plain(flat_fields(cfg)),
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds")}
 
@@ -236,7 +239,7 @@ def main(argv=None) -> int:
     import argparse
     parser = argparse.ArgumentParser(prog="python -m transfer_nb.experiments.confirm")
     parser.add_argument("action", choices=("write", "show"))
-    parser.add_argument("paper", choices=ALL_PAPERS)
+    parser.add_argument("paper", choices=PAPERS)
     parser.add_argument("--force", action="store_true",
                         help="replace an uncommitted pre-registration")
     args = parser.parse_args(argv)

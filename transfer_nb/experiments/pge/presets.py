@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from transfer_nb.experiments.base import (CONFIRM, MODES, SourceSpec, TargetSpec,
-                                          config_hash as _hash, data_options, late_field,
-                                          resolve_mode)
+                                          config_hash as _hash, data_options, embedded,
+                                          late_field, resolve_mode)
+from transfer_nb.experiments.zoo import SourceTraining, replace, trains_sources
 
 __all__ = ["PGEConfig", "config", "describe", "config_hash", "TASKS", "PAPER", "PRIMARY",
            "task_names", "source_specs", "train_seeds", "CONFIRM_PLAN", "NEW_TASKS"]
@@ -50,6 +51,7 @@ TASKS = (
 )
 
 
+@trains_sources
 @dataclass(frozen=True)
 class PGEConfig:
     """Everything that defines a run (hashed: a stored run is stale when it changes).
@@ -65,26 +67,17 @@ class PGEConfig:
     #: declared before the run: no item is degenerate by construction here (the
     #: random-init "scratch" model is a reference, never an item of a correlation)
     degenerate: tuple = ()
-    arch: str = "small_cnn"
-    width: int = 8
-    depth: int = 2
-    image_size: int = 16
     # sources: every task trained on n_source images of its train split (seed 0)
     n_source: int = 600
-    source_epochs: int = 6
-    source_lr: float = 0.05
-    source_batch_size: int = 64
-    # the truth: LP-FT transfer accuracy (new head from the linear probe, then all layers),
-    # lr chosen per target on a validation split of its training images
+    # the truth's few-shot targets: per_class training images per class, n_test test
     per_class: int = 3
     n_test: int = 250
-    head_init: str = "probe"
-    epochs: int = 100
-    batch_size: int = 16
-    lr_grid: tuple = (0.003, 0.01, 0.03)
-    recipe_models: int = 2
-    validation_fraction: float = 0.4
-    seeds: tuple = (0, 1, 2, 3, 4)
+    #: the sources' training and the truth's recipe (LP-FT transfer accuracy: new head
+    #: from the linear probe, then all layers; lr chosen per target on a validation split
+    #: of its training images); read as ``cfg.width``, ``cfg.seeds``, ...
+    training: SourceTraining = embedded(SourceTraining(
+        width=8, depth=2, source_epochs=6, epochs=100, lr_grid=(0.003, 0.01, 0.03),
+        recipe_models=2, seeds=(0, 1, 2, 3, 4)))
     # PGE: body parameters, source role on n_pge source images, target role on the
     # target's few-shot training images; the control permutes those target labels
     n_pge: int = 100
@@ -240,26 +233,27 @@ def config(mode: str | None = None, targets=None, **overrides) -> PGEConfig:
         Names of the tasks used as targets (every task stays a source).  An image folder
         is refused: a PGE target must be one of the experiment's tasks.
     **overrides
-        Any field of :class:`PGEConfig` (e.g. ``seeds=(0,)``).
+        Any field of :class:`PGEConfig` or of its
+        :class:`~transfer_nb.experiments.zoo.SourceTraining` (e.g. ``seeds=(0,)``).
     """
     mode = resolve_mode(mode, (*MODES, CONFIRM))
     if mode == CONFIRM:
         fixed = tuple(dataclasses.replace(t, options=t.options + (("split", "fixed"),))
                       for t in TASKS + NEW_TASKS)
-        cfg = PGEConfig(mode, tasks=fixed, stability_pairs=_STABILITY, seeds=CONFIRM_SEEDS,
-                        seed=CONFIRM_SEEDS[0], train_draw="per seed")
+        cfg = replace(PGEConfig(mode, tasks=fixed, stability_pairs=_STABILITY,
+                                seed=CONFIRM_SEEDS[0], train_draw="per seed"),
+                      seeds=CONFIRM_SEEDS)
     elif mode == "fast":
         keep = ("glyphs 0-4 sans", "glyphs 0-4 serif", "glyphs A-E sans", "digits", "shapes",
                 "textures")
         cfg = PGEConfig(mode, tasks=tuple(t for t in TASKS if t.name in keep), n_source=300,
-                        source_epochs=5, n_test=150, epochs=60, seeds=(0, 1), n_pge=60,
-                        lr_grid=(0.003, 0.03),
-                        restarts=4, stability_pairs=_STABILITY[:1] + _STABILITY[3:],
+                        n_test=150, n_pge=60, restarts=4, stability_pairs=_STABILITY[:1] + _STABILITY[3:],
                         stability_seeds=4, stability_restarts=(1, 4), stability_batches=(1, 0),
                         n_boot=300)
+        cfg = replace(cfg, source_epochs=5, epochs=60, seeds=(0, 1), lr_grid=(0.003, 0.03))
     else:
         cfg = PGEConfig(mode, stability_pairs=_STABILITY)
-    cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    cfg = replace(cfg, **overrides)
     if cfg.train_draw not in ("seed 0", "per seed"):
         raise ValueError(f"train_draw must be 'seed 0' or 'per seed', got {cfg.train_draw!r}")
     tasks = tuple(dataclasses.replace(t, per_class=cfg.per_class, n_test=cfg.n_test)

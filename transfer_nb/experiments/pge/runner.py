@@ -22,6 +22,9 @@ from transfer_nb.experiments.pge.presets import VERSION, PGEConfig, config_hash,
 from transfer_nb.experiments.pge.stability import stability_sweep
 from transfer_nb.experiments.pge.presets import train_seeds
 from transfer_nb.cache import cached_arrays, hash_inputs
+from transfer_nb.experiments.pge.truth import (build_sources, scratch_spec, target_recipe,
+                                               transfer_cell)
+from transfer_nb.experiments.zoo import build_source, recipe_arrays
 
 __all__ = ["task_data", "pge_model", "body_params", "label_permutation", "task_gradients",
            "baseline_features", "pair_distances", "run"]
@@ -71,9 +74,6 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from transfer_nb.experiments.transrate.runner import _recipe_arrays, build_source  # lazy: pulls in torch
-    from transfer_nb.experiments.pge.truth import (build_sources, scratch_spec,  # lazy: pulls in torch
-                                                   target_recipe, transfer_cell)
     if not isinstance(cfg, PGEConfig):
         raise ValueError(f"cfg must come from pge.config(), got {type(cfg).__name__}")
     t_start = time.perf_counter()
@@ -100,7 +100,7 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
             rec = _cached({"part": "recipe", **tkey, "grid": cfg.lr_grid,
                            "m": cfg.recipe_models, "vf": cfg.validation_fraction,
                            "sources": [dataclasses.asdict(s) for s in cfg.sources]},
-                          lambda: _recipe_arrays(*target_recipe(cfg, target, models)),
+                          lambda: recipe_arrays(*target_recipe(cfg, target, models)),
                           use_cache)
             lr = float(rec["chosen_lr"])
             recipe += [{"target": target.name, "model": str(m), "lr": float(l),

@@ -8,7 +8,6 @@ fine-tuned the same way ("scratch") is measured beside it as a reference.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from transfer_nb.experiments import base
 from transfer_nb.experiments.pge.presets import PGEConfig
 from transfer_nb.experiments.pge.presets import train_seeds
+from transfer_nb.experiments.zoo import build_source, choose_recipe
 
 __all__ = ["build_sources", "scratch_spec", "target_recipe", "transfer_cell"]
 
@@ -24,8 +24,7 @@ _PEN = "penultimate"
 
 def build_sources(cfg: PGEConfig) -> dict:
     """``{task: (model, source test accuracy)}``: every task's source model, trained (or
-    loaded from the cache) by :func:`transfer_nb.experiments.transrate.build_source`."""
-    from transfer_nb.experiments.transrate.runner import build_source  # lazy: pulls in torch
+    loaded from the cache) by :func:`transfer_nb.experiments.zoo.build_source`."""
     return {s.name: build_source(s, cfg) for s in cfg.sources}
 
 
@@ -37,11 +36,11 @@ def scratch_spec(cfg: PGEConfig, target: base.TargetSpec) -> base.SourceSpec:
 
 def target_recipe(cfg: PGEConfig, target: base.TargetSpec, models: dict) -> tuple:
     """The fine-tuning lr of ``target``, chosen on a validation split of its training
-    images (:func:`transfer_nb.experiments.transrate.choose_recipe`, the target's own task
+    images (:func:`transfer_nb.experiments.zoo.choose_recipe`, the target's own task
     left out of the recipe models).  Returns ``(lr, rows)``."""
-    from transfer_nb.experiments.transrate.runner import choose_recipe  # lazy: pulls in torch
     others = tuple(s for s in cfg.sources if s.name != target.name)
-    return choose_recipe(dataclasses.replace(cfg, sources=others), target, models)
+    return choose_recipe(cfg.training, target, models, sources=others,
+                         degenerate=cfg.degenerate, draw_seed=0)
 
 
 def _probe(model, train, test) -> float:

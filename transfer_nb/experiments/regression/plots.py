@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from transfer_nb.experiments.regression.report import _out_models, model_means
+from transfer_nb.experiments import base
+from transfer_nb.experiments.regression.report import model_means
 
 __all__ = ["plot_scores", "plot_control", "plot_lambda"]
 
@@ -13,7 +14,7 @@ def plot_scores(results, columns=("linear_mse", "label_mse", "logme")):
     declared-degenerate models drawn hollow."""
     import matplotlib.pyplot as plt
     t = model_means(results, include_degenerate=True)
-    out = _out_models(results)
+    out = base.declared_out(results)
     targets = list(dict.fromkeys(t["target"]))
     fig, axes = plt.subplots(len(targets), len(columns), figsize=(3.2 * len(columns),
                                                                   2.6 * len(targets)),

@@ -7,7 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from transfer_nb.experiments.base import (CONFIRM, MODES, SourceSpec, TargetSpec,
-                                          config_hash as _hash, resolve_mode, target_specs)
+                                          config_hash as _hash, embedded, resolve_mode,
+                                          target_specs)
+from transfer_nb.experiments.zoo import SourceTraining, replace, trains_sources
 
 __all__ = ["RegressionConfig", "config", "describe", "config_hash", "ESTIMATORS",
            "BASELINES", "PAPER", "PRIMARY", "VERSION", "CONFIRM_PLAN"]
@@ -35,6 +37,7 @@ PRIMARY = ("Linear MSE (standardised features, lambda by 5-fold CV) correlates p
            "with the negative test MSE after LP-FT fine-tuning: Pearson, pooled within target")
 
 
+@trains_sources
 @dataclass(frozen=True)
 class RegressionConfig:
     """Everything that defines a run (hashed: a stored run is stale when it changes)."""
@@ -45,24 +48,14 @@ class RegressionConfig:
     columns: tuple = ()
     #: declared before the run: items whose scores are degenerate by construction
     degenerate: tuple = (("random-init", "out"),)
-    arch: str = "small_cnn"
-    width: int = 16
-    depth: int = 3
-    image_size: int = 16
-    source_epochs: int = 6
-    source_lr: float = 0.05
-    source_batch_size: int = 64
     n_train: int = 40
     n_test: int = 300
-    # the truth: LP-FT (head from the ridge probe, then all layers, MSE loss, Adam), lr
-    # chosen per target on a validation split of the training images
-    head_init: str = "probe"
-    epochs: int = 30
-    batch_size: int = 10
-    lr_grid: tuple = (0.001, 0.003)
-    recipe_models: int = 2
-    validation_fraction: float = 0.3
-    seeds: tuple = (0, 1)
+    #: the zoo's training and the truth's recipe (LP-FT: head from the ridge probe, then
+    #: all layers, MSE loss, Adam; lr chosen per target on a validation split of the
+    #: training images); read as ``cfg.width``, ``cfg.seeds``, ...
+    training: SourceTraining = embedded(SourceTraining(
+        source_epochs=6, batch_size=10, lr_grid=(0.001, 0.003), recipe_models=2,
+        validation_fraction=0.3, seeds=(0, 1)))
     #: lambda of ``linear_mse_fixed`` (the paper's regularised value)
     alpha: float = 1.0
     #: the grid Linear / Label MSE choose lambda from (5-fold CV on the training images)
@@ -229,16 +222,16 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
         replacing the paper's targets.  An image folder of classes is refused: this
         experiment needs real-valued targets.
     **overrides
-        Any field of :class:`RegressionConfig` (e.g. ``seeds=(0,)``).
+        Any field of :class:`RegressionConfig` or of its
+        :class:`~transfer_nb.experiments.zoo.SourceTraining` (e.g. ``seeds=(0,)``).
     """
     mode = resolve_mode(mode, (*MODES, CONFIRM))
     if mode == CONFIRM:
         full = config("full")
         extra = (("gen_seed", CONFIRM_GEN_SEED), ("split", "fixed"))
-        cfg = dataclasses.replace(full, mode=mode, degenerate=(("random-init", "in"),),
-                                  targets=_targets(full.n_train, full.n_test, CONFIRM_TARGETS,
-                                                   extra),
-                                  seeds=CONFIRM_SEEDS, data_seed=CONFIRM_DATA_SEED)
+        cfg = replace(full, mode=mode, degenerate=(("random-init", "in"),),
+                      targets=_targets(full.n_train, full.n_test, CONFIRM_TARGETS, extra),
+                      seeds=CONFIRM_SEEDS, data_seed=CONFIRM_DATA_SEED)
     elif mode == "fast":
         cfg = RegressionConfig(mode, _targets(40, 300, ("digits-angle60", "heart-tip-notch")),
                                _zoo((100, 1000), (0.0,), (SourceSpec(
@@ -275,14 +268,14 @@ def config(mode: str | None = None, targets=None, **overrides) -> RegressionConf
                                               0.5),
                                    SourceSpec("textures-n700-noise50", "textures", -1, 700,
                                               0.5))),
-                               n_test=400, seeds=(0, 1, 2), lr_grid=(0.001, 0.003, 0.01),
-                               timing_repeats=5, jobs=2)
+                               n_test=400, timing_repeats=5, jobs=2)
+        cfg = replace(cfg, seeds=(0, 1, 2), lr_grid=(0.001, 0.003, 0.01))
     cfg = dataclasses.replace(cfg, columns=tuple((k, v) for k, v in KEYPOINTS.items()
                                                  if k in {t.name for t in cfg.targets}))
     if targets is not None:
         specs = target_specs(targets, (), 0, cfg.n_test, task="regression")
         cfg = dataclasses.replace(cfg, columns=(), targets=specs)
-    cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    cfg = replace(cfg, **overrides)
     # the config's n_train / n_test hold for every target (overrides included)
     cfg = dataclasses.replace(cfg, targets=tuple(
         dataclasses.replace(t, n_train=cfg.n_train, n_test=cfg.n_test) for t in cfg.targets))

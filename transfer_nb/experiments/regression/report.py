@@ -28,15 +28,11 @@ TRUTH = "neg_mse"
 PROPOSED = ("linear_mse", "label_mse")
 
 
-def _out_models(results) -> set:
-    return base.declared_out(results)
-
-
 def model_means(results, include_degenerate: bool = False):
     """One row per (target, model): seed means of the truth, scores, controls, baselines."""
     t = results.table
     if not include_degenerate:
-        t = t[~t["model"].isin(_out_models(results))]
+        t = t[~t["model"].isin(base.declared_out(results))]
     cols = [c for c in t.columns if c not in ("target", "model", "seed", "source_dataset")
             and np.issubdtype(t[c].dtype, np.number)]
     return base.item_means(t, "target", "model", cols)
@@ -72,7 +68,7 @@ def checks(results):
     with the R^2 ceiling, also with each model left out; the training gate on R^2 (no
     collapsed seed -- R^2 near 0, the mean predictor, while the others are far above --,
     LP-FT reaches the ridge probe on most models, training loss plateaued)."""
-    t = results.table[~results.table["model"].isin(_out_models(results))]
+    t = results.table[~results.table["model"].isin(base.declared_out(results))]
     curves = results.tables.get("curves")
     per_target = {}
     for target, part in t.groupby("target", sort=False):
@@ -257,7 +253,7 @@ def lambda_correlations(results, target: str, n_boot: int = 200):
     rows = []
     for lam in sorted(set(results.tables["lambdas"]["lambda"])):
         s = lambda_scores(results, target, lam)
-        s = s[~s.index.isin(_out_models(results))]
+        s = s[~s.index.isin(base.declared_out(results))]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             corr = stats.rank_correlations({"linear_mse": s["linear_mse"].to_numpy(),

@@ -8,8 +8,8 @@ recipe, the scores and the shuffled-target control.
 * :func:`score_features` -- every estimator of :data:`ESTIMATORS`, each timed alone.
 * :func:`run` -- everything, as a :class:`transfer_nb.experiments.base.Results`.
 
-The zoo is built by the shared builder
-:func:`transfer_nb.experiments.transrate.runner.build_source` (same fields, same cache).
+The zoo is built by the shared builder :func:`transfer_nb.experiments.zoo.build_source`
+(same fields, same cache).
 """
 from __future__ import annotations
 
@@ -22,14 +22,14 @@ import numpy as np
 from transfer_nb._threads import torch_threads
 from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
 from transfer_nb.estimators.label_mse import label_mse
-from transfer_nb.estimators.linear_mse import _minmax, linear_mse, ridge_fit
+from transfer_nb.estimators.linear_mse import linear_mse, minmax_scale, ridge_fit
 from transfer_nb.estimators.logme import logme_evidence
 from transfer_nb.experiments import base
 from transfer_nb.experiments._results import run_meta
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.regression.presets import (ESTIMATORS, VERSION, RegressionConfig,
                                                         config_hash)
-from transfer_nb.experiments.transrate.runner import build_source
+from transfer_nb.experiments.zoo import build_source, recipe_arrays, recipe_sources
 
 __all__ = ["fine_tune_regression", "probe_regression", "choose_recipe", "score_features",
            "load_regression_target", "run"]
@@ -61,7 +61,7 @@ def load_regression_target(target: base.TargetSpec, cfg: RegressionConfig, seed:
         Ytr, Yte = Ytr[:, list(cols)], Yte[:, list(cols)]
     lo, hi = Ytr.min(axis=0), Ytr.max(axis=0)
     span = np.where(hi > lo, hi - lo, 1.0)
-    return (Xtr, _minmax(Ytr)), (Xte, (Yte - lo) / span)
+    return (Xtr, minmax_scale(Ytr)), (Xte, (Yte - lo) / span)
 
 
 def probe_regression(Ztr, Ytr, Zte, Yte) -> dict:
@@ -199,16 +199,6 @@ def score_features(Z, logits, Y, alpha: float = 1.0, repeats: int = 1,
     return out
 
 
-def _recipe_models(cfg: RegressionConfig) -> list:
-    """Evenly spaced over the zoo (config order), declared-degenerate ones and untrained
-    ones (random init, ``epochs == 0``, even when declared in) left out: the recipe is
-    chosen by trained models."""
-    out = dict(cfg.degenerate)
-    pool = [s for s in cfg.sources if out.get(s.name) != "out" and s.epochs != 0]
-    idx = np.unique(np.linspace(0, len(pool) - 1, cfg.recipe_models).round().astype(int))
-    return [pool[i] for i in idx]
-
-
 def choose_recipe(cfg: RegressionConfig, target: base.TargetSpec, models: dict) -> tuple:
     """The learning rate of ``cfg.lr_grid`` with the lowest mean validation MSE.
 
@@ -222,7 +212,7 @@ def choose_recipe(cfg: RegressionConfig, target: base.TargetSpec, models: dict) 
     val, fit = perm[:k], perm[k:]
     rows = []
     with torch_threads(1):
-        for spec in _recipe_models(cfg):
+        for spec in recipe_sources(cfg.sources, cfg.degenerate, cfg.recipe_models):
             for lr in cfg.lr_grid:
                 mse = _fine_tune(models[spec.name][0], (X[fit], Y[fit]), (X[val], Y[val]),
                                  cfg, lr, 0)["mse"]
@@ -325,7 +315,8 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
     rng = np.random.default_rng(cfg.data_seed)
     tkeys = [{"target": dataclasses.asdict(target), "columns": dict(cfg.columns).get(
         target.name), **_common(cfg)} for target in cfg.targets]
-    chosen = [s.name for s in _recipe_models(cfg)]
+    chosen = [s.name for s in recipe_sources(cfg.sources, cfg.degenerate,
+                                            cfg.recipe_models)]
     recs = _cached_many([({"part": "recipe", **tkey, "grid": cfg.lr_grid, "models": chosen,
                            "vf": cfg.validation_fraction}, _recipe_job,
                           (cfg, target, {k: models[k] for k in chosen}))
@@ -378,10 +369,4 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
 
 
 def _recipe_job(cfg: RegressionConfig, target: base.TargetSpec, models: dict) -> dict:
-    return _recipe_arrays(*choose_recipe(cfg, target, models))
-
-
-def _recipe_arrays(lr: float, rows: list) -> dict:
-    return {"chosen_lr": np.array(lr), "model": np.array([r["model"] for r in rows]),
-            "lr": np.array([r["lr"] for r in rows]),
-            "val_mse": np.array([r["val_mse"] for r in rows])}
+    return recipe_arrays(*choose_recipe(cfg, target, models), metric="val_mse")

@@ -1,7 +1,8 @@
 """Figures of the TransRate experiment (each returns the matplotlib Figure)."""
 from __future__ import annotations
 
-from transfer_nb.experiments.transrate.report import _out_models, recipe_table
+from transfer_nb.experiments import base
+from transfer_nb.experiments.transrate.report import recipe_table
 
 __all__ = ["plot_model_selection", "plot_layer_selection", "plot_curves", "plot_recipe"]
 
@@ -15,7 +16,7 @@ def plot_model_selection(results, scores=("transrate_projected", "logme", "sourc
     targets = list(dict.fromkeys(t["target"]))
     fig, axes = plt.subplots(len(targets), len(scores), squeeze=False,
                              figsize=(3.6 * len(scores), 2.8 * len(targets)))
-    out = _out_models(results)
+    out = base.declared_out(results)
     for i, target in enumerate(targets):
         part = t[t["target"] == target]
         g = part.groupby("model", sort=False)

@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 
 from transfer_nb.experiments.base import (CONFIRM, MODES, SourceSpec, TargetSpec,
-                                          check_targets, config_hash as _hash, late_field,
-                                          resolve_mode, target_specs)
+                                          check_targets, config_hash as _hash, embedded,
+                                          late_field, resolve_mode, target_specs)
+from transfer_nb.experiments.zoo import SourceTraining, replace, trains_sources
 
 __all__ = ["TransRateConfig", "config", "describe", "config_hash", "ESTIMATORS", "BASELINES",
            "PAPER", "PAPER_LAYER", "PRIMARY", "CONFIRM_PLAN"]
@@ -36,6 +37,7 @@ PRIMARY = ("projected TransRate (eps 0.015) correlates positively with LP-FT fin
            "accuracy: Pearson, pooled within target")
 
 
+@trains_sources
 @dataclass(frozen=True)
 class TransRateConfig:
     """Everything that defines a run (hashed: a stored run is stale when it changes)."""
@@ -44,22 +46,10 @@ class TransRateConfig:
     sources: tuple
     #: declared before the run: items whose scores are degenerate by construction
     degenerate: tuple = (("random-init", "out"),)
-    arch: str = "small_cnn"
-    width: int = 16
-    depth: int = 3
-    image_size: int = 16
-    source_epochs: int = 8
-    source_lr: float = 0.05
-    source_batch_size: int = 64
-    # the truth: LP-FT (head from the linear probe, then all layers), lr chosen per target
-    # on a validation split of the training images (seed 0, ``recipe_models`` models)
-    head_init: str = "probe"
-    epochs: int = 30
-    batch_size: int = 16
-    lr_grid: tuple = (0.001, 0.003, 0.01)
-    recipe_models: int = 3
-    validation_fraction: float = 0.4
-    seeds: tuple = (0, 1, 2)
+    #: the zoo's training and the truth's recipe (LP-FT: head from the linear probe, then
+    #: all layers; lr chosen per target on a validation split of the training images, seed
+    #: 0, ``recipe_models`` models); read as ``cfg.width``, ``cfg.seeds``, ...
+    training: SourceTraining = embedded(SourceTraining())
     eps: float = 1e-4
     projected_eps: float = 1.5e-2
     # layer selection: equal-width residual stack, (source, target) cases
@@ -215,11 +205,12 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
         Data-set names or image folders (one subfolder per class) replacing the
         model-selection targets: the same experiment on your own images.
     **overrides
-        Any field of :class:`TransRateConfig` (e.g. ``seeds=(0,)``).
+        Any field of :class:`TransRateConfig` or of its
+        :class:`~transfer_nb.experiments.zoo.SourceTraining` (e.g. ``seeds=(0,)``).
     """
     mode = resolve_mode(mode, (*MODES, CONFIRM))
     if mode == CONFIRM:
-        cfg = dataclasses.replace(config("full"), mode=mode, targets=CONFIRM_TARGETS,
+        cfg = replace(config("full"), mode=mode, targets=CONFIRM_TARGETS,
                                   degenerate=(("random-init", "in"),), seeds=CONFIRM_SEEDS,
                                   draw_seed=CONFIRM_SEEDS[0], layer_cases=(), pretrained=())
         check_targets(cfg.targets)
@@ -232,8 +223,9 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
                                         _SHAPES_A),
                              SourceSpec("glyphs-n300", "glyphs", -1, 300, 0.0, _glyphs("digits")))
         default = _targets(5, 260)[:2]
-        cfg = TransRateConfig(mode, default, sources, source_epochs=6, epochs=20,
-                              seeds=(0, 1), lr_grid=(0.003, 0.01), recipe_models=2,
+        cfg = TransRateConfig(mode, default, sources,
+                              training=SourceTraining(source_epochs=6, epochs=20, seeds=(0, 1),
+                                                      lr_grid=(0.003, 0.01), recipe_models=2),
                               layer_cases=_layer_cases(1, 5, 260), layer_blocks=6,
                               layer_seeds=(0, 1), n_boot=500)
     else:
@@ -244,7 +236,7 @@ def config(mode: str | None = None, targets=None, **overrides) -> TransRateConfi
                                           "efficientnet_lite2"))
     cfg = dataclasses.replace(cfg, targets=target_specs(targets, cfg.targets, per_class=5,
                                                         n_test=cfg.targets[0].n_test))
-    cfg = dataclasses.replace(cfg, **overrides) if overrides else cfg
+    cfg = replace(cfg, **overrides)
     # every trained source gets the same epoch budget (-1 in the zoo: "the budget")
     fixed = tuple(dataclasses.replace(s, epochs=cfg.source_epochs) if s.epochs < 0 else s
                   for s in cfg.sources)

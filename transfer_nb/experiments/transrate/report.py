@@ -22,15 +22,11 @@ __all__ = ["checks", "layer_checks", "verdicts", "summary", "correlation_table",
            "model_means", "recipe_table", "cost_table"]
 
 
-def _out_models(results) -> set:
-    return base.declared_out(results)
-
-
 def model_means(results, include_degenerate: bool = False):
     """One row per (target, model): seed-mean accuracy, scores and baselines."""
     t = results.table
     if not include_degenerate:
-        t = t[~t["model"].isin(_out_models(results))]
+        t = t[~t["model"].isin(base.declared_out(results))]
     cols = [*ESTIMATORS, *BASELINES, "accuracy", "linear_probe", "time_transrate_projected",
             "time_logme", "time_finetune"]
     return base.item_means(t, "target", "model", [c for c in cols if c in t])
@@ -40,7 +36,7 @@ def checks(results):
     """The gates per target of the model-selection zoo (declared-degenerate models out):
     seed-aware discrimination with the ceiling, and the training gate (no collapsed
     seed, LP-FT reaches the linear probe on most models, training accuracy plateaued)."""
-    t = results.table[~results.table["model"].isin(_out_models(results))]
+    t = results.table[~results.table["model"].isin(base.declared_out(results))]
     curves = results.tables.get("curves")
     per_target = {}
     for target, part in t.groupby("target", sort=False):

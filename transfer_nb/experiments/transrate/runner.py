@@ -1,9 +1,8 @@
 """Running the TransRate experiment (cached per cell): model selection, the truth's
 recipe, layer selection and the EfficientNet-Lite illustration.
 
-* :func:`build_source` -- one source model of the zoo (trained or loaded from the cache).
-* :func:`choose_recipe` -- the fine-tuning learning rate of a target, chosen on a
-  validation split of its training images before any score is correlated.
+* :func:`build_source`, :func:`choose_recipe` -- the shared source zoo and recipe of
+  :mod:`transfer_nb.experiments.zoo`, re-exported here (their first home).
 * :func:`score_features` -- every estimator of :data:`ESTIMATORS`, timed.
 * :func:`run` -- everything, as a :class:`transfer_nb.experiments.base.Results`.
 """
@@ -21,47 +20,14 @@ from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
+from transfer_nb.experiments.zoo import (build_source, choose_recipe, recipe_arrays,
+                                         recipe_sources, replace)
 from transfer_nb.selection import score_layers
 
 __all__ = ["build_source", "score_features", "choose_recipe", "run"]
 
 _KIND = "experiments_transrate"
 _PEN, _OUT = "penultimate", "output"
-
-
-def _source_data(spec: base.SourceSpec, image_size: int, seed: int):
-    from transfer_nb.data import load_dataset  # lazy: pulls in torch
-    data = load_dataset(spec.dataset, split="train", n=spec.n, image_size=image_size,
-                        seed=seed, **dict(spec.options))
-    return base.with_label_noise(data, spec.label_noise, seed)
-
-
-def build_source(spec: base.SourceSpec, cfg: TransRateConfig, arch: str | None = None,
-                 **arch_options):
-    """Train (or load from the cache) one source model (``epochs=0``: random init).
-
-    Returns ``(model, source_test_accuracy)``: accuracy on (up to 400 images of) the
-    source's own test split -- a baseline a score must beat.
-    """
-    from transfer_nb.data import load_dataset  # lazy: pulls in torch
-    from transfer_nb.models import train_source  # lazy: pulls in torch
-    from transfer_nb.training import evaluate  # lazy: pulls in torch
-    data = _source_data(spec, cfg.image_size, 0)
-    options = arch_options or {"width": cfg.width, "depth": cfg.depth}
-    with torch_threads(1):
-        model = train_source(arch or cfg.arch, data, epochs=spec.epochs, lr=cfg.source_lr,
-                             batch_size=cfg.source_batch_size, seed=0, progress=False,
-                             augment=bool(dict(spec.setting).get("augment", False)), **options)
-        test = load_dataset(spec.dataset, split="test", n=min(400, _test_size(spec)),
-                            image_size=cfg.image_size, seed=0, **dict(spec.options))
-        acc = float(evaluate(model, test, metric="accuracy"))
-    model.transfer_nb_name = spec.name
-    return model, acc
-
-
-def _test_size(spec: base.SourceSpec) -> int:
-    from transfer_nb.data import load_dataset  # lazy: pulls in torch
-    return len(load_dataset(spec.dataset, split="test", image_size=8, **dict(spec.options)))
 
 
 def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-2) -> dict:
@@ -100,42 +66,6 @@ def _fine_tune(model, train, test, cfg: TransRateConfig, lr: float, seed: int, *
     return fine_tune(model, train, test, epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size,
                      seed=seed, progress=False, normalize="none", head_init=cfg.head_init,
                      **extra)
-
-
-def _recipe_models(cfg: TransRateConfig) -> list:
-    """The models the recipe is tuned on: evenly spaced over the zoo (config order), the
-    declared-degenerate ones left out -- a rule fixed before any accuracy is seen."""
-    out = dict(cfg.degenerate)
-    # untrained models (random init) never choose the recipe, even when declared in
-    pool = [s for s in cfg.sources if out.get(s.name) != "out" and s.epochs != 0]
-    idx = np.unique(np.linspace(0, len(pool) - 1, cfg.recipe_models).round().astype(int))
-    return [pool[i] for i in idx]
-
-
-def choose_recipe(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -> tuple:
-    """The learning rate of ``cfg.lr_grid`` with the best mean validation accuracy.
-
-    The target's *training* images (the draw ``cfg.draw_seed``, 0 when the config has
-    none) are split (stratified, ``validation_fraction`` held out, seed 0); each grid
-    value fine-tunes the recipe models on the rest with seed 0.  The test images are
-    never seen.  Returns ``(lr, rows)``.
-    """
-    from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
-    from transfer_nb.transfer import choose_recipe as choose  # lazy: pulls in torch
-    train, _ = base.load_target(target, cfg.image_size, getattr(cfg, "draw_seed", 0))
-    fit_idx, val_idx = stratified_split(np.asarray(train.targets), cfg.validation_fraction, 0)
-    fit, val = train.subset(fit_idx), train.subset(val_idx)
-    models = {spec.name: models[spec.name][0] for spec in _recipe_models(cfg)}
-    with torch_threads(1):
-        recipe, rows = choose(models, fit, val, [{"lr": lr} for lr in cfg.lr_grid],
-                              epochs=cfg.epochs, batch_size=cfg.batch_size, seed=0,
-                              progress=False, normalize="none", head_init=cfg.head_init)
-    import pandas as pd
-    table = pd.DataFrame(rows)
-    table.insert(0, "target", target.name)
-    best = float(recipe["lr"])
-    table = table[["target", "model", "lr", "val_accuracy", "chosen"]]
-    return best, table.to_dict("records")
 
 
 def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, lr: float,
@@ -232,9 +162,10 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     for target in cfg.targets:
         tkey = {"target": dataclasses.asdict(target), **_common(cfg)}
         rec = _cached({"part": "recipe", **tkey, "grid": cfg.lr_grid,
-                       "models": [s.name for s in _recipe_models(cfg)],
+                       "models": [s.name for s in recipe_sources(cfg.sources, cfg.degenerate,
+                                                                  cfg.recipe_models)],
                        "vf": cfg.validation_fraction},
-                      lambda: _recipe_arrays(*choose_recipe(cfg, target, models)), use_cache)
+                      lambda: recipe_arrays(*choose_recipe(cfg, target, models)), use_cache)
         lr = chosen[target.name] = float(rec["chosen_lr"])
         recipe += [{"target": target.name, "model": str(m), "lr": float(l), "val_accuracy": float(a),
                     "chosen": float(l) == lr}
@@ -286,19 +217,13 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
                         meta, cfg)
 
 
-def _recipe_arrays(lr: float, rows: list) -> dict:
-    return {"chosen_lr": np.array(lr), "model": np.array([r["model"] for r in rows]),
-            "lr": np.array([r["lr"] for r in rows]),
-            "val_accuracy": np.array([r["val_accuracy"] for r in rows])}
-
-
 def _pretrained(cfg: TransRateConfig, use_cache: bool, bar) -> list:
     """EfficientNet-Lite0/1/2 scored on the first target with their frozen-probe accuracy
     (an illustration: three items decide nothing)."""
     from transfer_nb.models import load_model  # lazy: pulls in torch
     rows = []
     target = cfg.targets[0]
-    light = dataclasses.replace(cfg, seeds=(0,), epochs=5)
+    light = replace(cfg, seeds=(0,), epochs=5)
     for name in cfg.pretrained:
         def compute(name=name):
             model = load_model(name, pretrained=True)
