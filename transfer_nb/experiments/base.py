@@ -43,8 +43,8 @@ __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_spe
            "num_classes", "with_label_noise", "resolve_mode", "config_hash", "Results",
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
-           "cached_cell", "declared_out", "exclusion_rows", "late_field", "embedded", "flat_fields",
-           "CONFIRM", "split_option", "data_options"]
+           "cached_cell", "cached_cells", "cell_key", "field_names", "declared_out",
+           "exclusion_rows", "late_field", "embedded", "flat_fields", "parallel_map", "CONFIRM", "split_option", "data_options"]
 
 MODES = ("fast", "full")
 #: the mode of a pre-registered confirmation run (:mod:`transfer_nb.experiments.confirm`)
@@ -514,21 +514,99 @@ def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, p
 
 
 # ------------------------------------------------------------------------------ cache
+def field_names(cfg) -> tuple:
+    """Every field name of a config as :func:`flat_fields` names them (an
+    :func:`embedded` block's fields under their own names; :func:`late_field` fields
+    included, at their default too)."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("flatten"):
+            out += field_names(getattr(cfg, f.name))
+        else:
+            out.append(f.name)
+    return tuple(out)
+
+
+def cell_key(cfg, part: str, exclude: dict | None = None, **inputs) -> dict:
+    """The cache key of one cell of an experiment, derived from its config's fields.
+
+    Every field of ``cfg`` (:func:`flat_fields`) is in the key except those named in
+    ``exclude``, which maps each left-out field to the reason it cannot change this
+    cell (e.g. ``{"n_boot": "reports only"}``); ``inputs`` are the cell's own inputs (the
+    target and source specs it runs on, the chosen learning rate).  A new config field is
+    therefore in every key until someone declares why it is not: a field left out by
+    mistake cannot serve a stale cell.
+
+    Returns
+    -------
+    dict
+        ``{"part": part, "config": {...}, **inputs}`` for :func:`cached_cell`.
+
+    Raises
+    ------
+    ValueError
+        ``exclude`` names a field ``cfg`` does not have or gives an empty reason, or an
+        input is named ``part`` or ``config``.
+    """
+    exclude = dict(exclude or {})
+    names = field_names(cfg)
+    unknown = sorted(set(exclude) - set(names))
+    if unknown:
+        raise ValueError(f"cell {part!r}: excluded field(s) {unknown} are not fields of "
+                         f"{type(cfg).__name__} (expected some of {list(names)})")
+    silent = sorted(k for k, why in exclude.items() if not str(why).strip())
+    if silent:
+        raise ValueError(f"cell {part!r}: excluded field(s) {silent} need a reason (why "
+                         f"they cannot change the cell)")
+    clash = sorted({"part", "config"} & set(inputs))
+    if clash:
+        raise ValueError(f"cell {part!r}: inputs may not be named {clash}")
+    config = {k: v for k, v in flat_fields(cfg).items() if k not in exclude}
+    return {"part": part, "config": config, **inputs}
+
+
 def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = True) -> dict:
     """One experiment cell's arrays, from the on-disk cache or ``compute()``.
 
     The file is ``<cache>/<kind>/<key['part']>-<hash>.npz`` where the hash covers
     ``version`` and every entry of ``key`` (so any input that changes the result must be
-    in ``key``); it is written atomically.  ``use_cache=False`` recomputes and stores
+    in ``key``: make it with :func:`cell_key`); it is written atomically.  ``use_cache=False`` recomputes and stores
     nothing.
     """
-    path = cache_dir(kind) / f"{key['part']}-{hash_inputs(version=version, **key)}.npz"
+    path = _cell_path(kind, version, key)
     hit = load_arrays(path) if use_cache else None
     if hit is None:
         hit = compute()
         if use_cache:
             save_arrays(path, hit)
     return hit
+
+
+def _cell_path(kind: str, version: str, key: dict) -> Path:
+    return cache_dir(kind) / f"{key['part']}-{hash_inputs(version=version, **key)}.npz"
+
+
+def _apply(fn, args):
+    return fn(*args)
+
+
+def cached_cells(kind: str, version: str, items: list, use_cache: bool = True, jobs=None,
+                 bar=None) -> list:
+    """Many cells at once: each ``(key, fn, args)``'s arrays from the on-disk cache (as
+    :func:`cached_cell`), or ``fn(*args)`` -- the missing ones through
+    :func:`parallel_map` (``jobs``; ``fn`` picklable), then stored.  Results in item
+    order; ``bar`` advances once per item."""
+    out = [load_arrays(_cell_path(kind, version, key)) if use_cache else None
+           for key, _, _ in items]
+    todo = [i for i, hit in enumerate(out) if hit is None]
+    if bar is not None:
+        bar.update(len(items) - len(todo))
+    fresh = parallel_map(_apply, [(items[i][1], items[i][2]) for i in todo], jobs, bar)
+    for i, hit in zip(todo, fresh):
+        if use_cache:
+            save_arrays(_cell_path(kind, version, items[i][0]), hit)
+        out[i] = hit
+    return out
 
 
 def n_boot_of(results, n_boot: int | None = None) -> int:

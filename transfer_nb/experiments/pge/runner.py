@@ -20,8 +20,6 @@ from transfer_nb.experiments.pge.gradients import (baseline_features, body_param
                                                    pge_model, task_data, task_gradients)
 from transfer_nb.experiments.pge.presets import VERSION, PGEConfig, config_hash, task_names
 from transfer_nb.experiments.pge.stability import stability_sweep
-from transfer_nb.experiments.pge.presets import train_seeds
-from transfer_nb.cache import cached_arrays, hash_inputs
 from transfer_nb.experiments.pge.truth import (build_sources, scratch_spec, target_recipe,
                                                transfer_cell)
 from transfer_nb.experiments.zoo import build_source, recipe_arrays
@@ -32,30 +30,55 @@ __all__ = ["task_data", "pge_model", "body_params", "label_permutation", "task_g
 _KIND = "experiments_pge"
 
 
+# ------------------------------------------------------------------------------ cache keys
+_COMMON = {"mode": "a preset's name: every field it sets is in the key itself",
+           "n_boot": "read by the reports only", "primary": "read by the reports only",
+           "degenerate": "declared for the reports: no item is left out of a cell"}
+_TRUTH = dict.fromkeys(("head_init", "epochs", "batch_size", "lr_grid", "recipe_models",
+                        "validation_fraction"), "the LP-FT truth's recipe: not read by PGE")
+_SOURCES = dict.fromkeys(("sources", "n_source", "source_epochs", "source_lr",
+                          "source_batch_size"),
+                         "PGE reads a random-init body, never a trained source")
+_PGE = dict.fromkeys(("n_pge", "restarts", "pge_batch_size", "seed"),
+                     "PGE's own cells (gradients, stability)")
+_STABILITY = dict.fromkeys(("stability_pairs", "stability_seeds", "stability_restarts",
+                            "stability_batches"), "the stability sweep's own cell")
+_ONE_TARGET = {"targets": "the cell runs on one target, whose spec is in the key",
+               "tasks": "the cell reads its target's spec and the sources (in the key)"}
+
+#: every cell's key holds every config field (:func:`base.cell_key`) but these, each with
+#: the reason it cannot change that cell
+CELL_EXCLUDE = {
+    "gradients": {**_COMMON, **_TRUTH, **_SOURCES, **_STABILITY,
+                  "targets": "every task's gradients are computed, target or not"},
+    "recipe": {**_COMMON, **_PGE, **_STABILITY, **_ONE_TARGET,
+               "train_draw": "the recipe reads the seed-0 draw",
+               "seeds": "the recipe fine-tunes with seed 0"},
+    "cell": {**_COMMON, **_PGE, **_STABILITY, **_ONE_TARGET,
+             "sources": "the cell runs on one source, whose spec is in the key",
+             **dict.fromkeys(("lr_grid", "recipe_models", "validation_fraction"),
+                             "acts on the cell only through the chosen lr, in the key")},
+    "stability": {**_COMMON, **_TRUTH, **_SOURCES,
+                  "targets": "the sweep reads its pairs' tasks, target or not"},
+}
+
+
+def cell_key(cfg: PGEConfig, part: str, **inputs) -> dict:
+    """The cache key of one cell: :func:`transfer_nb.experiments.base.cell_key` with the
+    fields :data:`CELL_EXCLUDE` leaves out of ``part``."""
+    return base.cell_key(cfg, part, CELL_EXCLUDE[part], **inputs)
+
+
 def _cached(key: dict, compute, use_cache: bool) -> dict:
-    if not use_cache:
-        return compute()
-    return cached_arrays(_KIND, f"{key['part']}-{hash_inputs(version=VERSION, **key)}", compute)
-
-
-# ------------------------------------------------------------------------------ run
-def _draw_key(cfg: PGEConfig) -> dict:
-    """The few-shot draws in a cache key (nothing for the stored run's one seed-0 draw,
-    so its cells keep their keys)."""
-    return {} if cfg.train_draw == "seed 0" else {"draws": list(train_seeds(cfg))}
+    return base.cached_cell(_KIND, VERSION, key, compute, use_cache)
 
 
 def _grad_arrays(cfg: PGEConfig, data: dict, use_cache: bool) -> dict:
-    key = {"part": "gradients", "tasks": [dataclasses.asdict(t) for t in cfg.tasks],
-           **{k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size", "n_pge",
-                                            "restarts", "pge_batch_size", "seed")},
-           **_draw_key(cfg)}
-
     def compute():
         g = task_gradients(cfg, data)
         f = baseline_features(cfg, data)
         return {**g, "feat_source": f["source"], "feat_target": f["target"]}
-    return _cached(key, compute, use_cache)
+    return _cached(cell_key(cfg, "gradients"), compute, use_cache)
 
 
 def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.Results:
@@ -89,17 +112,11 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                 "baseline": pair_distances(g["feat_source"], g["feat_target"])}
         models = build_sources(cfg)
         bar.update(len(names))
-        common = {k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size",
-                                                "source_lr", "source_batch_size", "head_init",
-                                                "epochs", "batch_size", "seeds")}
-        common.update(_draw_key(cfg))
         rows, scratch, curves, recipe = [], [], [], []
         for target in [t for t in cfg.tasks if t.name in cfg.targets]:
             j = names.index(target.name)
-            tkey = {"target": dataclasses.asdict(target), **common}
-            rec = _cached({"part": "recipe", **tkey, "grid": cfg.lr_grid,
-                           "m": cfg.recipe_models, "vf": cfg.validation_fraction,
-                           "sources": [dataclasses.asdict(s) for s in cfg.sources]},
+            tkey = {"target": dataclasses.asdict(target)}
+            rec = _cached(cell_key(cfg, "recipe", **tkey),
                           lambda: recipe_arrays(*target_recipe(cfg, target, models)),
                           use_cache)
             lr = float(rec["chosen_lr"])
@@ -107,8 +124,8 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                         "val_accuracy": float(a), "chosen": float(l) == lr}
                        for m, l, a in zip(rec["model"], rec["lr"], rec["val_accuracy"])]
             spec = scratch_spec(cfg, target)
-            cell = _cached({"part": "cell", **tkey, "source": dataclasses.asdict(spec),
-                            "lr": lr}, lambda: transfer_cell(build_source(spec, cfg)[0],
+            cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
+                                    lr=lr), lambda: transfer_cell(build_source(spec, cfg)[0],
                                                              target, cfg, lr), use_cache)
             scratch += [{"target": target.name, "seed": s, "accuracy": float(a),
                          "linear_probe": float(cell["linear_probe"])}
@@ -118,8 +135,8 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                 if i == j:
                     continue
                 model, src_acc = models[src.name]
-                cell = _cached({"part": "cell", **tkey, "source": dataclasses.asdict(src),
-                                "lr": lr}, lambda: transfer_cell(model, target, cfg, lr),
+                cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(src),
+                                        lr=lr), lambda: transfer_cell(model, target, cfg, lr),
                                use_cache)
                 row = {"target": target.name, "source": src.name, "lr": lr,
                        "source_accuracy": src_acc,
@@ -136,12 +153,7 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                                 "train_accuracy": float(a)}
                                for e, (loss, a) in enumerate(zip(*curve))]
                 bar.update(1)
-        skey = {"part": "stability", "tasks": [dataclasses.asdict(t) for t in cfg.tasks],
-                **{k: getattr(cfg, k) for k in ("arch", "width", "depth", "image_size",
-                                                 "n_pge", "pge_batch_size", "seed",
-                                                 "stability_pairs", "stability_seeds",
-                                                 "stability_restarts", "stability_batches")},
-                **_draw_key(cfg)}
+        skey = cell_key(cfg, "stability")
         stab = _cached(skey, lambda: stability_sweep(cfg, data, progress), use_cache)
         bar.update(1)
     bar.close()

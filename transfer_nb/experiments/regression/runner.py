@@ -20,7 +20,6 @@ import time
 import numpy as np
 
 from transfer_nb._threads import torch_threads
-from transfer_nb.cache import cache_dir, hash_inputs, load_arrays, save_arrays
 from transfer_nb.estimators.label_mse import label_mse
 from transfer_nb.estimators.linear_mse import linear_mse, minmax_scale, ridge_fit
 from transfer_nb.estimators.logme import logme_evidence
@@ -248,30 +247,31 @@ def _cell(model, target: base.TargetSpec, cfg: RegressionConfig, lr: float) -> d
             "time_finetune": np.float64(np.mean(times)), "n_test": np.float64(len(Xte))}
 
 
-def _path(key: dict):
-    return cache_dir(_KIND) / f"{key['part']}-{hash_inputs(version=VERSION, **key)}.npz"
+# ------------------------------------------------------------------------------ cache keys
+_OUTSIDE = "the scores are recomputed on every run, outside the cells"
+_COMMON = {"mode": "a preset's name: every field it sets is in the key itself",
+           "n_boot": "read by the reports only", "primary": "read by the reports only",
+           "targets": "the cell runs on one target, whose spec is in the key",
+           "columns": "the target's own columns are in the key",
+           **dict.fromkeys(("alpha", "cv_grid", "lambdas", "timing_repeats"), _OUTSIDE),
+           "data_seed": "the shuffled control's permutation, drawn outside the cells",
+           "jobs": "where the cells run, not what they compute"}
+
+#: every cell's key holds every config field (:func:`base.cell_key`) but these, each with
+#: the reason it cannot change that cell
+CELL_EXCLUDE = {
+    "recipe": _COMMON,
+    "cell": {**_COMMON, "sources": "the cell runs on one source, whose spec is in the key",
+             **dict.fromkeys(("degenerate", "lr_grid", "recipe_models",
+                              "validation_fraction"),
+                             "acts on the cell only through the chosen lr, in the key")},
+}
 
 
-def _cached_many(items: list, use_cache: bool, jobs: int, bar=None) -> list:
-    """Each ``(key, fn, args)``'s arrays: from the on-disk cache, or ``fn(*args)`` (the
-    missing ones on ``jobs`` processes, then stored).  Results in item order."""
-    out = [load_arrays(_path(key)) if use_cache else None for key, _, _ in items]
-    todo = [i for i, hit in enumerate(out) if hit is None]
-    if bar is not None:
-        bar.update(len(items) - len(todo))
-    fresh = base.parallel_map(items[todo[0]][1] if todo else None,
-                         [items[i][2] for i in todo], jobs, bar) if todo else []
-    for i, hit in zip(todo, fresh):
-        if use_cache:
-            save_arrays(_path(items[i][0]), hit)
-        out[i] = hit
-    return out
-
-
-def _common(cfg: RegressionConfig) -> dict:
-    keep = ("arch", "width", "depth", "image_size", "source_lr", "source_batch_size",
-            "n_train", "n_test", "head_init", "epochs", "batch_size", "seeds", "data_seed")
-    return {k: getattr(cfg, k) for k in keep}
+def cell_key(cfg: RegressionConfig, part: str, **inputs) -> dict:
+    """The cache key of one cell: :func:`transfer_nb.experiments.base.cell_key` with the
+    fields :data:`CELL_EXCLUDE` leaves out of ``part``."""
+    return base.cell_key(cfg, part, CELL_EXCLUDE[part], **inputs)
 
 
 def _lambda_rows(target: str, model: str, Z, logits, Y, lambdas) -> list:
@@ -313,19 +313,20 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
     models = {spec.name: m for spec, m in zip(cfg.sources, built)}
     rows, recipe, curves, lam_rows = [], [], [], []
     rng = np.random.default_rng(cfg.data_seed)
-    tkeys = [{"target": dataclasses.asdict(target), "columns": dict(cfg.columns).get(
-        target.name), **_common(cfg)} for target in cfg.targets]
+    tkeys = [{"target": dataclasses.asdict(target),
+              "columns": dict(cfg.columns).get(target.name)} for target in cfg.targets]
     chosen = [s.name for s in recipe_sources(cfg.sources, cfg.degenerate,
                                             cfg.recipe_models)]
-    recs = _cached_many([({"part": "recipe", **tkey, "grid": cfg.lr_grid, "models": chosen,
-                           "vf": cfg.validation_fraction}, _recipe_job,
-                          (cfg, target, {k: models[k] for k in chosen}))
-                         for target, tkey in zip(cfg.targets, tkeys)], use_cache, jobs, bar)
+    recs = base.cached_cells(_KIND, VERSION, [
+        (cell_key(cfg, "recipe", **tkey), _recipe_job,
+         (cfg, target, {k: models[k] for k in chosen}))
+        for target, tkey in zip(cfg.targets, tkeys)], use_cache, jobs, bar)
     lrs = [float(rec["chosen_lr"]) for rec in recs]
-    cells = _cached_many([({"part": "cell", **tkey, "source": dataclasses.asdict(spec),
-                            "lr": lr}, _cell, (models[spec.name][0], target, cfg, lr))
-                          for target, tkey, lr in zip(cfg.targets, tkeys, lrs)
-                          for spec in cfg.sources], use_cache, jobs, bar)
+    cells = base.cached_cells(_KIND, VERSION, [
+        (cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec), lr=lr), _cell,
+         (models[spec.name][0], target, cfg, lr))
+        for target, tkey, lr in zip(cfg.targets, tkeys, lrs) for spec in cfg.sources],
+        use_cache, jobs, bar)
     for ti, (target, rec, lr) in enumerate(zip(cfg.targets, recs, lrs)):
         recipe += [{"target": target.name, "model": str(m), "lr": float(v), "val_mse": float(a),
                     "chosen": float(v) == lr}

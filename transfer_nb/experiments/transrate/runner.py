@@ -20,8 +20,7 @@ from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
-from transfer_nb.experiments.zoo import (build_source, choose_recipe, recipe_arrays,
-                                         recipe_sources, replace)
+from transfer_nb.experiments.zoo import build_source, choose_recipe, recipe_arrays, replace
 from transfer_nb.selection import score_layers
 
 __all__ = ["build_source", "score_features", "choose_recipe", "run"]
@@ -100,17 +99,61 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
     return out
 
 
+# ------------------------------------------------------------------------------ cache keys
+_MODE = "a preset's name: every field it sets is in the key itself"
+_REPORTS = "read by the reports only, after the cells"
+_ONE_TARGET = "the cell runs on one target, whose spec is in the key"
+_VIA_LR = "acts on the cell only through the chosen lr, which is in the key"
+_NOT_ZOO = "the cell's model is not a zoo source (its own spec or name is in the key)"
+_COMMON = {"mode": _MODE, "n_boot": _REPORTS, "primary": _REPORTS, "targets": _ONE_TARGET}
+_LAYERS = dict.fromkeys(("layer_cases", "layer_width", "layer_blocks", "layer_seeds"),
+                        "layer selection's own cells")
+_LITE = dict.fromkeys(("pretrained", "pretrained_image_size"),
+                      "the EfficientNet-Lite illustration's own cells")
+_RECIPE_ONLY = dict.fromkeys(("degenerate", "lr_grid", "recipe_models", "validation_fraction"),
+                             _VIA_LR)
+_ZOO = dict.fromkeys(("arch", "width", "depth", "source_epochs", "source_lr",
+                      "source_batch_size"), _NOT_ZOO)
+
+#: every cell's key holds every config field (:func:`base.cell_key`) but these, each with
+#: the reason it cannot change that cell
+CELL_EXCLUDE = {
+    "recipe": {**_COMMON, **_LAYERS, **_LITE,
+               **dict.fromkeys(("eps", "projected_eps"), "the recipe fine-tunes; no score")},
+    "cell": {**_COMMON, **_LAYERS, **_LITE, **_RECIPE_ONLY,
+             "sources": "the cell runs on one source, whose spec is in the key"},
+    "layers": {**_COMMON, **_LITE, **_RECIPE_ONLY,
+               "sources": "a layer case trains its own source (its spec is in the key)",
+               "layer_cases": "the case (source and target specs) is in the key",
+               "arch": "a layer case is a small_resnet of layer_width and layer_blocks",
+               "width": "a layer case is a small_resnet of layer_width and layer_blocks",
+               "depth": "a layer case is a small_resnet of layer_width and layer_blocks",
+               "seeds": "layer selection fine-tunes with layer_seeds",
+               "projected_eps": "layer selection scores TransRate at eps",
+               "draw_seed": "layer selection draws the target with seed 0"},
+    "pretrained": {**_COMMON, **_LAYERS, **_RECIPE_ONLY, **_ZOO,
+                   "sources": _NOT_ZOO, "pretrained": _NOT_ZOO,
+                   "image_size": "the illustration reads pretrained_image_size",
+                   **dict.fromkeys(("seeds", "epochs"), "the illustration fine-tunes 5 epochs "
+                                                        "with seed 0 (fixed in the code)")},
+    "lite_layers": {**_COMMON, **_LAYERS, **_RECIPE_ONLY, **_ZOO,
+                    "sources": _NOT_ZOO, "pretrained": _NOT_ZOO,
+                    "image_size": "the illustration reads pretrained_image_size",
+                    **dict.fromkeys(("head_init", "epochs", "batch_size", "seeds"),
+                                    "a linear probe per layer: no fine-tuning"),
+                    "projected_eps": "layer scores use TransRate at eps",
+                    "draw_seed": "the illustration draws the target with seed 0"},
+}
+
+
+def cell_key(cfg: TransRateConfig, part: str, **inputs) -> dict:
+    """The cache key of one cell: :func:`transfer_nb.experiments.base.cell_key` with the
+    fields :data:`CELL_EXCLUDE` leaves out of ``part``."""
+    return base.cell_key(cfg, part, CELL_EXCLUDE[part], **inputs)
+
+
 def _cached(key: dict, compute, use_cache: bool) -> dict:
     return base.cached_cell(_KIND, VERSION, key, compute, use_cache)
-
-
-def _common(cfg: TransRateConfig) -> dict:
-    keep = ("arch", "width", "depth", "image_size", "source_lr", "source_batch_size",
-            "head_init", "epochs", "batch_size", "seeds", "eps", "projected_eps")
-    out = {k: getattr(cfg, k) for k in keep}
-    if getattr(cfg, "draw_seed", 0):      # the stored run's cells keep their keys
-        out["draw_seed"] = cfg.draw_seed
-    return out
 
 
 def _layer_case(cfg: TransRateConfig, source: base.SourceSpec, target: base.TargetSpec,
@@ -160,11 +203,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
         bar.update(1)
     rows, recipe, curves, chosen = [], [], [], {}
     for target in cfg.targets:
-        tkey = {"target": dataclasses.asdict(target), **_common(cfg)}
-        rec = _cached({"part": "recipe", **tkey, "grid": cfg.lr_grid,
-                       "models": [s.name for s in recipe_sources(cfg.sources, cfg.degenerate,
-                                                                  cfg.recipe_models)],
-                       "vf": cfg.validation_fraction},
+        tkey = {"target": dataclasses.asdict(target)}
+        rec = _cached(cell_key(cfg, "recipe", **tkey),
                       lambda: recipe_arrays(*choose_recipe(cfg, target, models)), use_cache)
         lr = chosen[target.name] = float(rec["chosen_lr"])
         recipe += [{"target": target.name, "model": str(m), "lr": float(l), "val_accuracy": float(a),
@@ -173,8 +213,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
         bar.update(1)
         for spec in cfg.sources:
             model, src_acc = models[spec.name]
-            cell = _cached({"part": "cell", **tkey, "source": dataclasses.asdict(spec),
-                            "lr": lr}, lambda: _cell(model, spec.name, target, cfg, lr),
+            cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
+                                    lr=lr), lambda: _cell(model, spec.name, target, cfg, lr),
                            use_cache)
             base_row = {"target": target.name, "model": spec.name,
                         "source_dataset": spec.dataset, "source_n": float(spec.n),
@@ -192,9 +232,8 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     for source, target in cfg.layer_cases:
         # the recipe chosen on the target's validation split (a middle value otherwise)
         lr = chosen.get(target.name, float(np.median(cfg.lr_grid)))
-        hit = _cached({"part": "layers", "source": dataclasses.asdict(source),
-                       "target": dataclasses.asdict(target), **_common(cfg), "lr": lr,
-                       "lw": cfg.layer_width, "lb": cfg.layer_blocks, "ls": cfg.layer_seeds},
+        hit = _cached(cell_key(cfg, "layers", source=dataclasses.asdict(source),
+                               target=dataclasses.asdict(target), lr=lr),
                       lambda: _layer_case(cfg, source, target, lr), use_cache)
         case = f"{source.name} -> {target.name}"
         for s_i, seed in enumerate(cfg.layer_seeds):
@@ -230,8 +269,8 @@ def _pretrained(cfg: TransRateConfig, use_cache: bool, bar) -> list:
             return _cell(model, name, target, light, 0.003,
                          normalize=model.transfer_nb_normalize,
                          image_size=cfg.pretrained_image_size)
-        cell = _cached({"part": "pretrained", "name": name, "target": dataclasses.asdict(target),
-                        "size": cfg.pretrained_image_size, **_common(light)}, compute, use_cache)
+        cell = _cached(cell_key(cfg, "pretrained", name=name,
+                                target=dataclasses.asdict(target)), compute, use_cache)
         rows.append({"model": name, "target": target.name,
                      **{k: float(np.asarray(v)) for k, v in cell.items()
                         if k not in ("accuracy_seeds", "curves")},
@@ -262,8 +301,7 @@ def _lite_layers(cfg: TransRateConfig, use_cache: bool):
                 "transrate": t["transrate"].to_numpy(float),
                 "transrate_layerwise": t["transrate_layerwise"].to_numpy(float),
                 "accuracy": t["accuracy"].to_numpy(float)}
-    hit = _cached({"part": "lite_layers", "name": cfg.pretrained[0],
-                   "target": dataclasses.asdict(target), "size": cfg.pretrained_image_size,
-                   "eps": cfg.eps}, compute, use_cache)
+    hit = _cached(cell_key(cfg, "lite_layers", name=cfg.pretrained[0],
+                           target=dataclasses.asdict(target)), compute, use_cache)
     return pd.DataFrame({k: hit[k] for k in ("layer", "width", "transrate",
                                              "transrate_layerwise", "accuracy")})
