@@ -2,7 +2,7 @@
 (each paper's ``__main__`` calls :func:`experiment_main`)."""
 from __future__ import annotations
 
-from transfer_nb.experiments.base import CONFIRM, TargetError, save_run
+from transfer_nb.experiments.base import CONFIRM, TargetError, save_run, workers
 from transfer_nb.experiments import confirm
 from transfer_nb.cache import atomic_write_bytes
 
@@ -11,8 +11,14 @@ __all__ = ["experiment_main"]
 
 def experiment_main(paper: str, argv=None) -> int:
     """``python -m transfer_nb.experiments.<paper> [--full | --confirm] [--save]
-    [--targets ...]``: run, print the checks and the verdict table, store the full run
-    (or the pre-registered confirmation, ``--confirm``) with ``--save``.
+    [--targets ...] [--jobs N | --dask ADDRESS]``: run, print the checks and the verdict
+    table, store the full run (or the pre-registered confirmation, ``--confirm``) with
+    ``--save``.
+
+    ``--jobs N`` runs the paper's cells on N local processes and ``--dask ADDRESS`` on an
+    existing ``dask.distributed`` scheduler (:func:`transfer_nb.experiments.base.workers`);
+    the cells are seeded, so the tables are the same as a run here (only the timings
+    differ), and neither changes the config or its hash.
 
     ``--confirm`` runs ``config("confirm")`` only when its pre-registration
     (``results/<paper>/confirm/preregistration.json``) is committed and holds the
@@ -34,6 +40,12 @@ def experiment_main(paper: str, argv=None) -> int:
     parser.add_argument("--targets", nargs="+", metavar="NAME_OR_FOLDER",
                         help="data-set names or image folders (one subfolder per class)")
     parser.add_argument("--no-cache", action="store_true", help="recompute every cell")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=int, metavar="N",
+                       help="run the cells on N local processes (default: the config's)")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="run the cells on an existing Dask scheduler, e.g. "
+                            "tcp://host:8786 (needs the dask extra)")
     args = parser.parse_args(argv)
     if args.full and args.confirm:
         parser.error("--full and --confirm are two presets: pass one")
@@ -43,6 +55,8 @@ def experiment_main(paper: str, argv=None) -> int:
         parser.error("--save stores the paper's own targets only: drop --targets")
     if args.confirm and args.targets:
         parser.error("--confirm runs the pre-registered targets only: drop --targets")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     import sys
     commit = None
     try:
@@ -62,7 +76,8 @@ def experiment_main(paper: str, argv=None) -> int:
     if commit is not None:
         print(f"pre-registered in commit {commit}", flush=True)
     try:
-        results = pkg.run(cfg, progress=True, use_cache=not args.no_cache)
+        with workers(args.jobs, args.dask):
+            results = pkg.run(cfg, progress=True, use_cache=not args.no_cache)
     except TargetError as exc:          # found only while loading (e.g. an unreadable image)
         print(f"{parser.prog}: error: --targets: {_one_line(exc)}", file=sys.stderr)
         return 2

@@ -7,8 +7,12 @@
 * :func:`resolve_mode` -- ``"fast"`` | ``"full"`` (None: the environment's), and
   ``"confirm"`` for the papers with a pre-registered confirmation preset
   (:mod:`transfer_nb.experiments.confirm`).
-* :func:`config_hash` -- the hash that marks a stored run stale; :func:`late_field` -- a
-  config field added after runs were stored, left out of the hash at its default.
+* :func:`config_hash` -- the hash that marks a stored run stale (over
+  :func:`~transfer_nb.experiments.cells.flat_fields`).
+* Re-exported from :mod:`transfer_nb.experiments.cells`: :func:`late_field` and
+  :func:`embedded` (fields hashed specially), :func:`cell_key` (a cell's cache key,
+  derived from the config's fields), :func:`cached_cell` / :func:`cached_cells`, and the
+  one parallel map :func:`parallel_map` with :func:`workers` (``--jobs`` / ``--dask``).
 * :class:`Results`, :func:`save_run`, :func:`load_run` -- a run's tidy tables and
   metadata, stored under ``results/<paper>/`` (a confirmation under
   ``results/<paper>/confirm/``) with its provenance (config hash, commit, device, date,
@@ -32,7 +36,10 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb._version import __version__
-from transfer_nb.cache import atomic_write_bytes, cache_dir, hash_inputs, load_arrays, save_arrays
+from transfer_nb.cache import atomic_write_bytes, hash_inputs
+from transfer_nb.experiments.cells import (cached_cell, cached_cells, cell_key,  # noqa: F401
+                                           embedded, field_names, flat_fields, late_field,
+                                           on_dask, parallel_map, parallel_width, workers)
 from transfer_nb.config import fast_mode
 from transfer_nb.stats import VERDICTS
 from transfer_nb.experiments._targets import (TargetError, check_target,  # noqa: F401
@@ -44,7 +51,8 @@ __all__ = ["SourceSpec", "TargetSpec", "TargetError", "target_spec", "target_spe
            "save_run", "load_run", "results_dir", "VERDICT_COLUMNS", "verdict_row",
            "verdict_table", "MODES", "item_means", "correlation_claim", "paired_claim",
            "cached_cell", "cached_cells", "cell_key", "field_names", "declared_out",
-           "exclusion_rows", "late_field", "embedded", "flat_fields", "parallel_map", "CONFIRM", "split_option", "data_options"]
+           "exclusion_rows", "late_field", "embedded", "flat_fields", "parallel_map",
+           "parallel_width", "workers", "on_dask", "CONFIRM", "split_option", "data_options"]
 
 MODES = ("fast", "full")
 #: the mode of a pre-registered confirmation run (:mod:`transfer_nb.experiments.confirm`)
@@ -247,47 +255,6 @@ def resolve_mode(mode, modes: tuple = MODES) -> str:
     if mode not in modes:
         raise ValueError(f"mode must be one of {list(modes)}, got {mode!r}")
     return mode
-
-
-def late_field(default):
-    """A config field added after runs were stored: :func:`config_hash` leaves it out
-    while it holds ``default`` (so the stored runs stay fresh) and hashes it otherwise."""
-    return field(default=default, metadata={"late": True})
-
-
-def embedded(default):
-    """A config field holding a block of fields of its own (a frozen dataclass such as
-    :class:`transfer_nb.experiments.zoo.SourceTraining`): :func:`flat_fields` and so
-    :func:`config_hash` read the block's fields under their own names, as if the config
-    held them itself (so embedding a block moves no stored hash)."""
-    return field(default=default, metadata={"flatten": True})
-
-
-def flat_fields(cfg) -> dict:
-    """``dataclasses.asdict(cfg)`` with every :func:`embedded` block's fields lifted into
-    the parent under their own names, and :func:`late_field` fields at their default
-    left out: what :func:`config_hash` hashes and a pre-registration stores.
-
-    Raises
-    ------
-    ValueError
-        An embedded block's field has the name of a field of ``cfg``.
-    """
-    plain, out = dataclasses.asdict(cfg), {}
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.metadata.get("late") and value == f.default:
-            continue
-        if f.metadata.get("flatten"):
-            inner = flat_fields(value)
-            clash = sorted(set(inner) & {g.name for g in dataclasses.fields(cfg)})
-            if clash:
-                raise ValueError(f"{type(cfg).__name__}.{f.name} repeats fields {clash} of "
-                                 f"its config")
-            out.update(inner)
-        else:
-            out[f.name] = plain[f.name]
-    return out
 
 
 def config_hash(cfg, version: str) -> str:
@@ -513,102 +480,6 @@ def paired_claim(means, a: str, b: str, truth: str, group: str, *, claim: str, p
                        gates=gates)
 
 
-# ------------------------------------------------------------------------------ cache
-def field_names(cfg) -> tuple:
-    """Every field name of a config as :func:`flat_fields` names them (an
-    :func:`embedded` block's fields under their own names; :func:`late_field` fields
-    included, at their default too)."""
-    out = []
-    for f in dataclasses.fields(cfg):
-        if f.metadata.get("flatten"):
-            out += field_names(getattr(cfg, f.name))
-        else:
-            out.append(f.name)
-    return tuple(out)
-
-
-def cell_key(cfg, part: str, exclude: dict | None = None, **inputs) -> dict:
-    """The cache key of one cell of an experiment, derived from its config's fields.
-
-    Every field of ``cfg`` (:func:`flat_fields`) is in the key except those named in
-    ``exclude``, which maps each left-out field to the reason it cannot change this
-    cell (e.g. ``{"n_boot": "reports only"}``); ``inputs`` are the cell's own inputs (the
-    target and source specs it runs on, the chosen learning rate).  A new config field is
-    therefore in every key until someone declares why it is not: a field left out by
-    mistake cannot serve a stale cell.
-
-    Returns
-    -------
-    dict
-        ``{"part": part, "config": {...}, **inputs}`` for :func:`cached_cell`.
-
-    Raises
-    ------
-    ValueError
-        ``exclude`` names a field ``cfg`` does not have or gives an empty reason, or an
-        input is named ``part`` or ``config``.
-    """
-    exclude = dict(exclude or {})
-    names = field_names(cfg)
-    unknown = sorted(set(exclude) - set(names))
-    if unknown:
-        raise ValueError(f"cell {part!r}: excluded field(s) {unknown} are not fields of "
-                         f"{type(cfg).__name__} (expected some of {list(names)})")
-    silent = sorted(k for k, why in exclude.items() if not str(why).strip())
-    if silent:
-        raise ValueError(f"cell {part!r}: excluded field(s) {silent} need a reason (why "
-                         f"they cannot change the cell)")
-    clash = sorted({"part", "config"} & set(inputs))
-    if clash:
-        raise ValueError(f"cell {part!r}: inputs may not be named {clash}")
-    config = {k: v for k, v in flat_fields(cfg).items() if k not in exclude}
-    return {"part": part, "config": config, **inputs}
-
-
-def cached_cell(kind: str, version: str, key: dict, compute, use_cache: bool = True) -> dict:
-    """One experiment cell's arrays, from the on-disk cache or ``compute()``.
-
-    The file is ``<cache>/<kind>/<key['part']>-<hash>.npz`` where the hash covers
-    ``version`` and every entry of ``key`` (so any input that changes the result must be
-    in ``key``: make it with :func:`cell_key`); it is written atomically.  ``use_cache=False`` recomputes and stores
-    nothing.
-    """
-    path = _cell_path(kind, version, key)
-    hit = load_arrays(path) if use_cache else None
-    if hit is None:
-        hit = compute()
-        if use_cache:
-            save_arrays(path, hit)
-    return hit
-
-
-def _cell_path(kind: str, version: str, key: dict) -> Path:
-    return cache_dir(kind) / f"{key['part']}-{hash_inputs(version=version, **key)}.npz"
-
-
-def _apply(fn, args):
-    return fn(*args)
-
-
-def cached_cells(kind: str, version: str, items: list, use_cache: bool = True, jobs=None,
-                 bar=None) -> list:
-    """Many cells at once: each ``(key, fn, args)``'s arrays from the on-disk cache (as
-    :func:`cached_cell`), or ``fn(*args)`` -- the missing ones through
-    :func:`parallel_map` (``jobs``; ``fn`` picklable), then stored.  Results in item
-    order; ``bar`` advances once per item."""
-    out = [load_arrays(_cell_path(kind, version, key)) if use_cache else None
-           for key, _, _ in items]
-    todo = [i for i, hit in enumerate(out) if hit is None]
-    if bar is not None:
-        bar.update(len(items) - len(todo))
-    fresh = parallel_map(_apply, [(items[i][1], items[i][2]) for i in todo], jobs, bar)
-    for i, hit in zip(todo, fresh):
-        if use_cache:
-            save_arrays(_cell_path(kind, version, items[i][0]), hit)
-        out[i] = hit
-    return out
-
-
 def n_boot_of(results, n_boot: int | None = None) -> int:
     """The bootstrap size a report uses: ``n_boot`` when given, else the run's config's
     (1000 when the run carries no config)."""
@@ -642,26 +513,3 @@ def declared_out(results) -> set:
     cfg = results.cfg
     declared = cfg.degenerate if cfg is not None else (("random-init", "out"),)
     return {name for name, side in declared if side == "out"}
-
-
-# ---------------------------------------------------------------------------- workers
-def parallel_map(fn, calls: list, jobs: int, bar=None) -> list:
-    """``[fn(*args) for args in calls]`` in call order: here when ``jobs <= 1``, else on
-    ``jobs`` loky worker processes (``fn`` must be picklable and set its own torch
-    threads); ``bar`` (a tqdm bar) advances per call.  The experiments' one process map:
-    every cell is seeded, so the results do not depend on ``jobs``."""
-    if jobs <= 1 or len(calls) <= 1:
-        out = []
-        for args in calls:
-            out.append(fn(*args))
-            if bar is not None:
-                bar.update(1)
-        return out
-    from joblib import Parallel, delayed
-    out = []
-    for res in Parallel(n_jobs=int(jobs), backend="loky", return_as="generator")(
-            delayed(fn)(*args) for args in calls):
-        out.append(res)
-        if bar is not None:
-            bar.update(1)
-    return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from transfer_nb._dask import dask_map
 from transfer_nb._threads import torch_threads
 
 __all__ = ["BACKENDS", "run_jobs", "threads_per_job", "usable_cores"]
@@ -87,31 +88,12 @@ def run_jobs(func, jobs, n_jobs, backend, scheduler, progress, on_progress,
         bar.close()
 
 
+def _call(func, job):
+    return func(**job)
+
+
 def _run_dask(func, jobs, n_jobs, scheduler, done) -> list:
     """Each job a task on a dask.distributed cluster: ``scheduler`` (address, client or
-    cluster) or a local cluster of ``n_jobs`` single-threaded worker processes."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError:  # pragma: no cover - dask is a dependency of the dask extra
-        raise ImportError("backend='dask' needs dask.distributed: "
-                          "pip install 'transfer-nb[dask]'") from None
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    elif isinstance(scheduler, Client):
-        client = None
-    else:
-        client = Client(scheduler)  # an address or a cluster object
-    use = client if client is not None else scheduler
-    try:
-        futures = [use.submit(func, pure=False, **job) for job in jobs]
-        for k, _ in enumerate(as_completed(futures), start=1):
-            done(k)
-        return use.gather(futures)
-    finally:
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+    cluster) or a local cluster of ``n_jobs`` single-threaded worker processes
+    (:func:`transfer_nb._dask.dask_map`)."""
+    return dask_map(_call, [(func, job) for job in jobs], scheduler, done, n_workers=n_jobs)

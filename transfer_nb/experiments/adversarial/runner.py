@@ -274,7 +274,7 @@ def run(cfg: AdversarialConfig, progress: bool = True, use_cache: bool = True) -
     order = {"standard": 0, "adversarial": 1, "semi": 2, "semi+adversarial": 3}
     jobs = sorted([(k, e, s) for s in cfg.seeds for k, e in _cells(cfg)],
                   key=lambda j: (order[j[0]], j[2], j[1]))
-    n_workers = min(_workers(cfg), len(jobs))
+    n_workers = min(base.parallel_width(_workers(cfg)), len(jobs))   # --jobs / --dask win
     bar = tqdm(total=len(jobs), desc="sources", disable=not progress)
     if n_workers > 1:
         cells = base.parallel_map(_worker, [((cfg, k, e, s, use_cache),) for k, e, s in jobs],

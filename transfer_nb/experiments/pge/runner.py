@@ -73,6 +73,21 @@ def _cached(key: dict, compute, use_cache: bool) -> dict:
     return base.cached_cell(_KIND, VERSION, key, compute, use_cache)
 
 
+def _recipe_job(cfg: PGEConfig, target, models: dict) -> dict:
+    with torch_threads(1):
+        return recipe_arrays(*target_recipe(cfg, target, models))
+
+
+def _scratch_job(spec, target, cfg: PGEConfig, lr: float) -> dict:
+    with torch_threads(1):
+        return transfer_cell(build_source(spec, cfg)[0], target, cfg, lr)
+
+
+def _cell_job(model, target, cfg: PGEConfig, lr: float) -> dict:
+    with torch_threads(1):
+        return transfer_cell(model, target, cfg, lr)
+
+
 def _grad_arrays(cfg: PGEConfig, data: dict, use_cache: bool) -> dict:
     def compute():
         g = task_gradients(cfg, data)
@@ -112,32 +127,37 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                 "baseline": pair_distances(g["feat_source"], g["feat_target"])}
         models = build_sources(cfg)
         bar.update(len(names))
+        # every recipe and cell through base.cached_cells: here, on --jobs or on --dask
+        targets = [t for t in cfg.tasks if t.name in cfg.targets]
+        tkeys = [{"target": dataclasses.asdict(t)} for t in targets]
+        recs = base.cached_cells(_KIND, VERSION, [
+            (cell_key(cfg, "recipe", **tkey), _recipe_job, (cfg, target, models))
+            for target, tkey in zip(targets, tkeys)], use_cache, None, None)
+        lrs = [float(rec["chosen_lr"]) for rec in recs]
+        items = []
+        for target, tkey, lr in zip(targets, tkeys, lrs):
+            spec = scratch_spec(cfg, target)
+            items.append((cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
+                                   lr=lr), _scratch_job, (spec, target, cfg, lr)))
+            items += [(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(src), lr=lr),
+                       _cell_job, (models[src.name][0], target, cfg, lr))
+                      for src in cfg.sources if src.name != target.name]
+        cells = iter(base.cached_cells(_KIND, VERSION, items, use_cache, None, bar))
         rows, scratch, curves, recipe = [], [], [], []
-        for target in [t for t in cfg.tasks if t.name in cfg.targets]:
+        for target, rec, lr in zip(targets, recs, lrs):
             j = names.index(target.name)
-            tkey = {"target": dataclasses.asdict(target)}
-            rec = _cached(cell_key(cfg, "recipe", **tkey),
-                          lambda: recipe_arrays(*target_recipe(cfg, target, models)),
-                          use_cache)
-            lr = float(rec["chosen_lr"])
             recipe += [{"target": target.name, "model": str(m), "lr": float(l),
                         "val_accuracy": float(a), "chosen": float(l) == lr}
                        for m, l, a in zip(rec["model"], rec["lr"], rec["val_accuracy"])]
-            spec = scratch_spec(cfg, target)
-            cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
-                                    lr=lr), lambda: transfer_cell(build_source(spec, cfg)[0],
-                                                             target, cfg, lr), use_cache)
+            cell = next(cells)
             scratch += [{"target": target.name, "seed": s, "accuracy": float(a),
                          "linear_probe": float(cell["linear_probe"])}
                         for s, a in zip(cfg.seeds, cell["accuracy_seeds"])]
-            bar.update(1)
             for i, src in enumerate(cfg.sources):
                 if i == j:
                     continue
-                model, src_acc = models[src.name]
-                cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(src),
-                                        lr=lr), lambda: transfer_cell(model, target, cfg, lr),
-                               use_cache)
+                src_acc = models[src.name][1]
+                cell = next(cells)
                 row = {"target": target.name, "source": src.name, "lr": lr,
                        "source_accuracy": src_acc,
                        "linear_probe": float(cell["linear_probe"]),
@@ -152,7 +172,6 @@ def run(cfg: PGEConfig, progress: bool = True, use_cache: bool = True) -> base.R
                                 "epoch": e + 1, "train_loss": float(loss),
                                 "train_accuracy": float(a)}
                                for e, (loss, a) in enumerate(zip(*curve))]
-                bar.update(1)
         skey = cell_key(cfg, "stability")
         stab = _cached(skey, lambda: stability_sweep(cfg, data, progress), use_cache)
         bar.update(1)

@@ -363,7 +363,8 @@ def run(cfg: RegressionConfig, progress: bool = True, use_cache: bool = True) ->
                            for e, v in enumerate(cell["curves"][i])]
             bar.update(1)
     bar.close()
-    meta = run_meta("regression", cfg, config_hash(cfg), t_start, jobs=jobs)
+    meta = run_meta("regression", cfg, config_hash(cfg), t_start,
+                    jobs="dask" if base.on_dask() else base.parallel_width(jobs))
     return base.Results("regression", pd.DataFrame(rows),
                         {"recipe": pd.DataFrame(recipe), "curves": pd.DataFrame(curves),
                          "lambdas": pd.DataFrame(lam_rows)}, meta, cfg)

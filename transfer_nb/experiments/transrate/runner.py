@@ -20,7 +20,8 @@ from transfer_nb.experiments._results import run_meta, target_draws
 from transfer_nb.experiments._timing import timed
 from transfer_nb.experiments.transrate.presets import (ESTIMATORS, VERSION, TransRateConfig,
                                                        config_hash)
-from transfer_nb.experiments.zoo import build_source, choose_recipe, recipe_arrays, replace
+from transfer_nb.experiments.zoo import (build_source, choose_recipe, recipe_arrays,
+                                         recipe_sources, replace)
 from transfer_nb.selection import score_layers
 
 __all__ = ["build_source", "score_features", "choose_recipe", "run"]
@@ -156,6 +157,10 @@ def _cached(key: dict, compute, use_cache: bool) -> dict:
     return base.cached_cell(_KIND, VERSION, key, compute, use_cache)
 
 
+def _recipe_job(cfg: TransRateConfig, target: base.TargetSpec, models: dict) -> dict:
+    return recipe_arrays(*choose_recipe(cfg, target, models))
+
+
 def _layer_case(cfg: TransRateConfig, source: base.SourceSpec, target: base.TargetSpec,
                 lr: float) -> dict:
     model, _ = build_source(source, cfg, "small_resnet", width=cfg.layer_width, depth=1,
@@ -197,25 +202,31 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
     n_cells = (len(cfg.sources) * (1 + len(cfg.targets)) + len(cfg.targets) +
                len(cfg.layer_cases) + len(cfg.pretrained) * len(cfg.targets[:1]))
     bar = tqdm(total=n_cells, desc="transrate experiment", disable=not progress)
-    models = {}
-    for spec in cfg.sources:
-        models[spec.name] = build_source(spec, cfg)   # train_source caches the weights
-        bar.update(1)
-    rows, recipe, curves, chosen = [], [], [], {}
-    for target in cfg.targets:
-        tkey = {"target": dataclasses.asdict(target)}
-        rec = _cached(cell_key(cfg, "recipe", **tkey),
-                      lambda: recipe_arrays(*choose_recipe(cfg, target, models)), use_cache)
-        lr = chosen[target.name] = float(rec["chosen_lr"])
+    # every cell through base.cached_cells: here, on --jobs processes or on --dask
+    built = base.parallel_map(build_source, [(spec, cfg) for spec in cfg.sources], None, bar)
+    models = {spec.name: m for spec, m in zip(cfg.sources, built)}   # weights cached
+    tkeys = [{"target": dataclasses.asdict(target)} for target in cfg.targets]
+    pick = [s.name for s in recipe_sources(cfg.sources, cfg.degenerate, cfg.recipe_models)]
+    recs = base.cached_cells(_KIND, VERSION, [
+        (cell_key(cfg, "recipe", **tkey), _recipe_job,
+         (cfg, target, {k: models[k] for k in pick}))
+        for target, tkey in zip(cfg.targets, tkeys)], use_cache, None, bar)
+    chosen = {t.name: float(rec["chosen_lr"]) for t, rec in zip(cfg.targets, recs)}
+    cells = base.cached_cells(_KIND, VERSION, [
+        (cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
+                  lr=chosen[target.name]), _cell,
+         (models[spec.name][0], spec.name, target, cfg, chosen[target.name]))
+        for target, tkey in zip(cfg.targets, tkeys) for spec in cfg.sources],
+        use_cache, None, bar)
+    rows, recipe, curves = [], [], []
+    for ti, (target, rec) in enumerate(zip(cfg.targets, recs)):
+        lr = chosen[target.name]
         recipe += [{"target": target.name, "model": str(m), "lr": float(l), "val_accuracy": float(a),
                     "chosen": float(l) == lr}
                    for m, l, a in zip(rec["model"], rec["lr"], rec["val_accuracy"])]
-        bar.update(1)
-        for spec in cfg.sources:
-            model, src_acc = models[spec.name]
-            cell = _cached(cell_key(cfg, "cell", **tkey, source=dataclasses.asdict(spec),
-                                    lr=lr), lambda: _cell(model, spec.name, target, cfg, lr),
-                           use_cache)
+        for si, spec in enumerate(cfg.sources):
+            src_acc = models[spec.name][1]
+            cell = cells[ti * len(cfg.sources) + si]
             base_row = {"target": target.name, "model": spec.name,
                         "source_dataset": spec.dataset, "source_n": float(spec.n),
                         "source_epochs": float(spec.epochs), "label_noise": spec.label_noise,
@@ -227,14 +238,16 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
                 curves += [{"target": target.name, "model": spec.name, "seed": seed,
                             "epoch": e + 1, "train_loss": float(loss), "train_accuracy": float(a)}
                            for e, (loss, a) in enumerate(zip(*curve))]
-            bar.update(1)
+    # layer cases: the recipe chosen on the target's validation split (else a middle value)
+    lrs = [chosen.get(target.name, float(np.median(cfg.lr_grid)))
+           for _, target in cfg.layer_cases]
+    hits = base.cached_cells(_KIND, VERSION, [
+        (cell_key(cfg, "layers", source=dataclasses.asdict(source),
+                  target=dataclasses.asdict(target), lr=lr), _layer_case,
+         (cfg, source, target, lr))
+        for (source, target), lr in zip(cfg.layer_cases, lrs)], use_cache, None, bar)
     layers = []
-    for source, target in cfg.layer_cases:
-        # the recipe chosen on the target's validation split (a middle value otherwise)
-        lr = chosen.get(target.name, float(np.median(cfg.lr_grid)))
-        hit = _cached(cell_key(cfg, "layers", source=dataclasses.asdict(source),
-                               target=dataclasses.asdict(target), lr=lr),
-                      lambda: _layer_case(cfg, source, target, lr), use_cache)
+    for (source, target), hit in zip(cfg.layer_cases, hits):
         case = f"{source.name} -> {target.name}"
         for s_i, seed in enumerate(cfg.layer_seeds):
             for j, layer in enumerate(hit["layer"]):
@@ -243,7 +256,6 @@ def run(cfg: TransRateConfig, progress: bool = True, use_cache: bool = True) -> 
                                "transrate": float(hit["transrate"][j]),
                                "transrate_layerwise": float(hit["transrate_layerwise"][j]),
                                "seed": seed, "accuracy": float(hit["accuracy"][s_i, j])})
-        bar.update(1)
     pretrained = _pretrained(cfg, use_cache, bar)
     lite_layers = _lite_layers(cfg, use_cache)
     bar.close()
