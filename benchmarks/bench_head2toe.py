@@ -5,7 +5,7 @@ On one target (textures by default), with EfficientNet-Lite0's ImageNet weights:
 * **Head2Toe**: the all-layer feature extraction (one forward pass over the training
   images) plus the group-lasso selection head and the final head on the kept fraction;
 * **fine-tuning**: every layer trained with a new head on the same images
-  (:func:`transfer_nb.transfer.fine_tune`, the same number of epochs the experiment
+  (:func:`transfer_nb.training.transfer.fine_tune`, the same number of epochs the experiment
   uses).
 
 Peak memory: the process's peak resident set (``VmHWM``, torch's CPU tensors
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
     from transfer_nb.data.base import stratified_subsample
     from transfer_nb.head2toe import Head2Toe, head2toe_features
     from transfer_nb.models import load_model
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.training.transfer import fine_tune
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--target", default="textures")

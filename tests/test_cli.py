@@ -125,7 +125,7 @@ def test_run_inside_copied_tutorials_runs_the_copies(tmp_path, monkeypatch, caps
 
 def test_docs_writes_the_sources_and_says_how_to_build(tmp_path, monkeypatch, capsys):
     """issue 37 point 6: `transfer-nb docs DIR` (the build itself: test_wheel_install)."""
-    from transfer_nb import _docs_cli
+    from transfer_nb.cli import docs as _docs_cli
 
     monkeypatch.setattr(_docs_cli, "missing_for_build", lambda: ["sphinx", "myst_nb"])
     dest = tmp_path / "site"

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from transfer_nb._rank_cli import in_cli_terms
+from transfer_nb.cli.rank import in_cli_terms
 from transfer_nb.cli import main, rank_table
 from transfer_nb.data import load_dataset
 from transfer_nb.selection import score_models

@@ -278,7 +278,7 @@ def test_02_1_equals_pooled_within_kendall():
 
 
 def test_02_2_equals_the_paired_correlation_difference():
-    from transfer_nb._batched_stats import _within_resamples
+    from transfer_nb.stats._batched import _within_resamples
     from transfer_nb.stats import paired_correlation_difference
     ref = get_exercise("02.2").reference
     a, b, t, _ = _cases("02.2")[1].args

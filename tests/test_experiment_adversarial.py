@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from transfer_nb import adversarial, stats, training, transfer
+from transfer_nb import adversarial, stats, training
+from transfer_nb.training import transfer
 from transfer_nb.data.base import ImageDataset
 from transfer_nb.experiments import adversarial as ex
 from transfer_nb.experiments.base import Results, TargetSpec

@@ -94,7 +94,7 @@ def test_truth_replaces_the_head_so_label_indices_do_not_matter():
     """LP-FT on a target whose labels are deranged reaches the same accuracy: the
     source's class indices never reach the target."""
     from transfer_nb.data.base import ImageDataset
-    from transfer_nb.transfer import fine_tune
+    from transfer_nb.training.transfer import fine_tune
     cfg = _tiny()
     train, test = base.load_target(cfg.tasks[0], cfg.image_size, 0)
     perm = E.label_permutation(len(train.classes), 0)

@@ -328,11 +328,11 @@ def test_lambda_explorer_leaves_the_declared_out_model_out_until_asked(results):
 def test_confirm_preset_keeps_random_init_in_and_out_of_the_recipe():
     """The confirmation declares random-init in (its Linear MSE is not constant by
     construction); the recipe is still chosen by the same two trained models."""
-    from transfer_nb.experiments.regression import runner
+    from transfer_nb.experiments.zoo import recipe_sources
     cfg, full = R.config("confirm"), R.config("full")
     assert dict(cfg.degenerate)["random-init"] == "in"
-    assert [s.name for s in runner._recipe_models(cfg)] == [
-        s.name for s in runner._recipe_models(full)]
+    assert [s.name for s in recipe_sources(cfg.sources, cfg.degenerate, cfg.recipe_models)] == [
+        s.name for s in recipe_sources(full.sources, full.degenerate, full.recipe_models)]
     assert len(cfg.targets) == len(full.targets) and len(cfg.sources) == len(full.sources)
     assert len(cfg.seeds) == len(full.seeds)
     assert all(dict(t.options)["gen_seed"] == 1 for t in cfg.targets)

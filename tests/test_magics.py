@@ -26,7 +26,7 @@ def test_transfer_nb_never_imports_ipywidgets():
     import subprocess
     import sys
 
-    code = ("import sys, transfer_nb, transfer_nb.magics, transfer_nb.selection, transfer_nb.stats, "
+    code = ("import sys, transfer_nb, transfer_nb.cli.magics, transfer_nb.selection, transfer_nb.stats, "
             "transfer_nb.plots, transfer_nb.experiments.transrate; "
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -62,8 +62,8 @@ def test_transrate_prints_table_and_stores_result(ip, capsys):
     assert "Highest TransRate" in out and "Kendall tau" in out and "bootstrap" in out
     # the printed numbers are those of the library on the same features: TransRate on
     # the 60 training images, the probe scored on 60 images of the test split
-    from transfer_nb.magics import _MODEL_CACHE
-    from transfer_nb.transfer import linear_probe
+    from transfer_nb.cli.magics import _MODEL_CACHE
+    from transfer_nb.training.transfer import linear_probe
     model = _MODEL_CACHE["efficientnet_lite0"]  # what the magic loaded (saves a reload)
     layers = ["blocks.1", "blocks.2", "blocks.3"]
     data = tnb.load_dataset("digits", n=60, image_size=32, normalize=model.transfer_nb_normalize)

@@ -3,7 +3,7 @@ import json
 
 import nbformat
 
-from transfer_nb._notebook_exec import execute_notebook
+from transfer_nb.cli.notebook_exec import execute_notebook
 
 TRANSPORT_CELL = (
     "import json\nfrom ipykernel.connect import get_connection_info\n"

@@ -17,7 +17,7 @@ from transfer_nb.estimators.hscore import hscore
 from transfer_nb.estimators.logme import logme
 from transfer_nb.features import extract_features
 from transfer_nb.models.source import train_source
-from transfer_nb.transfer import linear_probe
+from transfer_nb.training.transfer import linear_probe
 
 
 def _net():

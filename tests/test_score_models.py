@@ -16,7 +16,7 @@ from transfer_nb.data.base import stratified_split
 from transfer_nb.estimators import hscore, leep, logme, nce
 from transfer_nb.features import extract_features
 from transfer_nb.selection import score_models
-from transfer_nb.transfer import linear_probe
+from transfer_nb.training.transfer import linear_probe
 
 SCORES = ["transrate", "logme", "leep", "nce", "hscore"]
 INFO = ["layer", "image_size", "width", "n_train", "n_classes"]

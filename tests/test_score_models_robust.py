@@ -19,7 +19,7 @@ from transfer_nb.data import load_dataset
 from transfer_nb.features import extract_features
 from transfer_nb.models import zoo
 from transfer_nb.selection import _jobs, score_layers, score_models
-from transfer_nb.transfer import linear_probe
+from transfer_nb.training.transfer import linear_probe
 
 CPU = dict(device="cpu", cache=False, progress=False)
 

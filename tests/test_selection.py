@@ -14,7 +14,7 @@ from transfer_nb.data.toy import make_gaussian_classes
 from transfer_nb.features import extract_features
 from transfer_nb.plots import pca_2d, plot_layer_scores
 from transfer_nb.selection import extract_layer_features, score_layer_features, score_layers
-from transfer_nb.transfer import linear_probe
+from transfer_nb.training.transfer import linear_probe
 
 
 def _layer_features(seed=0):

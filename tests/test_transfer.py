@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import TensorDataset, DataLoader
 
-from transfer_nb.transfer import (evaluate, fine_tune, layers_after, linear_probe,
+from transfer_nb.training.transfer import (evaluate, fine_tune, layers_after, linear_probe,
                                   reinit_after_layer, replace_head)
 
 
@@ -237,7 +237,7 @@ def test_lp_ft_head_starts_as_the_logistic_regression_probe():
     from torch import nn
     from torch.utils.data import TensorDataset
 
-    from transfer_nb.transfer import _init_head_from_probe, _label_map
+    from transfer_nb.training.transfer import _init_head_from_probe, _label_map
     torch.manual_seed(0)
     X = torch.randn(60, 5) + 3
     y = torch.arange(60) % 3
@@ -248,6 +248,6 @@ def test_lp_ft_head_starts_as_the_logistic_regression_probe():
     np.testing.assert_allclose(net(X).detach().double().numpy(),
                                clf.decision_function(X.double().numpy()), atol=1e-4)
     with pytest.raises(ValueError, match="head_init must be 'random' or 'probe'"):
-        from transfer_nb.transfer import fine_tune
+        from transfer_nb.training.transfer import fine_tune
         fine_tune(nn.Sequential(nn.Flatten(), nn.Linear(5, 3)), TensorDataset(X, y),
                   TensorDataset(X, y), epochs=1, head_init="lp", progress=False)

@@ -94,7 +94,7 @@ def test_wheel_ships_tutorials_and_cli_copies_them(tmp_path):
 
     dest = outside / "my tutorials"
     out = run(str(dest))
-    assert f"MODULE {target / 'transfer_nb' / 'cli.py'}" in out   # the installed copy
+    assert f"MODULE {target / 'transfer_nb' / 'cli' / '__init__.py'}" in out   # installed copy
     assert f"{len(NOTEBOOKS)} copied" in out
     for name in NOTEBOOKS:
         nb = json.loads((dest / name).read_text(encoding="utf-8"))

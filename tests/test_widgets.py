@@ -261,7 +261,7 @@ def _layer_features(seed=0):
 
 
 def test_layer_selector_transrate_and_probe():
-    from transfer_nb.transfer import linear_probe
+    from transfer_nb.training.transfer import linear_probe
 
     feats, y = _layer_features()
     w = LayerSelector(features=feats, labels=y)

@@ -60,7 +60,11 @@ _LAZY = {
 }
 _SUBMODULES = {"estimators", "data", "models", "features", "cache", "experiments", "stats",
                "selection", "plots", "evaluation",
-               "magics", "config", "transfer", "preprocessing", "cli", "exercises"}
+               "magics", "config", "transfer", "preprocessing", "cli", "exercises",
+               "training", "adversarial"}
+#: front-door names of submodules that moved into a group (issue 35): ``tnb.transfer`` is
+#: the module's new home, without the old import path's deprecation warning
+_HOMES = {"transfer": "transfer_nb.training.transfer", "magics": "transfer_nb.cli.magics"}
 
 __all__ = (["coding_rate", "coding_rate_terms", "transrate", "transrate_official",
             "transrate_per_layer"] + sorted(_LAZY) + sorted(_SUBMODULES))
@@ -73,7 +77,7 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        module = importlib.import_module(f"transfer_nb.{name}")
+        module = importlib.import_module(_HOMES.get(name, f"transfer_nb.{name}"))
         globals()[name] = module
         return module
     raise AttributeError(f"module 'transfer_nb' has no attribute {name!r}")
@@ -85,5 +89,5 @@ def __dir__():
 
 def load_ipython_extension(ipython):
     """``%load_ext transfer_nb``: register the transfer-nb magics."""
-    from transfer_nb.magics import register_magics  # lazy: pulls in IPython
+    from transfer_nb.cli.magics import register_magics  # lazy: pulls in IPython
     register_magics(ipython)

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from transfer_nb import stats
-from transfer_nb._stats_inputs import check_rule_args, numeric, usable_groups
+from transfer_nb.stats._inputs import check_rule_args, numeric, usable_groups
 from transfer_nb.estimators import registry
 from transfer_nb.stats import MIN_GROUP_ITEMS
 from transfer_nb.stats import STATISTICS  # pearson, kendall, weighted_tau

@@ -238,7 +238,7 @@ def choose_recipe(training: SourceTraining, target: base.TargetSpec, models: dic
     import pandas as pd
 
     from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
-    from transfer_nb.transfer import choose_recipe as choose  # lazy: pulls in torch
+    from transfer_nb.training.transfer import choose_recipe as choose  # lazy: pulls in torch
     cfg, training = training, training_of(training)
     if sources is None:
         sources = getattr(cfg, "sources", None)

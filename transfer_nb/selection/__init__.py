@@ -22,10 +22,10 @@ The protocol, stated once (both functions, same parameter names):
   names, before any model runs.
 * **Ground truth** (``ground_truth``): ``"linear_probe"`` -- logistic regression on the
   pooled training features, accuracy on the held-out ones
-  (:func:`transfer_nb.transfer.linear_probe`); ``"fine_tune"`` (models) -- new head,
+  (:func:`transfer_nb.training.transfer.linear_probe`); ``"fine_tune"`` (models) -- new head,
   every layer fine-tuned; ``"fine_tune_reinit"`` (layers) -- the TransRate paper's
   protocol: keep the layers up to this one, re-initialise every later layer, new head,
-  fine-tune everything (:func:`transfer_nb.transfer.fine_tune`).
+  fine-tune everything (:func:`transfer_nb.training.transfer.fine_tune`).
 * **Estimators**: the same defaults, :data:`DEFAULT_ESTIMATORS` (TransRate, LogME, LEEP,
   NCE, H-score) for models; for layers the ones of them that read a layer's features
   (:data:`LAYER_ESTIMATORS`: LEEP and NCE read the model's outputs, the same for every

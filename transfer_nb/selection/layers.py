@@ -183,7 +183,7 @@ def score_layer_features(features: Mapping, labels, *, test=None,
                 raise ValueError(f"layer {k!r}: {col}: {exc}") from None
         table[col] = values
     if ground_truth == "linear_probe":
-        from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
+        from transfer_nb.training.transfer import linear_probe  # lazy: pulls in torch
 
         accuracy = []
         for i, k in enumerate(names):
@@ -245,7 +245,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
     batch_size : int
         Forward-pass batch size of the extraction.
     finetune : mapping, optional
-        Extra :func:`transfer_nb.transfer.fine_tune` arguments for ``"fine_tune_reinit"``
+        Extra :func:`transfer_nb.training.transfer.fine_tune` arguments for ``"fine_tune_reinit"``
         (``epochs``, ``lr``, ``batch_size``, ``optimizer``, ...).
     skip_bad : bool
         Leave a folder's unreadable images out (with a warning) instead of failing.
@@ -306,7 +306,7 @@ def score_layers(model, data, layers=None, *, estimators=LAYER_ESTIMATORS,
 
 
 def _finetune_per_layer(model, layers, train, test, seed, options, progress, on_progress):
-    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
+    from transfer_nb.training.transfer import fine_tune  # lazy: pulls in torch
 
     modules = {name for name, _ in model.named_modules()}
     for layer in layers:

@@ -82,9 +82,9 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
         ``"penultimate"``: the classifier's input.
     ground_truth : None, "linear_probe" or "fine_tune"
         ``"linear_probe"``: logistic regression on the training part's features, accuracy
-        on the held-out features (:func:`transfer_nb.transfer.linear_probe`);
+        on the held-out features (:func:`transfer_nb.training.transfer.linear_probe`);
         ``"fine_tune"``: new head, every layer fine-tuned
-        (:func:`transfer_nb.transfer.fine_tune`, options from ``finetune``).
+        (:func:`transfer_nb.training.transfer.fine_tune`, options from ``finetune``).
     test_data : str, path-like or Dataset, optional
         Held-out set of the ground truth, used whole (a dataset name: its test split).
         Default: the data's own test split (a dataset name, a folder with ``train/`` and
@@ -130,7 +130,7 @@ def score_models(models, data, estimators=DEFAULT_ESTIMATORS, layer: str = "penu
     cache : bool or path
         :func:`transfer_nb.features.extract_features`' ``cache``.
     finetune : mapping, optional
-        Extra :func:`transfer_nb.transfer.fine_tune` arguments (``epochs``, ``lr``, ...).
+        Extra :func:`transfer_nb.training.transfer.fine_tune` arguments (``epochs``, ``lr``, ...).
     skip_bad : bool
         A folder's unreadable images are left out with a warning instead of failing.
     drop_classes : sequence of str
@@ -413,11 +413,11 @@ def _truth(model, layer, Z, y, train, test, ground_truth, seed, device, batch_si
 
     test = normalized_for(test, model)
     if ground_truth == "linear_probe":
-        from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
+        from transfer_nb.training.transfer import linear_probe  # lazy: pulls in torch
         Zt = extract_features(model, test, layers=[layer], batch_size=batch_size,
                               device=device, cache=cache, progress=False)[layer]
         return linear_probe(Z, y, Zt, dataset_labels(test), seed=seed)
-    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
+    from transfer_nb.training.transfer import fine_tune  # lazy: pulls in torch
     res = fine_tune(model, train, test, seed=seed, device=device, progress=False, **finetune)
     return res["accuracy"]
 

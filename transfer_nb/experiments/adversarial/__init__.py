@@ -19,7 +19,7 @@ This module reproduces that experiment at CPU scale, offline:
 * sources: ``small_cnn`` trained with a multi-step L2 PGD adversary
   (:mod:`transfer_nb.adversarial`)
   for each eps of the sweep (eps = 0 is standard training), plus students trained on
-  labelled + pseudo-labelled data (:mod:`transfer_nb.adversarial_semi`) without and with
+  labelled + pseudo-labelled data (:mod:`transfer_nb.adversarial.semi`) without and with
   the adversary;
 * per source and seed: clean and robust source test accuracy (the trade-off), target
   linear-probe (the primary truth) and LP-FT accuracy, and TransRate and LogME of

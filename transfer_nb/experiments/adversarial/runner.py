@@ -101,7 +101,7 @@ def build_source(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data:
         With ``transfer_nb_n_pseudo`` (pseudo-labelled images used; 0 without) and
         ``transfer_nb_train_curve`` (its learning curve).
     """
-    from transfer_nb.adversarial_semi import semi_supervised_dataset  # lazy: pulls in torch
+    from transfer_nb.adversarial.semi import semi_supervised_dataset  # lazy: pulls in torch
     from transfer_nb.models import train_source  # lazy: pulls in torch
     if kind not in SOURCE_KINDS:
         raise ValueError(f"kind must be one of {list(SOURCE_KINDS)}, got {kind!r}")
@@ -136,7 +136,7 @@ def score_features(Z, y, source_accuracy: float = float("nan")) -> dict:
 
 def _lp_ft(cfg: AdversarialConfig, model, fit, val, test, seed: int) -> dict:
     """LP-FT with the recipe of ``cfg.ft_grid`` best on the validation images."""
-    from transfer_nb import transfer  # lazy: pulls in torch
+    from transfer_nb.training import transfer  # lazy: pulls in torch
     kw = dict(batch_size=16, seed=seed, progress=False, device="cpu", head_init="probe")
     recipes = [{"lr": float(lr), "epochs": int(ep)} for lr, ep in cfg.ft_grid]
     if len(recipes) > 1:
@@ -171,7 +171,8 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
         practitioner has), ``n_test``, ``num_classes``, and ``source_curve`` /
         ``ft_curve`` (lists, per epoch).
     """
-    from transfer_nb import adversarial, cache, training, transfer  # lazy: pulls in torch
+    from transfer_nb import adversarial, cache, training  # lazy: pulls in torch
+    from transfer_nb.training import transfer  # lazy: pulls in torch
     from transfer_nb.features import extract_features  # lazy: pulls in torch
 
     def compute():

@@ -1,6 +1,6 @@
 """The PGE experiment's ground truth: LP-FT transfer accuracy of every ordered pair.
 
-Every transfer **replaces the head** (:func:`transfer_nb.transfer.fine_tune`, whose new
+Every transfer **replaces the head** (:func:`transfer_nb.training.transfer.fine_tune`, whose new
 head starts from the linear probe: LP-FT), so the source's class indices never reach the
 target; the truth is the transfer accuracy itself (within a target, ranking sources by
 accuracy or by gain over a scratch model is the same ranking).  A random-init model
@@ -45,7 +45,7 @@ def target_recipe(cfg: PGEConfig, target: base.TargetSpec, models: dict) -> tupl
 
 def _probe(model, train, test) -> float:
     from transfer_nb.features import extract_features  # lazy: pulls in torch
-    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
+    from transfer_nb.training.transfer import linear_probe  # lazy: pulls in torch
     feats = extract_features(model, train, layers=[_PEN], progress=False)[_PEN]
     test_feats = extract_features(model, test, layers=[_PEN], progress=False)[_PEN]
     return float(linear_probe(feats, np.asarray(train.targets), test_feats,
@@ -63,7 +63,7 @@ def transfer_cell(model, target: base.TargetSpec, cfg: PGEConfig, lr: float) -> 
     ``curves`` (S, 2, epochs: training loss and accuracy), ``time_finetune`` (mean
     seconds), ``n_test``, ``num_classes``.
     """
-    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
+    from transfer_nb.training.transfer import fine_tune  # lazy: pulls in torch
     draws = {d: base.load_target(target, cfg.image_size, d) for d in set(train_seeds(cfg)[1])}
     out = {"linear_probe": float(np.mean([_probe(model, *draws[d]) for d in sorted(draws)]))}
     accs, curves, times = [], [], []

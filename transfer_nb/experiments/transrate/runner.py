@@ -62,7 +62,7 @@ def score_features(Z, y, logits, eps: float = 1e-4, projected_eps: float = 1.5e-
 
 
 def _fine_tune(model, train, test, cfg: TransRateConfig, lr: float, seed: int, **extra) -> dict:
-    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
+    from transfer_nb.training.transfer import fine_tune  # lazy: pulls in torch
     return fine_tune(model, train, test, epochs=cfg.epochs, lr=lr, batch_size=cfg.batch_size,
                      seed=seed, progress=False, normalize="none", head_init=cfg.head_init,
                      **extra)
@@ -73,7 +73,7 @@ def _cell(model, spec_name: str, target: base.TargetSpec, cfg: TransRateConfig, 
     """Scores, timings, probe and per-seed LP-FT accuracies of one model on one target
     (its training images: the draw ``cfg.draw_seed``)."""
     from transfer_nb.features import extract_features  # lazy: pulls in torch
-    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
+    from transfer_nb.training.transfer import linear_probe  # lazy: pulls in torch
     train, test = base.load_target(target, image_size or cfg.image_size,
                                    getattr(cfg, "draw_seed", 0), normalize)
     y = np.asarray(train.targets)

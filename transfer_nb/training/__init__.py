@@ -1,7 +1,7 @@
 """The one training loop of the project, and the one evaluation loop.
 
 :func:`fit` trains source models (:func:`transfer_nb.models.train_source`), fine-tunes
-(:func:`transfer_nb.transfer.fine_tune`) and adversarially trains (its ``perturb`` hook);
+(:func:`transfer_nb.training.transfer.fine_tune`) and adversarially trains (its ``perturb`` hook);
 :func:`evaluate` and :func:`predict` run a model in eval mode without gradients.
 
 Everything is deterministic given ``seed`` on the CPU: shuffling uses a local
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from transfer_nb._validation import check_scalar
-from transfer_nb.training_inputs import (as_dataset, batch_targets, check_callable,
+from transfer_nb.training.inputs import (as_dataset, batch_targets, check_callable,
                                          check_choice, check_loss, fork_devices, loss_value,
                                          make_loader, model_device, resolve_device,
                                          split_batch)

@@ -9,7 +9,7 @@ tutorials shipped in the package; ``--only 00 02`` picks notebooks by name.
 ``transfer-nb tutorials DIR`` copies the shipped tutorials into ``DIR``, keeping the
 user's edits.  ``transfer-nb rank --data DIR --models a,b,c`` scores the models on your
 images (:func:`transfer_nb.selection.score_models`), prints them ranked with what the
-scores mean and writes a CSV (:mod:`transfer_nb._rank_cli`).
+scores mean and writes a CSV (:mod:`transfer_nb.cli.rank`).
 """
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from transfer_nb._notebook_exec import execute_notebook
-from transfer_nb._docs_cli import add_docs_parser as _add_docs_parser
+from transfer_nb.cli.notebook_exec import execute_notebook
+from transfer_nb.cli.docs import add_docs_parser as _add_docs_parser
 from transfer_nb._paths import tutorials_dir
-from transfer_nb._rank_cli import add_rank_parser as _add_rank_parser
-from transfer_nb._rank_cli import cmd_rank as _cmd_rank
+from transfer_nb.cli.rank import add_rank_parser as _add_rank_parser
+from transfer_nb.cli.rank import cmd_rank as _cmd_rank
 from transfer_nb.coding_rate import transrate_per_layer
 from transfer_nb.config import fast_mode
 from transfer_nb.selection.report import rank_table  # noqa: F401 - its former home
@@ -254,7 +254,7 @@ def _cmd_list_datasets(args: argparse.Namespace) -> int:
 
 
 def _model_availability(name: str, details: dict) -> str:
-    from transfer_nb._rank_cli import has_pretrained_weights  # lazy: pulls in torch
+    from transfer_nb.cli.rank import has_pretrained_weights  # lazy: pulls in torch
     if not has_pretrained_weights(name):
         return "no weights"  # an architecture to train (train_source), not for rank
     return "offline" if details.get("offline") else "online"

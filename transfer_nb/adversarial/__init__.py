@@ -14,7 +14,7 @@ labelled plus pseudo-labelled data, or both, and then transferred.
   :func:`transfer_nb.training.evaluate`; this module has no training or scoring loop).
 
 Pseudo-labelling (the semi-supervised half of Deng et al.) lives in
-:mod:`transfer_nb.adversarial_semi`; its names are re-exported here.
+:mod:`transfer_nb.adversarial.semi`; its names are re-exported here.
 
 Pixel space
 -----------
@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from . import preprocessing
+from transfer_nb import preprocessing
 from transfer_nb import training
 from transfer_nb._validation import check_batch_size as _check_batch_size  # noqa: F401
 from transfer_nb._validation import check_real as _check_real
@@ -457,6 +457,6 @@ def robust_accuracy(model: nn.Module, data, eps: float, norm: str = "l2", steps:
 
 
 # --------------------------------------------------------------------------- pseudo-labels
-# re-exported (defined in transfer_nb.adversarial_semi, which imports helpers from here)
-from transfer_nb.adversarial_semi import (PseudoLabeledDataset, pseudo_label,  # noqa: E402
+# re-exported (defined in transfer_nb.adversarial.semi, which imports helpers from here)
+from transfer_nb.adversarial.semi import (PseudoLabeledDataset, pseudo_label,  # noqa: E402
                                           pseudo_labeled_dataset, semi_supervised_dataset)

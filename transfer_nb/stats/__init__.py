@@ -46,12 +46,12 @@ STATISTICS = ("pearson", "kendall", "weighted_tau")
 _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high", "_p")] + ["n"]
 
 
-from transfer_nb._batched_stats import (_all_stats, _constant_note,  # noqa: E402
+from transfer_nb.stats._batched import (_all_stats, _constant_note,  # noqa: E402
                                         _dropped_note, _grouping, _loo_values, _note,
                                         _one_stat, _pool, _pooled_interval)
-from transfer_nb._group_stats import group_difference, pooled_within_permutation  # noqa: E402
+from transfer_nb.stats._group import group_difference, pooled_within_permutation  # noqa: E402
 from transfer_nb._validation import check_scalar  # noqa: E402
-from transfer_nb._stats_inputs import (MIN_GROUP_ITEMS, MIN_GROUP_REASON,  # noqa: E402
+from transfer_nb.stats._inputs import (MIN_GROUP_ITEMS, MIN_GROUP_REASON,  # noqa: E402
                                        check_rule_args, numeric, rule_items, usable_groups)
 
 
