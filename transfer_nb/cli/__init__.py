@@ -186,7 +186,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{prog}: error: {what} in {nb_dir} (there: {names})", file=sys.stderr)
         return 2
     out = Path(args.out)
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]     # transfer_nb/
     shipped = package in nb_dir.resolve().parents
     if shipped:  # shipped tutorials: run copies in --out
         out.mkdir(parents=True, exist_ok=True)

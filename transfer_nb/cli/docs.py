@@ -38,7 +38,7 @@ def docs_sources() -> dict:
     FileNotFoundError
         If neither holds the site's ``index.md``.
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]     # transfer_nb/
     for root, docs in ((package / "docs_src", package / "docs_src" / "docs"),
                        (package.parent, package.parent / "docs")):
         if (docs / "index.md").is_file() and (docs / "conf.py").is_file():
