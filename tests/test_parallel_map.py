@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transfer_nb.experiments import base
+from transfer_nb.experiments import base, zoo
 from transfer_nb.experiments import regression as R
 from transfer_nb.experiments._cli import experiment_main
 
@@ -46,13 +46,9 @@ def test_cli_refuses_jobs_and_dask_together_and_a_zero_count(capsys):
 
 
 def _tiny():
-    sources = (base.SourceSpec("random-init", "digits", 0, 60),
-               base.SourceSpec("digits-1ep", "digits", 1, 60),
-               base.SourceSpec("shapes-1ep", "shapes", 1, 60))
-    return R.config("fast", sources=sources, targets=["rotated_digits"], width=8, depth=2,
-                    image_size=8, n_train=12, n_test=20, epochs=2, seeds=(0, 1),
-                    lr_grid=(0.003, 0.01), recipe_models=1, timing_repeats=1, n_boot=50,
-                    lambdas=(0.0, 1.0))
+    """The regression tests' tiny run, with a two-value recipe grid (a recipe chosen)."""
+    from tests.test_experiment_regression import _tiny_config
+    return zoo.replace(_tiny_config(), lr_grid=(0.003, 0.01))
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame, name: str):

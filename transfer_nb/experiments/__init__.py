@@ -20,8 +20,11 @@ experiment contract"), each a package ``transfer_nb.experiments.<paper>`` with `
 
 Beside them, not on the contract yet (:data:`OFF_CONTRACT` says what each lacks):
 :mod:`~transfer_nb.experiments.which_estimator`, which estimator to trust (notebook 07).
-The shared pieces live in :mod:`~transfer_nb.experiments.base` and
-:mod:`~transfer_nb.experiments.gates`.  (Notebook 01's teaching helpers moved to
+The shared pieces live in :mod:`~transfer_nb.experiments.base` (specs, stored runs,
+verdicts), :mod:`~transfer_nb.experiments.cells` (cache keys derived from the config's
+fields, cached cells, the one parallel map: ``--jobs`` / ``--dask``),
+:mod:`~transfer_nb.experiments.zoo` (the source zoo of the papers that train their own
+sources) and :mod:`~transfer_nb.experiments.gates`.  (Notebook 01's teaching helpers moved to
 :mod:`transfer_nb.teaching.coding_rate`; ``transfer_nb.experiments.coding_rate`` is a
 deprecated alias.)
 
