@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from transfer_nb import cache
 from transfer_nb._threads import torch_threads
 from transfer_nb.coding_rate import transrate
 from transfer_nb.estimators import logme
@@ -148,9 +147,21 @@ def _lp_ft(cfg: AdversarialConfig, model, fit, val, test, seed: int) -> dict:
             "ft_curve": np.asarray(out["train_accuracy_curve"], dtype=np.float64)}
 
 
-def _cell_key(cfg: AdversarialConfig, kind: str, eps: float, seed: int) -> str:
-    return cache.hash_inputs(version=VERSION, cfg=dataclasses.asdict(cfg), kind=kind,
-                             eps=float(eps), seed=int(seed))
+_REPORTS = "read by the reports only, after the cells"
+#: every cell's key holds every config field (:func:`base.cell_key`) but these, each with
+#: the reason it cannot change that cell
+CELL_EXCLUDE = {
+    "cell": {"mode": "a preset's name: every field it sets is in the key itself (it picks "
+                     "only the number of worker processes)",
+             **dict.fromkeys(("n_boot", "primary", "moderate_eps", "truth", "pool_targets"),
+                             _REPORTS)},
+}
+
+
+def cell_key(cfg: AdversarialConfig, part: str, **inputs) -> dict:
+    """The cache key of one cell: :func:`transfer_nb.experiments.base.cell_key` with the
+    fields :data:`CELL_EXCLUDE` leaves out of ``part``."""
+    return base.cell_key(cfg, part, CELL_EXCLUDE[part], **inputs)
 
 
 def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dict | None = None,
@@ -171,7 +182,7 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
         practitioner has), ``n_test``, ``num_classes``, and ``source_curve`` /
         ``ft_curve`` (lists, per epoch).
     """
-    from transfer_nb import adversarial, cache, training  # lazy: pulls in torch
+    from transfer_nb import adversarial, training  # lazy: pulls in torch
     from transfer_nb.training import transfer  # lazy: pulls in torch
     from transfer_nb.features import extract_features  # lazy: pulls in torch
 
@@ -200,8 +211,8 @@ def run_cell(cfg: AdversarialConfig, kind: str, eps: float, seed: int, data: dic
             out.update({f"t{i}__{k}": np.asarray(v) for k, v in m.items()})
         return out
 
-    key = _cell_key(cfg, kind, eps, seed)
-    arrays = cache.cached_arrays(_CACHE_KIND, key, compute) if use_cache else compute()
+    key = cell_key(cfg, "cell", kind=kind, eps=float(eps), seed=int(seed))
+    arrays = base.cached_cell(_CACHE_KIND, VERSION, key, compute, use_cache)
     shared = {"kind": kind, "eps": float(eps), "seed": int(seed),
               "eps_pixels": float(eps) * float(arrays["norm"]),
               "imagenet_eps": imagenet_equivalent(eps), "eval_eps": float(cfg.eval_eps)}
