@@ -42,7 +42,7 @@ __all__ = ["papers", "plan", "preregistration", "preregistration_path",
            "check_preregistration", "git", "restrict", "new_target_verdicts", "main"]
 
 #: every paper package of the experiment contract
-ALL_PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+ALL_PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge", "which_estimator")
 #: what a plan (``presets.CONFIRM_PLAN``) must hold
 PLAN_KEYS = ("primary", "secondary", "exclusions", "earlier", "new_targets")
 
