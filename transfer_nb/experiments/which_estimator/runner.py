@@ -74,7 +74,9 @@ def parameters_up_to(model, layer: str) -> int:
 def score_layer(Z, y, Zt, yt, logits=None) -> dict:
     """Every score (timed: ``time_<name>``), the width and the probe's accuracy for one
     layer's features ``Z`` (training images, labels ``y``) and ``Zt`` (test, ``yt``);
-    ``logits``: the source head's outputs on the training images (LEEP, NCE), or None."""
+    ``logits``: the source head's outputs on the training images (LEEP, NCE), or None.
+    A score that refuses the data (a ValueError: e.g. N-LEEP's mixture with fewer than 5
+    images per class) is NaN."""
     from scipy.special import softmax
 
     from transfer_nb.estimators import registry
@@ -84,7 +86,12 @@ def score_layer(Z, y, Zt, yt, logits=None) -> dict:
     out = {"width": float(Z.shape[1])}
     for name in feature_estimators():
         fn = registry.get(name).func
-        out[name], out["time_" + name] = timed(lambda: fn(Z, y, **OPTIONS.get(name, {})))
+        try:
+            out[name], out["time_" + name] = timed(lambda: fn(Z, y, **OPTIONS.get(name, {})))
+        except ValueError:
+            # undefined at this sample size (N-LEEP needs 5 images per class for its
+            # mixture): a missing value, which every claim drops item-wise
+            out[name] = out["time_" + name] = np.nan
     for name in SOURCE_ESTIMATORS:
         out[name] = out["time_" + name] = np.nan
     if logits is not None:
