@@ -16,15 +16,17 @@ experiment contract"), each a package ``transfer_nb.experiments.<paper>`` with `
 * :mod:`~transfer_nb.experiments.adversarial` -- Deng et al., NeurIPS 2021: adversarial
   and semi-supervised source training helps transfer (notebook 05);
 * :mod:`~transfer_nb.experiments.pge` -- Qi et al., 2022: source selection from
-  principal gradients (notebook 06).
+  principal gradients (notebook 06);
+* :mod:`~transfer_nb.experiments.which_estimator` -- which estimator to trust: every
+  score and a size baseline on a zoo of models read at a layer (notebook 07).
 
-Beside them, not on the contract yet (:data:`OFF_CONTRACT` says what each lacks):
-:mod:`~transfer_nb.experiments.which_estimator`, which estimator to trust (notebook 07).
-The shared pieces live in :mod:`~transfer_nb.experiments.base` (specs, stored runs,
-verdicts), :mod:`~transfer_nb.experiments.cells` (cache keys derived from the config's
-fields, cached cells, the one parallel map: ``--jobs`` / ``--dask``),
-:mod:`~transfer_nb.experiments.zoo` (the source zoo of the papers that train their own
-sources) and :mod:`~transfer_nb.experiments.gates`.  (Notebook 01's teaching helpers moved to
+Every experiment is on the contract (:data:`OFF_CONTRACT` is empty: an experiment that
+is not yet would be listed there with what it lacks).  The shared pieces live in
+:mod:`~transfer_nb.experiments.base` (specs, stored runs, verdicts),
+:mod:`~transfer_nb.experiments.cells` (cache keys derived from the config's fields, cached
+cells, the one parallel map: ``--jobs`` / ``--dask``), :mod:`~transfer_nb.experiments.zoo`
+(the source zoo of the papers that train their own sources) and
+:mod:`~transfer_nb.experiments.gates`.  (Notebook 01's teaching helpers moved to
 :mod:`transfer_nb.teaching.coding_rate`; ``transfer_nb.experiments.coding_rate`` is a
 deprecated alias.)
 
@@ -37,17 +39,11 @@ import importlib
 
 #: the paper packages on the experiment contract, in notebook order; the contract test and
 #: the stored-run freshness test run over these
-PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge")
+PAPERS = ("transrate", "head2toe", "regression", "adversarial", "pge", "which_estimator")
 
 #: experiments not on the contract yet -> what each lacks (the contract test holds them as
 #: strict expected failures: remove one from here once it passes)
-OFF_CONTRACT = {
-    "which_estimator": (
-        "a module, not a package experiments/which_estimator/: config(fast=None) instead of "
-        "config(mode, targets=...), run() returns a DataFrame instead of a Results, no "
-        "config_hash, no report (checks/verdicts/summary) or plots submodule, no primary "
-        "claim in its config, no __main__ command line and no stored full run"),
-}
+OFF_CONTRACT: dict = {}
 
 #: every experiment: the papers, then those off the contract
 EXPERIMENTS = PAPERS + tuple(OFF_CONTRACT)
