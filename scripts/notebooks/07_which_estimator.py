@@ -1,5 +1,6 @@
 """Generate notebooks/07_which_estimator.ipynb: every classification score of the registry
-and two static baselines on an offline zoo, judged by evaluate_estimators."""
+and two static baselines on an offline zoo, judged by evaluate_estimators; the result is
+the pre-registered confirmation (results/which_estimator/confirm/)."""
 from __future__ import annotations
 
 import sys
@@ -7,8 +8,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from make_notebooks import ROOT, build, code, exercise, md  # noqa: E402
+from transfer_nb.lessons import READING  # noqa: E402
 
 PATH = "notebooks/07_which_estimator.ipynb"
+
+#: the result table's rows (claims of the which_estimator report), primary first
+CLAIMS = ["parc ranks the items better than params (size)",
+          "knn ranks the items better than params (size)",
+          "logme ranks the items better than params (size)",
+          "transrate ranks the items better than params (size)",
+          "params (size) correlates with probe accuracy",
+          "imagenet items alone: parc ranks them better than params (size)",
+          "imagenet items alone: params correlates",
+          "small_cnn items alone: logme correlates"]
 
 SETUP = """
 %matplotlib inline
@@ -52,8 +64,9 @@ size correlates 0.91 on the usual zoo against LogME's 0.57.
         md("""
 ## 1. The data, seen
 
-Two targets, 10 labelled images per class: handwritten **digits**, and **shapes** moved to a
-harder domain (random colours and textures). The **items** are models read at one layer: the
+The targets have few labelled images per class (few labels keep the probes off the accuracy
+ceiling): drawn **shapes** moved to a harder domain (random colours and textures), and
+**lowercase letters** rendered as glyphs. The **items** are models read at one layer: the
 three ImageNet EfficientNet-Lite models truncated at six depths each, and small CNNs trained
 here on other tasks (random init, other sources, more or less data, label noise).
 """),
@@ -78,70 +91,80 @@ selector
 corr = selector.correlation
 display(Markdown(f"Over {int(corr['n'])} layers, TransRate against probe accuracy: Kendall τ "
                  f"{corr['kendall']:+.2f} [{corr['kendall_low']:+.2f}, {corr['kendall_high']:+.2f}]. "
-                 "Nine items give a wide interval: one model's layers decide little, a zoo decides more."))
+                 "So few items give a wide interval: one model's layers decide little, a zoo decides more."))
 """),
         md("""
 ## 3. The experiment, run
 
 Every classification score of the registry and two **static baselines** (the parameter count
-up to the layer, and the feature width) on every item; the ground truth is a linear probe on
-the item's frozen features. A target counts only when the items' accuracies spread over at
-least 3 standard errors and none reaches the accuracy ceiling (`stats.CEILING`).
+up to the layer, `params`, and the feature width) on every item; the ground truth is a linear
+probe on the item's frozen features, on each draw of the labelled images. A target counts
+only when the items' accuracies spread over at least 3 standard errors (seed noise and test
+sampling both counted) and none reaches the accuracy ceiling (`stats.CEILING`); a *family*
+(ImageNet items, small CNNs) is judged alone only on the targets where its own items pass.
 """),
         code("""
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")          # solver chatter of the probes and mixtures
-    table = W.run(cfg)                       # cached on disk: re-running is fast
-gate_table = W.checks(table)
-fig = W.plot_items(table, check=gate_table)
+    res = W.run(cfg)                         # cached on disk: re-running is fast
+gate_table = W.checks(res)
+fig = W.plot_items(res, check_table=gate_table)
 """),
         md("""
 ## 4. The result
 
-Each score's Kendall τ within each passing target, pooled, and its **paired** difference with
-the size baseline (`params`) on the same bootstrap resamples: *better than params* when the
-whole 95 % interval of the difference lies above 0. The table lists the three scores the
-findings above name, and the best column; the appendix has every column with its paper. This
-notebook has no stored full run yet: the numbers are the run you just executed, and "the best
-column" is picked after looking at every score, so it is *exploratory* (a finding to confirm on
-new targets, not a result). `params` is "-" within the small CNNs: they all have the same size.
+""" + READING + """
+
+The claim under test: **PARC ranks the items better than their size does** (the paired
+difference of their Kendall τ with the probe accuracy, within each target, on the same
+bootstrap resamples). It was found by looking: PARC was the best column of an earlier run of
+this notebook, and the stored full run (exploratory) agreed. So it was **pre-registered** and
+tested again on new draws and new targets (the appendix names them), with the two model
+families also judged alone. The evidence column is that confirmation; the last column is the
+fast run you just executed.
 """),
+        code(f"CLAIMS = {CLAIMS!r}  # the table's rows: the rest is in the appendix"
+             .replace("', '", "',\n          '")),
         code("""
-ev = W.evaluate(table, cfg, gate_table)
-ev_size = W.evaluate(table, cfg, gate_table, against="params")
-best = ev.attrs["against"]
-rows = list(dict.fromkeys([best, "knn", "logme", "transrate", "params"]))
-result = pd.DataFrame({
-    "kendall τ [95 %]": [lessons.interval_text(ev.loc[r, "kendall"], ev.loc[r, "kendall_low"],
-                                               ev.loc[r, "kendall_high"]) for r in rows],
-    "minus params [95 %]": [lessons.interval_text(ev_size.loc[r, "difference"], ev_size.loc[r, "difference_low"],
-                                                  ev_size.loc[r, "difference_high"]) for r in rows],
-    "verdict against params": [ev_size.loc[r, "verdict"] for r in rows]}, index=pd.Index(rows, name="column"))
-display(result)
-"""),
-        md("**Within one family.** The same τ over every item, then over each family alone:"),
-        code("""
-families = W.by_family(table, cfg, gate_table)
-families
+runs = lessons.stored_runs("which_estimator", W)
+stored, name, label = lessons.stored_verdicts(runs, W)
+fast_verdicts = W.verdicts(res)
+evidence = stored.get(name, fast_verdicts)
+short = dict(zip(CLAIMS, ["PARC beats size (primary)", "k-NN beats size", "LogME beats size",
+                          "TransRate beats size", "size correlates",
+                          "ImageNet alone: PARC beats size", "ImageNet alone: size correlates",
+                          "small CNNs alone: LogME correlates"]))
+papers = {CLAIMS[0]: "found by looking", CLAIMS[1]: "Sorkhei: k-NN wins",
+          CLAIMS[2]: "Singh: the opposite", CLAIMS[4]: "Singh: it does"}
+display(lessons.result_table(evidence, fast_verdicts, claims=CLAIMS, short_names=short,
+                             papers=papers, evidence_label=label or "this run"))
+display(Markdown(lessons.read_aloud(evidence, run=f"the {name or 'fast'} run")))
 """),
         md("## 5. What we learned"),
         code("""
-used = [t for t in gate_table.index if gate_table.loc[t, "passes"]]
+conf, expl = stored.get("confirmation"), stored.get("exploratory")
+both = lambda c: (f"exploratory {lessons.said(expl, c)}, confirmation {lessons.said(conf, c)}"
+                  if conf is not None and expl is not None else lessons.said(evidence, c))
 display(Markdown("\\n".join([
-    f"* **{len(used)} of {len(gate_table)} targets** passed the gates ({', '.join(used) or 'none'}); "
-    + ("with one target, whether the winner changes with the target cannot be read." if len(used) < 2
-       else "the per-target winners are in the appendix."),
-    f"* **The best column here is {best}** ({registry.get(best).reference if best in registry.REGISTRY else 'a baseline'}), "
-    f"τ {result.loc[best, 'kendall τ [95 %]']}; against the size baseline: "
-    f"{result.loc[best, 'verdict against params']} (picked after looking: exploratory).",
-    f"* **kNN** {result.loc['knn', 'verdict against params']}; **LogME** "
-    f"{result.loc['logme', 'verdict against params']}; **TransRate** "
-    f"{result.loc['transrate', 'verdict against params']} (paired differences, table above).",
-    f"* **Two families**: LogME's τ is {families.loc['logme', 'all items']} over every item, and "
-    + ", ".join(f"{families.loc['logme', c]} over {c.replace(' only', '')} alone" for c in families.columns[1:])
-    + ": where the within-family values are lower, part of the zoo-wide correlation is the gap "
-    "between the families, not a ranking within them.",
+    f"* **Does PARC rank the items better than their size?** {both(CLAIMS[0])}. A finding that "
+    "does not survive its pre-registered test is not a finding: the headline is the confirmation.",
+    f"* **k-NN against size**: {both(CLAIMS[1])}; LogME against size: {both(CLAIMS[2])}; "
+    f"TransRate against size: {both(CLAIMS[3])}.",
+    f"* **Size alone** correlates {both(CLAIMS[4])} over the whole zoo, but within the ImageNet "
+    f"items alone {both(CLAIMS[6])}: most of its correlation is the gap between the families "
+    "(big ImageNet models transfer better than small CNNs), not a ranking within them.",
+    f"* **Within one family** the scores still rank: within the ImageNet items PARC beats size "
+    f"{both(CLAIMS[5])}; within the small CNNs, which all have one size, LogME correlates "
+    f"{both(CLAIMS[7])}.",
 ])))
+"""),
+        md("""
+**Your fast run, every column.** The same τ per score over every item and each family alone
+(fast mode: few items; the stored runs in the appendix decide):
+"""),
+        code("""
+families = W.by_family(res, check_table=gate_table)
+families
 """),
         md("""
 ## 6. Exercises
@@ -164,8 +187,21 @@ or the *Exercise solutions* page of the docs.
 ---
 ## Appendix: the evidence
 
+For the reader who audits: the pre-registered confirmation and the exploratory full run,
+each with its provenance, gates per target (and per family), every claim with its rule and
+the generated summary; then the scores and this fast run's own details.
+"""),
+        code("""
+display(Markdown("### The pre-registered confirmation"))
+conf_run, _ = lessons.evidence("which_estimator", W.config("confirm"), W, confirm=True)
+display(Markdown("### The exploratory full run"))
+full, full_verdicts = lessons.evidence("which_estimator", W.config("full"), W)
+if full is not None:
+    fig = W.plot_items(full)
+"""),
+        md("""
 **The scores** (every classification score of the registry, with its paper) and the
-configuration of this run:
+configuration of this fast run:
 """),
         code("""
 pd.DataFrame({"inputs": [", ".join(registry.get(n).inputs) for n in W.score_names()[:-2]],
@@ -174,12 +210,15 @@ pd.DataFrame({"inputs": [", ".join(registry.get(n).inputs) for n in W.score_name
 """, check=True),
         code("print(W.describe(cfg))", check=True),
         md("""
-**The gates and every column.** `evaluate_estimators` on the passing targets: Pearson r,
+**Every column of this fast run.** `evaluate_estimators` on the passing targets: Pearson r,
 Kendall τ and weighted τ within each target and pooled (Fisher-z for Pearson, plain mean for
 the taus), each with a bootstrap interval that resamples items within targets; the
-leave-one-out range of Kendall τ; each column's paired difference against the best one.
+leave-one-out range of Kendall τ; each column's paired difference against the best one, then
+against `params`. "The best column" is picked after looking at every score: exploratory.
 """),
         code("""
+ev = W.evaluate(res, check_table=gate_table)
+ev_size = W.evaluate(res, against="params", check_table=gate_table)
 display(gate_table.round(3))
 display(ev[["kind", "kendall", "kendall_low", "kendall_high", "loo_min", "loo_max", "pearson",
             "weighted_tau", "difference", "difference_low", "difference_high", "verdict", "n"]].round(3))
@@ -187,10 +226,10 @@ fig = plot_estimators(ev)
 display(ev_size[["kind", "kendall", "difference", "difference_low", "difference_high", "verdict"]].round(3))
 """),
         code("""
-per_target, best_per_target = W.per_target_best(table, cfg, gate_table)
+per_target, best_per_target = W.per_target_best(res, check_table=gate_table)
 display(per_target.round(3))
-display(Markdown(W.summary(gate_table, ev, ev_size, best_per_target)))
-times = table[[c for c in table.columns if c.startswith("time_")]].median()
+display(Markdown(W.summary(res, fast_verdicts, gate_table)))
+times = res.table[[c for c in res.table.columns if c.startswith("time_")]].median()
 times.index = [c[len("time_"):] for c in times.index]
 display(times.sort_values().to_frame("median seconds").T.round(4))
 """),
