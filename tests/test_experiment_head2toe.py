@@ -70,6 +70,36 @@ def test_far_versus_near_is_decided_over_targets():
                  "verdict"] == "not reproduced"
 
 
+def test_far_minus_near_paired_within_seed_has_a_leave_one_target_out_range():
+    v = _v(_results(h2t=0.80, ft=0.80, probe=0.70, far_bonus=0.08))
+    row = v.loc[E.report.FAR_PAIRED]
+    assert row["verdict"] == "reproduced" and row["estimate"] == pytest.approx(0.08, abs=0.005)
+    # the seed jitter is shared by the methods: within seed it cancels, the interval is tight
+    assert row["high"] - row["low"] < 0.02
+    assert row["loo_low"] <= row["estimate"] <= row["loo_high"]
+    v = _v(_results(h2t=0.80, ft=0.80, probe=0.70, far_bonus=-0.08))
+    assert v.loc[E.report.FAR_PAIRED, "verdict"] == "not reproduced"
+
+
+def test_a_paired_claim_one_target_carries_is_fragile():
+    """Head2Toe 0.04 below fine-tuning everywhere but 0.16 above on letters: 'matches'
+    on the mean of four targets, 'not reproduced' without letters, so fragile."""
+    r = _results(h2t=0.56, ft=0.60, probe=0.50)
+    on = (r.table["target"] == "letters") & (r.table["method"] == E.HEAD2TOE)
+    r.table.loc[on, "accuracy"] += 0.20
+    v = _v(r)
+    primary = v[v["primary"]].iloc[0]
+    assert primary["estimate"] == pytest.approx(0.01, abs=0.005)
+    assert primary["verdict"] == "fragile" and primary["loo_flips"] == "letters"
+    assert primary["loo_low"] == pytest.approx(-0.04, abs=0.005)
+    assert primary["loo_high"] == pytest.approx((0.16 - 0.08) / 3, abs=0.005)
+    assert "leaving out letters flips it" in E.report.summary(r, v.reset_index())
+    # without the outlier the same design is decisive and not fragile
+    plain = _v(_results(h2t=0.56, ft=0.60, probe=0.50))
+    assert plain[plain["primary"]]["verdict"].iloc[0] == "not reproduced"
+    assert (plain["loo_flips"].fillna("") == "").all() and "fragile" not in set(plain["verdict"])
+
+
 def test_fine_tuning_below_the_probe_fails_the_gate_and_excludes_every_claim():
     r = _results(h2t=0.80, ft=0.60, probe=0.75)
     chk = E.report.checks(r)
