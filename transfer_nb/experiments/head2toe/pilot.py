@@ -16,7 +16,7 @@ import sys
 import time
 
 from transfer_nb.experiments.base import TargetSpec
-from transfer_nb.experiments.head2toe.presets import config
+from transfer_nb.experiments.head2toe.presets import CONFIRM_DESIGN, config
 
 __all__ = ["CANDIDATES", "PILOT_SEEDS", "PILOT_PER_CLASS", "PILOT_FAR", "gate_pilot", "main"]
 
@@ -57,8 +57,10 @@ PILOT_FAR = ("digit-glyphs", "symbols", "lowercase-glyphs", "polygons")
 
 
 def gate_pilot(targets=CANDIDATES, seeds=PILOT_SEEDS, far=PILOT_FAR, progress=False):
-    """The gates of ``targets`` on ``seeds`` under the full preset's recipe (Head2Toe
-    cross-validated, the 4-recipe fine-tuning grid), and nothing else.
+    """The gates of ``targets`` on ``seeds`` under the confirmation's design (the full
+    preset with :data:`~transfer_nb.experiments.head2toe.presets.CONFIRM_DESIGN`: Head2Toe
+    cross-validated, the 4-recipe fine-tuning grid on one validation draw), and nothing
+    else.
 
     Returns
     -------
@@ -69,8 +71,8 @@ def gate_pilot(targets=CANDIDATES, seeds=PILOT_SEEDS, far=PILOT_FAR, progress=Fa
     from transfer_nb.experiments.head2toe import report, runner
     rows = []
     for spec in targets:
-        cfg = dataclasses.replace(config("full"), targets=(spec,), seeds=tuple(seeds),
-                                  far=tuple(far))
+        cfg = dataclasses.replace(config("full"), **CONFIRM_DESIGN, targets=(spec,),
+                                  seeds=tuple(seeds), far=tuple(far))
         t0 = time.perf_counter()
         res = runner.run(cfg, progress=progress, use_cache=True)
         chk = report.checks(res)

@@ -26,6 +26,12 @@ PAPER = {
     "cheaper_memory": "at a fraction of fine-tuning's training cost (memory)",
 }
 
+#: what the confirmation changes in the full preset's design besides targets and seeds
+#: (fixed before the gate-only pilot, which runs under it): one validation draw for the
+#: fine-tuning recipe (three draws of 8 images each were the full preset's; with 10
+#: labelled images per class one draw fits 40, and three took 4.5 minutes per target)
+CONFIRM_DESIGN = {"recipe_draws": 1}
+
 PRIMARY = ("Head2Toe matches fine-tuning on average over the targets: paired per-seed "
            "difference, non-inferiority with margin 0.03")
 
