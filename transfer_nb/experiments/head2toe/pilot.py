@@ -15,8 +15,9 @@ import dataclasses
 import sys
 import time
 
-from transfer_nb.experiments.base import TargetSpec
-from transfer_nb.experiments.head2toe.presets import CONFIRM_DESIGN, config
+from transfer_nb.experiments.head2toe.presets import (CANDIDATE_FAR, CANDIDATES,
+                                                      CONFIRM_DESIGN, CONFIRM_PER_CLASS,
+                                                      config)
 
 __all__ = ["CANDIDATES", "PILOT_SEEDS", "PILOT_PER_CLASS", "PILOT_FAR", "gate_pilot", "main"]
 
@@ -24,36 +25,9 @@ __all__ = ["CANDIDATES", "PILOT_SEEDS", "PILOT_PER_CLASS", "PILOT_FAR", "gate_pi
 PILOT_SEEDS = (900, 901, 902)
 #: labelled images per class in the pilot (the exploratory run's 2 left fine-tuning below
 #: the probe on every near target)
-PILOT_PER_CLASS = 10
-_FIXED = (("split", "fixed"),)
-
-
-def _tex(name, classes, region=96):
-    return TargetSpec(name, "textures", PILOT_PER_CLASS, 200,
-                      (("classes", classes), ("region", region)) + _FIXED)
-
-
-def _glyphs(name, chars):
-    return TargetSpec(name, "glyphs", PILOT_PER_CLASS, 200, (("chars", chars),) + _FIXED)
-
-
-#: candidate targets: near ImageNet (photographs; the first three are the exploratory
-#: run's near targets at more labels per class, the fourth new), and far (renderings
-#: no Head2Toe run or pilot used: new characters, new shape classes)
-CANDIDATES = (
-    _tex("objects", ("astronaut", "chelsea", "coffee", "rocket")),
-    _tex("scenes", ("camera", "coins", "motorcycle", "clock")),
-    _tex("close-ups", ("ihc", "hubble", "retina", "moon"), region=32),
-    _tex("surfaces", ("brick", "grass", "gravel", "moon")),
-    _glyphs("digit-glyphs", "2357"),
-    _glyphs("symbols", "+=%#"),
-    _glyphs("lowercase-glyphs", "aens"),
-    TargetSpec("polygons", "shapes", PILOT_PER_CLASS, 200,
-               (("classes", ("circle", "triangle", "square", "pentagon")), ("shift", 0.7))
-               + _FIXED),
-)
-#: the far candidates (renderings)
-PILOT_FAR = ("digit-glyphs", "symbols", "lowercase-glyphs", "polygons")
+PILOT_PER_CLASS = CONFIRM_PER_CLASS
+#: the candidates and which of them are far (renderings)
+PILOT_FAR = CANDIDATE_FAR
 
 
 def gate_pilot(targets=CANDIDATES, seeds=PILOT_SEEDS, far=PILOT_FAR, progress=False):

@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from transfer_nb.experiments.base import (TargetSpec, check_targets, config_hash as _hash,
-                                          resolve_mode, target_specs)
+from transfer_nb.experiments.base import (CONFIRM, MODES, TargetSpec, check_targets,
+                                          config_hash as _hash, resolve_mode, target_specs)
 
 __all__ = ["Head2ToeConfig", "config", "describe", "config_hash", "PAPER", "PRIMARY",
-           "NEAR", "FAR", "PROBE", "FINETUNE", "HEAD2TOE"]
+           "NEAR", "FAR", "PROBE", "FINETUNE", "HEAD2TOE", "CONFIRM_PLAN", "CONFIRM_DESIGN",
+           "CANDIDATES", "CONFIRM_TARGETS", "CONFIRM_FAR", "CONFIRM_SEEDS"]
 
 VERSION = "head2toe-exp-v3"  # v3: recipe over several draws; final-fit costs
 
@@ -61,6 +62,59 @@ def _targets(per_class: int, n_test: int) -> tuple:
             ("classes", ("hexagon", "star", "cross", "heart")), ("shift", 0.7)), **kw))
 
 
+# ------------------------------------------------------------------ the confirmation
+#: labelled images per class of the confirmation (and its gate-only pilot): at 2 (the
+#: stored run's) fine-tuning fell below the probe on every near target
+CONFIRM_PER_CLASS = 10
+_FIXED = (("split", "fixed"),)
+
+
+def _tex(name: str, classes: tuple, region: int = 96) -> TargetSpec:
+    return TargetSpec(name, "textures", CONFIRM_PER_CLASS, 200,
+                      (("classes", classes), ("region", region)) + _FIXED)
+
+
+def _chars(name: str, chars: str) -> TargetSpec:
+    return TargetSpec(name, "glyphs", CONFIRM_PER_CLASS, 200, (("chars", chars),) + _FIXED)
+
+
+#: the gate-only pilot's candidates (:mod:`.pilot`), each on a fixed split: near ImageNet
+#: (photographs: the stored run's three near targets at more labels, and one new), far
+#: (renderings no Head2Toe run or pilot used before: new characters, new shape classes)
+CANDIDATES = (
+    _tex("objects", ("astronaut", "chelsea", "coffee", "rocket")),
+    _tex("scenes", ("camera", "coins", "motorcycle", "clock")),
+    _tex("close-ups", ("ihc", "hubble", "retina", "moon"), region=32),
+    _tex("surfaces", ("brick", "grass", "gravel", "moon")),
+    _chars("digit-glyphs", "2357"),
+    _chars("symbols", "+=%#"),
+    _chars("lowercase-glyphs", "aens"),
+    TargetSpec("polygons", "shapes", CONFIRM_PER_CLASS, 200,
+               (("classes", ("circle", "triangle", "square", "pentagon")), ("shift", 0.7))
+               + _FIXED),
+    # the pilot's second round (after the first: near below the probe, glyphs at ceiling)
+    _tex("small-crops", ("astronaut", "chelsea", "coffee", "rocket", "camera", "coins"),
+         region=24),
+    TargetSpec("faces", "lfw_faces", CONFIRM_PER_CLASS, 50, _FIXED),
+    TargetSpec("bdpq", "glyphs", CONFIRM_PER_CLASS, 200,
+               (("chars", "bdpq"), ("jitter", 2.0)) + _FIXED),
+    TargetSpec("mnuh", "glyphs", CONFIRM_PER_CLASS, 200,
+               (("chars", "mnuh"), ("jitter", 2.0), ("invert", True)) + _FIXED),
+    TargetSpec("shapes-85", "shapes", CONFIRM_PER_CLASS, 200,
+               (("classes", ("triangle", "pentagon", "star", "heart")), ("shift", 0.85))
+               + _FIXED),
+)
+#: the far candidates (renderings)
+CANDIDATE_FAR = ("digit-glyphs", "symbols", "lowercase-glyphs", "polygons", "bdpq", "mnuh",
+                 "shapes-85")
+#: the confirmation's targets: the candidates that passed the pilot's gates
+CONFIRM_NAMES = ('polygons',)
+CONFIRM_TARGETS = tuple(t for t in CANDIDATES if t.name in CONFIRM_NAMES)
+CONFIRM_FAR = tuple(n for n in CANDIDATE_FAR if n in CONFIRM_NAMES)
+#: seeds no Head2Toe run or pilot used (full 0-9, fast 0-1, the pilot 900-902)
+CONFIRM_SEEDS = (30, 31, 32, 33, 34, 35)
+
+
 @dataclass(frozen=True)
 class Head2ToeConfig:
     """Everything that defines a run (hashed: a stored run is stale when it changes)."""
@@ -101,18 +155,29 @@ def config(mode: str | None = None, targets=None, **overrides) -> Head2ToeConfig
 
     Parameters
     ----------
-    mode : {"fast", "full"}, optional
+    mode : {"fast", "full", "confirm"}, optional
         ``None`` reads the environment (``CI`` / ``TRANSFER_NB_FAST``: fast).  Full: 6
         targets (3 near, 3 far), 10 seeds, Head2Toe cross-validated, a 4-recipe
         (lr, epochs) fine-tuning grid.  Fast: 2 targets (1 near, 1 far), 2 seeds, Head2Toe at the
-        paper's default fraction, a 2-recipe grid.
+        paper's default fraction, a 2-recipe grid.  Confirm: the pre-registered
+        confirmation (:data:`CONFIRM_PLAN`): the full design with one recipe draw
+        (:data:`CONFIRM_DESIGN`), :data:`CONFIRM_TARGETS` at 10 labelled images per class,
+        new seeds; ``targets`` and ``overrides`` are refused.
     targets : sequence of str or path, optional
         Data-set names or image folders (one subfolder per class) replacing the paper's
         targets (a folder counts as near unless its name is in ``far=``).
     **overrides
         Any field of :class:`Head2ToeConfig`.
     """
-    mode = resolve_mode(mode)
+    mode = resolve_mode(mode, (*MODES, CONFIRM))
+    if mode == CONFIRM:
+        if targets is not None or overrides:
+            raise ValueError("config('confirm') is the pre-registered design: it takes no "
+                             "targets or overrides (use 'full' for your own)")
+        cfg = dataclasses.replace(Head2ToeConfig(mode, CONFIRM_TARGETS), **CONFIRM_DESIGN,
+                                  far=CONFIRM_FAR, seeds=CONFIRM_SEEDS)
+        check_targets(cfg.targets, extra_per_class=cfg.val_per_class)
+        return cfg
     default = _targets(2, 200)
     if mode == "fast":
         cfg = Head2ToeConfig(mode, (default[0], default[3]), seeds=(0, 1), cv=False,
