@@ -156,3 +156,25 @@ def test_sweep_feeds_the_widget():
     sweep = E.report.sweep(r, "t", 0)
     assert [s["keep_fraction"] for s in sweep] == [0.02, 0.1]
     assert sweep[1]["layer_counts"] == {"a": 10, "b": 6} and sweep[1]["n_features"] == 16
+
+
+def test_the_pilot_shows_the_gates_and_nothing_else(monkeypatch):
+    """The gate-only pilot (DESIGN rule 6) returns gate flags and reasons, no accuracy,
+    no difference, and runs each candidate under the confirmation's design."""
+    from transfer_nb.experiments.head2toe import pilot, runner
+    seen = []
+
+    def fake_run(cfg, progress=False, use_cache=True):
+        seen.append(cfg)
+        r = _results(h2t=0.80, ft=0.60, probe=0.75)      # fine-tuning below the probe
+        return confirm.restrict(r, ["objects"])
+
+    from transfer_nb.experiments import confirm
+    monkeypatch.setattr(runner, "run", fake_run)
+    out = pilot.gate_pilot(pilot.CANDIDATES[:1], seeds=(900, 901))
+    assert list(out.columns) == ["target", "group", "fine-tuning trained", "below ceiling",
+                                 "passes", "reason", "seconds"]
+    assert not out["passes"].iloc[0] and "under-trained" in out["reason"].iloc[0]
+    cfg = seen[0]
+    assert cfg.seeds == (900, 901) and cfg.recipe_draws == 1 and cfg.cv
+    assert cfg.targets == pilot.CANDIDATES[:1]
