@@ -70,6 +70,36 @@ def test_far_versus_near_is_decided_over_targets():
                  "verdict"] == "not reproduced"
 
 
+def test_far_minus_near_paired_within_seed_has_a_leave_one_target_out_range():
+    v = _v(_results(h2t=0.80, ft=0.80, probe=0.70, far_bonus=0.08))
+    row = v.loc[E.report.FAR_PAIRED]
+    assert row["verdict"] == "reproduced" and row["estimate"] == pytest.approx(0.08, abs=0.005)
+    # the seed jitter is shared by the methods: within seed it cancels, the interval is tight
+    assert row["high"] - row["low"] < 0.02
+    assert row["loo_low"] <= row["estimate"] <= row["loo_high"]
+    v = _v(_results(h2t=0.80, ft=0.80, probe=0.70, far_bonus=-0.08))
+    assert v.loc[E.report.FAR_PAIRED, "verdict"] == "not reproduced"
+
+
+def test_a_paired_claim_one_target_carries_is_fragile():
+    """Head2Toe 0.04 below fine-tuning everywhere but 0.16 above on letters: 'matches'
+    on the mean of four targets, 'not reproduced' without letters, so fragile."""
+    r = _results(h2t=0.56, ft=0.60, probe=0.50)
+    on = (r.table["target"] == "letters") & (r.table["method"] == E.HEAD2TOE)
+    r.table.loc[on, "accuracy"] += 0.20
+    v = _v(r)
+    primary = v[v["primary"]].iloc[0]
+    assert primary["estimate"] == pytest.approx(0.01, abs=0.005)
+    assert primary["verdict"] == "fragile" and primary["loo_flips"] == "letters"
+    assert primary["loo_low"] == pytest.approx(-0.04, abs=0.005)
+    assert primary["loo_high"] == pytest.approx((0.16 - 0.08) / 3, abs=0.005)
+    assert "leaving out letters flips it" in E.report.summary(r, v.reset_index())
+    # without the outlier the same design is decisive and not fragile
+    plain = _v(_results(h2t=0.56, ft=0.60, probe=0.50))
+    assert plain[plain["primary"]]["verdict"].iloc[0] == "not reproduced"
+    assert (plain["loo_flips"].fillna("") == "").all() and "fragile" not in set(plain["verdict"])
+
+
 def test_fine_tuning_below_the_probe_fails_the_gate_and_excludes_every_claim():
     r = _results(h2t=0.80, ft=0.60, probe=0.75)
     chk = E.report.checks(r)
@@ -126,3 +156,25 @@ def test_sweep_feeds_the_widget():
     sweep = E.report.sweep(r, "t", 0)
     assert [s["keep_fraction"] for s in sweep] == [0.02, 0.1]
     assert sweep[1]["layer_counts"] == {"a": 10, "b": 6} and sweep[1]["n_features"] == 16
+
+
+def test_the_pilot_shows_the_gates_and_nothing_else(monkeypatch):
+    """The gate-only pilot (DESIGN rule 6) returns gate flags and reasons, no accuracy,
+    no difference, and runs each candidate under the confirmation's design."""
+    from transfer_nb.experiments.head2toe import pilot, runner
+    seen = []
+
+    def fake_run(cfg, progress=False, use_cache=True):
+        seen.append(cfg)
+        r = _results(h2t=0.80, ft=0.60, probe=0.75)      # fine-tuning below the probe
+        return confirm.restrict(r, ["objects"])
+
+    from transfer_nb.experiments import confirm
+    monkeypatch.setattr(runner, "run", fake_run)
+    out = pilot.gate_pilot(pilot.CANDIDATES[:1], seeds=(900, 901))
+    assert list(out.columns) == ["target", "group", "fine-tuning trained", "below ceiling",
+                                 "passes", "reason", "seconds"]
+    assert not out["passes"].iloc[0] and "under-trained" in out["reason"].iloc[0]
+    cfg = seen[0]
+    assert cfg.seeds == (900, 901) and cfg.recipe_draws == 1 and cfg.cv
+    assert cfg.targets == pilot.CANDIDATES[:1]

@@ -150,3 +150,62 @@ def test_seed_aware_se_counts_seed_noise():
     assert stats.seed_aware_se(per_seed, 200) > 1.5 * binomial_only
     with pytest.raises(ValueError, match="n_test must be a positive integer"):
         stats.seed_aware_se(per_seed, 0)
+
+
+def _up(low, high):
+    return stats.direction_verdict(low, high, 1.0)
+
+
+def test_paired_over_targets_is_the_t_interval_of_the_seeds_target_means():
+    rng = np.random.default_rng(1)
+    diff = 0.05 + rng.normal(0, 0.02, size=(3, 8))
+    out = stats.paired_over_targets(diff, _up, names=["a", "b", "c"])
+    ref = stats.paired_difference(diff.mean(axis=0), np.zeros(8))
+    assert out["estimate"] == pytest.approx(ref["estimate"])
+    assert (out["low"], out["high"]) == pytest.approx((ref["low"], ref["high"]))
+    # each target left out once: the range of the three two-target means
+    loo = [diff[[1, 2]].mean(), diff[[0, 2]].mean(), diff[[0, 1]].mean()]
+    assert (out["loo_low"], out["loo_high"]) == pytest.approx((min(loo), max(loo)))
+    assert out["verdict"] == "reproduced" and out["flips"] == []
+
+
+def test_paired_over_targets_labels_a_one_target_verdict_fragile():
+    """Two targets near 0 and one far above carry a 'reproduced' that leaving the third
+    out turns into 'inconclusive' (the Head2Toe exploratory run's brackets)."""
+    rng = np.random.default_rng(2)
+    diff = np.vstack([rng.normal(0, 0.03, 10), rng.normal(0, 0.03, 10),
+                      0.30 + rng.normal(0, 0.01, 10)])
+    out = stats.paired_over_targets(diff, _up, names=["letters", "shapes", "brackets"])
+    assert _up(out["low"], out["high"]) == "reproduced"
+    assert out["verdict"] == "fragile" and out["flips"] == ["brackets"]
+    assert out["loo_low"] == pytest.approx(diff[:2].mean())
+    assert out["loo_high"] == pytest.approx(diff[[0, 2]].mean() if diff[0].mean() >
+                                            diff[1].mean() else diff[[1, 2]].mean())
+    # an inconclusive verdict is never fragile: there is nothing to flip
+    flat = stats.paired_over_targets(diff - diff.mean(), _up)
+    assert flat["verdict"] == "inconclusive" and flat["flips"] == []
+
+
+def test_paired_over_targets_far_minus_near_per_seed():
+    seeds = np.arange(6) * 0.01
+    diff = np.vstack([0.10 + seeds, 0.12 + seeds, 0.00 + seeds, 0.02 + seeds])
+    far = np.array([True, True, False, False])
+    out = stats.paired_over_targets(diff, _up, in_a=far)
+    # the seed shift cancels within seed: every seed's far - near is 0.10
+    assert out["estimate"] == pytest.approx(0.10)
+    assert out["high"] - out["low"] == pytest.approx(0.0, abs=1e-9)
+    assert (out["loo_low"], out["loo_high"]) == pytest.approx((0.09, 0.11))
+    # a group of one target is never left empty: only the other group's targets go
+    one = stats.paired_over_targets(diff[1:], _up, in_a=far[1:])
+    assert (one["loo_low"], one["loo_high"]) == pytest.approx((0.10, 0.12))
+    none = stats.paired_over_targets(diff[:2], _up, in_a=far[:2])
+    assert np.isnan(none["estimate"]) and none["verdict"] == "inconclusive"
+
+
+def test_paired_over_targets_says_what_was_wrong():
+    with pytest.raises(ValueError, match="n_targets, n_seeds"):
+        stats.paired_over_targets(np.zeros(5), _up)
+    with pytest.raises(ValueError, match="one True/False per target"):
+        stats.paired_over_targets(np.zeros((3, 4)), _up, in_a=[True, False])
+    with pytest.raises(ValueError, match="names must name each"):
+        stats.paired_over_targets(np.zeros((3, 4)), _up, names=["a"])

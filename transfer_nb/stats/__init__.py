@@ -14,7 +14,8 @@ The one place of the library that correlates scores with accuracies:
   within-target), :func:`paired_correlation_difference` and :func:`paired_difference`
   ("A beats B" is a paired difference), :func:`noninferiority_verdict` ("matches" with a
   stated margin, and "beats" when the interval clears it), :func:`leave_one_out_range` and
-  :func:`correlation_verdict` (the *fragile* label when one item flips a verdict).
+  :func:`correlation_verdict` (the *fragile* label when one item flips a verdict), and
+  :func:`paired_over_targets` (the same label for a paired claim over targets).
 
 With 10-30 items the bootstrap intervals are wide; reading them instead of the point
 estimate is the point of this module.  All three statistics are computed for a whole
@@ -31,7 +32,8 @@ import numpy as np
 __all__ = ["rank_correlations", "interval_verdict", "discrimination", "accuracy_se", "mean_interval",
            "seed_aware_se", "pooled_within", "paired_correlation_difference", "paired_difference",
            "noninferiority_verdict", "leave_one_out_range", "correlation_verdict", "direction_verdict",
-           "group_difference", "pooled_within_permutation", "MIN_GROUP_ITEMS",
+           "group_difference", "paired_over_targets", "pooled_within_permutation",
+           "MIN_GROUP_ITEMS",
            "MIN_GROUP_REASON",
            "STATISTICS", "CEILING", "N_SE", "VERDICTS"]
 
@@ -49,7 +51,8 @@ _COLUMNS = [f"{s}{suffix}" for s in STATISTICS for suffix in ("", "_low", "_high
 from transfer_nb.stats._batched import (_all_stats, _constant_note,  # noqa: E402
                                         _dropped_note, _grouping, _loo_values, _note,
                                         _one_stat, _pool, _pooled_interval)
-from transfer_nb.stats._group import group_difference, pooled_within_permutation  # noqa: E402
+from transfer_nb.stats._group import (group_difference, paired_over_targets,  # noqa: E402
+                                      pooled_within_permutation)
 from transfer_nb._validation import check_scalar  # noqa: E402
 from transfer_nb.stats._inputs import (MIN_GROUP_ITEMS, MIN_GROUP_REASON,  # noqa: E402
                                        check_rule_args, numeric, rule_items, usable_groups)

@@ -2,11 +2,14 @@
 ``report.checks`` / ``report.verdicts`` / ``report.summary``).
 
 Every claim compares methods on the *same* seeds and targets: "A beats B" is the paired
-per-seed difference (:func:`transfer_nb.stats.paired_difference` of the seeds' means over
-the targets that pass every gate), "matches" is non-inferiority with the configured
+per-seed difference averaged over the targets that pass every gate
+(:func:`transfer_nb.stats.paired_over_targets`), "matches" is non-inferiority with the configured
 margin (:func:`transfer_nb.stats.noninferiority_verdict`), and "largest far from the
 source" is a difference of target-group means resampled over targets and seeds
-(:func:`transfer_nb.stats.group_difference`).
+(:func:`transfer_nb.stats.group_difference`; and, paired within seed, as every paired claim
+here).  Every paired claim shows its estimate's range with each target left out and is
+*fragile* when leaving one target out flips its verdict
+(:func:`transfer_nb.stats.paired_over_targets`).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from transfer_nb.experiments._results import fmt, gate_text
 from transfer_nb.experiments.head2toe.presets import FINETUNE, HEAD2TOE, PAPER, PROBE, config
 
 __all__ = ["checks", "verdicts", "summary", "accuracy_table", "recipe_table", "cost_table",
-           "sweep", "per_seed"]
+           "sweep", "per_seed", "FAR_PAIRED"]
 
 
 def _cfg(results):
@@ -71,12 +74,13 @@ def checks(results):
     return table
 
 
-def _seed_means(results, method: str, targets) -> np.ndarray:
-    """Per seed: the method's accuracy averaged over ``targets``."""
-    return per_seed(results, method).loc[list(targets)].mean(axis=0).to_numpy()
+def _per_target(results, method: str, targets):
+    """``(targets x seeds)`` array of one method's accuracy on ``targets``."""
+    return per_seed(results, method).loc[list(targets)].to_numpy(dtype=np.float64)
 
 
-def _log_ratio_per_seed(results, column: str, targets) -> tuple[np.ndarray, np.ndarray]:
+def _log_ratio(results, column: str, targets) -> np.ndarray:
+    """``(targets x seeds)``: log10(fine-tuning / Head2Toe) of a cost column."""
     t = results.table[results.table["target"].isin(list(targets))]
     out = []
     for method in (FINETUNE, HEAD2TOE):
@@ -84,54 +88,87 @@ def _log_ratio_per_seed(results, column: str, targets) -> tuple[np.ndarray, np.n
                                                  values=column, sort=False)
         # memory is floored at 1 MiB: below that the sampler cannot tell sizes apart
         floor = 1.0 if column == "memory" else 1e-3
-        out.append(np.log10(np.maximum(p.to_numpy(dtype=np.float64), floor)).mean(axis=0))
-    return out[0], out[1]
+        out.append(np.log10(np.maximum(p.loc[list(targets)].to_numpy(dtype=np.float64),
+                                       floor)))
+    return out[0] - out[1]
+
+
+_LOO_RULE = ("; fragile when leaving one target out flips it (loo_low / loo_high: the "
+             "estimate's range with each target left out)")
 
 
 def verdicts(results, n_boot: int | None = None):
-    """The paper's claims, decided on the targets that pass every gate of :func:`checks`."""
+    """The paper's claims, decided on the targets that pass every gate of :func:`checks`.
+
+    Every paired claim is an average over targets of per-seed differences
+    (:func:`transfer_nb.stats.paired_over_targets`): besides its t-interval it carries the
+    range of its estimate with each target left out (``loo_low``, ``loo_high``), and a
+    decisive verdict that leaving one target out changes is *fragile* (``loo_flips``
+    names the targets).
+    """
     cfg = _cfg(results)
     chk = checks(results)
     ok = gates.passing(chk)
     gate_note = gate_text(chk)
     rows = []
 
-    def paired(claim, key, a, b, primary=False, margin=None, statistic=None, direction=1.0):
-        if not ok:
-            rows.append(base.verdict_row(claim, primary=primary, paper=PAPER[key],
-                                         statistic=statistic or "paired difference",
-                                         estimate=np.nan, low=np.nan, high=np.nan,
-                                         rule="no target passed the gates",
-                                         verdict="excluded", gates=gate_note, note=""))
-            return
-        d = stats.paired_difference(a, b)
+    def paired(claim, key, diff, primary=False, margin=None, statistic=None, in_a=None):
         if margin is not None:
-            verdict, note = stats.noninferiority_verdict(d["low"], d["high"], margin)
+            def decide(low, high):
+                return stats.noninferiority_verdict(low, high, margin)[0]
             rule = (f"t-interval of per-seed differences: low > -{margin} reproduced, high < "
                     f"-{margin} not reproduced, else inconclusive; 'beats' when low > "
                     f"+{margin}")
         else:
-            verdict, note = stats.direction_verdict(d["low"], d["high"], direction), ""
+            def decide(low, high):
+                return stats.direction_verdict(low, high, 1.0)
             rule = ("t-interval of per-seed differences: above 0 reproduced, below 0 not "
                     "reproduced, else inconclusive")
+        rule += _LOO_RULE
+        statistic = statistic or "paired difference"
+        if diff is None:
+            rows.append(base.verdict_row(claim, primary=primary, paper=PAPER[key],
+                                         statistic=statistic, estimate=np.nan, low=np.nan,
+                                         high=np.nan, rule=rule, verdict="excluded",
+                                         gates=gate_note if not ok else
+                                         f"{gate_note}; needs 2 passing targets per group",
+                                         note="", loo_low=np.nan, loo_high=np.nan,
+                                         loo_flips=""))
+            return
+        d = stats.paired_over_targets(diff, decide, in_a=in_a, names=ok)
+        note = ""
+        if margin is not None:
+            note = stats.noninferiority_verdict(d["low"], d["high"], margin)[1]
         rows.append(base.verdict_row(claim, primary=primary, paper=PAPER[key],
-                                     statistic=statistic or "paired difference",
-                                     estimate=d["estimate"], low=d["low"], high=d["high"],
-                                     rule=rule, verdict=verdict, gates=gate_note, note=note))
+                                     statistic=statistic, estimate=d["estimate"],
+                                     low=d["low"], high=d["high"], rule=rule,
+                                     verdict=d["verdict"], gates=gate_note, note=note,
+                                     loo_low=d["loo_low"], loo_high=d["loo_high"],
+                                     loo_flips=", ".join(d["flips"])))
 
-    h2t, ft, probe = (_seed_means(results, m, ok) if ok else None
+    h2t, ft, probe = (_per_target(results, m, ok) if ok else None
                       for m in (HEAD2TOE, FINETUNE, PROBE))
-    paired("Head2Toe matches fine-tuning", "vs_finetune", h2t, ft, primary=True,
-           margin=cfg.margin, statistic="Head2Toe - fine-tuning accuracy (mean over targets)")
-    paired("Head2Toe beats the linear probe", "vs_probe", h2t, probe,
+    paired("Head2Toe matches fine-tuning", "vs_finetune", h2t - ft if ok else None,
+           primary=True, margin=cfg.margin,
+           statistic="Head2Toe - fine-tuning accuracy (mean over targets)")
+    paired("Head2Toe beats the linear probe", "vs_probe", h2t - probe if ok else None,
            statistic="Head2Toe - probe accuracy (mean over targets)")
     rows.append(_far_row(results, ok, gate_note, n_boot))
     for key, column, what in (("cheaper_time", "time", "wall-clock"),
                               ("cheaper_memory", "memory", "peak memory")):
-        a, b = _log_ratio_per_seed(results, column, ok) if ok else (None, None)
-        paired(f"Head2Toe is cheaper than fine-tuning ({what})", key, a, b,
+        paired(f"Head2Toe is cheaper than fine-tuning ({what})", key,
+               _log_ratio(results, column, ok) if ok else None,
                statistic=f"log10(fine-tuning / Head2Toe {what}), mean over targets")
+    far = np.array([t in cfg.far for t in ok], dtype=bool)
+    two_each = far.sum() >= 2 and (~far).sum() >= 2
+    paired(FAR_PAIRED, "far", h2t - ft if two_each else None, in_a=far if two_each else None,
+           statistic="far - near advantage (Head2Toe - fine-tuning), per seed")
     return base.verdict_table(rows)
+
+
+#: the far-near claim paired within seed (pre-registered for the confirmation)
+FAR_PAIRED = ("Head2Toe's advantage over fine-tuning is larger far from the source "
+              "(paired within seed)")
 
 
 def _far_row(results, ok, gate_note, n_boot: int | None = None) -> dict:
@@ -190,6 +227,16 @@ def sweep(results, target: str, seed: int) -> list[dict]:
     return out
 
 
+def _loo_text(row) -> str:
+    """", each target left out: [a, b]" (and which target flips it), or "" without one."""
+    lo, hi = row.get("loo_low", np.nan), row.get("loo_high", np.nan)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return ""
+    flips = row.get("loo_flips") or ""
+    return (f" (each target left out: {lo:+.3f} to {hi:+.3f}" +
+            (f"; leaving out {flips} flips it" if flips else "") + ")")
+
+
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: the gates, the primary verdict, the rest
     (pass ``verdict_table`` / ``check_table`` when already computed)."""
@@ -215,13 +262,15 @@ def summary(results, verdict_table=None, check_table=None) -> str:
         if len(groups) == 1 and len(ok) < len(chk) else "") + "." if len(ok) else "")
     signed = {k: fmt(p[k], "+.3f") for k in ("estimate", "low", "high")}
     lines.append(f"**Primary claim** ({p['claim']}): {p['statistic']} {signed['estimate']} "
-                 f"[{signed['low']}, {signed['high']}]: **{p['verdict']}**{note}.{where}")
+                 f"[{signed['low']}, {signed['high']}]{_loo_text(p)}: **{p['verdict']}**"
+                 f"{note}.{where}")
     for _, r in v[~v["primary"]].iterrows():
         if r["verdict"] == "excluded":
             lines.append(f"- {r['claim']}: **excluded** ({r['gates']}).")
             continue
         est, low, high = (fmt(r[k], "+.3f") for k in ("estimate", "low", "high"))
-        lines.append(f"- {r['claim']}: {est} [{low}, {high}]: **{r['verdict']}**.")
+        lines.append(f"- {r['claim']}: {est} [{low}, {high}]{_loo_text(r)}: "
+                     f"**{r['verdict']}**.")
     if results.meta.get("mode") == "fast":
         lines.append("Fast mode (2 targets, 2 seeds) is a smoke test; the stored full run "
                      "is sized to decide the primary claim.")

@@ -48,7 +48,7 @@ def choose_recipe(model, spec: base.TargetSpec, cfg: Head2ToeConfig) -> tuple[di
     ``per_class`` labelled images): an advantage given to the baseline on purpose.
     """
     from transfer_nb.data.base import stratified_split  # lazy: pulls in torch
-    from transfer_nb.transfer import choose_recipe as choose  # lazy: pulls in torch
+    from transfer_nb.training.transfer import choose_recipe as choose  # lazy: pulls in torch
     n = spec.per_class + cfg.val_per_class
     fits, vals = [], []
     for k in range(cfg.recipe_draws):
@@ -96,7 +96,7 @@ def target_cell(model, spec: base.TargetSpec, cfg: Head2ToeConfig, recipe: dict)
     as fine-tuning's recipe search is (in the recipe cell).
     """
     from transfer_nb.head2toe import head2toe_features  # lazy: pulls in sklearn
-    from transfer_nb.transfer import fine_tune  # lazy: pulls in torch
+    from transfer_nb.training.transfer import fine_tune  # lazy: pulls in torch
     norm = _normalize(model)
     _, test = base.load_target(spec, cfg.image_size, 0, norm)
     y_te = np.asarray(test.targets)

@@ -92,7 +92,7 @@ def score_layer(Z, y, Zt, yt, logits=None) -> dict:
     images per class) is NaN."""
     from scipy.special import softmax
 
-    from transfer_nb.transfer import linear_probe  # lazy: pulls in torch
+    from transfer_nb.training.transfer import linear_probe  # lazy: pulls in torch
 
     Z = np.asarray(Z, dtype=np.float64)
     out = {"width": float(Z.shape[1])}
