@@ -15,6 +15,9 @@ import dataclasses
 import sys
 import time
 
+import pandas as pd
+
+from transfer_nb.experiments.head2toe import report, runner
 from transfer_nb.experiments.head2toe.presets import (CANDIDATE_FAR, CANDIDATES,
                                                       CONFIRM_DESIGN, CONFIRM_PER_CLASS,
                                                       config)
@@ -42,7 +45,6 @@ def gate_pilot(targets=CANDIDATES, seeds=PILOT_SEEDS, far=PILOT_FAR, progress=Fa
         One row per target: ``group``, each gate's pass flag, ``passes``, ``reason`` and
         ``seconds`` (the target's wall-clock: recipe search and every seed).
     """
-    from transfer_nb.experiments.head2toe import report, runner
     rows = []
     for spec in targets:
         cfg = dataclasses.replace(config("full"), **CONFIRM_DESIGN, targets=(spec,),
@@ -53,7 +55,6 @@ def gate_pilot(targets=CANDIDATES, seeds=PILOT_SEEDS, far=PILOT_FAR, progress=Fa
         chk["seconds"] = round(time.perf_counter() - t0, 1)
         rows.append(chk)
         del res                     # nothing but the gates leaves this function
-    import pandas as pd
     return pd.concat(rows, ignore_index=True)
 
 
