@@ -53,10 +53,15 @@ def test_package_faces(paper):
         assert inspect.ismodule(getattr(pkg, module, None)), f"{paper}.{module} is not a module"
     for name in ("checks", "verdicts", "summary"):
         assert callable(getattr(pkg.report, name, None)), f"{paper}.report.{name} missing"
-    assert list(inspect.signature(pkg.run).parameters)[:3] == ["cfg", "progress", "use_cache"]
-    # one signature per report face in every paper (the lessons' appendix calls them alike)
+    # one signature per face in every paper, pinned as scikit-learn's common checks pin an
+    # estimator's (the lessons, the CLI and the docs call them alike)
     def params(fn):
         return [(p.name, p.default) for p in inspect.signature(fn).parameters.values()]
+    empty = inspect.Parameter.empty
+    assert params(pkg.config) == [("mode", None), ("targets", None), ("overrides", empty)]
+    assert params(pkg.config_hash) == [("cfg", empty)]
+    assert params(pkg.describe) == [("cfg", empty)]
+    assert params(pkg.run) == [("cfg", empty), ("progress", True), ("use_cache", True)]
     assert params(pkg.report.checks) == [("results", inspect.Parameter.empty)]
     assert params(pkg.report.verdicts) == [("results", inspect.Parameter.empty), ("n_boot", None)]
     assert params(pkg.report.summary) == [("results", inspect.Parameter.empty),
