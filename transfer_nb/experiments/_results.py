@@ -7,6 +7,8 @@
 * :func:`gate_text` -- "3 of 4 targets pass; excluded: x (reason)", the ``gates`` note of
   a verdict row and the summaries' gate sentence.
 * :func:`fmt` -- a number for a summary sentence (``nan`` when missing).
+* :func:`summary_start` -- what every report's ``summary`` begins with: the gate and
+  verdict tables (computed unless passed in), the primary row and the gate sentence.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 
 from transfer_nb.experiments.base import load_target
 
-__all__ = ["run_meta", "target_draws", "gate_text", "fmt"]
+__all__ = ["run_meta", "target_draws", "gate_text", "fmt", "summary_start"]
 
 
 def run_meta(paper: str, cfg, config_hash: str, started: float, **extra) -> dict:
@@ -75,3 +77,17 @@ def fmt(value, spec: str = ".2f") -> str:
     if value is None or not math.isfinite(float(value)):
         return "nan"
     return format(float(value), spec)
+
+
+def summary_start(results, checks, verdicts, verdict_table=None, check_table=None) -> tuple:
+    """The start of every report's ``summary``: ``(check table, verdict table, primary
+    verdict row, first line)``.
+
+    ``checks`` / ``verdicts`` are the paper's report functions, called only when the table
+    is not passed in (the verdicts' fragile check is the slow part); the first line is
+    ``"**<mode> run.** Gates: <gate_text>."``.
+    """
+    chk = checks(results) if check_table is None else check_table
+    v = verdicts(results) if verdict_table is None else verdict_table
+    primary = v[v["primary"]].iloc[0]
+    return chk, v, primary, f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."

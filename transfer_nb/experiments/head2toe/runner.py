@@ -130,10 +130,28 @@ def _recipe_cell(model, spec, cfg) -> dict:
             "chosen": np.array([r["chosen"] for r in rows])}
 
 
+_NOT_IN_A_CELL = {
+    "mode": "a name for the preset, not a setting",
+    "targets": "a cell is one target, whose spec is in the key",
+    "far": "the near / far label is read by the report, not by a cell",
+    "margin": "the report's non-inferiority margin",
+    "n_boot": "the report's bootstrap",
+    "primary": "the report's claim",
+    "threads": "torch threads change the speed, not the numbers",
+}
+#: per cell kind, the config fields that cannot change it, each with the reason (every
+#: other field is in its cache key: :func:`transfer_nb.experiments.base.cell_key`)
+CELL_EXCLUDE = {"recipe": _NOT_IN_A_CELL, "cell": _NOT_IN_A_CELL}
+
+
+def cell_key(cfg: Head2ToeConfig, part: str, **inputs) -> dict:
+    """The cache key of one cell: :func:`transfer_nb.experiments.base.cell_key` with the
+    fields :data:`CELL_EXCLUDE` leaves out of ``part``."""
+    return base.cell_key(cfg, part, CELL_EXCLUDE[part], **inputs)
+
+
 def _key(part: str, spec, cfg: Head2ToeConfig, **extra) -> dict:
-    keep = {k: v for k, v in dataclasses.asdict(cfg).items()
-            if k not in ("mode", "targets", "far", "margin", "n_boot", "primary", "threads")}
-    return {"part": part, "target": dataclasses.asdict(spec), "cfg": keep, **extra}
+    return cell_key(cfg, part, target=dataclasses.asdict(spec), **extra)
 
 
 def run(cfg: Head2ToeConfig, progress: bool = True, use_cache: bool = True) -> base.Results:

@@ -14,7 +14,7 @@ import numpy as np
 from transfer_nb import stats
 from transfer_nb._validation import to_numpy
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text
+from transfer_nb.experiments._results import fmt, gate_text, summary_start
 from transfer_nb.experiments.pge.presets import PAPER
 
 __all__ = ["checks", "verdicts", "summary", "pair_means", "stability_table", "cost_table",
@@ -220,9 +220,7 @@ def _cost_row(results) -> dict:
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
     ``verdict_table`` / ``check_table`` when already computed)."""
-    chk = checks(results) if check_table is None else check_table
-    v = verdicts(results) if verdict_table is None else verdict_table
-    p = v[v["primary"]].iloc[0]
+    chk, v, p, _ = summary_start(results, checks, verdicts, verdict_table, check_table)
     neg = int(chk["negative_transfer"].sum())
     n_pairs = len(pair_means(results))
     lines = [f"**{results.meta.get('mode', '?')} run.** Truth: LP-FT transfer accuracy (every "

@@ -16,7 +16,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text
+from transfer_nb.experiments._results import fmt, gate_text, summary_start
 from transfer_nb.experiments.regression.presets import BASELINES, ESTIMATORS, PAPER
 
 __all__ = ["checks", "verdicts", "summary", "model_means", "correlation_table",
@@ -276,10 +276,8 @@ def _line(r) -> str:
 def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict with its control,
     the comparisons with LogME, speed, and what fast mode cannot decide."""
-    chk = checks(results) if check_table is None else check_table
-    v = verdicts(results) if verdict_table is None else verdict_table
-    p = v[v["primary"]].iloc[0]
-    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."]
+    chk, v, p, first = summary_start(results, checks, verdicts, verdict_table, check_table)
+    lines = [first]
     lines.append(f"**Primary claim** ({p['claim']}): {_line(p)} over "
                  f"{int(p.get('n_items', 0) or 0)} (target, model) items, leave-one-out "
                  f"range [{fmt(p['loo_low'])}, {fmt(p['loo_high'])}]; its shuffled-target "

@@ -15,7 +15,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text
+from transfer_nb.experiments._results import fmt, gate_text, summary_start
 from transfer_nb.experiments.transrate.presets import BASELINES, ESTIMATORS, PAPER, PAPER_LAYER
 
 __all__ = ["checks", "layer_checks", "verdicts", "summary", "correlation_table",
@@ -181,10 +181,8 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: gates, the primary verdict, the rest (pass
     ``verdict_table`` / ``check_table`` when already computed: the verdicts' fragile
     check is the slow part)."""
-    chk = checks(results) if check_table is None else check_table
-    v = verdicts(results) if verdict_table is None else verdict_table
-    p = v[v["primary"]].iloc[0]
-    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."]
+    chk, v, p, first = summary_start(results, checks, verdicts, verdict_table, check_table)
+    lines = [first]
     lines.append(f"**Primary claim** ({p['claim']}; paper {p['paper']}): {p['statistic']} "
                  f"{fmt(p['estimate'])} [{fmt(p['low'])}, {fmt(p['high'])}] over "
                  f"{int(p.get('n_items', 0) or 0)} (target, model) items, leave-one-out "

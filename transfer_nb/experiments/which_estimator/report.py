@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text
+from transfer_nb.experiments._results import fmt, gate_text, summary_start
 from transfer_nb.experiments.which_estimator.presets import (FAMILIES, NAMED, PAPER,
                                                              PRIMARY_SCORE, score_names)
 from transfer_nb.evaluation import evaluate_estimators
@@ -182,10 +182,8 @@ def summary(results, verdict_table=None, check_table=None) -> str:
     """Markdown generated from the numbers: the gates, the primary verdict, the pooled
     claims and the within-family ones (pass ``verdict_table`` / ``check_table`` when
     already computed)."""
-    chk = checks(results) if check_table is None else check_table
-    v = verdicts(results) if verdict_table is None else verdict_table
-    pr = v[v["primary"]].iloc[0]
-    lines = [f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."]
+    chk, v, pr, first = summary_start(results, checks, verdicts, verdict_table, check_table)
+    lines = [first]
     lines.append(f"**Primary claim** ({pr['claim']}): {pr['statistic']} "
                  f"{fmt(pr['estimate'], '+.2f')} [{fmt(pr['low'], '+.2f')}, "
                  f"{fmt(pr['high'], '+.2f')}] over {int(pr.get('n_items', 0) or 0)} (target, "
