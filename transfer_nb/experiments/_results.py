@@ -7,6 +7,7 @@
 * :func:`gate_text` -- "3 of 4 targets pass; excluded: x (reason)", the ``gates`` note of
   a verdict row and the summaries' gate sentence.
 * :func:`fmt` -- a number for a summary sentence (``nan`` when missing).
+* :func:`undecided_line` -- a fast run's "cannot decide" sentence, naming the claims.
 * :func:`summary_start` -- what every report's ``summary`` begins with: the gate and
   verdict tables (computed unless passed in), the primary row and the gate sentence.
 """
@@ -20,7 +21,7 @@ import numpy as np
 
 from transfer_nb.experiments.base import load_target
 
-__all__ = ["run_meta", "target_draws", "gate_text", "fmt", "summary_start"]
+__all__ = ["run_meta", "target_draws", "gate_text", "fmt", "summary_start", "undecided_line"]
 
 
 def run_meta(paper: str, cfg, config_hash: str, started: float, **extra) -> dict:
@@ -91,3 +92,20 @@ def summary_start(results, checks, verdicts, verdict_table=None, check_table=Non
     v = verdicts(results) if verdict_table is None else verdict_table
     primary = v[v["primary"]].iloc[0]
     return chk, v, primary, f"**{results.meta.get('mode', '?')} run.** Gates: {gate_text(chk)}."
+
+
+#: verdicts that leave a claim undecided
+UNDECIDED = ("inconclusive", "excluded", "fragile")
+
+
+def undecided_line(results, verdict_table) -> str | None:
+    """A fast run's sentence naming the claims it cannot decide (None for other runs, or
+    when every claim is decided)."""
+    if results.meta.get("mode") != "fast":
+        return None
+    v = verdict_table
+    undecided = v.loc[v["verdict"].isin(UNDECIDED), "claim"]
+    if not len(undecided):
+        return None
+    return ("Fast mode cannot decide: " + "; ".join(undecided) +
+            ". The stored full run is sized to decide the primary claim.")

@@ -15,7 +15,7 @@ import numpy as np
 
 from transfer_nb import stats
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text, summary_start
+from transfer_nb.experiments._results import fmt, gate_text, summary_start, undecided_line
 from transfer_nb.experiments.transrate.presets import BASELINES, ESTIMATORS, PAPER, PAPER_LAYER
 
 __all__ = ["checks", "layer_checks", "verdicts", "summary", "correlation_table",
@@ -189,9 +189,7 @@ def summary(results, verdict_table=None, check_table=None) -> str:
                  f"range [{fmt(p['loo_low'])}, {fmt(p['loo_high'])}]: **{p['verdict']}**.")
     counts = v["verdict"].value_counts()
     lines.append("All claims: " + ", ".join(f"{n} {k}" for k, n in counts.items()) + ".")
-    if results.meta.get("mode") == "fast":
-        undecided = v.loc[v["verdict"].isin(["inconclusive", "excluded", "fragile"]), "claim"]
-        if len(undecided):
-            lines.append("Fast mode cannot decide: " + "; ".join(undecided) +
-                         ". The stored full run is sized to decide the primary claim.")
+    undecided = undecided_line(results, v)
+    if undecided:
+        lines.append(undecided)
     return "\n\n".join(lines)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from transfer_nb.experiments import base, gates
-from transfer_nb.experiments._results import fmt, gate_text, summary_start
+from transfer_nb.experiments._results import fmt, gate_text, summary_start, undecided_line
 from transfer_nb.experiments.which_estimator.presets import (FAMILIES, NAMED, PAPER,
                                                              PRIMARY_SCORE, score_names)
 from transfer_nb.evaluation import evaluate_estimators
@@ -201,11 +201,9 @@ def summary(results, verdict_table=None, check_table=None) -> str:
         if len(part):
             lines.append(f"**{fam} items alone** ({_family_gate_text(chk, fam)}). " + "; ".join(
                 f"{r['claim'].split(': ', 1)[-1]}: {said(r)}" for _, r in part.iterrows()) + ".")
-    if results.meta.get("mode") == "fast":
-        undecided = v.loc[v["verdict"].isin(["inconclusive", "excluded", "fragile"]), "claim"]
-        if len(undecided):
-            lines.append("Fast mode cannot decide: " + "; ".join(undecided) +
-                         ". The stored full run is sized to decide the primary claim.")
+    undecided = undecided_line(results, v)
+    if undecided:
+        lines.append(undecided)
     return "\n\n".join(lines)
 
 
